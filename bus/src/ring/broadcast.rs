@@ -1,0 +1,236 @@
+//! Broadcast ring: many producers, many subscribers, every subscriber sees every message.
+//!
+//! Algorithm: a Disruptor-style sequenced ring (LMAX Disruptor, Thompson et al. 2011) with
+//! per-slot sequence stamps as in Vyukov's bounded MPMC queue, so that producers need no
+//! separate "published" cursor:
+//!
+//! - Producers claim sequence `s` by CAS on `head`. Under [`Policy::Block`] they claim only when
+//!   `s - min(subscriber cursors) < capacity`; under [`Policy::OverwriteOldest`] they claim at
+//!   once and then move every subscriber that is a full ring behind forward (counting its drops).
+//! - Before writing slot `s & mask` a producer waits until its stamp shows the previous lap
+//!   (`s - capacity`) committed, so two producers never write one slot.
+//! - Commit stores `stamp = s + 1` with Release. A subscriber at cursor `c` reads slot
+//!   `c & mask` once its stamp equals `c + 1` (Acquire), then stores `cursor = c + 1` (Release).
+//! - Each producer caches the minimum cursor it last saw (rtrb's cached index) and rescans the
+//!   client table only when that cache says the ring is full.
+//! - Under overwrite-oldest a subscriber marks its cursor with [`CURSOR_HOLD`] (CAS) while it
+//!   holds a view; a producer never moves a held cursor, it waits for the release. So a view is
+//!   never overwritten under the reader: zero copy stays safe.
+//!
+//! Memory orderings (each Acquire with the Release it pairs with):
+//! - commit `stamp.store(s+1, Release)` -> subscriber `stamp.load(Acquire)`: payload visible.
+//! - release `cursor.store(c+1, Release)` -> producer scan `cursor.load(SeqCst)`: the reader
+//!   is done with the slot before the producer rewrites it.
+//! - commit of lap `k` `stamp.store(Release)` -> producer of lap `k+1` `stamp.load(Acquire)`.
+//! - claims (`head` CAS), scans and the subscriber join are SeqCst: see `clients::join`.
+
+use super::{notify, RingRef};
+use crate::sync::{spin_hint, Ordering::*};
+use gos_layouts::segment::{CLIENT_ACTIVE, CURSOR_HOLD, ROLE_SUBSCRIBER, SLOT_SKIPPED};
+
+/// Per-producer state kept in the producer's own memory.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProducerCache {
+    /// Lowest subscriber cursor seen at the last scan (a lower bound of the true minimum).
+    pub min_cursor: u64,
+}
+
+/// Lowest cursor of the active subscribers, or `head_now` when there are none.
+fn min_cursor(ring: &RingRef<'_>, head_now: u64) -> u64 {
+    let mut min = head_now;
+    for i in 0..ring.clients.len() {
+        let e = ring.clients.get(i);
+        // SeqCst: pairs with the SeqCst activation in `clients::join` (see there).
+        if e.state.load(SeqCst) == CLIENT_ACTIVE && e.role.load(Relaxed) == ROLE_SUBSCRIBER {
+            // SeqCst (at least Acquire): pairs with the subscriber's Release in `release`.
+            let c = e.cursor.load(SeqCst) & !CURSOR_HOLD;
+            min = min.min(c);
+        }
+    }
+    min
+}
+
+/// Block policy: claims the next sequence, or `None` when the slowest subscriber is a full
+/// ring behind (the caller waits for space and retries).
+pub fn try_claim_block(ring: &RingRef<'_>, cache: &mut ProducerCache) -> Option<u64> {
+    let mut s = ring.ctl.head.load(Relaxed);
+    loop {
+        if s.saturating_sub(cache.min_cursor) >= ring.capacity {
+            cache.min_cursor = min_cursor(ring, s);
+            if s.saturating_sub(cache.min_cursor) >= ring.capacity {
+                return None;
+            }
+        }
+        // SeqCst: the claim is ordered with subscriber joins (see `clients::join`).
+        match ring
+            .ctl
+            .head
+            .compare_exchange_weak(s, s + 1, SeqCst, Relaxed)
+        {
+            Ok(_) => return Some(s),
+            Err(now) => s = now,
+        }
+    }
+}
+
+/// Overwrite-oldest policy: claims the next sequence at once and moves every subscriber that
+/// is a full ring behind to the oldest message that survives, adding what it skipped to its
+/// drop counter. Waits (spinning) while such a subscriber holds a view.
+pub fn claim_overwrite(ring: &RingRef<'_>, cache: &mut ProducerCache) -> u64 {
+    // SeqCst: ordered with subscriber joins (see `clients::join`).
+    let s = ring.ctl.head.fetch_add(1, SeqCst);
+    if s + 1 > ring.capacity {
+        let need = s + 1 - ring.capacity; // every cursor must be at least this
+        if cache.min_cursor < need {
+            cache.min_cursor = advance_laggards(ring, need, s);
+        }
+    }
+    s
+}
+
+fn advance_laggards(ring: &RingRef<'_>, need: u64, head_now: u64) -> u64 {
+    let mut min = head_now;
+    for i in 0..ring.clients.len() {
+        let e = ring.clients.get(i);
+        if e.state.load(SeqCst) != CLIENT_ACTIVE || e.role.load(Relaxed) != ROLE_SUBSCRIBER {
+            continue;
+        }
+        let mut round = 0;
+        loop {
+            // SeqCst: pairs with the subscriber's Release store / AcqRel CAS of its cursor.
+            let c = e.cursor.load(SeqCst);
+            let base = c & !CURSOR_HOLD;
+            if base >= need {
+                min = min.min(base);
+                break;
+            }
+            if c & CURSOR_HOLD != 0 {
+                // The subscriber is reading the slot we want: wait for its release.
+                spin_hint(round);
+                round += 1;
+                if e.state.load(SeqCst) != CLIENT_ACTIVE {
+                    break;
+                }
+                continue;
+            }
+            if e.cursor.compare_exchange(c, need, SeqCst, SeqCst).is_ok() {
+                e.drops.fetch_add(need - base, Relaxed);
+                min = min.min(need);
+                break;
+            }
+        }
+    }
+    min
+}
+
+/// Waits until the slot of `seq` is free to write: its previous lap has been committed.
+pub fn wait_writable(ring: &RingRef<'_>, seq: u64) {
+    let expected = if seq >= ring.capacity {
+        seq - ring.capacity + 1
+    } else {
+        0
+    };
+    let slot = ring.slot(seq);
+    let mut round = 0;
+    // Acquire: pairs with the previous lap's commit (Release), so our writes follow its writes.
+    while slot.stamp.load(Acquire) != expected {
+        spin_hint(round);
+        round = round.saturating_add(1);
+    }
+}
+
+/// Returns true when the slot of `seq` is free to write, without waiting.
+pub fn is_writable(ring: &RingRef<'_>, seq: u64) -> bool {
+    let expected = if seq >= ring.capacity {
+        seq - ring.capacity + 1
+    } else {
+        0
+    };
+    ring.slot(seq).stamp.load(Acquire) == expected
+}
+
+/// Publishes the message in the slot of `seq` (`len` payload bytes, or skipped when
+/// `skipped`), then wakes sleeping consumers.
+pub fn commit(ring: &RingRef<'_>, seq: u64, len: u32, skipped: bool) {
+    let slot = ring.slot(seq);
+    slot.len.store(len, Relaxed);
+    slot.flags
+        .store(if skipped { SLOT_SKIPPED } else { 0 }, Relaxed);
+    // Release: pairs with the subscriber's Acquire in `try_read`; payload, len, flags visible.
+    slot.stamp.store(seq + 1, Release);
+    notify::wake_consumers(ring);
+}
+
+/// What a subscriber found at its cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// A message at this sequence; the caller holds it until [`release`].
+    Message(u64),
+    /// A skipped slot at this sequence (already released); try again.
+    Skipped(u64),
+    /// Nothing published yet.
+    Empty,
+}
+
+/// Block policy: looks at the slot of the subscriber's cursor `c` (kept locally by the
+/// subscriber, which is its only writer under this policy).
+pub fn try_read_block(ring: &RingRef<'_>, entry: usize, c: u64) -> Read {
+    let slot = ring.slot(c);
+    // Acquire: pairs with `commit`'s Release.
+    if slot.stamp.load(Acquire) != c + 1 {
+        return Read::Empty;
+    }
+    if slot.flags.load(Relaxed) & SLOT_SKIPPED != 0 {
+        release(ring, entry, c);
+        return Read::Skipped(c);
+    }
+    Read::Message(c)
+}
+
+/// Overwrite policy: reads the cursor (which producers may have moved), then marks it held.
+pub fn try_read_overwrite(ring: &RingRef<'_>, entry: usize) -> Read {
+    let e = ring.clients.get(entry);
+    loop {
+        // Acquire: pairs with a producer's SeqCst CAS that moved the cursor.
+        let c = e.cursor.load(Acquire) & !CURSOR_HOLD;
+        let slot = ring.slot(c);
+        // Acquire: pairs with `commit`'s Release.
+        if slot.stamp.load(Acquire) != c + 1 {
+            if e.cursor.load(Acquire) & !CURSOR_HOLD != c {
+                continue; // moved by a producer meanwhile: look again
+            }
+            return Read::Empty;
+        }
+        // A producer rewrites this slot only after moving our cursor past `c`; the CAS fails if
+        // that happened since we loaded it, so once it succeeds the slot is ours until release.
+        if e.cursor
+            .compare_exchange(c, c | CURSOR_HOLD, AcqRel, Relaxed)
+            .is_err()
+        {
+            continue;
+        }
+        if slot.flags.load(Relaxed) & SLOT_SKIPPED != 0 {
+            release(ring, entry, c);
+            return Read::Skipped(c);
+        }
+        return Read::Message(c);
+    }
+}
+
+/// Releases the message at `c`: the subscriber's cursor moves to `c + 1`.
+#[inline]
+pub fn release(ring: &RingRef<'_>, entry: usize, c: u64) {
+    let e = ring.clients.get(entry);
+    // Release: pairs with the producer scan's load; our reads of the slot happen before a
+    // producer rewrites it.
+    e.cursor.store(c + 1, Release);
+    // Only this subscriber writes its count: a plain load and store, no locked instruction.
+    e.count.store(e.count.load(Relaxed) + 1, Relaxed);
+    notify::wake_producers(ring);
+}
+
+/// Is a message ready at cursor `c` (for waiting loops)?
+#[inline]
+pub fn ready_at(ring: &RingRef<'_>, c: u64) -> bool {
+    ring.slot(c).stamp.load(Acquire) == c + 1
+}

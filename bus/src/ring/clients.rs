@@ -1,0 +1,100 @@
+//! The client table: every publisher, subscriber and worker holds one entry while attached.
+//!
+//! An entry is claimed by CAS `state: FREE -> CLAIMING`, filled, and activated with a SeqCst
+//! store; it is freed with a Release store of `FREE`. The entry carries what crash recovery
+//! needs (pid, process start time, heartbeat, claim generation).
+//!
+//! The subscriber join must not let a producer overwrite a message the new subscriber will
+//! read. Producers claim (`head` CAS, SeqCst) and scan cursors (SeqCst) and use the minimum
+//! they saw, which is never above `head` at the time of the scan. The subscriber stores its
+//! cursor and activates (SeqCst), then re-reads `head` until it equals the cursor it stored.
+//! In the single total order of SeqCst operations, any scan that missed the final cursor came
+//! before that last load, so its minimum is at most the cursor, and a producer using it never
+//! claims `cursor + capacity` or beyond before rescanning, which will see the subscriber.
+
+use super::RingRef;
+use crate::sync::Ordering::*;
+use gos_layouts::segment::{CLIENT_ACTIVE, CLIENT_CLAIMING, CLIENT_FREE, ROLE_SUBSCRIBER};
+
+/// Identity written into a claimed entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity {
+    /// 1 publisher, 2 subscriber, 3 worker.
+    pub role: u32,
+    /// Process id.
+    pub pid: u32,
+    /// Process start time (clock ticks since boot).
+    pub start_time: u64,
+    /// Heartbeat value to start with.
+    pub now_ns: u64,
+    /// Name, NUL-padded.
+    pub name: [u8; 24],
+}
+
+/// Claims a free entry and activates it; for a subscriber, runs the join protocol.
+/// Returns the entry index, or `None` when the table is full.
+pub fn claim(ring: &RingRef<'_>, id: &Identity) -> Option<usize> {
+    for i in 0..ring.clients.len() {
+        let e = ring.clients.get(i);
+        if e.state.load(Relaxed) != CLIENT_FREE {
+            continue;
+        }
+        if e.state
+            .compare_exchange(CLIENT_FREE, CLIENT_CLAIMING, Acquire, Relaxed)
+            .is_err()
+        {
+            continue;
+        }
+        e.generation.fetch_add(1, Relaxed);
+        e.role.store(id.role, Relaxed);
+        e.pid.store(id.pid, Relaxed);
+        e.start_time.store(id.start_time, Relaxed);
+        e.heartbeat_ns.store(id.now_ns, Relaxed);
+        e.drops.store(0, Relaxed);
+        e.count.store(0, Relaxed);
+        for (w, chunk) in e.name.iter().zip(id.name.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            w.store(u64::from_le_bytes(b), Relaxed);
+        }
+        if id.role == ROLE_SUBSCRIBER {
+            join(ring, i);
+        } else {
+            e.cursor.store(0, Relaxed);
+            // SeqCst (Release at least): readers that see ACTIVE see the fields above.
+            e.state.store(CLIENT_ACTIVE, SeqCst);
+        }
+        return Some(i);
+    }
+    None
+}
+
+/// Activates subscriber entry `i` at the current head (see the module docs for why it loops).
+fn join(ring: &RingRef<'_>, i: usize) {
+    let e = ring.clients.get(i);
+    let mut h = ring.ctl.head.load(SeqCst);
+    e.cursor.store(h, SeqCst);
+    e.state.store(CLIENT_ACTIVE, SeqCst);
+    loop {
+        let now = ring.ctl.head.load(SeqCst);
+        if now == h {
+            return;
+        }
+        // A producer may have moved our cursor already (overwrite-oldest): then it saw us.
+        match e.cursor.compare_exchange(h, now, SeqCst, SeqCst) {
+            Ok(_) => h = now,
+            Err(_) => return,
+        }
+    }
+}
+
+/// Frees entry `i`.
+pub fn free(ring: &RingRef<'_>, i: usize) {
+    // Release: everything this client did happens before another client claims the entry.
+    ring.clients.get(i).state.store(CLIENT_FREE, Release);
+}
+
+/// The subscriber cursor of entry `i` (without the hold bit).
+pub fn cursor(ring: &RingRef<'_>, i: usize) -> u64 {
+    ring.clients.get(i).cursor.load(Acquire) & !gos_layouts::segment::CURSOR_HOLD
+}

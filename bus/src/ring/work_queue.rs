@@ -1,0 +1,127 @@
+//! Work queue: many producers, many competing consumers; each message is taken by exactly one.
+//!
+//! Algorithm: Dmitry Vyukov's bounded MPMC queue ("Bounded MPMC queue", 1024cores.net, 2010),
+//! with the dequeue split in two so that the consumer works on the slot in place (zero copy):
+//!
+//! - Slot `i` starts with `stamp = i`. A producer at `head = s` may write the slot when
+//!   `stamp == s`; it claims `s` by CAS on `head`, writes, and commits `stamp = s + 1`.
+//! - A consumer at `tail = t` may take the slot when `stamp == t + 1`; it claims `t` by CAS on
+//!   `tail`, reads the payload in place, and releases with `stamp = t + capacity`, which makes
+//!   the slot writable for the producer of the next lap.
+//! - While a consumer holds a slot it records its lease in the slot (`lease`,
+//!   `deliveries`), so that the broker can hand the job to another worker if it dies.
+//!
+//! Memory orderings (each Acquire with the Release it pairs with):
+//! - producer commit `stamp.store(s+1, Release)` -> consumer `stamp.load(Acquire)`.
+//! - consumer release `stamp.store(t+cap, Release)` -> producer `stamp.load(Acquire)`.
+//! - the CASes on `head` and `tail` only arbitrate between peers of one side: Relaxed.
+
+use super::{notify, RingRef};
+use crate::sync::Ordering::*;
+use gos_layouts::segment::SLOT_SKIPPED;
+
+/// Claims the next sequence for a producer, or `None` when the queue is full.
+pub fn try_claim(ring: &RingRef<'_>) -> Option<u64> {
+    let mut s = ring.ctl.head.load(Relaxed);
+    loop {
+        // Acquire: pairs with the consumer's release of the previous lap.
+        let stamp = ring.slot(s).stamp.load(Acquire);
+        let diff = stamp.wrapping_sub(s) as i64;
+        if diff == 0 {
+            match ring
+                .ctl
+                .head
+                .compare_exchange_weak(s, s + 1, Relaxed, Relaxed)
+            {
+                Ok(_) => return Some(s),
+                Err(now) => s = now,
+            }
+        } else if diff < 0 {
+            return None;
+        } else {
+            s = ring.ctl.head.load(Relaxed);
+        }
+    }
+}
+
+/// Publishes the message in the slot of `seq`, then wakes sleeping consumers.
+pub fn commit(ring: &RingRef<'_>, seq: u64, len: u32, skipped: bool) {
+    let slot = ring.slot(seq);
+    slot.len.store(len, Relaxed);
+    slot.flags
+        .store(if skipped { SLOT_SKIPPED } else { 0 }, Relaxed);
+    slot.lease.store(0, Relaxed);
+    slot.deliveries.store(0, Relaxed);
+    // Release: pairs with the consumer's Acquire in `try_take`.
+    slot.stamp.store(seq + 1, Release);
+    notify::wake_consumers(ring);
+}
+
+/// What a consumer found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// A message at this sequence, now leased to the caller until [`release`].
+    Message(u64),
+    /// A skipped slot (already released); try again.
+    Skipped(u64),
+    /// Nothing to take.
+    Empty,
+}
+
+/// Takes the next message for the consumer whose lease word is `lease`.
+pub fn try_take(ring: &RingRef<'_>, lease: u64) -> Take {
+    let mut t = ring.ctl.tail.load(Relaxed);
+    loop {
+        let slot = ring.slot(t);
+        // Acquire: pairs with the producer's commit.
+        let stamp = slot.stamp.load(Acquire);
+        let diff = stamp.wrapping_sub(t + 1) as i64;
+        if diff == 0 {
+            match ring
+                .ctl
+                .tail
+                .compare_exchange_weak(t, t + 1, Relaxed, Relaxed)
+            {
+                Ok(_) => {
+                    slot.lease.store(lease, Relaxed);
+                    slot.deliveries.fetch_add(1, Relaxed);
+                    if slot.flags.load(Relaxed) & SLOT_SKIPPED != 0 {
+                        release(ring, t);
+                        return Take::Skipped(t);
+                    }
+                    return Take::Message(t);
+                }
+                Err(now) => t = now,
+            }
+        } else if diff < 0 {
+            return Take::Empty;
+        } else {
+            t = ring.ctl.tail.load(Relaxed);
+        }
+    }
+}
+
+/// Releases the slot of `t` after the consumer is done with it.
+#[inline]
+pub fn release(ring: &RingRef<'_>, t: u64) {
+    let slot = ring.slot(t);
+    slot.lease.store(0, Relaxed);
+    // Release: pairs with the producer's Acquire in `try_claim`; our reads happen before its
+    // writes of the next lap.
+    slot.stamp.store(t + ring.capacity, Release);
+    notify::wake_producers(ring);
+}
+
+/// Is there a message to take (for waiting loops)?
+#[inline]
+pub fn ready(ring: &RingRef<'_>) -> bool {
+    let t = ring.ctl.tail.load(Relaxed);
+    ring.slot(t).stamp.load(Acquire) == t + 1
+}
+
+/// Is there room to claim (for waiting loops)?
+#[inline]
+pub fn has_space(ring: &RingRef<'_>) -> bool {
+    let s = ring.ctl.head.load(Relaxed);
+    ring.slot(s).stamp.load(Acquire) == s
+}

@@ -1,0 +1,625 @@
+//! Ring segments: POSIX shared-memory objects created, reserved, mapped, validated.
+//!
+//! Creation: `shm_open(O_CREAT | O_EXCL)` with the requested mode (0600 by default), `fchmod`
+//! (so the umask cannot narrow it), `ftruncate`, then `posix_fallocate` so that a full
+//! `/dev/shm` fails here with [`Error::NoSpace`] instead of a SIGBUS later. The header is
+//! written, the slot stamps set, and the `state` word is stored last with Release: an attacher
+//! that sees `READY` (Acquire) sees a complete segment. Attaching validates every header field
+//! against the file size before any pointer is formed.
+
+use crate::control::{ClientCtl, RingCtl, SlotCtl, Table};
+use crate::error::{Corrupt, Error, Result};
+use crate::name;
+use crate::ring::{Mode, Policy, RingRef};
+use crate::sync::{AtomicU64, Ordering::*};
+use gos_layouts::segment::*;
+use gos_layouts::{RingHeader, Schema, SlotHeader};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode as FileMode;
+use std::fs::File;
+use std::mem::size_of;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::ptr::NonNull;
+
+/// Largest slot count a segment may declare.
+pub const MAX_SLOTS: u32 = 1 << 24;
+/// Largest slot size a segment may declare (1 GiB).
+pub const MAX_SLOT_SIZE: u32 = 1 << 30;
+/// Largest client table.
+pub const MAX_CLIENTS: u32 = 1024;
+/// Size of a slot header.
+pub const SLOT_HEADER: u64 = size_of::<SlotHeader>() as u64;
+
+/// How to build a ring.
+#[derive(Debug, Clone, Copy)]
+pub struct RingConfig {
+    /// Broadcast or work queue.
+    pub mode: Mode,
+    /// What producers do when a subscriber is a full ring behind (broadcast only).
+    pub policy: Policy,
+    /// Number of slots; a power of two.
+    pub slot_count: u32,
+    /// Largest payload in bytes.
+    pub slot_size: u32,
+    /// Size of the client table.
+    pub max_clients: u32,
+    /// The record layout the ring carries.
+    pub layout: Schema,
+    /// Permission bits of the shared-memory object.
+    pub permissions: u32,
+}
+
+impl Default for RingConfig {
+    fn default() -> Self {
+        RingConfig {
+            mode: Mode::Broadcast,
+            policy: Policy::Block,
+            slot_count: 1024,
+            slot_size: 4096,
+            max_clients: 64,
+            layout: gos_layouts::BYTES,
+            permissions: 0o600,
+        }
+    }
+}
+
+/// The validated geometry of a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Geometry {
+    /// Broadcast or work queue.
+    pub mode: Mode,
+    /// Producer policy.
+    pub policy: Policy,
+    /// Number of slots (a power of two).
+    pub slot_count: u32,
+    /// Largest payload.
+    pub slot_size: u32,
+    /// Bytes from slot to slot.
+    pub slot_stride: u32,
+    /// Client table size.
+    pub max_clients: u32,
+    /// Total size.
+    pub segment_size: u64,
+    /// Offset of the first slot.
+    pub slots_offset: u64,
+    /// Fingerprint of the layout carried.
+    pub layout_fingerprint: u64,
+    /// Name of the layout carried.
+    pub layout_name: String,
+    /// Ring name stored in the header.
+    pub ring_name: String,
+    /// Permission bits at creation.
+    pub permissions: u32,
+    /// Creator pid.
+    pub creator_pid: u32,
+    /// Creation time (ns since the epoch).
+    pub created_ns: i64,
+}
+
+fn round_up(v: u64, to: u64) -> Option<u64> {
+    v.checked_add(to - 1).map(|x| x / to * to)
+}
+
+/// Stride, slots offset and total size for a configuration, with every rule checked.
+fn sizes(slot_count: u32, slot_size: u32, max_clients: u32) -> Result<(u64, u64, u64), Corrupt> {
+    if slot_count == 0 || !slot_count.is_power_of_two() || slot_count > MAX_SLOTS {
+        return Err(Corrupt::BadField {
+            field: "slot_count",
+            value: slot_count as u64,
+            why: "must be a power of two from 1 to 2^24",
+        });
+    }
+    if slot_size == 0 || slot_size > MAX_SLOT_SIZE {
+        return Err(Corrupt::BadField {
+            field: "slot_size",
+            value: slot_size as u64,
+            why: "must be from 1 byte to 1 GiB",
+        });
+    }
+    if max_clients == 0 || max_clients > MAX_CLIENTS {
+        return Err(Corrupt::BadField {
+            field: "max_clients",
+            value: max_clients as u64,
+            why: "must be from 1 to 1024",
+        });
+    }
+    let overflow = Corrupt::BadField {
+        field: "segment_size",
+        value: u64::MAX,
+        why: "the geometry overflows",
+    };
+    let stride = round_up(SLOT_HEADER + slot_size as u64, SLOT_ALIGN).ok_or(overflow.clone())?;
+    let clients_end = CLIENTS_OFFSET + max_clients as u64 * size_of::<ClientEntry>() as u64;
+    let slots_offset = round_up(clients_end, SLOTS_ALIGN).ok_or(overflow.clone())?;
+    let size = stride
+        .checked_mul(slot_count as u64)
+        .and_then(|b| b.checked_add(slots_offset))
+        .ok_or(overflow)?;
+    Ok((stride, slots_offset, size))
+}
+
+use gos_layouts::ClientEntry;
+
+fn name_field<const N: usize>(s: &str) -> [u8; N] {
+    let mut out = [0u8; N];
+    let n = s.len().min(N);
+    out[..n].copy_from_slice(&s.as_bytes()[..n]);
+    out
+}
+
+fn field_str(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+/// Validates a header snapshot against the size of the file it came from.
+pub fn validate(h: &RingHeader, file_len: u64) -> Result<Geometry, Corrupt> {
+    if h.magic != RING_MAGIC {
+        return Err(Corrupt::WrongMagic {
+            found: String::from_utf8_lossy(&h.magic).into_owned(),
+        });
+    }
+    if h.format_version != RING_FORMAT_VERSION {
+        return Err(Corrupt::WrongVersion {
+            found: h.format_version,
+            expected: RING_FORMAT_VERSION,
+        });
+    }
+    if h.state != RING_STATE_READY {
+        return Err(Corrupt::NotInitialised { found: h.state });
+    }
+    let mode = match h.mode {
+        MODE_BROADCAST => Mode::Broadcast,
+        MODE_WORK_QUEUE => Mode::WorkQueue,
+        m => {
+            return Err(Corrupt::BadField {
+                field: "mode",
+                value: m as u64,
+                why: "must be 1 (broadcast) or 2 (work queue)",
+            })
+        }
+    };
+    let policy = match h.policy {
+        POLICY_BLOCK => Policy::Block,
+        POLICY_OVERWRITE => Policy::OverwriteOldest,
+        p => {
+            return Err(Corrupt::BadField {
+                field: "policy",
+                value: p as u64,
+                why: "must be 1 (block) or 2 (overwrite-oldest)",
+            })
+        }
+    };
+    let (stride, slots_offset, size) = sizes(h.slot_count, h.slot_size, h.max_clients)?;
+    if h.slot_stride as u64 != stride {
+        return Err(Corrupt::BadField {
+            field: "slot_stride",
+            value: h.slot_stride as u64,
+            why: "does not match slot_size",
+        });
+    }
+    if h.clients_offset != CLIENTS_OFFSET || h.slots_offset != slots_offset {
+        return Err(Corrupt::BadField {
+            field: "slots_offset",
+            value: h.slots_offset,
+            why: "does not match the client table size",
+        });
+    }
+    if h.segment_size != size {
+        return Err(Corrupt::BadField {
+            field: "segment_size",
+            value: h.segment_size,
+            why: "does not match the slot geometry",
+        });
+    }
+    if file_len < size {
+        return Err(Corrupt::Truncated {
+            expected: size,
+            found: file_len,
+        });
+    }
+    let count = h.slot_count as u64;
+    if mode == Mode::WorkQueue && (h.tail > h.head || h.head - h.tail > count) {
+        return Err(Corrupt::CursorsOutOfRange {
+            what: format!(
+                "head {} and tail {} (tail must not pass head, nor head lead by more than {count})",
+                h.head, h.tail
+            ),
+        });
+    }
+    if h.head > u64::MAX / 4 || h.tail > u64::MAX / 4 {
+        return Err(Corrupt::CursorsOutOfRange {
+            what: format!("head {} / tail {} beyond 2^62", h.head, h.tail),
+        });
+    }
+    Ok(Geometry {
+        mode,
+        policy,
+        slot_count: h.slot_count,
+        slot_size: h.slot_size,
+        slot_stride: h.slot_stride,
+        max_clients: h.max_clients,
+        segment_size: size,
+        slots_offset,
+        layout_fingerprint: h.layout_fingerprint,
+        layout_name: field_str(&h.layout_name),
+        ring_name: field_str(&h.ring_name),
+        permissions: h.mode_bits,
+        creator_pid: h.creator_pid,
+        created_ns: h.created_ns,
+    })
+}
+
+/// A mapped ring segment.
+pub struct Segment {
+    map: memmap2::MmapRaw,
+    bus: String,
+    ring: String,
+    path: String,
+    geometry: Geometry,
+    writable: bool,
+}
+
+fn os(op: &'static str, path: &str, e: Errno) -> Error {
+    Error::Os {
+        op,
+        path: path.to_string(),
+        source: std::io::Error::from_raw_os_error(e as i32),
+    }
+}
+
+impl Segment {
+    /// Creates ring `ring` of bus `bus`. Fails with [`Error::AlreadyExists`] if it exists.
+    pub fn create(bus: &str, ring: &str, cfg: &RingConfig) -> Result<Segment> {
+        let object = name::ring_object(bus, ring)?;
+        let path = name::object_path(&object);
+        let (stride, slots_offset, size) = sizes(cfg.slot_count, cfg.slot_size, cfg.max_clients)
+            .map_err(|p| Error::InvalidConfig(p.to_string()))?;
+        if cfg.mode == Mode::WorkQueue && cfg.policy == Policy::OverwriteOldest {
+            return Err(Error::InvalidConfig(
+                "a work queue cannot use overwrite-oldest: every job must reach one worker".into(),
+            ));
+        }
+        if cfg.permissions & !0o777 != 0 {
+            return Err(Error::InvalidConfig(format!(
+                "permissions {:#o} are not file mode bits (use e.g. 0600 or 0660)",
+                cfg.permissions
+            )));
+        }
+        let perm = FileMode::from_bits_truncate(cfg.permissions as _);
+        let fd: OwnedFd = nix::sys::mman::shm_open(
+            object.as_str(),
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR | OFlag::O_CLOEXEC,
+            perm,
+        )
+        .map_err(|e| match e {
+            Errno::EEXIST => Error::AlreadyExists {
+                bus: bus.into(),
+                ring: ring.into(),
+                path: path.clone(),
+            },
+            Errno::EACCES => Error::PermissionDenied { path: path.clone() },
+            e => os("create", &path, e),
+        })?;
+        let built = Self::build(fd, bus, ring, &path, cfg, stride, slots_offset, size);
+        if built.is_err() {
+            let _ = nix::sys::mman::shm_unlink(object.as_str());
+        }
+        built
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        fd: OwnedFd,
+        bus: &str,
+        ring: &str,
+        path: &str,
+        cfg: &RingConfig,
+        stride: u64,
+        slots_offset: u64,
+        size: u64,
+    ) -> Result<Segment> {
+        let perm = FileMode::from_bits_truncate(cfg.permissions as _);
+        nix::sys::stat::fchmod(fd.as_raw_fd(), perm).map_err(|e| os("chmod", path, e))?;
+        nix::unistd::ftruncate(&fd, size as i64).map_err(|e| os("resize", path, e))?;
+        match nix::fcntl::posix_fallocate(fd.as_raw_fd(), 0, size as i64) {
+            Ok(()) => {}
+            Err(Errno::ENOSPC) | Err(Errno::EFBIG) => {
+                return Err(Error::NoSpace {
+                    path: path.into(),
+                    bytes: size,
+                })
+            }
+            Err(e) => return Err(os("reserve", path, e)),
+        }
+        let file = File::from(fd);
+        let map = memmap2::MmapOptions::new()
+            .len(size as usize)
+            .map_raw(&file)
+            .map_err(|e| Error::Os {
+                op: "map",
+                path: path.into(),
+                source: e,
+            })?;
+        let header = RingHeader {
+            magic: RING_MAGIC,
+            format_version: RING_FORMAT_VERSION,
+            state: RING_STATE_BUILDING,
+            mode: match cfg.mode {
+                Mode::Broadcast => MODE_BROADCAST,
+                Mode::WorkQueue => MODE_WORK_QUEUE,
+            },
+            layout_fingerprint: cfg.layout.fingerprint,
+            policy: match cfg.policy {
+                Policy::Block => POLICY_BLOCK,
+                Policy::OverwriteOldest => POLICY_OVERWRITE,
+            },
+            slot_count: cfg.slot_count,
+            slot_size: cfg.slot_size,
+            slot_stride: stride as u32,
+            max_clients: cfg.max_clients,
+            mode_bits: cfg.permissions,
+            segment_size: size,
+            clients_offset: CLIENTS_OFFSET,
+            slots_offset,
+            created_ns: crate::proc::now_ns() as i64,
+            creator_pid: std::process::id(),
+            layout_name: name_field(cfg.layout.name),
+            ring_name: name_field(ring),
+            ..bytemuck::Zeroable::zeroed()
+        };
+        // SAFETY: the mapping is `size` >= 512 bytes, page-aligned, fresh (zero-filled) and not
+        // yet READY, so no peer uses it; writing a Pod header there is a plain byte copy.
+        unsafe { map.as_mut_ptr().cast::<RingHeader>().write(header) };
+        let ready = RingHeader {
+            state: RING_STATE_READY,
+            ..header
+        };
+        let geometry = validate(&ready, size).map_err(|problem| Error::Corrupt {
+            path: path.into(),
+            problem,
+        })?;
+        let seg = Segment {
+            map,
+            bus: bus.into(),
+            ring: ring.into(),
+            path: path.into(),
+            geometry,
+            writable: true,
+        };
+        if cfg.mode == Mode::WorkQueue {
+            let r = seg.ring();
+            for i in 0..cfg.slot_count as u64 {
+                r.slot(i).stamp.store(i, Relaxed);
+            }
+        }
+        // Release: pairs with the Acquire load of `state` in `open`; everything above is
+        // visible to a client that sees READY.
+        seg.ctl().state.store(RING_STATE_READY, Release);
+        Ok(seg)
+    }
+
+    /// Opens an existing ring for reading and writing, validating its header.
+    pub fn open(bus: &str, ring: &str) -> Result<Segment> {
+        Self::open_with(bus, ring, true)
+    }
+
+    /// Opens an existing ring read-only (for inspection; never changes what it watches).
+    pub fn open_read_only(bus: &str, ring: &str) -> Result<Segment> {
+        Self::open_with(bus, ring, false)
+    }
+
+    fn open_with(bus: &str, ring: &str, writable: bool) -> Result<Segment> {
+        let object = name::ring_object(bus, ring)?;
+        let path = name::object_path(&object);
+        let flags = if writable {
+            OFlag::O_RDWR
+        } else {
+            OFlag::O_RDONLY
+        };
+        let fd =
+            nix::sys::mman::shm_open(object.as_str(), flags | OFlag::O_CLOEXEC, FileMode::empty())
+                .map_err(|e| match e {
+                    Errno::ENOENT => Error::NoSuchRing {
+                        bus: bus.into(),
+                        ring: ring.into(),
+                        path: path.clone(),
+                    },
+                    Errno::EACCES => Error::PermissionDenied { path: path.clone() },
+                    e => os("open", &path, e),
+                })?;
+        let file = File::from(fd);
+        let len = file
+            .metadata()
+            .map_err(|e| Error::Os {
+                op: "stat",
+                path: path.clone(),
+                source: e,
+            })?
+            .len();
+        let corrupt = |problem| Error::Corrupt {
+            path: path.clone(),
+            problem,
+        };
+        if len < size_of::<RingHeader>() as u64 {
+            return Err(corrupt(Corrupt::Truncated {
+                expected: size_of::<RingHeader>() as u64,
+                found: len,
+            }));
+        }
+        let mut opts = memmap2::MmapOptions::new();
+        opts.len(len as usize);
+        let map = if writable {
+            opts.map_raw(&file)
+        } else {
+            opts.map_raw_read_only(&file)
+        }
+        .map_err(|e| Error::Os {
+            op: "map",
+            path: path.clone(),
+            source: e,
+        })?;
+        let mut seg = Segment {
+            map,
+            bus: bus.into(),
+            ring: ring.into(),
+            path: path.clone(),
+            geometry: Geometry::placeholder(),
+            writable,
+        };
+        // A segment being created right now becomes READY within microseconds: wait a little.
+        for _ in 0..50 {
+            // Acquire: pairs with the Release store of READY in `build`.
+            if seg.ctl().state.load(Acquire) == RING_STATE_READY {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        seg.geometry = validate(&seg.header(), len).map_err(corrupt)?;
+        seg.check_cursors().map_err(corrupt)?;
+        Ok(seg)
+    }
+
+    /// Removes ring `ring` of bus `bus` from `/dev/shm`. Mapped segments stay usable by the
+    /// processes that hold them until they detach.
+    pub fn unlink(bus: &str, ring: &str) -> Result<()> {
+        let object = name::ring_object(bus, ring)?;
+        let path = name::object_path(&object);
+        nix::sys::mman::shm_unlink(object.as_str()).map_err(|e| match e {
+            Errno::ENOENT => Error::NoSuchRing {
+                bus: bus.into(),
+                ring: ring.into(),
+                path: path.clone(),
+            },
+            Errno::EACCES | Errno::EPERM => Error::PermissionDenied { path: path.clone() },
+            e => os("remove", &path, e),
+        })
+    }
+
+    fn check_cursors(&self) -> Result<(), Corrupt> {
+        let r = self.ring();
+        let head = r.ctl.head.load(Acquire);
+        for i in 0..r.clients.len() {
+            let e = r.clients.get(i);
+            if e.state.load(Acquire) == CLIENT_ACTIVE && e.role.load(Relaxed) == ROLE_SUBSCRIBER {
+                let c = e.cursor.load(Acquire) & !CURSOR_HOLD;
+                if c > head {
+                    return Err(Corrupt::CursorsOutOfRange {
+                        what: format!("subscriber {i} cursor {c} is past head {head}"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A consistent-enough snapshot of the header (every word read atomically).
+    pub fn header(&self) -> RingHeader {
+        let mut words = [0u64; 64];
+        let base = self.map.as_ptr().cast::<AtomicU64>();
+        for (i, w) in words.iter_mut().enumerate() {
+            // SAFETY: the mapping is at least 512 bytes (checked before mapping/validation) and
+            // page-aligned, so word `i < 64` is in bounds and 8-aligned; reading it atomically
+            // never races with the atomic writers of the header.
+            *w = unsafe { &*base.add(i) }.load(Relaxed);
+        }
+        bytemuck::cast(words)
+    }
+
+    fn ctl(&self) -> &RingCtl {
+        // SAFETY: the mapping is at least 512 bytes and page-aligned; RingCtl has the layout of
+        // RingHeader (asserted in `control`) and its run-time words are atomics.
+        unsafe { &*self.map.as_ptr().cast::<RingCtl>() }
+    }
+
+    /// The ring protocols' view of this segment.
+    pub fn ring(&self) -> RingRef<'_> {
+        let g = &self.geometry;
+        let base = self.map.as_mut_ptr();
+        // SAFETY: `validate` checked that the client table (512 + 128 * max_clients) and the
+        // slots (slots_offset + stride * slot_count) lie inside the mapping, whose length is at
+        // least `segment_size`; offsets are multiples of 64 on a page-aligned base, and the
+        // records there are accessed only through atomics or under the ring protocol.
+        let (clients, slots) = unsafe {
+            (
+                Table::<ClientCtl>::from_raw(
+                    NonNull::new_unchecked(base.add(CLIENTS_OFFSET as usize)),
+                    size_of::<ClientCtl>(),
+                    g.max_clients as usize,
+                ),
+                Table::<SlotCtl>::from_raw(
+                    NonNull::new_unchecked(base.add(g.slots_offset as usize)),
+                    g.slot_stride as usize,
+                    g.slot_count as usize,
+                ),
+            )
+        };
+        RingRef {
+            ctl: self.ctl(),
+            clients,
+            slots,
+            capacity: g.slot_count as u64,
+        }
+    }
+
+    /// Pointer to the payload of the slot of `seq` (`slot_size` bytes).
+    #[inline]
+    pub fn payload_ptr(&self, seq: u64) -> *mut u8 {
+        let r = self.ring();
+        // SAFETY: the slot stride is at least header + slot_size, so the payload is in the slot.
+        unsafe { r.slots.ptr(r.index(seq)).add(SLOT_HEADER as usize) }
+    }
+
+    /// The validated geometry.
+    pub fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    /// Bus name.
+    pub fn bus(&self) -> &str {
+        &self.bus
+    }
+
+    /// Ring name.
+    pub fn name(&self) -> &str {
+        &self.ring
+    }
+
+    /// Path in the file system.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// True when mapped read-write.
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
+}
+
+impl Geometry {
+    fn placeholder() -> Geometry {
+        Geometry {
+            mode: Mode::Broadcast,
+            policy: Policy::Block,
+            slot_count: 1,
+            slot_size: 1,
+            slot_stride: 64,
+            max_clients: 0,
+            segment_size: 0,
+            slots_offset: 0,
+            layout_fingerprint: 0,
+            layout_name: String::new(),
+            ring_name: String::new(),
+            permissions: 0,
+            creator_pid: 0,
+            created_ns: 0,
+        }
+    }
+}
+
+// SAFETY: the mapping is shared memory accessed only through atomics and the ring protocol;
+// `Segment` holds no thread-affine state.
+unsafe impl Send for Segment {}
+// SAFETY: as above; all shared access goes through `&AtomicX` or protocol-owned slots.
+unsafe impl Sync for Segment {}

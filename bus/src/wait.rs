@@ -1,0 +1,134 @@
+//! Waiting: futex words inside the shared mapping (process-shared, not `FUTEX_PRIVATE`), and
+//! the three strategies a caller can pick.
+
+use crate::sync::AtomicU32;
+use std::time::Duration;
+
+/// How a consumer (or a producer facing a full ring) waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitStrategy {
+    /// Spin on the ring without ever sleeping: lowest latency, burns a core.
+    BusyPoll,
+    /// Spin for about `spins` rounds, then sleep on the futex word.
+    SpinThenBlock {
+        /// Rounds of polling before sleeping.
+        spins: u32,
+    },
+    /// Sleep on the futex word at once.
+    Block,
+}
+
+impl Default for WaitStrategy {
+    fn default() -> Self {
+        WaitStrategy::SpinThenBlock { spins: 4096 }
+    }
+}
+
+/// Longest single sleep of a producer waiting for space; the wake from consumers is cheap but
+/// may be missed in a tiny window (see `ring::notify::wake_producers`), so it re-checks.
+pub const SPACE_SLICE: Duration = Duration::from_millis(5);
+
+/// Wakes every thread sleeping on `word`, in any process.
+#[cfg(not(loom))]
+pub fn wake_all(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE only uses the address as a key; `word` is a valid, aligned u32 in a
+    // shared mapping. No memory is read or written by the kernel.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE,
+            i32::MAX,
+            std::ptr::null::<libc::timespec>(),
+        );
+    }
+}
+
+/// Under loom there is nothing to wake: models never sleep.
+#[cfg(loom)]
+pub fn wake_all(_word: &AtomicU32) {}
+
+/// Sleeps while `*word == expected`, at most `timeout` (forever when `None`). Returns early on
+/// a wake-up, a signal or a value change; the caller re-checks its condition.
+#[cfg(not(loom))]
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `word` is a valid, aligned u32 that outlives the call; `ts_ptr` is null or points
+    // to a timespec on our stack. FUTEX_WAIT (shared) compares and sleeps; any error (EAGAIN,
+    // EINTR, ETIMEDOUT) just returns to the caller's re-check.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            ts_ptr,
+        );
+    }
+}
+
+/// Polls `attempt` until it yields a value, waiting between attempts with `strategy` on the
+/// futex `word` (with `waiters` counting sleepers, see `ring::notify`), until `deadline`.
+/// `slice` caps a single sleep (for wake-ups that may be missed). Returns `None` on timeout.
+#[cfg(not(loom))]
+pub fn wait_until<R>(
+    word: &AtomicU32,
+    waiters: &AtomicU32,
+    strategy: WaitStrategy,
+    deadline: Option<std::time::Instant>,
+    slice: Option<Duration>,
+    mut attempt: impl FnMut() -> Option<R>,
+) -> Option<R> {
+    use crate::sync::{fence, Ordering::*};
+    use std::time::Instant;
+    let spins = match strategy {
+        WaitStrategy::BusyPoll => u32::MAX,
+        WaitStrategy::SpinThenBlock { spins } => spins,
+        WaitStrategy::Block => 0,
+    };
+    let mut round: u32 = 0;
+    loop {
+        if let Some(r) = attempt() {
+            return Some(r);
+        }
+        if round < spins {
+            round = round.saturating_add(1);
+            std::hint::spin_loop();
+            if round % 1024 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+            continue;
+        }
+        let remaining = match deadline {
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    return None;
+                }
+                Some(d - now)
+            }
+            None => None,
+        };
+        let sleep = match (remaining, slice) {
+            (Some(r), Some(s)) => Some(r.min(s)),
+            (r, s) => r.or(s),
+        };
+        // Acquire: pairs with the waker's Release increment of the word.
+        let seen = word.load(Acquire);
+        waiters.fetch_add(1, Relaxed);
+        // SeqCst: pairs with the waker's fence (see `ring::notify`).
+        fence(SeqCst);
+        if let Some(r) = attempt() {
+            waiters.fetch_sub(1, Relaxed);
+            return Some(r);
+        }
+        futex_wait(word, seen, sleep);
+        waiters.fetch_sub(1, Relaxed);
+    }
+}

@@ -1,0 +1,249 @@
+//! Publishing: loan a slot, write in place, commit.
+
+use crate::bus::Ring;
+use crate::layout::Layout;
+use gos_bus::ring::broadcast::{self, ProducerCache};
+use gos_bus::ring::{clients, work_queue, Mode, Policy};
+use gos_bus::wait::{wait_until, SPACE_SLICE};
+use gos_bus::{Error, Result, WaitStrategy};
+use gos_layouts::segment::ROLE_PUBLISHER;
+use gos_layouts::Record;
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+/// Publishes messages of layout `T` on one ring.
+pub struct Publisher<T: Layout> {
+    ring: Ring,
+    entry: usize,
+    cache: ProducerCache,
+    wait: WaitStrategy,
+    _layout: PhantomData<fn(T)>,
+}
+
+impl<T: Layout> Publisher<T> {
+    pub(crate) fn new(ring: Ring) -> Result<Self> {
+        ring.check_layout::<T>()?;
+        let entry = ring.register(ROLE_PUBLISHER)?;
+        Ok(Publisher {
+            ring,
+            entry,
+            cache: ProducerCache::default(),
+            wait: WaitStrategy::default(),
+            _layout: PhantomData,
+        })
+    }
+
+    /// Sets how `loan` waits when the ring is full (default: spin, then block).
+    pub fn set_wait_strategy(&mut self, wait: WaitStrategy) {
+        self.wait = wait;
+    }
+
+    /// Largest payload of one message.
+    pub fn slot_size(&self) -> usize {
+        self.ring.seg.geometry().slot_size as usize
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    fn try_claim(&mut self) -> Option<u64> {
+        let seg = &self.ring.seg;
+        let r = seg.ring();
+        let g = seg.geometry();
+        match (g.mode, g.policy) {
+            (Mode::WorkQueue, _) => work_queue::try_claim(&r),
+            (Mode::Broadcast, Policy::Block) => {
+                let s = broadcast::try_claim_block(&r, &mut self.cache)?;
+                broadcast::wait_writable(&r, s);
+                Some(s)
+            }
+            (Mode::Broadcast, Policy::OverwriteOldest) => {
+                let s = broadcast::claim_overwrite(&r, &mut self.cache);
+                broadcast::wait_writable(&r, s);
+                Some(s)
+            }
+        }
+    }
+
+    /// Loans the next slot without waiting; `None` when the ring is full.
+    pub fn try_loan(&mut self) -> Option<Loan<'_, T>> {
+        let seq = self.try_claim()?;
+        Some(self.make_loan(seq))
+    }
+
+    /// Loans the next slot, waiting for space as long as it takes.
+    pub fn loan(&mut self) -> Result<Loan<'_, T>> {
+        self.loan_until(None)
+    }
+
+    /// Loans the next slot, waiting for space at most `timeout`.
+    pub fn loan_timeout(&mut self, timeout: Duration) -> Result<Loan<'_, T>> {
+        self.loan_until(Some(Instant::now() + timeout))
+            .map_err(|e| match e {
+                Error::Timeout(_) => Error::Timeout(timeout),
+                e => e,
+            })
+    }
+
+    fn loan_until(&mut self, deadline: Option<Instant>) -> Result<Loan<'_, T>> {
+        if let Some(seq) = self.try_claim() {
+            return Ok(self.make_loan(seq));
+        }
+        let seg = self.ring.seg.clone();
+        let ctl = seg.ring().ctl;
+        let wait = self.wait;
+        let seq = wait_until(
+            &ctl.space_futex,
+            &ctl.space_waiters,
+            wait,
+            deadline,
+            Some(SPACE_SLICE),
+            || self.try_claim(),
+        )
+        .ok_or(Error::Timeout(Duration::ZERO))?;
+        Ok(self.make_loan(seq))
+    }
+
+    fn make_loan(&mut self, seq: u64) -> Loan<'_, T> {
+        let ptr = self.ring.seg.payload_ptr(seq);
+        let len = T::SCHEMA.size as usize;
+        Loan {
+            publisher: self,
+            seq,
+            ptr,
+            len,
+            done: false,
+        }
+    }
+
+    /// Copies `bytes` into a loaned slot and commits it (a convenience over `loan`).
+    pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        let mut loan = self.loan()?;
+        loan.set_len(bytes.len())?;
+        loan.bytes_mut().copy_from_slice(bytes);
+        loan.commit();
+        Ok(())
+    }
+
+    /// Messages committed by this publisher.
+    pub fn published(&self) -> u64 {
+        let r = self.ring.seg.ring();
+        r.clients
+            .get(self.entry)
+            .count
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn finish(&mut self, seq: u64, len: usize, skipped: bool) {
+        let seg = &self.ring.seg;
+        let r = seg.ring();
+        match seg.geometry().mode {
+            Mode::WorkQueue => work_queue::commit(&r, seq, len as u32, skipped),
+            Mode::Broadcast => broadcast::commit(&r, seq, len as u32, skipped),
+        }
+        if !skipped {
+            let count = &r.clients.get(self.entry).count;
+            // Only this publisher writes its count: no locked instruction needed.
+            count.store(
+                count.load(std::sync::atomic::Ordering::Relaxed) + 1,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+    }
+}
+
+impl<T: Layout> Drop for Publisher<T> {
+    fn drop(&mut self) {
+        clients::free(&self.ring.seg.ring(), self.entry);
+    }
+}
+
+/// A loaned slot. Write the payload in place, then [`commit`](Loan::commit). Dropping a loan
+/// without committing publishes an empty "skipped" slot that consumers pass over.
+pub struct Loan<'p, T: Layout> {
+    publisher: &'p mut Publisher<T>,
+    seq: u64,
+    ptr: *mut u8,
+    len: usize,
+    done: bool,
+}
+
+impl<T: Layout> Loan<'_, T> {
+    /// Sequence number of this message.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Sets the payload length to commit (at most the slot size).
+    pub fn set_len(&mut self, len: usize) -> Result<()> {
+        let max = self.publisher.slot_size();
+        if len > max {
+            return Err(Error::PayloadTooLarge {
+                ring: self.publisher.ring.name().into(),
+                len,
+                slot_size: max as u32,
+            });
+        }
+        self.len = len;
+        Ok(())
+    }
+
+    /// The payload length that `commit` will publish.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the payload length is zero.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The whole slot payload (`slot_size` bytes), writable in place.
+    pub fn slot_mut(&mut self) -> &mut [u8] {
+        let n = self.publisher.slot_size();
+        // SAFETY: the payload of a claimed slot is `slot_size` bytes inside the mapping, and the
+        // ring protocol gives this loan exclusive use of it until commit.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, n) }
+    }
+
+    /// The payload bytes up to the current length, writable in place.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        let n = self.len;
+        &mut self.slot_mut()[..n]
+    }
+
+    /// Publishes the message.
+    pub fn commit(mut self) {
+        self.done = true;
+        self.publisher.finish(self.seq, self.len, false);
+    }
+}
+
+impl<T: Record> Loan<'_, T> {
+    /// The record at the start of the payload, writable in place.
+    pub fn header_mut(&mut self) -> &mut T {
+        let size = std::mem::size_of::<T>();
+        bytemuck::from_bytes_mut(&mut self.slot_mut()[..size])
+    }
+
+    /// The bytes after the record (pixels, code, output), writable in place.
+    pub fn tail_mut(&mut self) -> &mut [u8] {
+        let size = std::mem::size_of::<T>();
+        &mut self.slot_mut()[size..]
+    }
+
+    /// Sets the length to the record plus `tail` bytes after it.
+    pub fn set_tail_len(&mut self, tail: usize) -> Result<()> {
+        self.set_len(std::mem::size_of::<T>() + tail)
+    }
+}
+
+impl<T: Layout> Drop for Loan<'_, T> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.publisher.finish(self.seq, 0, true);
+        }
+    }
+}

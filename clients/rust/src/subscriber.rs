@@ -1,0 +1,295 @@
+//! Receiving: a view of a slot in shared memory, released when dropped.
+
+use crate::bus::Ring;
+use crate::layout::Layout;
+use gos_bus::ring::broadcast::{self, Read};
+use gos_bus::ring::work_queue::{self, Take};
+use gos_bus::ring::{clients, Mode, Policy};
+use gos_bus::wait::wait_until;
+use gos_bus::{Corrupt, Error, Result, WaitStrategy};
+use gos_layouts::segment::{ROLE_SUBSCRIBER, ROLE_WORKER};
+use gos_layouts::Record;
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+/// Receives messages of layout `T` from one ring: every message on a broadcast ring, or its
+/// share of the jobs on a work queue. Hold one message at a time; drop it to release it.
+pub struct Subscriber<T: Layout> {
+    ring: Ring,
+    entry: usize,
+    lease: u64,
+    holding: Cell<bool>,
+    wait: Cell<WaitStrategy>,
+    _layout: PhantomData<fn() -> T>,
+}
+
+enum Got {
+    Message(u64),
+    Skipped,
+    Empty,
+}
+
+impl<T: Layout> Subscriber<T> {
+    pub(crate) fn new(ring: Ring) -> Result<Self> {
+        ring.check_layout::<T>()?;
+        let role = match ring.seg.geometry().mode {
+            Mode::Broadcast => ROLE_SUBSCRIBER,
+            Mode::WorkQueue => ROLE_WORKER,
+        };
+        let entry = ring.register(role)?;
+        let generation = ring.seg.ring().clients.get(entry).generation.load(Relaxed) as u64;
+        Ok(Subscriber {
+            ring,
+            entry,
+            lease: (generation << 32) | (entry as u64 + 1),
+            holding: Cell::new(false),
+            wait: Cell::new(WaitStrategy::default()),
+            _layout: PhantomData,
+        })
+    }
+
+    /// Sets how `recv` waits (default: spin briefly, then sleep on the futex).
+    pub fn set_wait_strategy(&self, wait: WaitStrategy) {
+        self.wait.set(wait);
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// Messages this subscriber lost because producers overwrote them (overwrite-oldest).
+    pub fn dropped(&self) -> u64 {
+        self.ring
+            .seg
+            .ring()
+            .clients
+            .get(self.entry)
+            .drops
+            .load(Relaxed)
+    }
+
+    /// Messages received so far.
+    pub fn received(&self) -> u64 {
+        self.ring
+            .seg
+            .ring()
+            .clients
+            .get(self.entry)
+            .count
+            .load(Relaxed)
+    }
+
+    fn attempt(&self) -> Got {
+        let seg = &self.ring.seg;
+        let r = seg.ring();
+        let g = seg.geometry();
+        match (g.mode, g.policy) {
+            (Mode::WorkQueue, _) => match work_queue::try_take(&r, self.lease) {
+                Take::Message(t) => Got::Message(t),
+                Take::Skipped(_) => Got::Skipped,
+                Take::Empty => Got::Empty,
+            },
+            (Mode::Broadcast, policy) => {
+                let read = if policy == Policy::Block {
+                    broadcast::try_read_block(&r, self.entry, clients::cursor(&r, self.entry))
+                } else {
+                    broadcast::try_read_overwrite(&r, self.entry)
+                };
+                match read {
+                    Read::Message(c) => Got::Message(c),
+                    Read::Skipped(_) => Got::Skipped,
+                    Read::Empty => Got::Empty,
+                }
+            }
+        }
+    }
+
+    fn poll(&self) -> Option<u64> {
+        loop {
+            match self.attempt() {
+                Got::Message(s) => return Some(s),
+                Got::Skipped => continue,
+                Got::Empty => return None,
+            }
+        }
+    }
+
+    fn check_free(&self) -> Result<()> {
+        if self.holding.get() {
+            return Err(Error::InvalidConfig(
+                "a message from this subscriber is still held: drop it before receiving the next"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Returns the next message if one is ready, without waiting.
+    pub fn try_recv(&self) -> Result<Option<Message<'_, T>>> {
+        self.check_free()?;
+        match self.poll() {
+            Some(seq) => self.view(seq).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Waits for the next message as long as it takes.
+    pub fn recv(&self) -> Result<Message<'_, T>> {
+        self.recv_until(None)
+    }
+
+    /// Waits for the next message at most `timeout`; [`Error::Timeout`] when none came.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message<'_, T>> {
+        self.recv_until(Some(Instant::now() + timeout))
+            .map_err(|e| match e {
+                Error::Timeout(_) => Error::Timeout(timeout),
+                e => e,
+            })
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<Message<'_, T>> {
+        self.check_free()?;
+        let ctl = self.ring.seg.ring().ctl;
+        let seq = wait_until(
+            &ctl.data_futex,
+            &ctl.data_waiters,
+            self.wait.get(),
+            deadline,
+            None,
+            || self.poll(),
+        )
+        .ok_or(Error::Timeout(Duration::ZERO))?;
+        self.view(seq)
+    }
+
+    /// An iterator that waits for each message in turn (see [`Subscriber::recv`]).
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { sub: self }
+    }
+
+    fn view(&self, seq: u64) -> Result<Message<'_, T>> {
+        let seg = &self.ring.seg;
+        let r = seg.ring();
+        let slot = r.slot(seq);
+        let len = slot.len.load(Relaxed);
+        let slot_size = seg.geometry().slot_size;
+        let min = T::SCHEMA.size;
+        let message = Message {
+            sub: self,
+            seq,
+            ptr: seg.payload_ptr(seq),
+            len: len as usize,
+        };
+        self.holding.set(true);
+        // Validate what a peer wrote before handing out a view of it; on error the message is
+        // dropped, which releases the slot.
+        if len > slot_size {
+            return Err(Error::Corrupt {
+                path: seg.path().into(),
+                problem: Corrupt::PayloadTooLarge {
+                    seq,
+                    len,
+                    slot_size,
+                },
+            });
+        }
+        if len < min {
+            return Err(Error::Corrupt {
+                path: seg.path().into(),
+                problem: Corrupt::BadField {
+                    field: "len",
+                    value: len as u64,
+                    why: "shorter than the record the ring carries",
+                },
+            });
+        }
+        Ok(message)
+    }
+
+    fn release(&self, seq: u64) {
+        let seg = &self.ring.seg;
+        let r = seg.ring();
+        match seg.geometry().mode {
+            Mode::WorkQueue => {
+                work_queue::release(&r, seq);
+                let count = &r.clients.get(self.entry).count;
+                count.store(count.load(Relaxed) + 1, Relaxed);
+            }
+            Mode::Broadcast => broadcast::release(&r, self.entry, seq),
+        }
+        self.holding.set(false);
+    }
+}
+
+impl<T: Layout> Drop for Subscriber<T> {
+    fn drop(&mut self) {
+        clients::free(&self.ring.seg.ring(), self.entry);
+    }
+}
+
+/// A received message: a read-only view of the slot in shared memory. Dropping it releases
+/// the slot to the producers.
+pub struct Message<'s, T: Layout> {
+    sub: &'s Subscriber<T>,
+    seq: u64,
+    ptr: *const u8,
+    len: usize,
+}
+
+impl<T: Layout> Message<'_, T> {
+    /// Sequence number of the message in its ring.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The payload bytes, in place in shared memory.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `len` was checked against the slot size in `view`; the slot is ours (held
+        // cursor or work-queue lease) until this message is dropped, so no producer writes it.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    /// Payload length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl<T: Record> Message<'_, T> {
+    /// The record at the start of the payload (its length was checked on receipt).
+    pub fn header(&self) -> &T {
+        bytemuck::from_bytes(&self.bytes()[..std::mem::size_of::<T>()])
+    }
+
+    /// The bytes after the record.
+    pub fn tail(&self) -> &[u8] {
+        &self.bytes()[std::mem::size_of::<T>()..]
+    }
+}
+
+impl<T: Layout> Drop for Message<'_, T> {
+    fn drop(&mut self) {
+        self.sub.release(self.seq);
+    }
+}
+
+/// Iterator over received messages; each item waits for the next message.
+pub struct Iter<'s, T: Layout> {
+    sub: &'s Subscriber<T>,
+}
+
+impl<'s, T: Layout> Iterator for Iter<'s, T> {
+    type Item = Result<Message<'s, T>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.sub.recv())
+    }
+}

@@ -1,0 +1,245 @@
+//! The message records of Geometry OS: RTS textures, Hybrid DNA jobs and results, render frames.
+//!
+//! Each record sits at the start of a slot's payload; variable-length data (pixels, code,
+//! output, JSON metadata) follows it in the same slot, at the offset the record states.
+
+use crate::record;
+
+/// `RtsTexture::encoding`: data bytes packed densely along the Hilbert curve.
+pub const RTS_ENCODING_DENSE: u16 = 0;
+/// `RtsTexture::encoding`: pixels coloured by meaning, original bytes in the metadata.
+pub const RTS_ENCODING_CODE: u16 = 1;
+/// `RtsTexture::flags`: the data was compressed before encoding.
+pub const RTS_FLAG_COMPRESSED: u32 = 1 << 0;
+/// `RtsTexture::flags`: the data is executable (kernel, WASM, script).
+pub const RTS_FLAG_EXECUTABLE: u32 = 1 << 1;
+/// `RtsTexture::flags`: the file carries Hybrid DNA logic (`RTS_Logic`).
+pub const RTS_FLAG_HAS_LOGIC: u32 = 1 << 2;
+/// `RtsTexture::flags`: the file carries a `PixelRTS-Blueprint` chunk.
+pub const RTS_FLAG_HAS_BLUEPRINT: u32 = 1 << 3;
+
+/// Pixel format: 8-bit RGBA, 4 bytes per pixel.
+pub const PIXEL_RGBA8: u16 = 1;
+/// Pixel format: 8-bit BGRA, 4 bytes per pixel.
+pub const PIXEL_BGRA8: u16 = 2;
+/// Pixel format: one 8-bit channel (heightmaps).
+pub const PIXEL_R8: u16 = 3;
+/// Pixel format: one 32-bit float channel (heightmaps).
+pub const PIXEL_R32F: u16 = 4;
+
+record! {
+    /// Descriptor of a PixelRTS v2 texture; the RGBA8 pixels follow at `pixel_offset`, then
+    /// `metadata_len` bytes of the PixelRTS JSON metadata.
+    pub struct RtsTexture: magic b"RTSD", version 1, size 128, align 8 {
+        /// Magic `RTSD`.
+        pub magic: [u8; 4] = 0,
+        /// Layout version (1).
+        pub version: u16 = 4,
+        /// 0 = RGBA-dense, 1 = RGBA-code.
+        pub encoding: u16 = 6,
+        /// Texture id chosen by the publisher (stable per file).
+        pub texture_id: u64 = 8,
+        /// Image width in pixels (a power of two).
+        pub width: u32 = 16,
+        /// Image height in pixels (equal to width).
+        pub height: u32 = 20,
+        /// Hilbert curve order: width = 2^order.
+        pub hilbert_order: u32 = 24,
+        /// Bit set: 1 compressed, 2 executable, 4 has logic, 8 has blueprint.
+        pub flags: u32 = 28,
+        /// Length of the original data recovered from the pixels.
+        pub data_size: u64 = 32,
+        /// Length of the encoded (possibly compressed) data.
+        pub encoded_size: u64 = 40,
+        /// SHA-256 of the original data.
+        pub sha256: [u8; 32] = 48,
+        /// Shannon entropy of the data in bits per byte.
+        pub entropy: f32 = 80,
+        /// Pixel format of the pixels that follow (1 = RGBA8).
+        pub pixel_format: u32 = 84,
+        /// Position on the infinite map, x.
+        pub map_x: i32 = 88,
+        /// Position on the infinite map, y.
+        pub map_y: i32 = 92,
+        /// File modification time, nanoseconds since the Unix epoch.
+        pub mtime_ns: i64 = 96,
+        /// Length of the PixelRTS JSON metadata after the pixels.
+        pub metadata_len: u32 = 104,
+        /// Offset of the pixels from the start of the payload.
+        pub pixel_offset: u32 = 108,
+        /// Length of the pixels in bytes (width * height * 4).
+        pub pixel_bytes: u64 = 112,
+        /// Reserved, zero.
+        pub reserved: [u8; 8] = 120,
+    }
+}
+
+/// `DnaJob::kind`: a script.
+pub const DNA_KIND_SCRIPT: u16 = 0;
+/// `DnaJob::kind`: a genome.
+pub const DNA_KIND_GENOME: u16 = 1;
+/// `DnaJob::kind`: a WASM module.
+pub const DNA_KIND_WASM: u16 = 2;
+/// `DnaJob::code_encoding`: plain UTF-8.
+pub const DNA_CODE_UTF8: u16 = 0;
+/// `DnaJob::code_encoding`: zlib-compressed.
+pub const DNA_CODE_ZLIB: u16 = 1;
+/// `DnaJob::code_encoding`: "Hybrid-DNA-v1", base64 of zlib.
+pub const DNA_CODE_HYBRID_V1: u16 = 2;
+/// Default `DnaJob::timeout_ms`.
+pub const DNA_DEFAULT_TIMEOUT_MS: u32 = 30_000;
+
+record! {
+    /// A Hybrid DNA job; `code_len` bytes of code follow the record.
+    pub struct DnaJob: magic b"DNAJ", version 1, size 128, align 8 {
+        /// Magic `DNAJ`.
+        pub magic: [u8; 4] = 0,
+        /// Layout version (1).
+        pub version: u16 = 4,
+        /// 0 = script, 1 = genome, 2 = wasm.
+        pub kind: u16 = 6,
+        /// Job id, unique per submitter.
+        pub job_id: u64 = 8,
+        /// Texture the job belongs to (0 = none).
+        pub texture_id: u64 = 16,
+        /// Evolution generation.
+        pub generation: u32 = 24,
+        /// Time limit in milliseconds (default 30000).
+        pub timeout_ms: u32 = 28,
+        /// Submission time, nanoseconds since the Unix epoch.
+        pub submitted_ns: i64 = 32,
+        /// Fitness score of the genome.
+        pub fitness: f64 = 40,
+        /// Bit mask of the APIs the code may call.
+        pub allowed_api_mask: u64 = 48,
+        /// 0 = unknown, 1 = python, 2 = javascript, 3 = wasm.
+        pub language: u16 = 56,
+        /// 0 = utf-8, 1 = zlib, 2 = Hybrid-DNA-v1 (base64 of zlib).
+        pub code_encoding: u16 = 58,
+        /// 0 = none, 1 = boot daemon, 2 = rebuild city.
+        pub action: u16 = 60,
+        /// Reserved, zero.
+        pub reserved0: u16 = 62,
+        /// Spawn position, x.
+        pub spawn_x: i32 = 64,
+        /// Spawn position, y.
+        pub spawn_y: i32 = 68,
+        /// Map position, x.
+        pub map_x: i32 = 72,
+        /// Map position, y.
+        pub map_y: i32 = 76,
+        /// Length of the code after the record.
+        pub code_len: u32 = 80,
+        /// CRC-32 (IEEE) of the code bytes.
+        pub code_crc32: u32 = 84,
+        /// Reserved, zero.
+        pub reserved: [u8; 40] = 88,
+    }
+}
+
+/// `DnaResult::status`: finished normally.
+pub const DNA_STATUS_OK: u16 = 0;
+/// `DnaResult::status`: raised an error (text in the output).
+pub const DNA_STATUS_ERROR: u16 = 1;
+/// `DnaResult::status`: exceeded its time limit.
+pub const DNA_STATUS_TIMEOUT: u16 = 2;
+/// `DnaResult::status`: refused before running.
+pub const DNA_STATUS_REJECTED: u16 = 3;
+
+record! {
+    /// The result of a DNA job; `output_len` bytes of output follow the record.
+    pub struct DnaResult: magic b"DNAR", version 1, size 64, align 8 {
+        /// Magic `DNAR`.
+        pub magic: [u8; 4] = 0,
+        /// Layout version (1).
+        pub version: u16 = 4,
+        /// 0 = ok, 1 = error, 2 = timeout, 3 = rejected.
+        pub status: u16 = 6,
+        /// Id of the job this answers.
+        pub job_id: u64 = 8,
+        /// Start time, nanoseconds since the Unix epoch.
+        pub started_ns: i64 = 16,
+        /// Finish time, nanoseconds since the Unix epoch.
+        pub finished_ns: i64 = 24,
+        /// Texture produced by the job (0 = none).
+        pub output_texture_id: u64 = 32,
+        /// Exit code of the process that ran the job.
+        pub exit_code: i32 = 40,
+        /// Length of the output after the record.
+        pub output_len: u32 = 44,
+        /// Reserved, zero.
+        pub reserved: [u8; 16] = 48,
+    }
+}
+
+/// `RenderFrame::kind`: a pixel window.
+pub const FRAME_PIXEL_WINDOW: u16 = 0;
+/// `RenderFrame::kind`: the neural console.
+pub const FRAME_NEURAL_CONSOLE: u16 = 1;
+/// `RenderFrame::kind`: a VM framebuffer.
+pub const FRAME_VM_FRAMEBUFFER: u16 = 2;
+/// `RenderFrame::kind`: a cortex overlay.
+pub const FRAME_CORTEX_OVERLAY: u16 = 3;
+/// `RenderFrame::kind`: a terrain heightmap.
+pub const FRAME_TERRAIN_HEIGHTMAP: u16 = 4;
+/// `RenderFrame::flags`: the dirty rectangle is valid (else the whole frame changed).
+pub const FRAME_FLAG_DIRTY_RECT: u32 = 1 << 0;
+/// `RenderFrame::flags`: the window is visible.
+pub const FRAME_FLAG_VISIBLE: u32 = 1 << 1;
+
+record! {
+    /// A render frame; `pixel_bytes` bytes of pixels follow at `pixel_offset`, rows `stride`
+    /// bytes apart.
+    pub struct RenderFrame: magic b"GFRM", version 1, size 128, align 8 {
+        /// Magic `GFRM`.
+        pub magic: [u8; 4] = 0,
+        /// Layout version (1).
+        pub version: u16 = 4,
+        /// 1 = RGBA8, 2 = BGRA8, 3 = R8, 4 = R32F.
+        pub pixel_format: u16 = 6,
+        /// Frame sequence number of this source.
+        pub frame_seq: u64 = 8,
+        /// Capture time, nanoseconds since the Unix epoch.
+        pub timestamp_ns: i64 = 16,
+        /// Id of the source (window, console, VM).
+        pub source_id: u64 = 24,
+        /// 0 pixel window, 1 neural console, 2 VM framebuffer, 3 cortex overlay, 4 heightmap.
+        pub kind: u16 = 32,
+        /// Reserved, zero.
+        pub reserved0: u16 = 34,
+        /// Bit set: 1 dirty rectangle valid, 2 visible.
+        pub flags: u32 = 36,
+        /// Width in pixels.
+        pub width: u32 = 40,
+        /// Height in pixels.
+        pub height: u32 = 44,
+        /// Bytes from one row to the next.
+        pub stride: u32 = 48,
+        /// Dirty rectangle, x.
+        pub dirty_x: u32 = 52,
+        /// Dirty rectangle, y.
+        pub dirty_y: u32 = 56,
+        /// Dirty rectangle, width.
+        pub dirty_w: u32 = 60,
+        /// Dirty rectangle, height.
+        pub dirty_h: u32 = 64,
+        /// Position on screen, x.
+        pub pos_x: i32 = 68,
+        /// Position on screen, y.
+        pub pos_y: i32 = 72,
+        /// 1 when the window has focus.
+        pub focus: u32 = 76,
+        /// Zoom factor (1.0 = natural size).
+        pub zoom: f32 = 80,
+        /// Stacking order; higher is nearer.
+        pub z_order: i32 = 84,
+        /// RTS texture shown by this window (0 = none).
+        pub texture_id: u64 = 88,
+        /// Offset of the pixels from the start of the payload.
+        pub pixel_offset: u32 = 96,
+        /// Length of the pixels in bytes.
+        pub pixel_bytes: u32 = 100,
+        /// Reserved, zero.
+        pub reserved: [u8; 24] = 104,
+    }
+}
