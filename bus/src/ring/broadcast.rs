@@ -19,13 +19,15 @@
 //!
 //! Memory orderings (each Acquire with the Release it pairs with):
 //! - commit `stamp.store(s+1, Release)` -> subscriber `stamp.load(Acquire)`: payload visible.
-//! - release `cursor.store(c+1, Release)` -> producer scan `cursor.load(SeqCst)`: the reader
+//! - release `cursor.store(c+1, Release)` -> producer scan `cursor.load(Acquire)`: the reader
 //!   is done with the slot before the producer rewrites it.
 //! - commit of lap `k` `stamp.store(Release)` -> producer of lap `k+1` `stamp.load(Acquire)`.
-//! - claims (`head` CAS), scans and the subscriber join are SeqCst: see `clients::join`.
+//! - claims are AcqRel on `head` and producers load `head` with Acquire; every cursor scan
+//!   starts with a SeqCst fence that pairs with the SeqCst fence of the subscriber join (see
+//!   `clients` for why no producer can miss a joining subscriber).
 
 use super::{notify, RingRef};
-use crate::sync::{spin_hint, Ordering::*};
+use crate::sync::{fence, spin_hint, Ordering::*};
 use gos_layouts::segment::{CLIENT_ACTIVE, CURSOR_HOLD, ROLE_SUBSCRIBER, SLOT_SKIPPED};
 
 /// Per-producer state kept in the producer's own memory.
@@ -38,12 +40,14 @@ pub struct ProducerCache {
 /// Lowest cursor of the active subscribers, or `head_now` when there are none.
 fn min_cursor(ring: &RingRef<'_>, head_now: u64) -> u64 {
     let mut min = head_now;
+    // SeqCst fence: pairs with the fence in `clients::join` (see there).
+    fence(SeqCst);
     for i in 0..ring.clients.len() {
         let e = ring.clients.get(i);
-        // SeqCst: pairs with the SeqCst activation in `clients::join` (see there).
-        if e.state.load(SeqCst) == CLIENT_ACTIVE && e.role.load(Relaxed) == ROLE_SUBSCRIBER {
-            // SeqCst (at least Acquire): pairs with the subscriber's Release in `release`.
-            let c = e.cursor.load(SeqCst) & !CURSOR_HOLD;
+        // Acquire: pairs with the Release activation in `clients::join`.
+        if e.state.load(Acquire) == CLIENT_ACTIVE && e.role.load(Relaxed) == ROLE_SUBSCRIBER {
+            // Acquire: pairs with the subscriber's Release in `release`.
+            let c = e.cursor.load(Acquire) & !CURSOR_HOLD;
             min = min.min(c);
         }
     }
@@ -53,7 +57,8 @@ fn min_cursor(ring: &RingRef<'_>, head_now: u64) -> u64 {
 /// Block policy: claims the next sequence, or `None` when the slowest subscriber is a full
 /// ring behind (the caller waits for space and retries).
 pub fn try_claim_block(ring: &RingRef<'_>, cache: &mut ProducerCache) -> Option<u64> {
-    let mut s = ring.ctl.head.load(Relaxed);
+    // Acquire: pairs with other producers' AcqRel claims (the join argument needs it).
+    let mut s = ring.ctl.head.load(Acquire);
     loop {
         if s.saturating_sub(cache.min_cursor) >= ring.capacity {
             cache.min_cursor = min_cursor(ring, s);
@@ -61,11 +66,11 @@ pub fn try_claim_block(ring: &RingRef<'_>, cache: &mut ProducerCache) -> Option<
                 return None;
             }
         }
-        // SeqCst: the claim is ordered with subscriber joins (see `clients::join`).
+        // AcqRel / Acquire: claims form a release sequence that scans acquire (see `clients`).
         match ring
             .ctl
             .head
-            .compare_exchange_weak(s, s + 1, SeqCst, Relaxed)
+            .compare_exchange_weak(s, s + 1, AcqRel, Acquire)
         {
             Ok(_) => return Some(s),
             Err(now) => s = now,
@@ -77,8 +82,8 @@ pub fn try_claim_block(ring: &RingRef<'_>, cache: &mut ProducerCache) -> Option<
 /// is a full ring behind to the oldest message that survives, adding what it skipped to its
 /// drop counter. Waits (spinning) while such a subscriber holds a view.
 pub fn claim_overwrite(ring: &RingRef<'_>, cache: &mut ProducerCache) -> u64 {
-    // SeqCst: ordered with subscriber joins (see `clients::join`).
-    let s = ring.ctl.head.fetch_add(1, SeqCst);
+    // AcqRel: claims form a release sequence that scans acquire (see `clients`).
+    let s = ring.ctl.head.fetch_add(1, AcqRel);
     if s + 1 > ring.capacity {
         let need = s + 1 - ring.capacity; // every cursor must be at least this
         if cache.min_cursor < need {
@@ -90,15 +95,18 @@ pub fn claim_overwrite(ring: &RingRef<'_>, cache: &mut ProducerCache) -> u64 {
 
 fn advance_laggards(ring: &RingRef<'_>, need: u64, head_now: u64) -> u64 {
     let mut min = head_now;
+    // SeqCst fence: pairs with the fence in `clients::join` (see there).
+    fence(SeqCst);
     for i in 0..ring.clients.len() {
         let e = ring.clients.get(i);
-        if e.state.load(SeqCst) != CLIENT_ACTIVE || e.role.load(Relaxed) != ROLE_SUBSCRIBER {
+        // Acquire: pairs with the Release activation in `clients::join`.
+        if e.state.load(Acquire) != CLIENT_ACTIVE || e.role.load(Relaxed) != ROLE_SUBSCRIBER {
             continue;
         }
         let mut round = 0;
         loop {
-            // SeqCst: pairs with the subscriber's Release store / AcqRel CAS of its cursor.
-            let c = e.cursor.load(SeqCst);
+            // Acquire: pairs with the subscriber's Release store / AcqRel CAS of its cursor.
+            let c = e.cursor.load(Acquire);
             let base = c & !CURSOR_HOLD;
             if base >= need {
                 min = min.min(base);
@@ -108,12 +116,13 @@ fn advance_laggards(ring: &RingRef<'_>, need: u64, head_now: u64) -> u64 {
                 // The subscriber is reading the slot we want: wait for its release.
                 spin_hint(round);
                 round += 1;
-                if e.state.load(SeqCst) != CLIENT_ACTIVE {
+                if e.state.load(Acquire) != CLIENT_ACTIVE {
                     break;
                 }
                 continue;
             }
-            if e.cursor.compare_exchange(c, need, SeqCst, SeqCst).is_ok() {
+            // AcqRel: acquires the subscriber's release of the slot, publishes the new cursor.
+            if e.cursor.compare_exchange(c, need, AcqRel, Acquire).is_ok() {
                 e.drops.fetch_add(need - base, Relaxed);
                 min = min.min(need);
                 break;
@@ -191,7 +200,7 @@ pub fn try_read_block(ring: &RingRef<'_>, entry: usize, c: u64) -> Read {
 pub fn try_read_overwrite(ring: &RingRef<'_>, entry: usize) -> Read {
     let e = ring.clients.get(entry);
     loop {
-        // Acquire: pairs with a producer's SeqCst CAS that moved the cursor.
+        // Acquire: pairs with a producer's AcqRel CAS that moved the cursor.
         let c = e.cursor.load(Acquire) & !CURSOR_HOLD;
         let slot = ring.slot(c);
         // Acquire: pairs with `commit`'s Release.

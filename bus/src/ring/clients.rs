@@ -5,15 +5,19 @@
 //! needs (pid, process start time, heartbeat, claim generation).
 //!
 //! The subscriber join must not let a producer overwrite a message the new subscriber will
-//! read. Producers claim (`head` CAS, SeqCst) and scan cursors (SeqCst) and use the minimum
-//! they saw, which is never above `head` at the time of the scan. The subscriber stores its
-//! cursor and activates (SeqCst), then re-reads `head` until it equals the cursor it stored.
-//! In the single total order of SeqCst operations, any scan that missed the final cursor came
-//! before that last load, so its minimum is at most the cursor, and a producer using it never
-//! claims `cursor + capacity` or beyond before rescanning, which will see the subscriber.
+//! read. The subscriber stores its cursor `h` and activates (Release), issues a SeqCst fence
+//! F_S, and re-reads `head` (Acquire) until it reads `h` again. A producer about to overwrite
+//! sequence `x >= h` must have claimed `x + capacity`, so the minimum cursor M of its last
+//! scan exceeds `h`; M is at most the `head` value `v > h` it loaded before that scan, whose
+//! scan starts with a SeqCst fence F_P. The write of `v` comes after `h` in `head`'s
+//! modification order and (claims are AcqRel, the load Acquire) happens before F_P, while the
+//! subscriber's last read of `h` follows F_S: so F_S precedes F_P in the SeqCst order
+//! (C++20 [atomics.order]), and the scan after F_P sees the subscriber active with a cursor of
+//! at least `h` (the Release activation), making M <= h: a contradiction. Checked by loom
+//! (`loom_subscriber_join_races_producer`).
 
 use super::RingRef;
-use crate::sync::Ordering::*;
+use crate::sync::{fence, Ordering::*};
 use gos_layouts::segment::{CLIENT_ACTIVE, CLIENT_CLAIMING, CLIENT_FREE, ROLE_SUBSCRIBER};
 
 /// Identity written into a claimed entry.
@@ -62,7 +66,7 @@ pub fn claim(ring: &RingRef<'_>, id: &Identity) -> Option<usize> {
         } else {
             e.cursor.store(0, Relaxed);
             // SeqCst (Release at least): readers that see ACTIVE see the fields above.
-            e.state.store(CLIENT_ACTIVE, SeqCst);
+            e.state.store(CLIENT_ACTIVE, Release);
         }
         return Some(i);
     }
@@ -72,16 +76,20 @@ pub fn claim(ring: &RingRef<'_>, id: &Identity) -> Option<usize> {
 /// Activates subscriber entry `i` at the current head (see the module docs for why it loops).
 fn join(ring: &RingRef<'_>, i: usize) {
     let e = ring.clients.get(i);
-    let mut h = ring.ctl.head.load(SeqCst);
-    e.cursor.store(h, SeqCst);
-    e.state.store(CLIENT_ACTIVE, SeqCst);
+    let mut h = ring.ctl.head.load(Acquire);
+    e.cursor.store(h, Relaxed);
+    // Release: a scan that sees ACTIVE (Acquire) sees the cursor above.
+    e.state.store(CLIENT_ACTIVE, Release);
     loop {
-        let now = ring.ctl.head.load(SeqCst);
+        // SeqCst fence F_S: pairs with the fence that starts every producer scan.
+        fence(SeqCst);
+        // Acquire: pairs with the producers' AcqRel claims.
+        let now = ring.ctl.head.load(Acquire);
         if now == h {
             return;
         }
         // A producer may have moved our cursor already (overwrite-oldest): then it saw us.
-        match e.cursor.compare_exchange(h, now, SeqCst, SeqCst) {
+        match e.cursor.compare_exchange(h, now, AcqRel, Acquire) {
             Ok(_) => h = now,
             Err(_) => return,
         }
