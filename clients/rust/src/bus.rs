@@ -80,8 +80,8 @@ impl Ring {
     /// accepted on any ring).
     pub(crate) fn check_layout<T: Layout>(&self) -> Result<()> {
         let g = self.seg.geometry();
-        if T::SCHEMA.fingerprint == gos_layouts::BYTES.fingerprint
-            || T::SCHEMA.fingerprint == g.layout_fingerprint
+        if T::LAYOUT.fingerprint == gos_layouts::BYTES.fingerprint
+            || T::LAYOUT.fingerprint == g.layout_fingerprint
         {
             return Ok(());
         }
@@ -89,8 +89,8 @@ impl Ring {
             ring: self.name().into(),
             ring_layout: g.layout_name.clone(),
             ring_fingerprint: g.layout_fingerprint,
-            wanted: T::SCHEMA.name.into(),
-            wanted_fingerprint: T::SCHEMA.fingerprint,
+            wanted: T::LAYOUT.name.into(),
+            wanted_fingerprint: T::LAYOUT.fingerprint,
         })
     }
 

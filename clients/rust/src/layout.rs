@@ -5,11 +5,11 @@ use gos_layouts::{Record, Schema};
 /// A layout a ring can carry: every [`Record`], and [`Bytes`].
 pub trait Layout {
     /// Its schema (name, size, fingerprint).
-    const SCHEMA: Schema;
+    const LAYOUT: Schema;
 }
 
 impl<T: Record> Layout for T {
-    const SCHEMA: Schema = T::SCHEMA;
+    const LAYOUT: Schema = T::SCHEMA;
 }
 
 /// Raw bytes: a payload with no record header.
@@ -17,5 +17,5 @@ impl<T: Record> Layout for T {
 pub struct Bytes;
 
 impl Layout for Bytes {
-    const SCHEMA: Schema = gos_layouts::BYTES;
+    const LAYOUT: Schema = gos_layouts::BYTES;
 }

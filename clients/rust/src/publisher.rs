@@ -108,7 +108,7 @@ impl<T: Layout> Publisher<T> {
 
     fn make_loan(&mut self, seq: u64) -> Loan<'_, T> {
         let ptr = self.ring.seg.payload_ptr(seq);
-        let len = T::SCHEMA.size as usize;
+        let len = T::LAYOUT.size as usize;
         Loan {
             publisher: self,
             seq,

@@ -176,7 +176,7 @@ impl<T: Layout> Subscriber<T> {
         let slot = r.slot(seq);
         let len = slot.len.load(Relaxed);
         let slot_size = seg.geometry().slot_size;
-        let min = T::SCHEMA.size;
+        let min = T::LAYOUT.size;
         let message = Message {
             sub: self,
             seq,

@@ -1,0 +1,373 @@
+//! The typed client over real shared memory, within one process (the cross-process claims are
+//! tested with separate processes in the `gos-bus-tests` crate).
+
+use gos_bus_client::*;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+struct Scratch {
+    bus: Bus,
+    rings: Vec<String>,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "c{}x{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        Scratch {
+            bus: Bus::attach(&name).unwrap(),
+            rings: vec![],
+        }
+    }
+
+    fn ring(&mut self, name: &str, cfg: RingConfig) -> Ring {
+        let r = self.bus.create_ring(name, &cfg).unwrap();
+        self.rings.push(name.into());
+        r
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        for r in &self.rings {
+            let _ = self.bus.remove_ring(r);
+        }
+    }
+}
+
+fn frames(slots: u32, policy: Policy) -> RingConfig {
+    RingConfig {
+        slot_count: slots,
+        slot_size: 128 + 64 * 64 * 4,
+        layout: RenderFrame::SCHEMA,
+        policy,
+        ..RingConfig::default()
+    }
+}
+
+#[test]
+fn typed_publish_and_receive_in_place() {
+    let mut s = Scratch::new();
+    let ring = s.ring("render.frames", frames(4, Policy::Block));
+    let sub = ring.subscriber::<RenderFrame>().unwrap();
+    let mut publisher = ring.publisher::<RenderFrame>().unwrap();
+    let mut loan = publisher.loan().unwrap();
+    let loan_addr = loan.slot_mut().as_ptr() as usize;
+    *loan.header_mut() = RenderFrame {
+        magic: *b"GFRM",
+        version: 1,
+        width: 64,
+        height: 64,
+        stride: 256,
+        pixel_offset: 128,
+        pixel_bytes: 64 * 64 * 4,
+        ..bytemuck::Zeroable::zeroed()
+    };
+    loan.tail_mut()[..4].copy_from_slice(&[1, 2, 3, 4]);
+    loan.set_tail_len(64 * 64 * 4).unwrap();
+    loan.commit();
+    assert_eq!(publisher.published(), 1);
+
+    let msg = sub.try_recv().unwrap().expect("a message");
+    assert_eq!(msg.header().width, 64);
+    assert_eq!(&msg.header().magic, b"GFRM");
+    assert_eq!(&msg.tail()[..4], &[1, 2, 3, 4]);
+    assert_eq!(msg.len(), 128 + 64 * 64 * 4);
+    // Zero copy: the consumer's view is the very memory the producer wrote (same mapping
+    // address here, since both sides share one mapping in this process).
+    assert_eq!(msg.bytes().as_ptr() as usize, loan_addr);
+    drop(msg);
+    assert!(sub.try_recv().unwrap().is_none());
+    assert_eq!(sub.received(), 1);
+}
+
+#[test]
+fn layout_mismatch_names_both_layouts() {
+    let mut s = Scratch::new();
+    let ring = s.ring("render.frames", frames(4, Policy::Block));
+    let e = ring.publisher::<DnaJob>().err().expect("refused");
+    let text = e.to_string();
+    assert!(matches!(e, Error::LayoutMismatch { .. }));
+    assert!(
+        text.contains("RenderFrame") && text.contains("DnaJob"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{:#018x}", RenderFrame::FINGERPRINT)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{:#018x}", DnaJob::FINGERPRINT)),
+        "{text}"
+    );
+    assert!(ring.subscriber::<DnaJob>().is_err());
+    // Raw bytes are accepted on any ring.
+    assert!(ring.subscriber::<Bytes>().is_ok());
+}
+
+#[test]
+fn payload_longer_than_slot_is_refused_on_both_sides() {
+    let mut s = Scratch::new();
+    let ring = s.ring(
+        "small",
+        RingConfig {
+            slot_count: 2,
+            slot_size: 64,
+            ..RingConfig::default()
+        },
+    );
+    let sub = ring.subscriber::<Bytes>().unwrap();
+    let mut p = ring.publisher::<Bytes>().unwrap();
+    let mut loan = p.loan().unwrap();
+    let e = loan.set_len(65).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("does not fit ring 'small' (slot size 64"),
+        "{e}"
+    );
+    drop(loan); // an abandoned loan becomes a skipped slot
+
+    // A buggy or hostile producer writes a length past the slot: the consumer refuses it.
+    let mut loan = p.loan().unwrap();
+    loan.set_len(8).unwrap();
+    let seq = loan.seq();
+    loan.commit();
+    let seg = ring.segment();
+    seg.ring().slot(seq).len.store(1000, Ordering::Relaxed);
+    let e = sub.try_recv().err().expect("refused");
+    let text = e.to_string();
+    assert!(
+        text.contains("payload length 1000, larger than the slot size 64"),
+        "{text}"
+    );
+    // The bad slot was released; the ring keeps flowing.
+    p.send_bytes(b"fine").unwrap();
+    assert_eq!(sub.try_recv().unwrap().unwrap().bytes(), b"fine");
+}
+
+#[test]
+fn abandoned_loan_is_skipped() {
+    let mut s = Scratch::new();
+    let ring = s.ring("skip", RingConfig::default());
+    let sub = ring.subscriber::<Bytes>().unwrap();
+    let mut p = ring.publisher::<Bytes>().unwrap();
+    drop(p.loan().unwrap());
+    p.send_bytes(b"after").unwrap();
+    let m = sub.recv_timeout(Duration::from_secs(1)).unwrap();
+    assert_eq!(m.bytes(), b"after");
+    assert_eq!(m.seq(), 1, "sequence 0 was the skipped slot");
+}
+
+#[test]
+fn block_policy_waits_for_slowest_subscriber() {
+    let mut s = Scratch::new();
+    let ring = s.ring(
+        "block",
+        RingConfig {
+            slot_count: 4,
+            slot_size: 16,
+            ..RingConfig::default()
+        },
+    );
+    let sub = ring.subscriber::<Bytes>().unwrap();
+    let mut p = ring.publisher::<Bytes>().unwrap();
+    for i in 0..4u8 {
+        p.send_bytes(&[i]).unwrap();
+    }
+    assert!(
+        p.try_loan().is_none(),
+        "ring full: the subscriber has read nothing"
+    );
+    let t = Instant::now();
+    let e = p.loan_timeout(Duration::from_millis(50)).err().unwrap();
+    assert!(matches!(e, Error::Timeout(_)));
+    assert!(t.elapsed() >= Duration::from_millis(50));
+    drop(sub.recv().unwrap());
+    assert!(p.try_loan().is_some(), "one slot freed");
+}
+
+#[test]
+fn overwrite_policy_counts_drops_and_keeps_newest() {
+    let mut s = Scratch::new();
+    let ring = s.ring(
+        "ow",
+        RingConfig {
+            slot_count: 4,
+            slot_size: 16,
+            policy: Policy::OverwriteOldest,
+            ..RingConfig::default()
+        },
+    );
+    let sub = ring.subscriber::<Bytes>().unwrap();
+    let mut p = ring.publisher::<Bytes>().unwrap();
+    for i in 0..10u8 {
+        p.send_bytes(&[i]).unwrap();
+    }
+    let got: Vec<u8> = (0..4).map(|_| sub.recv().unwrap().bytes()[0]).collect();
+    assert_eq!(got, vec![6, 7, 8, 9]);
+    assert_eq!(sub.dropped(), 6);
+    assert!(sub.try_recv().unwrap().is_none());
+}
+
+#[test]
+fn overwrite_never_moves_a_held_view() {
+    let mut s = Scratch::new();
+    let ring = s.ring(
+        "held",
+        RingConfig {
+            slot_count: 2,
+            slot_size: 16,
+            policy: Policy::OverwriteOldest,
+            ..RingConfig::default()
+        },
+    );
+    let sub = ring.subscriber::<Bytes>().unwrap();
+    let mut p = ring.publisher::<Bytes>().unwrap();
+    p.send_bytes(&[1]).unwrap();
+    p.send_bytes(&[2]).unwrap();
+    let held = sub.try_recv().unwrap().unwrap();
+    assert_eq!(held.bytes(), &[1]);
+    // A producer in another thread wants slot 0 back: it must wait for the release.
+    let ring2 = ring.clone();
+    let t = std::thread::spawn(move || {
+        let mut p = ring2.publisher::<Bytes>().unwrap();
+        p.send_bytes(&[3]).unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        held.bytes(),
+        &[1],
+        "the view was not overwritten while held"
+    );
+    drop(held);
+    t.join().unwrap();
+    let next = sub.recv_timeout(Duration::from_secs(1)).unwrap();
+    assert_eq!(next.bytes(), &[2]);
+}
+
+#[test]
+fn subscriber_sees_messages_after_it_attached() {
+    let mut s = Scratch::new();
+    let ring = s.ring("late", RingConfig::default());
+    let mut p = ring.publisher::<Bytes>().unwrap();
+    p.send_bytes(b"before").unwrap();
+    let sub = ring.subscriber::<Bytes>().unwrap();
+    assert!(sub.try_recv().unwrap().is_none());
+    p.send_bytes(b"after").unwrap();
+    assert_eq!(sub.try_recv().unwrap().unwrap().bytes(), b"after");
+}
+
+#[test]
+fn iterator_and_wait_strategies() {
+    let mut s = Scratch::new();
+    let ring = s.ring("iter", RingConfig::default());
+    for strategy in [
+        WaitStrategy::BusyPoll,
+        WaitStrategy::Block,
+        WaitStrategy::SpinThenBlock { spins: 100 },
+    ] {
+        let sub = ring.subscriber::<Bytes>().unwrap();
+        sub.set_wait_strategy(strategy);
+        let r = ring.clone();
+        let t = std::thread::spawn(move || {
+            let mut p = r.publisher::<Bytes>().unwrap();
+            for i in 0..100u32 {
+                p.send_bytes(&i.to_le_bytes()).unwrap();
+            }
+        });
+        let got: Vec<u32> = sub
+            .iter()
+            .take(100)
+            .map(|m| u32::from_le_bytes(m.unwrap().bytes().try_into().unwrap()))
+            .collect();
+        assert_eq!(got, (0..100).collect::<Vec<_>>(), "{strategy:?}");
+        t.join().unwrap();
+        let t0 = Instant::now();
+        let e = sub.recv_timeout(Duration::from_millis(30)).err().unwrap();
+        assert!(
+            matches!(e, Error::Timeout(d) if d == Duration::from_millis(30)),
+            "{e}"
+        );
+        assert!(t0.elapsed() >= Duration::from_millis(30));
+    }
+}
+
+#[test]
+fn holding_two_messages_is_refused() {
+    let mut s = Scratch::new();
+    let ring = s.ring("two", RingConfig::default());
+    let sub = ring.subscriber::<Bytes>().unwrap();
+    let mut p = ring.publisher::<Bytes>().unwrap();
+    p.send_bytes(b"a").unwrap();
+    p.send_bytes(b"b").unwrap();
+    let first = sub.try_recv().unwrap().unwrap();
+    assert!(sub.try_recv().is_err());
+    drop(first);
+    assert_eq!(sub.try_recv().unwrap().unwrap().bytes(), b"b");
+}
+
+#[test]
+fn work_queue_hands_each_job_to_one_worker() {
+    let mut s = Scratch::new();
+    let ring = s.ring(
+        "jobs",
+        RingConfig {
+            mode: Mode::WorkQueue,
+            slot_count: 8,
+            slot_size: 16,
+            ..RingConfig::default()
+        },
+    );
+    let a = ring.subscriber::<Bytes>().unwrap();
+    let b = ring.subscriber::<Bytes>().unwrap();
+    let mut p = ring.publisher::<Bytes>().unwrap();
+    for i in 0..8u8 {
+        p.send_bytes(&[i]).unwrap();
+    }
+    assert!(p.try_loan().is_none(), "queue full");
+    let mut got = Vec::new();
+    for i in 0..8 {
+        let w = if i % 2 == 0 { &a } else { &b };
+        got.push(w.try_recv().unwrap().unwrap().bytes()[0]);
+    }
+    assert_eq!(got, (0..8).collect::<Vec<_>>());
+    assert!(a.try_recv().unwrap().is_none() && b.try_recv().unwrap().is_none());
+}
+
+#[test]
+fn client_table_full_is_a_clear_error() {
+    let mut s = Scratch::new();
+    let ring = s.ring(
+        "tiny",
+        RingConfig {
+            max_clients: 2,
+            ..RingConfig::default()
+        },
+    );
+    let _a = ring.subscriber::<Bytes>().unwrap();
+    let _b = ring.publisher::<Bytes>().unwrap();
+    let e = ring.subscriber::<Bytes>().err().unwrap();
+    assert!(
+        e.to_string()
+            .contains("no free client entry (2 clients attached)"),
+        "{e}"
+    );
+    drop(_a);
+    assert!(
+        ring.subscriber::<Bytes>().is_ok(),
+        "a freed entry is reused"
+    );
+}
+
+#[test]
+fn missing_ring_and_bad_names() {
+    let bus = Bus::attach("nobus").unwrap();
+    let e = bus.open_ring("render.frames").err().unwrap();
+    assert!(e.to_string().contains("does not exist"), "{e}");
+    assert!(Bus::attach("a/b").is_err());
+    assert!(bus.open_ring("../etc").is_err());
+}
