@@ -165,3 +165,23 @@ fn one_producer_four_workers_exactly_once() {
     assert_eq!(taken, MESSAGES, "every job was taken by some worker");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn blocked_consumer_uses_under_one_percent_of_a_core() {
+    let mut tb = TestBus::new();
+    tb.ring("quiet", cfg(Mode::Broadcast, 64));
+    let bus = tb.bus.name().to_string();
+    let waited_ms = 5_000;
+    let started = std::time::Instant::now();
+    let c = Peer::spawn(&["idle", &bus, "quiet", &waited_ms.to_string()]).ready();
+    let cpu_ms = c.finish();
+    assert!(
+        started.elapsed().as_millis() >= waited_ms as u128,
+        "it waited the full timeout"
+    );
+    // Under 1% of a core over 5 s is under 50 ms of CPU time.
+    assert!(
+        cpu_ms < 50,
+        "blocked consumer used {cpu_ms} ms of CPU in 5 s"
+    );
+}

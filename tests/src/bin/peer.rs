@@ -3,7 +3,9 @@
 //! ```text
 //! gos-bus-peer produce BUS RING PRODUCER_ID COUNT ENDS
 //! gos-bus-peer consume BUS RING PRODUCERS [BITMAP_FILE]
+//! gos-bus-peer idle BUS RING MILLISECONDS
 //! ```
+//! `idle` blocks in `recv_timeout` and prints `ok received=CPU_MS`: the CPU time it used.
 //! A consumer prints `ready` once attached, then `ok received=N` (or `error ...` and exits 1).
 
 use gos_bus_client::{Bus, Bytes, Error};
@@ -91,6 +93,33 @@ fn consume(bus: &str, ring: &str, producers: usize, bitmap: Option<&str>) -> Res
     Ok(received)
 }
 
+/// CPU time (user + system) this process has used, in milliseconds.
+fn cpu_ms() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the command name.
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    ticks * 10 // USER_HZ is 100 on Linux
+}
+
+fn idle(bus: &str, ring: &str, ms: u64) -> Result<u64, String> {
+    let bus = Bus::attach(bus).map_err(|e| e.to_string())?;
+    let sub = bus.subscriber::<Bytes>(ring).map_err(|e| e.to_string())?;
+    println!("ready");
+    std::io::stdout().flush().ok();
+    let before = cpu_ms();
+    let outcome = match sub.recv_timeout(Duration::from_millis(ms)) {
+        Err(Error::Timeout(_)) => Ok(cpu_ms() - before),
+        Ok(_) => Err("a message arrived on an idle ring".into()),
+        Err(e) => Err(e.to_string()),
+    };
+    outcome
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
@@ -103,6 +132,7 @@ fn main() {
             num(4) as usize,
             args.get(5).map(String::as_str),
         ),
+        "idle" => idle(arg(2), arg(3), num(4)),
         _ => Err("usage: gos-bus-peer produce|consume ...".to_string()),
     };
     match result {

@@ -1,0 +1,89 @@
+//! gos-bus itself: ping-pong over two rings and one-way throughput over one, through the
+//! typed client's loan API.
+
+use gos_bus_client::{Bus, Bytes, Mode, Policy, Publisher, RingConfig, Subscriber, WaitStrategy};
+use std::time::Instant;
+
+/// Creates the rings a case needs.
+pub fn create(bus: &Bus, ring: &str, slots: u32, size: u32) {
+    let cfg = RingConfig {
+        mode: Mode::Broadcast,
+        policy: Policy::Block,
+        slot_count: slots,
+        slot_size: size,
+        max_clients: 4,
+        ..RingConfig::default()
+    };
+    bus.create_ring(ring, &cfg).expect("create bench ring");
+}
+
+fn send(p: &mut Publisher<Bytes>, len: usize, seq: u64, fill: Option<&[u8]>) {
+    let mut loan = p.loan().expect("loan");
+    loan.set_len(len).expect("len");
+    let b = loan.bytes_mut();
+    if let Some(src) = fill {
+        b.copy_from_slice(&src[..len]);
+    }
+    b[..8].copy_from_slice(&seq.to_le_bytes());
+    loan.commit();
+}
+
+fn take(s: &Subscriber<Bytes>) -> u64 {
+    let m = s.recv().expect("recv");
+    let b = m.bytes();
+    u64::from_le_bytes(b[..8].try_into().expect("8 bytes")) ^ b[b.len() - 1] as u64
+}
+
+/// Ping side of a ping-pong: sends `len` bytes on `out` (without filling them when
+/// `fill` is false: the loan hands the slot over as it is) and waits for the echo on `back`.
+pub fn ping(bus: &Bus, out: &str, back: &str, wait: WaitStrategy, len: usize, n: u64) -> Vec<u64> {
+    let mut p = bus.publisher::<Bytes>(out).expect("publisher");
+    let s = bus.subscriber::<Bytes>(back).expect("subscriber");
+    s.set_wait_strategy(wait);
+    p.set_wait_strategy(wait);
+    let mut samples = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let t = Instant::now();
+        send(&mut p, len, i, None);
+        std::hint::black_box(take(&s));
+        samples.push(t.elapsed().as_nanos() as u64);
+    }
+    samples
+}
+
+/// Pong side: subscribes (before signalling ready), then echoes `n` messages as 64 bytes.
+pub fn pong(bus: &Bus, inp: &str, back: &str, wait: WaitStrategy, n: u64) {
+    let s = bus.subscriber::<Bytes>(inp).expect("subscriber");
+    let mut p = bus.publisher::<Bytes>(back).expect("publisher");
+    s.set_wait_strategy(wait);
+    p.set_wait_strategy(wait);
+    crate::harness::ready();
+    for _ in 0..n {
+        let v = take(&s);
+        send(&mut p, 64, v, None);
+    }
+}
+
+/// Producer of the throughput case: fills every message from `src`.
+pub fn produce(bus: &Bus, ring: &str, size: usize, n: u64, src: &[u8]) {
+    let mut p = bus.publisher::<Bytes>(ring).expect("publisher");
+    p.set_wait_strategy(WaitStrategy::BusyPoll);
+    for i in 0..n {
+        send(&mut p, size, i, Some(src));
+    }
+}
+
+/// Consumer of the throughput case (busy-poll); returns ns from first to last message.
+pub fn consume(bus: &Bus, ring: &str, n: u64) -> u64 {
+    let s = bus.subscriber::<Bytes>(ring).expect("subscriber");
+    s.set_wait_strategy(WaitStrategy::BusyPoll);
+    crate::harness::ready();
+    let mut sink = 0;
+    sink ^= take(&s);
+    let t = Instant::now();
+    for _ in 1..n {
+        sink ^= take(&s);
+    }
+    std::hint::black_box(sink);
+    t.elapsed().as_nanos() as u64
+}
