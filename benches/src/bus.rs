@@ -5,8 +5,9 @@ use gos_bus_client::{Bus, Bytes, Mode, Policy, Publisher, RingConfig, Subscriber
 use std::time::Instant;
 
 /// Creates the rings a case needs.
-pub fn create(bus: &Bus, ring: &str, slots: u32, size: u32) {
+pub fn create(bus: &Bus, ring: &str, slots: u32, size: u32, single_producer: bool) {
     let cfg = RingConfig {
+        single_producer,
         mode: Mode::Broadcast,
         policy: Policy::Block,
         slot_count: slots,

@@ -113,20 +113,28 @@ fn latency(o: &Opts, tag: &str) {
     measure("bare shm ping-pong (2 atomics)", s);
 
     let b = Bus::attach(tag).expect("bus");
-    bus::create(&b, "ping", 64, 64);
-    bus::create(&b, "pong", 64, 64);
-    bus::create(&b, "big", 4, 8 << 20);
-    for (name, wait) in [
-        ("gos-bus 64 B, busy-poll", "busy"),
-        ("gos-bus 64 B, blocking (futex)", "block"),
+    bus::create(&b, "ping", 64, 64, true);
+    bus::create(&b, "pong", 64, 64, true);
+    bus::create(&b, "mping", 64, 64, false);
+    bus::create(&b, "mpong", 64, 64, false);
+    bus::create(&b, "big", 4, 8 << 20, true);
+    for (name, out, back, wait) in [
+        ("gos-bus 64 B, busy-poll", "ping", "pong", "busy"),
+        (
+            "gos-bus 64 B, busy-poll, multi-producer rings",
+            "mping",
+            "mpong",
+            "busy",
+        ),
+        ("gos-bus 64 B, blocking (futex)", "ping", "pong", "block"),
     ] {
-        let peer = Peer::spawn(&args(&[&"bus-pong", &tag, &"ping", &"pong", &wait, &total]));
+        let peer = Peer::spawn(&args(&[&"bus-pong", &tag, &out, &back, &wait, &total]));
         let strategy = if wait == "block" {
             WaitStrategy::Block
         } else {
             WaitStrategy::BusyPoll
         };
-        let s = bus::ping(&b, "ping", "pong", strategy, 64, total);
+        let s = bus::ping(&b, out, back, strategy, 64, total);
         peer.result();
         measure(name, s);
     }
@@ -142,7 +150,7 @@ fn latency(o: &Opts, tag: &str) {
     let s = bus::ping(&b, "big", "pong", WaitStrategy::BusyPoll, 8 << 20, big_n);
     peer.result();
     measure("gos-bus 8 MiB loan hand-over, busy-poll", s);
-    for r in ["ping", "pong", "big"] {
+    for r in ["ping", "pong", "mping", "mpong", "big"] {
         let _ = b.remove_ring(r);
     }
 
@@ -204,12 +212,17 @@ fn throughput(o: &Opts, tag: &str) {
         shm.remove();
         settle();
 
-        bus::create(&b, "tp", slots as u32, size as u32);
-        let peer = Peer::spawn(&args(&[&"bus-consume", &tag, &"tp", &n]));
-        bus::produce(&b, "tp", size, n, &src);
-        rows.push(("gos-bus (loan, busy-poll)", rate(peer.result())));
-        let _ = b.remove_ring("tp");
-        settle();
+        for (name, single) in [
+            ("gos-bus single-producer ring (loan, busy-poll)", true),
+            ("gos-bus multi-producer ring (loan, busy-poll)", false),
+        ] {
+            bus::create(&b, "tp", slots as u32, size as u32, single);
+            let peer = Peer::spawn(&args(&[&"bus-consume", &tag, &"tp", &n]));
+            bus::produce(&b, "tp", size, n, &src);
+            rows.push((name, rate(peer.result())));
+            let _ = b.remove_ring("tp");
+            settle();
+        }
 
         let path = format!("/tmp/gosbench.{tag}.sock");
         let l = uds::listen(&path);

@@ -30,10 +30,13 @@ pub struct RingCtl {
     pub space_futex: AtomicU32,
     /// Producers asleep or about to sleep.
     pub space_waiters: AtomicU32,
-    _pad_wait: [u8; 48],
+    /// Attached consumers that may sleep (not busy-polling).
+    pub sleepy_consumers: AtomicU32,
+    _pad_wait: [u8; 44],
     /// Pid of the owning broker.
     pub broker_pid: AtomicU32,
-    _reserved3: [u8; 4],
+    /// Single-producer ring: entry + 1 of the publisher holding it.
+    pub producer_token: AtomicU32,
     /// Broker heartbeat (ns since the epoch, as `u64`).
     pub broker_heartbeat_ns: AtomicU64,
     _reserved4: [u8; 112],
@@ -98,7 +101,11 @@ mod layout_checks {
     const _: () = assert!(offset_of!(RingCtl, space_futex) == offset_of!(RingHeader, space_futex));
     const _: () =
         assert!(offset_of!(RingCtl, space_waiters) == offset_of!(RingHeader, space_waiters));
+    const _: () =
+        assert!(offset_of!(RingCtl, sleepy_consumers) == offset_of!(RingHeader, sleepy_consumers));
     const _: () = assert!(offset_of!(RingCtl, broker_pid) == offset_of!(RingHeader, broker_pid));
+    const _: () =
+        assert!(offset_of!(RingCtl, producer_token) == offset_of!(RingHeader, producer_token));
     const _: () = assert!(
         offset_of!(RingCtl, broker_heartbeat_ns) == offset_of!(RingHeader, broker_heartbeat_ns)
     );
@@ -141,9 +148,10 @@ impl RingCtl {
             data_waiters: AtomicU32::new(0),
             space_futex: AtomicU32::new(0),
             space_waiters: AtomicU32::new(0),
-            _pad_wait: [0; 48],
+            sleepy_consumers: AtomicU32::new(0),
+            _pad_wait: [0; 44],
             broker_pid: AtomicU32::new(0),
-            _reserved3: [0; 4],
+            producer_token: AtomicU32::new(0),
             broker_heartbeat_ns: AtomicU64::new(0),
             _reserved4: [0; 112],
         }

@@ -151,6 +151,14 @@ pub enum Error {
         /// Size of the table.
         max: u32,
     },
+    /// A single-producer ring already has its publisher.
+    #[error("ring '{ring}' is single-producer and already has a publisher (pid {pid}): stop that publisher first, or recreate the ring without --single-producer")]
+    ProducerBusy {
+        /// Ring name.
+        ring: String,
+        /// Pid of the publisher holding it.
+        pid: u32,
+    },
     /// A configuration value is out of range.
     #[error("invalid ring configuration: {0}")]
     InvalidConfig(String),

@@ -48,6 +48,9 @@ pub struct RingConfig {
     pub layout: Schema,
     /// Permission bits of the shared-memory object.
     pub permissions: u32,
+    /// One publisher at a time, claiming without atomic read-modify-writes (fastest; a
+    /// second publisher is refused while one is attached).
+    pub single_producer: bool,
 }
 
 impl Default for RingConfig {
@@ -60,6 +63,7 @@ impl Default for RingConfig {
             max_clients: 64,
             layout: gos_layouts::BYTES,
             permissions: 0o600,
+            single_producer: false,
         }
     }
 }
@@ -91,6 +95,8 @@ pub struct Geometry {
     pub ring_name: String,
     /// Permission bits at creation.
     pub permissions: u32,
+    /// One publisher at a time.
+    pub single_producer: bool,
     /// Creator pid.
     pub creator_pid: u32,
     /// Creation time (ns since the epoch).
@@ -169,6 +175,13 @@ pub fn validate(h: &RingHeader, file_len: u64) -> Result<Geometry, Corrupt> {
     if h.state != RING_STATE_READY {
         return Err(Corrupt::NotInitialised { found: h.state });
     }
+    if h.flags & !RING_KNOWN_FLAGS != 0 {
+        return Err(Corrupt::BadField {
+            field: "flags",
+            value: h.flags as u64,
+            why: "has bits this build does not know",
+        });
+    }
     let mode = match h.mode {
         MODE_BROADCAST => Mode::Broadcast,
         MODE_WORK_QUEUE => Mode::WorkQueue,
@@ -246,6 +259,7 @@ pub fn validate(h: &RingHeader, file_len: u64) -> Result<Geometry, Corrupt> {
         layout_name: field_str(&h.layout_name),
         ring_name: field_str(&h.ring_name),
         permissions: h.mode_bits,
+        single_producer: h.flags & RING_SINGLE_PRODUCER != 0,
         creator_pid: h.creator_pid,
         created_ns: h.created_ns,
     })
@@ -360,6 +374,11 @@ impl Segment {
             slot_stride: stride as u32,
             max_clients: cfg.max_clients,
             mode_bits: cfg.permissions,
+            flags: if cfg.single_producer {
+                RING_SINGLE_PRODUCER
+            } else {
+                0
+            },
             segment_size: size,
             clients_offset: CLIENTS_OFFSET,
             slots_offset,
@@ -527,6 +546,7 @@ impl Segment {
         bytemuck::cast(words)
     }
 
+    #[inline]
     fn ctl(&self) -> &RingCtl {
         // SAFETY: the mapping is at least 512 bytes and page-aligned; RingCtl has the layout of
         // RingHeader (asserted in `control`) and its run-time words are atomics.
@@ -534,6 +554,7 @@ impl Segment {
     }
 
     /// The ring protocols' view of this segment.
+    #[inline]
     pub fn ring(&self) -> RingRef<'_> {
         let g = &self.geometry;
         let base = self.map.as_mut_ptr();
@@ -571,7 +592,31 @@ impl Segment {
         unsafe { r.slots.ptr(r.index(seq)).add(SLOT_HEADER as usize) }
     }
 
+    /// Asks the CPU to fetch the first two cache lines of the slot of `seq` for writing, so
+    /// that the producer's next loan finds them owned instead of stalling on the consumer's
+    /// copy (a read-for-ownership started early instead of on the critical path).
+    #[inline]
+    pub fn prefetch_for_write(&self, seq: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let r = self.ring();
+            let p = r.slots.ptr(r.index(seq)).cast::<i8>();
+            // SAFETY: a prefetch is only a hint: it never faults and changes no memory; the
+            // addresses are inside the mapping anyway (slot stride is at least 64 bytes, and
+            // the second line is in the slot or the next one, which the mapping also holds
+            // except for the last slot, whose next line a hint may name harmlessly).
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
+                _mm_prefetch::<_MM_HINT_ET0>(p);
+                _mm_prefetch::<_MM_HINT_ET0>(p.wrapping_add(64));
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = seq;
+    }
+
     /// The validated geometry.
+    #[inline]
     pub fn geometry(&self) -> &Geometry {
         &self.geometry
     }
@@ -612,6 +657,7 @@ impl Geometry {
             layout_name: String::new(),
             ring_name: String::new(),
             permissions: 0,
+            single_producer: false,
             creator_pid: 0,
             created_ns: 0,
         }

@@ -24,6 +24,29 @@ impl Default for WaitStrategy {
     }
 }
 
+/// How long after a consumer registered as a possible sleeper its sleeps stay short: a
+/// producer that read `sleepy_consumers` just before the registration skips the wake-up
+/// check for the commit it was making (see `ring::notify`). On x86 that window is the time a
+/// store waits in the store buffer (nanoseconds); the grace covers it with a wide margin.
+pub const REGISTRATION_GRACE: Duration = Duration::from_millis(10);
+/// Longest single sleep during the grace.
+pub const GRACE_SLICE: Duration = Duration::from_micros(200);
+/// Longest single sleep of a consumer after the grace: a backstop that bounds the cost of any
+/// wake-up the memory model would allow to be missed, at about 10 wake-ups a second.
+pub const CONSUMER_SLICE: Duration = Duration::from_millis(100);
+
+/// The longest sleep for a consumer registered as a possible sleeper at `since`.
+pub fn consumer_slice(since: std::time::Instant) -> Duration {
+    if since.elapsed() < REGISTRATION_GRACE {
+        GRACE_SLICE
+    } else {
+        CONSUMER_SLICE
+    }
+}
+
+/// Most pause instructions between two polls of a spinning waiter.
+pub const BACKOFF: u32 = 16;
+
 /// Longest single sleep of a producer waiting for space; the wake from consumers is cheap but
 /// may be missed in a tiny window (see `ring::notify::wake_producers`), so it re-checks.
 pub const SPACE_SLICE: Duration = Duration::from_millis(5);
@@ -75,14 +98,15 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
 
 /// Polls `attempt` until it yields a value, waiting between attempts with `strategy` on the
 /// futex `word` (with `waiters` counting sleepers, see `ring::notify`), until `deadline`.
-/// `slice` caps a single sleep (for wake-ups that may be missed). Returns `None` on timeout.
+/// `slice` gives the cap of each single sleep, asked before every sleep (for wake-ups that may
+/// be missed). Returns `None` on timeout.
 #[cfg(not(loom))]
 pub fn wait_until<R>(
     word: &AtomicU32,
     waiters: &AtomicU32,
     strategy: WaitStrategy,
     deadline: Option<std::time::Instant>,
-    slice: Option<Duration>,
+    slice: impl Fn() -> Option<Duration>,
     mut attempt: impl FnMut() -> Option<R>,
 ) -> Option<R> {
     use crate::sync::{fence, Ordering::*};
@@ -99,7 +123,11 @@ pub fn wait_until<R>(
         }
         if round < spins {
             round = round.saturating_add(1);
-            std::hint::spin_loop();
+            // Back off a little between polls: a consumer that re-reads the slot the producer
+            // is writing steals its cache line on every read and slows the producer down.
+            for _ in 0..BACKOFF.min(round) {
+                std::hint::spin_loop();
+            }
             if round % 1024 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
             }
@@ -115,7 +143,7 @@ pub fn wait_until<R>(
             }
             None => None,
         };
-        let sleep = match (remaining, slice) {
+        let sleep = match (remaining, slice()) {
             (Some(r), Some(s)) => Some(r.min(s)),
             (r, s) => r.or(s),
         };

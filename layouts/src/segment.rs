@@ -44,6 +44,10 @@ pub const ROLE_PUBLISHER: u32 = 1;
 pub const ROLE_SUBSCRIBER: u32 = 2;
 /// `ClientEntry::role`: work-queue worker.
 pub const ROLE_WORKER: u32 = 3;
+/// `RingHeader::flags`: one publisher at a time; claims need no atomic read-modify-write.
+pub const RING_SINGLE_PRODUCER: u32 = 1;
+/// `RingHeader::flags` bits this build knows.
+pub const RING_KNOWN_FLAGS: u32 = RING_SINGLE_PRODUCER;
 /// `SlotHeader::flags`: the slot carries no message (abandoned loan); consumers skip it.
 pub const SLOT_SKIPPED: u32 = 1;
 
@@ -82,8 +86,8 @@ record! {
         pub created_ns: i64 = 72,
         /// Pid of the creating process.
         pub creator_pid: u32 = 80,
-        /// Reserved, zero.
-        pub reserved1: u32 = 84,
+        /// Bit set: 1 = single producer (one publisher at a time claims with plain stores).
+        pub flags: u32 = 84,
         /// Name of the record layout, NUL-padded.
         pub layout_name: [u8; 32] = 88,
         /// Name of the ring, NUL-padded.
@@ -106,12 +110,15 @@ record! {
         pub space_futex: u32 = 328,
         /// Number of producers asleep or about to sleep.
         pub space_waiters: u32 = 332,
+        /// Number of attached consumers that may sleep (not busy-polling); producers skip the
+        /// wake-up check entirely while it is zero.
+        pub sleepy_consumers: u32 = 336,
         /// Padding.
-        pub pad_wait: [u8; 48] = 336,
+        pub pad_wait: [u8; 44] = 340,
         /// Pid of the broker that owns the ring (0 = none yet).
         pub broker_pid: u32 = 384,
-        /// Reserved, zero.
-        pub reserved3: u32 = 388,
+        /// Single-producer ring: entry + 1 of the publisher that holds it (0 = none).
+        pub producer_token: u32 = 388,
         /// Broker heartbeat, nanoseconds since the Unix epoch.
         pub broker_heartbeat_ns: i64 = 392,
         /// Reserved for the broker, zero.

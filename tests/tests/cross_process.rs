@@ -94,15 +94,30 @@ fn cfg(mode: Mode, slots: u32) -> RingConfig {
     }
 }
 
-#[test]
-fn one_producer_one_subscriber_million_messages() {
+fn one_to_one(single_producer: bool) {
     let mut tb = TestBus::new();
-    tb.ring("spsc", cfg(Mode::Broadcast, 4096));
+    tb.ring(
+        "spsc",
+        RingConfig {
+            single_producer,
+            ..cfg(Mode::Broadcast, 4096)
+        },
+    );
     let bus = tb.bus.name().to_string();
     let c = Peer::spawn(&["consume", &bus, "spsc", "1"]).ready();
     let p = Peer::spawn(&["produce", &bus, "spsc", "0", &MESSAGES.to_string(), "1"]);
     p.finish();
     assert_eq!(c.finish(), MESSAGES);
+}
+
+#[test]
+fn one_producer_one_subscriber_million_messages() {
+    one_to_one(false);
+}
+
+#[test]
+fn single_producer_ring_million_messages() {
+    one_to_one(true);
 }
 
 #[test]

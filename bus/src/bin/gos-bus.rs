@@ -78,6 +78,9 @@ enum Command {
         /// Permission bits of the shared-memory object, octal.
         #[arg(long, default_value = "0600", value_parser = parse_octal)]
         permissions: u32,
+        /// One publisher at a time (fastest: claims need no atomic read-modify-write).
+        #[arg(long)]
+        single_producer: bool,
     },
     /// Remove rings.
     #[command(after_help = "Example:\n  gos-bus rm render.frames events")]
@@ -194,6 +197,7 @@ fn run(cli: Cli) -> Result<()> {
             layout,
             max_clients,
             permissions,
+            single_producer,
         } => {
             let schema = gos_layouts::find_schema(&layout).ok_or_else(|| {
                 gos_bus::Error::InvalidConfig(format!(
@@ -219,6 +223,7 @@ fn run(cli: Cli) -> Result<()> {
                 max_clients,
                 layout: schema,
                 permissions,
+                single_producer,
             };
             let seg = Segment::create(&bus, &ring, &cfg)?;
             let g = seg.geometry();
@@ -317,17 +322,59 @@ fn run(cli: Cli) -> Result<()> {
                 "head": h.head,
                 "tail": h.tail,
                 "permissions": format!("{:o}", g.permissions),
+                "single_producer": g.single_producer,
                 "creator_pid": g.creator_pid,
                 "clients": clients,
             });
             if json {
                 println!("{}", serde_json::to_string_pretty(&v).expect("json"));
             } else {
-                println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+                print_info(&v);
             }
         }
     }
     Ok(())
+}
+
+fn print_info(v: &serde_json::Value) {
+    for key in [
+        "ring",
+        "bus",
+        "path",
+        "mode",
+        "policy",
+        "single_producer",
+        "layout",
+        "layout_fingerprint",
+        "slot_count",
+        "slot_size",
+        "segment_size",
+        "head",
+        "tail",
+        "permissions",
+        "creator_pid",
+    ] {
+        println!("{key:<20} {}", v[key]);
+    }
+    let clients = v["clients"].as_array().cloned().unwrap_or_default();
+    println!("\nclients ({}):", clients.len());
+    println!(
+        "  {:>5}  {:<10} {:>8}  {:<16} {:>12} {:>8} {:>8} {:>12}",
+        "entry", "role", "pid", "name", "cursor", "lag", "drops", "count"
+    );
+    for c in clients {
+        println!(
+            "  {:>5}  {:<10} {:>8}  {:<16} {:>12} {:>8} {:>8} {:>12}",
+            c["entry"].to_string(),
+            c["role"].as_str().unwrap_or(""),
+            c["pid"].to_string(),
+            c["name"].as_str().unwrap_or(""),
+            c["cursor"].to_string(),
+            c["lag"].to_string(),
+            c["drops"].to_string(),
+            c["count"].to_string()
+        );
+    }
 }
 
 fn main() -> ExitCode {

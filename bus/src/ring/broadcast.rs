@@ -55,8 +55,11 @@ fn min_cursor(ring: &RingRef<'_>, head_now: u64) -> u64 {
 }
 
 /// Block policy: claims the next sequence, or `None` when the slowest subscriber is a full
-/// ring behind (the caller waits for space and retries).
-pub fn try_claim_block(ring: &RingRef<'_>, cache: &mut ProducerCache) -> Option<u64> {
+/// ring behind (the caller waits for space and retries). `single` is true on a
+/// single-producer ring, whose one publisher claims with a plain store: no locked
+/// instruction, which would otherwise wait for the cache lines of the last message.
+#[inline]
+pub fn try_claim_block(ring: &RingRef<'_>, cache: &mut ProducerCache, single: bool) -> Option<u64> {
     // Acquire: pairs with other producers' AcqRel claims (the join argument needs it).
     let mut s = ring.ctl.head.load(Acquire);
     loop {
@@ -65,6 +68,11 @@ pub fn try_claim_block(ring: &RingRef<'_>, cache: &mut ProducerCache) -> Option<
             if s.saturating_sub(cache.min_cursor) >= ring.capacity {
                 return None;
             }
+        }
+        if single {
+            // Release: as the AcqRel claim below; we are the only writer of `head`.
+            ring.ctl.head.store(s + 1, Release);
+            return Some(s);
         }
         // AcqRel / Acquire: claims form a release sequence that scans acquire (see `clients`).
         match ring
@@ -81,9 +89,17 @@ pub fn try_claim_block(ring: &RingRef<'_>, cache: &mut ProducerCache) -> Option<
 /// Overwrite-oldest policy: claims the next sequence at once and moves every subscriber that
 /// is a full ring behind to the oldest message that survives, adding what it skipped to its
 /// drop counter. Waits (spinning) while such a subscriber holds a view.
-pub fn claim_overwrite(ring: &RingRef<'_>, cache: &mut ProducerCache) -> u64 {
-    // AcqRel: claims form a release sequence that scans acquire (see `clients`).
-    let s = ring.ctl.head.fetch_add(1, AcqRel);
+#[inline]
+pub fn claim_overwrite(ring: &RingRef<'_>, cache: &mut ProducerCache, single: bool) -> u64 {
+    let s = if single {
+        let s = ring.ctl.head.load(Relaxed);
+        // Release: as the AcqRel claim below; we are the only writer of `head`.
+        ring.ctl.head.store(s + 1, Release);
+        s
+    } else {
+        // AcqRel: claims form a release sequence that scans acquire (see `clients`).
+        ring.ctl.head.fetch_add(1, AcqRel)
+    };
     if s + 1 > ring.capacity {
         let need = s + 1 - ring.capacity; // every cursor must be at least this
         if cache.min_cursor < need {
@@ -133,6 +149,7 @@ fn advance_laggards(ring: &RingRef<'_>, need: u64, head_now: u64) -> u64 {
 }
 
 /// Waits until the slot of `seq` is free to write: its previous lap has been committed.
+#[inline]
 pub fn wait_writable(ring: &RingRef<'_>, seq: u64) {
     let expected = if seq >= ring.capacity {
         seq - ring.capacity + 1
@@ -149,6 +166,7 @@ pub fn wait_writable(ring: &RingRef<'_>, seq: u64) {
 }
 
 /// Returns true when the slot of `seq` is free to write, without waiting.
+#[inline]
 pub fn is_writable(ring: &RingRef<'_>, seq: u64) -> bool {
     let expected = if seq >= ring.capacity {
         seq - ring.capacity + 1
@@ -160,6 +178,7 @@ pub fn is_writable(ring: &RingRef<'_>, seq: u64) -> bool {
 
 /// Publishes the message in the slot of `seq` (`len` payload bytes, or skipped when
 /// `skipped`), then wakes sleeping consumers.
+#[inline]
 pub fn commit(ring: &RingRef<'_>, seq: u64, len: u32, skipped: bool) {
     let slot = ring.slot(seq);
     slot.len.store(len, Relaxed);
@@ -183,6 +202,7 @@ pub enum Read {
 
 /// Block policy: looks at the slot of the subscriber's cursor `c` (kept locally by the
 /// subscriber, which is its only writer under this policy).
+#[inline]
 pub fn try_read_block(ring: &RingRef<'_>, entry: usize, c: u64) -> Read {
     let slot = ring.slot(c);
     // Acquire: pairs with `commit`'s Release.
@@ -197,6 +217,7 @@ pub fn try_read_block(ring: &RingRef<'_>, entry: usize, c: u64) -> Read {
 }
 
 /// Overwrite policy: reads the cursor (which producers may have moved), then marks it held.
+#[inline]
 pub fn try_read_overwrite(ring: &RingRef<'_>, entry: usize) -> Read {
     let e = ring.clients.get(entry);
     loop {
@@ -236,10 +257,4 @@ pub fn release(ring: &RingRef<'_>, entry: usize, c: u64) {
     // Only this subscriber writes its count: a plain load and store, no locked instruction.
     e.count.store(e.count.load(Relaxed) + 1, Relaxed);
     notify::wake_producers(ring);
-}
-
-/// Is a message ready at cursor `c` (for waiting loops)?
-#[inline]
-pub fn ready_at(ring: &RingRef<'_>, c: u64) -> bool {
-    ring.slot(c).stamp.load(Acquire) == c + 1
 }

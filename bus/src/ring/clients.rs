@@ -103,6 +103,31 @@ pub fn free(ring: &RingRef<'_>, i: usize) {
 }
 
 /// The subscriber cursor of entry `i` (without the hold bit).
+#[inline]
 pub fn cursor(ring: &RingRef<'_>, i: usize) -> u64 {
     ring.clients.get(i).cursor.load(Acquire) & !gos_layouts::segment::CURSOR_HOLD
+}
+
+/// Single-producer ring: makes entry `i` the one publisher. Returns the entry index of the
+/// current holder when another publisher has it.
+pub fn take_producer_token(ring: &RingRef<'_>, i: usize) -> Result<(), usize> {
+    // AcqRel: acquires the previous holder's release (its last claims of `head`), and
+    // publishes ours.
+    match ring
+        .ctl
+        .producer_token
+        .compare_exchange(0, i as u32 + 1, AcqRel, Acquire)
+    {
+        Ok(_) => Ok(()),
+        Err(holder) => Err(holder.saturating_sub(1) as usize),
+    }
+}
+
+/// Gives the single-producer token back (entry `i` must hold it).
+pub fn release_producer_token(ring: &RingRef<'_>, i: usize) {
+    // Release: pairs with the AcqRel CAS of the next holder.
+    let _ = ring
+        .ctl
+        .producer_token
+        .compare_exchange(i as u32 + 1, 0, Release, Relaxed);
 }

@@ -7,7 +7,7 @@ use super::work_queue::{self, Take};
 use super::{notify, RingRef};
 use crate::control::{ClientCtl, RingCtl, SlotCtl, Table};
 use crate::sync::{fence, Ordering::*};
-use gos_layouts::segment::{ROLE_PUBLISHER, ROLE_SUBSCRIBER, ROLE_WORKER};
+use gos_layouts::segment::{ROLE_SUBSCRIBER, ROLE_WORKER};
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
@@ -72,10 +72,10 @@ fn id(role: u32) -> Identity {
     }
 }
 
-fn publish_block(m: &Model, cache: &mut ProducerCache, v: u64) {
+fn publish_block(m: &Model, cache: &mut ProducerCache, v: u64, single: bool) {
     let r = m.ring();
     let s = loop {
-        if let Some(s) = broadcast::try_claim_block(&r, cache) {
+        if let Some(s) = broadcast::try_claim_block(&r, cache, single) {
             break s;
         }
         thread::yield_now();
@@ -110,7 +110,7 @@ fn loom_broadcast_block_spsc_in_order() {
         let producer = thread::spawn(move || {
             let mut cache = ProducerCache::default();
             for v in 1..=3 {
-                publish_block(&p, &mut cache, v);
+                publish_block(&p, &mut cache, v, true);
             }
         });
         for want in 1..=3 {
@@ -131,7 +131,7 @@ fn loom_broadcast_block_two_producers() {
                 let p = m.clone();
                 thread::spawn(move || {
                     let mut cache = ProducerCache::default();
-                    publish_block(&p, &mut cache, v);
+                    publish_block(&p, &mut cache, v, false);
                 })
             })
             .collect();
@@ -154,7 +154,7 @@ fn loom_broadcast_overwrite_never_tears_a_held_view() {
             let r = p.ring();
             let mut cache = ProducerCache::default();
             for v in 1..=3u64 {
-                let s = broadcast::claim_overwrite(&r, &mut cache);
+                let s = broadcast::claim_overwrite(&r, &mut cache, true);
                 broadcast::wait_writable(&r, s);
                 p.write(s, v);
                 broadcast::commit(&r, s, 8, false);
@@ -181,13 +181,22 @@ fn loom_broadcast_overwrite_never_tears_a_held_view() {
 
 #[test]
 fn loom_subscriber_join_races_producer() {
-    loom::model(|| {
+    join_races_producer(false);
+}
+
+#[test]
+fn loom_subscriber_join_races_single_producer() {
+    join_races_producer(true);
+}
+
+fn join_races_producer(single: bool) {
+    loom::model(move || {
         let m = Model::new(2, 2, false);
         let p = m.clone();
         let producer = thread::spawn(move || {
             let mut cache = ProducerCache::default();
             for v in 1..=3 {
-                publish_block(&p, &mut cache, v);
+                publish_block(&p, &mut cache, v, single);
             }
         });
         let entry = clients::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap();
@@ -209,7 +218,7 @@ fn loom_work_queue_exactly_once() {
             let r = p.ring();
             for v in 1..=2u64 {
                 let s = loop {
-                    if let Some(s) = work_queue::try_claim(&r) {
+                    if let Some(s) = work_queue::try_claim(&r, true) {
                         break s;
                     }
                     thread::yield_now();
@@ -249,25 +258,68 @@ fn loom_work_queue_exactly_once() {
 fn loom_no_lost_wakeup() {
     loom::model(|| {
         let m = Model::new(2, 2, false);
-        let _ = clients::claim(&m.ring(), &id(ROLE_PUBLISHER)).unwrap();
+        let r = m.ring();
+        let entry = clients::claim(&r, &id(ROLE_SUBSCRIBER)).unwrap();
+        // The subscriber registered as a possible sleeper before the producer started (the
+        // steady state; the registration window is covered by short sleeps, see `notify`).
+        r.ctl.sleepy_consumers.fetch_add(1, SeqCst);
         let p = m.clone();
         let producer = thread::spawn(move || {
-            let r = p.ring();
-            // `commit` stores the stamp, fences and reads `data_waiters`.
-            r.slot(0).stamp.store(1, Release);
-            fence(SeqCst);
-            r.ctl.data_waiters.load(Relaxed) != 0
+            let mut cache = ProducerCache::default();
+            publish_block(&p, &mut cache, 7, true);
         });
         // The sleeper side of `wait::wait_until`.
-        let r = m.ring();
+        let seen = r.ctl.data_futex.load(Acquire);
         r.ctl.data_waiters.fetch_add(1, Relaxed);
         fence(SeqCst);
-        let ready = broadcast::ready_at(&r, 0);
-        let woke = producer.join().unwrap();
+        let c = clients::cursor(&r, entry);
+        let ready = matches!(broadcast::try_read_block(&r, entry, c), Read::Message(_));
+        producer.join().unwrap();
+        let woke = r.ctl.data_futex.load(Acquire) != seen;
         assert!(
             ready || woke,
             "a sleeper missed the commit and nobody woke it"
         );
         notify::wake_consumers(&r);
+    });
+}
+
+#[test]
+fn loom_work_queue_two_producers() {
+    loom::model(|| {
+        let m = Model::new(2, 2, true);
+        let handles: Vec<_> = [10u64, 20]
+            .into_iter()
+            .map(|v| {
+                let p = m.clone();
+                thread::spawn(move || {
+                    let r = p.ring();
+                    let s = loop {
+                        if let Some(s) = work_queue::try_claim(&r, false) {
+                            break s;
+                        }
+                        thread::yield_now();
+                    };
+                    p.write(s, v);
+                    work_queue::commit(&r, s, 8, false);
+                })
+            })
+            .collect();
+        let r = m.ring();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            match work_queue::try_take(&r, 1) {
+                Take::Message(t) => {
+                    got.push(m.read(t));
+                    work_queue::release(&r, t);
+                }
+                _ => thread::yield_now(),
+            }
+        }
+        got.sort();
+        assert_eq!(got, vec![10, 20]);
+        for h in handles {
+            h.join().unwrap();
+        }
     });
 }

@@ -20,14 +20,20 @@ use super::{notify, RingRef};
 use crate::sync::Ordering::*;
 use gos_layouts::segment::SLOT_SKIPPED;
 
-/// Claims the next sequence for a producer, or `None` when the queue is full.
-pub fn try_claim(ring: &RingRef<'_>) -> Option<u64> {
+/// Claims the next sequence for a producer, or `None` when the queue is full. `single`: the
+/// ring's one publisher claims with a plain store.
+#[inline]
+pub fn try_claim(ring: &RingRef<'_>, single: bool) -> Option<u64> {
     let mut s = ring.ctl.head.load(Relaxed);
     loop {
         // Acquire: pairs with the consumer's release of the previous lap.
         let stamp = ring.slot(s).stamp.load(Acquire);
         let diff = stamp.wrapping_sub(s) as i64;
         if diff == 0 {
+            if single {
+                ring.ctl.head.store(s + 1, Relaxed);
+                return Some(s);
+            }
             match ring
                 .ctl
                 .head
@@ -45,6 +51,7 @@ pub fn try_claim(ring: &RingRef<'_>) -> Option<u64> {
 }
 
 /// Publishes the message in the slot of `seq`, then wakes sleeping consumers.
+#[inline]
 pub fn commit(ring: &RingRef<'_>, seq: u64, len: u32, skipped: bool) {
     let slot = ring.slot(seq);
     slot.len.store(len, Relaxed);
@@ -69,6 +76,7 @@ pub enum Take {
 }
 
 /// Takes the next message for the consumer whose lease word is `lease`.
+#[inline]
 pub fn try_take(ring: &RingRef<'_>, lease: u64) -> Take {
     let mut t = ring.ctl.tail.load(Relaxed);
     loop {
@@ -110,18 +118,4 @@ pub fn release(ring: &RingRef<'_>, t: u64) {
     // writes of the next lap.
     slot.stamp.store(t + ring.capacity, Release);
     notify::wake_producers(ring);
-}
-
-/// Is there a message to take (for waiting loops)?
-#[inline]
-pub fn ready(ring: &RingRef<'_>) -> bool {
-    let t = ring.ctl.tail.load(Relaxed);
-    ring.slot(t).stamp.load(Acquire) == t + 1
-}
-
-/// Is there room to claim (for waiting loops)?
-#[inline]
-pub fn has_space(ring: &RingRef<'_>) -> bool {
-    let s = ring.ctl.head.load(Relaxed);
-    ring.slot(s).stamp.load(Acquire) == s
 }

@@ -16,6 +16,10 @@ pub struct Publisher<T: Layout> {
     ring: Ring,
     entry: usize,
     cache: ProducerCache,
+    mode: Mode,
+    policy: Policy,
+    single: bool,
+    slot_size: usize,
     wait: WaitStrategy,
     _layout: PhantomData<fn(T)>,
 }
@@ -24,10 +28,35 @@ impl<T: Layout> Publisher<T> {
     pub(crate) fn new(ring: Ring) -> Result<Self> {
         ring.check_layout::<T>()?;
         let entry = ring.register(ROLE_PUBLISHER)?;
+        let g = ring.seg.geometry();
+        let (mode, policy, slot_size) = (g.mode, g.policy, g.slot_size as usize);
+        let single = g.single_producer;
+        if single {
+            let r = ring.seg.ring();
+            if let Err(holder) = clients::take_producer_token(&r, entry) {
+                clients::free(&r, entry);
+                let pid = if holder < r.clients.len() {
+                    r.clients
+                        .get(holder)
+                        .pid
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                } else {
+                    0
+                };
+                return Err(Error::ProducerBusy {
+                    ring: ring.name().into(),
+                    pid,
+                });
+            }
+        }
         Ok(Publisher {
             ring,
             entry,
             cache: ProducerCache::default(),
+            mode,
+            policy,
+            single,
+            slot_size,
             wait: WaitStrategy::default(),
             _layout: PhantomData,
         })
@@ -40,7 +69,7 @@ impl<T: Layout> Publisher<T> {
 
     /// Largest payload of one message.
     pub fn slot_size(&self) -> usize {
-        self.ring.seg.geometry().slot_size as usize
+        self.slot_size
     }
 
     /// The ring.
@@ -49,18 +78,16 @@ impl<T: Layout> Publisher<T> {
     }
 
     fn try_claim(&mut self) -> Option<u64> {
-        let seg = &self.ring.seg;
-        let r = seg.ring();
-        let g = seg.geometry();
-        match (g.mode, g.policy) {
-            (Mode::WorkQueue, _) => work_queue::try_claim(&r),
+        let r = self.ring.seg.ring();
+        match (self.mode, self.policy) {
+            (Mode::WorkQueue, _) => work_queue::try_claim(&r, self.single),
             (Mode::Broadcast, Policy::Block) => {
-                let s = broadcast::try_claim_block(&r, &mut self.cache)?;
+                let s = broadcast::try_claim_block(&r, &mut self.cache, self.single)?;
                 broadcast::wait_writable(&r, s);
                 Some(s)
             }
             (Mode::Broadcast, Policy::OverwriteOldest) => {
-                let s = broadcast::claim_overwrite(&r, &mut self.cache);
+                let s = broadcast::claim_overwrite(&r, &mut self.cache, self.single);
                 broadcast::wait_writable(&r, s);
                 Some(s)
             }
@@ -99,7 +126,7 @@ impl<T: Layout> Publisher<T> {
             &ctl.space_waiters,
             wait,
             deadline,
-            Some(SPACE_SLICE),
+            || Some(SPACE_SLICE),
             || self.try_claim(),
         )
         .ok_or(Error::Timeout(Duration::ZERO))?;
@@ -108,6 +135,8 @@ impl<T: Layout> Publisher<T> {
 
     fn make_loan(&mut self, seq: u64) -> Loan<'_, T> {
         let ptr = self.ring.seg.payload_ptr(seq);
+        // The next loan will most likely get the next slot: start taking its lines now.
+        self.ring.seg.prefetch_for_write(seq + 4);
         let len = T::LAYOUT.size as usize;
         Loan {
             publisher: self,
@@ -137,9 +166,8 @@ impl<T: Layout> Publisher<T> {
     }
 
     fn finish(&mut self, seq: u64, len: usize, skipped: bool) {
-        let seg = &self.ring.seg;
-        let r = seg.ring();
-        match seg.geometry().mode {
+        let r = self.ring.seg.ring();
+        match self.mode {
             Mode::WorkQueue => work_queue::commit(&r, seq, len as u32, skipped),
             Mode::Broadcast => broadcast::commit(&r, seq, len as u32, skipped),
         }
@@ -156,7 +184,11 @@ impl<T: Layout> Publisher<T> {
 
 impl<T: Layout> Drop for Publisher<T> {
     fn drop(&mut self) {
-        clients::free(&self.ring.seg.ring(), self.entry);
+        let r = self.ring.seg.ring();
+        if self.single {
+            clients::release_producer_token(&r, self.entry);
+        }
+        clients::free(&r, self.entry);
     }
 }
 

@@ -5,13 +5,13 @@ use crate::layout::Layout;
 use gos_bus::ring::broadcast::{self, Read};
 use gos_bus::ring::work_queue::{self, Take};
 use gos_bus::ring::{clients, Mode, Policy};
-use gos_bus::wait::wait_until;
+use gos_bus::wait::{consumer_slice, wait_until};
 use gos_bus::{Corrupt, Error, Result, WaitStrategy};
 use gos_layouts::segment::{ROLE_SUBSCRIBER, ROLE_WORKER};
 use gos_layouts::Record;
 use std::cell::Cell;
 use std::marker::PhantomData;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::{Duration, Instant};
 
 /// Receives messages of layout `T` from one ring: every message on a broadcast ring, or its
@@ -20,8 +20,12 @@ pub struct Subscriber<T: Layout> {
     ring: Ring,
     entry: usize,
     lease: u64,
+    mode: Mode,
+    policy: Policy,
     holding: Cell<bool>,
     wait: Cell<WaitStrategy>,
+    /// When this subscriber registered in `sleepy_consumers` (None while busy-polling).
+    sleepy_since: Cell<Option<Instant>>,
     _layout: PhantomData<fn() -> T>,
 }
 
@@ -40,18 +44,38 @@ impl<T: Layout> Subscriber<T> {
         };
         let entry = ring.register(role)?;
         let generation = ring.seg.ring().clients.get(entry).generation.load(Relaxed) as u64;
+        let (mode, policy) = (ring.seg.geometry().mode, ring.seg.geometry().policy);
         Ok(Subscriber {
             ring,
             entry,
             lease: (generation << 32) | (entry as u64 + 1),
+            mode,
+            policy,
             holding: Cell::new(false),
-            wait: Cell::new(WaitStrategy::default()),
+            wait: Cell::new(WaitStrategy::BusyPoll),
+            sleepy_since: Cell::new(None),
             _layout: PhantomData,
         })
+        .inspect(|s| s.set_wait_strategy(WaitStrategy::default()))
     }
 
-    /// Sets how `recv` waits (default: spin briefly, then sleep on the futex).
+    /// Sets how `recv` waits (default: spin briefly, then sleep on the futex). A subscriber
+    /// that may sleep makes producers check for sleepers on every commit (a memory fence);
+    /// one that busy-polls spares them that.
     pub fn set_wait_strategy(&self, wait: WaitStrategy) {
+        let ctl = self.ring.seg.ring().ctl;
+        let sleepy = wait != WaitStrategy::BusyPoll;
+        match (sleepy, self.sleepy_since.get()) {
+            (true, None) => {
+                ctl.sleepy_consumers.fetch_add(1, SeqCst);
+                self.sleepy_since.set(Some(Instant::now()));
+            }
+            (false, Some(_)) => {
+                ctl.sleepy_consumers.fetch_sub(1, SeqCst);
+                self.sleepy_since.set(None);
+            }
+            _ => {}
+        }
         self.wait.set(wait);
     }
 
@@ -83,10 +107,8 @@ impl<T: Layout> Subscriber<T> {
     }
 
     fn attempt(&self) -> Got {
-        let seg = &self.ring.seg;
-        let r = seg.ring();
-        let g = seg.geometry();
-        match (g.mode, g.policy) {
+        let r = self.ring.seg.ring();
+        match (self.mode, self.policy) {
             (Mode::WorkQueue, _) => match work_queue::try_take(&r, self.lease) {
                 Take::Message(t) => Got::Message(t),
                 Take::Skipped(_) => Got::Skipped,
@@ -94,7 +116,8 @@ impl<T: Layout> Subscriber<T> {
             },
             (Mode::Broadcast, policy) => {
                 let read = if policy == Policy::Block {
-                    broadcast::try_read_block(&r, self.entry, clients::cursor(&r, self.entry))
+                    let c = clients::cursor(&r, self.entry);
+                    broadcast::try_read_block(&r, self.entry, c)
                 } else {
                     broadcast::try_read_overwrite(&r, self.entry)
                 };
@@ -153,12 +176,14 @@ impl<T: Layout> Subscriber<T> {
     fn recv_until(&self, deadline: Option<Instant>) -> Result<Message<'_, T>> {
         self.check_free()?;
         let ctl = self.ring.seg.ring().ctl;
+        let since = self.sleepy_since.get();
+        let slice = || since.map(consumer_slice);
         let seq = wait_until(
             &ctl.data_futex,
             &ctl.data_waiters,
             self.wait.get(),
             deadline,
-            None,
+            slice,
             || self.poll(),
         )
         .ok_or(Error::Timeout(Duration::ZERO))?;
@@ -210,9 +235,8 @@ impl<T: Layout> Subscriber<T> {
     }
 
     fn release(&self, seq: u64) {
-        let seg = &self.ring.seg;
-        let r = seg.ring();
-        match seg.geometry().mode {
+        let r = self.ring.seg.ring();
+        match self.mode {
             Mode::WorkQueue => {
                 work_queue::release(&r, seq);
                 let count = &r.clients.get(self.entry).count;
@@ -226,6 +250,7 @@ impl<T: Layout> Subscriber<T> {
 
 impl<T: Layout> Drop for Subscriber<T> {
     fn drop(&mut self) {
+        self.set_wait_strategy(WaitStrategy::BusyPoll);
         clients::free(&self.ring.seg.ring(), self.entry);
     }
 }

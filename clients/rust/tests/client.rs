@@ -371,3 +371,35 @@ fn missing_ring_and_bad_names() {
     assert!(Bus::attach("a/b").is_err());
     assert!(bus.open_ring("../etc").is_err());
 }
+
+#[test]
+fn single_producer_ring_admits_one_publisher_at_a_time() {
+    let mut s = Scratch::new();
+    let ring = s.ring(
+        "solo",
+        RingConfig {
+            single_producer: true,
+            ..RingConfig::default()
+        },
+    );
+    let sub = ring.subscriber::<Bytes>().unwrap();
+    let mut first = ring.publisher::<Bytes>().unwrap();
+    let e = ring
+        .publisher::<Bytes>()
+        .err()
+        .expect("second publisher refused");
+    assert!(matches!(e, Error::ProducerBusy { .. }));
+    assert!(
+        e.to_string().contains(&format!(
+            "already has a publisher (pid {})",
+            std::process::id()
+        )),
+        "{e}"
+    );
+    first.send_bytes(b"one").unwrap();
+    drop(first);
+    let mut second = ring.publisher::<Bytes>().unwrap();
+    second.send_bytes(b"two").unwrap();
+    assert_eq!(sub.try_recv().unwrap().unwrap().bytes(), b"one");
+    assert_eq!(sub.try_recv().unwrap().unwrap().bytes(), b"two");
+}
