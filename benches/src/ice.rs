@@ -22,6 +22,8 @@ fn service(
 }
 
 fn node() -> Node<Svc> {
+    // Keep iceoryx2's notice about its missing config file out of the tables.
+    set_log_level(LogLevel::Error);
     NodeBuilder::new().create::<Svc>().expect("iceoryx2 node")
 }
 

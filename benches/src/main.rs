@@ -35,10 +35,7 @@ fn child(args: &[String]) {
     }
     let a = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
     let n = |i: usize| a(i).parse::<u64>().expect("number argument");
-    let wait = |s: &str| match s {
-        "block" => WaitStrategy::Block,
-        _ => WaitStrategy::BusyPoll,
-    };
+    let wait = strategy;
     match a(0) {
         "bare-pong" => {
             let shm = bare::Shm::open(a(1), 4096, false);
@@ -74,6 +71,14 @@ fn child(args: &[String]) {
         #[cfg(feature = "iceoryx2")]
         "ice-consume" => harness::report(ice::consume(a(1), n(2) as usize, n(3))),
         other => panic!("unknown child role {other:?}"),
+    }
+}
+
+fn strategy(name: &str) -> WaitStrategy {
+    match name {
+        "block" => WaitStrategy::Block,
+        "spin" => WaitStrategy::default(),
+        _ => WaitStrategy::BusyPoll,
     }
 }
 
@@ -126,14 +131,16 @@ fn latency(o: &Opts, tag: &str) {
             "mpong",
             "busy",
         ),
+        (
+            "gos-bus 64 B, spin-then-block (default)",
+            "ping",
+            "pong",
+            "spin",
+        ),
         ("gos-bus 64 B, blocking (futex)", "ping", "pong", "block"),
     ] {
         let peer = Peer::spawn(&args(&[&"bus-pong", &tag, &out, &back, &wait, &total]));
-        let strategy = if wait == "block" {
-            WaitStrategy::Block
-        } else {
-            WaitStrategy::BusyPoll
-        };
+        let strategy = strategy(wait);
         let s = bus::ping(&b, out, back, strategy, 64, total);
         peer.result();
         measure(name, s);
@@ -171,6 +178,10 @@ fn latency(o: &Opts, tag: &str) {
         measure("iceoryx2 64 B, busy-poll", s);
     }
 
+    let find = |name: &str| rows.iter().find(|r| r.0 == name).map(|r| r.1.p50);
+    let handover = find("gos-bus 8 MiB loan hand-over, busy-poll")
+        .zip(find("gos-bus 64 B, busy-poll"))
+        .map(|(big, small)| big / small);
     let bare = rows[0].1.p50;
     println!("\n### Round trip between two processes ({n} round trips, pinned to CPUs 0 and 1)\n");
     println!("| transport | p50 us | p99 us | p99.9 us | p50 / bare |");
@@ -183,6 +194,9 @@ fn latency(o: &Opts, tag: &str) {
             us(p.p999),
             p.p50 / bare
         );
+    }
+    if let Some(r) = handover {
+        println!("\n8 MiB hand-over by loan / 64 B round trip (p50): {r:.2}x");
     }
 }
 

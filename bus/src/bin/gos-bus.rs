@@ -354,7 +354,10 @@ fn print_info(v: &serde_json::Value) {
         "permissions",
         "creator_pid",
     ] {
-        println!("{key:<20} {}", v[key]);
+        match &v[key] {
+            serde_json::Value::String(s) => println!("{key:<20} {s}"),
+            other => println!("{key:<20} {other}"),
+        }
     }
     let clients = v["clients"].as_array().cloned().unwrap_or_default();
     println!("\nclients ({}):", clients.len());

@@ -31,3 +31,8 @@ pub use gos_layouts::{DnaJob, DnaResult, Record, RenderFrame, RtsTexture, Schema
 pub use layout::{Bytes, Layout};
 pub use publisher::{Loan, Publisher};
 pub use subscriber::{Iter, Message, Subscriber};
+
+/// The README's Rust examples, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
