@@ -323,3 +323,43 @@ fn loom_work_queue_two_producers() {
         }
     });
 }
+
+#[test]
+fn loom_broadcast_overwrite_two_producers() {
+    loom::model(|| {
+        let m = Model::new(2, 3, false);
+        let entry = clients::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap();
+        let handles: Vec<_> = [0u64, 1]
+            .into_iter()
+            .map(|_| {
+                let p = m.clone();
+                thread::spawn(move || {
+                    let r = p.ring();
+                    let mut cache = ProducerCache::default();
+                    for _ in 0..2 {
+                        let s = broadcast::claim_overwrite(&r, &mut cache, false);
+                        broadcast::wait_writable(&r, s);
+                        p.write(s, s + 1);
+                        broadcast::commit(&r, s, 8, false);
+                    }
+                })
+            })
+            .collect();
+        let r = m.ring();
+        if let Read::Message(s) = broadcast::try_read_overwrite(&r, entry) {
+            assert_eq!(
+                m.read(s),
+                s + 1,
+                "the view shows the message of its sequence"
+            );
+            broadcast::release(&r, entry, s);
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+        // Whatever was read, skipped or dropped adds up to what was published.
+        let drops = m.clients[entry].drops.load(Relaxed);
+        let cursor = clients::cursor(&r, entry);
+        assert!(cursor <= 4 && cursor >= drops);
+    });
+}
