@@ -65,7 +65,11 @@ pub struct ClientCtl {
     pub count: AtomicU64,
     /// Name, NUL-padded, 8 bytes per word (little-endian).
     pub name: [AtomicU64; 3],
-    _reserved: [u8; 48],
+    /// Publisher: sequence + 1 claimed and not yet committed (0 = none).
+    pub claimed: AtomicU64,
+    /// Payload bytes published or received.
+    pub bytes: AtomicU64,
+    _reserved: [u8; 32],
 }
 
 /// The words of one slot header (see `gos_layouts::SlotHeader`).
@@ -122,6 +126,8 @@ mod layout_checks {
     const _: () = assert!(offset_of!(ClientCtl, drops) == offset_of!(ClientEntry, drops));
     const _: () = assert!(offset_of!(ClientCtl, count) == offset_of!(ClientEntry, count));
     const _: () = assert!(offset_of!(ClientCtl, name) == offset_of!(ClientEntry, name));
+    const _: () = assert!(offset_of!(ClientCtl, claimed) == offset_of!(ClientEntry, claimed));
+    const _: () = assert!(offset_of!(ClientCtl, bytes) == offset_of!(ClientEntry, bytes));
 
     const _: () = assert!(size_of::<SlotCtl>() == size_of::<SlotHeader>());
     const _: () = assert!(offset_of!(SlotCtl, stamp) == offset_of!(SlotHeader, stamp));
@@ -173,7 +179,9 @@ impl ClientCtl {
             drops: AtomicU64::new(0),
             count: AtomicU64::new(0),
             name: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
-            _reserved: [0; 48],
+            claimed: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            _reserved: [0; 32],
         }
     }
 }

@@ -159,6 +159,12 @@ pub enum Error {
         /// Pid of the publisher holding it.
         pid: u32,
     },
+    /// The broker took this client's entry back (its heartbeat stopped for too long).
+    #[error("this client of ring '{ring}' was reaped by the broker (no heartbeat within the liveness timeout); attach again")]
+    Reaped {
+        /// Ring name.
+        ring: String,
+    },
     /// A configuration value is out of range.
     #[error("invalid ring configuration: {0}")]
     InvalidConfig(String),

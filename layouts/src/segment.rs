@@ -149,8 +149,12 @@ record! {
         pub count: u64 = 48,
         /// Client name, NUL-padded.
         pub name: [u8; 24] = 56,
+        /// Publisher: sequence + 1 it has claimed and not yet committed (0 = none).
+        pub claimed: u64 = 80,
+        /// Payload bytes published (publisher) or received (subscriber, worker).
+        pub bytes: u64 = 88,
         /// Reserved, zero.
-        pub reserved: [u8; 48] = 80,
+        pub reserved: [u8; 32] = 96,
     }
 }
 

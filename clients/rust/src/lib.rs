@@ -23,6 +23,7 @@
 mod bus;
 mod layout;
 mod publisher;
+mod registration;
 mod subscriber;
 
 pub use bus::{Bus, Ring};
@@ -30,6 +31,7 @@ pub use gos_bus::{Error, Mode, Policy, Result, RingConfig, WaitStrategy};
 pub use gos_layouts::{DnaJob, DnaResult, Record, RenderFrame, RtsTexture, Schema};
 pub use layout::{Bytes, Layout};
 pub use publisher::{Loan, Publisher};
+pub use registration::HEARTBEAT_PERIOD;
 pub use subscriber::{Iter, Message, Subscriber};
 
 /// The README's Rust examples, compiled as doctests so that they stay true.

@@ -2,6 +2,7 @@
 
 use crate::bus::Ring;
 use crate::layout::Layout;
+use crate::registration::Registration;
 use gos_bus::ring::broadcast::{self, ProducerCache};
 use gos_bus::ring::{clients, work_queue, Mode, Policy};
 use gos_bus::wait::{wait_until, SPACE_SLICE};
@@ -9,12 +10,14 @@ use gos_bus::{Error, Result, WaitStrategy};
 use gos_layouts::segment::ROLE_PUBLISHER;
 use gos_layouts::Record;
 use std::marker::PhantomData;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 /// Publishes messages of layout `T` on one ring.
 pub struct Publisher<T: Layout> {
     ring: Ring,
     entry: usize,
+    reg: Registration,
     cache: ProducerCache,
     mode: Mode,
     policy: Policy,
@@ -27,19 +30,16 @@ pub struct Publisher<T: Layout> {
 impl<T: Layout> Publisher<T> {
     pub(crate) fn new(ring: Ring) -> Result<Self> {
         ring.check_layout::<T>()?;
-        let entry = ring.register(ROLE_PUBLISHER)?;
+        let reg = Registration::new(&ring, ROLE_PUBLISHER)?;
+        let entry = reg.entry;
         let g = ring.seg.geometry();
         let (mode, policy, slot_size) = (g.mode, g.policy, g.slot_size as usize);
         let single = g.single_producer;
         if single {
             let r = ring.seg.ring();
             if let Err(holder) = clients::take_producer_token(&r, entry) {
-                clients::free(&r, entry);
                 let pid = if holder < r.clients.len() {
-                    r.clients
-                        .get(holder)
-                        .pid
-                        .load(std::sync::atomic::Ordering::Relaxed)
+                    r.clients.get(holder).pid.load(Relaxed)
                 } else {
                     0
                 };
@@ -52,6 +52,7 @@ impl<T: Layout> Publisher<T> {
         Ok(Publisher {
             ring,
             entry,
+            reg,
             cache: ProducerCache::default(),
             mode,
             policy,
@@ -96,6 +97,7 @@ impl<T: Layout> Publisher<T> {
 
     /// Loans the next slot without waiting; `None` when the ring is full.
     pub fn try_loan(&mut self) -> Option<Loan<'_, T>> {
+        self.reg.check().ok()?;
         let seq = self.try_claim()?;
         Some(self.make_loan(seq))
     }
@@ -115,6 +117,7 @@ impl<T: Layout> Publisher<T> {
     }
 
     fn loan_until(&mut self, deadline: Option<Instant>) -> Result<Loan<'_, T>> {
+        self.reg.check()?;
         if let Some(seq) = self.try_claim() {
             return Ok(self.make_loan(seq));
         }
@@ -134,6 +137,10 @@ impl<T: Layout> Publisher<T> {
     }
 
     fn make_loan(&mut self, seq: u64) -> Loan<'_, T> {
+        let r = self.ring.seg.ring();
+        // Who holds which sequence, for the broker if this process dies before committing.
+        r.clients.get(self.entry).claimed.store(seq + 1, Relaxed);
+        r.slot(seq).producer.store(self.entry as u32 + 1, Relaxed);
         let ptr = self.ring.seg.payload_ptr(seq);
         // The next loan will most likely get the next slot: start taking its lines now.
         self.ring.seg.prefetch_for_write(seq + 4);
@@ -159,10 +166,7 @@ impl<T: Layout> Publisher<T> {
     /// Messages committed by this publisher.
     pub fn published(&self) -> u64 {
         let r = self.ring.seg.ring();
-        r.clients
-            .get(self.entry)
-            .count
-            .load(std::sync::atomic::Ordering::Relaxed)
+        r.clients.get(self.entry).count.load(Relaxed)
     }
 
     fn finish(&mut self, seq: u64, len: usize, skipped: bool) {
@@ -171,24 +175,22 @@ impl<T: Layout> Publisher<T> {
             Mode::WorkQueue => work_queue::commit(&r, seq, len as u32, skipped),
             Mode::Broadcast => broadcast::commit(&r, seq, len as u32, skipped),
         }
+        let e = r.clients.get(self.entry);
+        e.claimed.store(0, Relaxed);
         if !skipped {
-            let count = &r.clients.get(self.entry).count;
-            // Only this publisher writes its count: no locked instruction needed.
-            count.store(
-                count.load(std::sync::atomic::Ordering::Relaxed) + 1,
-                std::sync::atomic::Ordering::Relaxed,
-            );
+            // Only this publisher writes its counters: no locked instruction needed.
+            e.count.store(e.count.load(Relaxed) + 1, Relaxed);
+            e.bytes.store(e.bytes.load(Relaxed) + len as u64, Relaxed);
         }
     }
 }
 
 impl<T: Layout> Drop for Publisher<T> {
     fn drop(&mut self) {
-        let r = self.ring.seg.ring();
         if self.single {
-            clients::release_producer_token(&r, self.entry);
+            clients::release_producer_token(&self.ring.seg.ring(), self.entry);
         }
-        clients::free(&r, self.entry);
+        // `reg` frees the client entry when it drops, after this.
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::bus::Ring;
 use crate::layout::Layout;
+use crate::registration::Registration;
 use gos_bus::ring::broadcast::{self, Read};
 use gos_bus::ring::work_queue::{self, Take};
 use gos_bus::ring::{clients, Mode, Policy};
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 pub struct Subscriber<T: Layout> {
     ring: Ring,
     entry: usize,
+    reg: Registration,
     lease: u64,
     mode: Mode,
     policy: Policy,
@@ -42,12 +44,14 @@ impl<T: Layout> Subscriber<T> {
             Mode::Broadcast => ROLE_SUBSCRIBER,
             Mode::WorkQueue => ROLE_WORKER,
         };
-        let entry = ring.register(role)?;
-        let generation = ring.seg.ring().clients.get(entry).generation.load(Relaxed) as u64;
+        let reg = Registration::new(&ring, role)?;
+        let entry = reg.entry;
+        let generation = reg.generation as u64;
         let (mode, policy) = (ring.seg.geometry().mode, ring.seg.geometry().policy);
         Ok(Subscriber {
             ring,
             entry,
+            reg,
             lease: (generation << 32) | (entry as u64 + 1),
             mode,
             policy,
@@ -141,6 +145,7 @@ impl<T: Layout> Subscriber<T> {
     }
 
     fn check_free(&self) -> Result<()> {
+        self.reg.check()?;
         if self.holding.get() {
             return Err(Error::InvalidConfig(
                 "a message from this subscriber is still held: drop it before receiving the next"
@@ -234,7 +239,7 @@ impl<T: Layout> Subscriber<T> {
         Ok(message)
     }
 
-    fn release(&self, seq: u64) {
+    fn release(&self, seq: u64, len: usize) {
         let r = self.ring.seg.ring();
         match self.mode {
             Mode::WorkQueue => {
@@ -244,6 +249,9 @@ impl<T: Layout> Subscriber<T> {
             }
             Mode::Broadcast => broadcast::release(&r, self.entry, seq),
         }
+        // Only this subscriber writes its byte counter.
+        let bytes = &r.clients.get(self.entry).bytes;
+        bytes.store(bytes.load(Relaxed) + len as u64, Relaxed);
         self.holding.set(false);
     }
 }
@@ -251,7 +259,7 @@ impl<T: Layout> Subscriber<T> {
 impl<T: Layout> Drop for Subscriber<T> {
     fn drop(&mut self) {
         self.set_wait_strategy(WaitStrategy::BusyPoll);
-        clients::free(&self.ring.seg.ring(), self.entry);
+        // `reg` frees the client entry when it drops, after this.
     }
 }
 
@@ -302,7 +310,7 @@ impl<T: Record> Message<'_, T> {
 
 impl<T: Layout> Drop for Message<'_, T> {
     fn drop(&mut self) {
-        self.sub.release(self.seq);
+        self.sub.release(self.seq, self.len);
     }
 }
 
