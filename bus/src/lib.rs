@@ -19,6 +19,8 @@ pub mod name;
 pub mod proc;
 #[cfg(not(loom))]
 pub mod segment;
+#[cfg(not(loom))]
+pub mod shm;
 
 pub use error::{Corrupt, Error, Result};
 pub use ring::{Mode, Policy};

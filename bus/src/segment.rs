@@ -11,15 +11,11 @@ use crate::control::{ClientCtl, RingCtl, SlotCtl, Table};
 use crate::error::{Corrupt, Error, Result};
 use crate::name;
 use crate::ring::{Mode, Policy, RingRef};
+use crate::shm;
 use crate::sync::{AtomicU64, Ordering::*};
 use gos_layouts::segment::*;
 use gos_layouts::{RingHeader, Schema, SlotHeader};
-use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode as FileMode;
-use std::fs::File;
 use std::mem::size_of;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::ptr::NonNull;
 
 /// Largest slot count a segment may declare.
@@ -275,14 +271,6 @@ pub struct Segment {
     writable: bool,
 }
 
-fn os(op: &'static str, path: &str, e: Errno) -> Error {
-    Error::Os {
-        op,
-        path: path.to_string(),
-        source: std::io::Error::from_raw_os_error(e as i32),
-    }
-}
-
 impl Segment {
     /// Creates ring `ring` of bus `bus`. Fails with [`Error::AlreadyExists`] if it exists.
     pub fn create(bus: &str, ring: &str, cfg: &RingConfig) -> Result<Segment> {
@@ -295,28 +283,13 @@ impl Segment {
                 "a work queue cannot use overwrite-oldest: every job must reach one worker".into(),
             ));
         }
-        if cfg.permissions & !0o777 != 0 {
-            return Err(Error::InvalidConfig(format!(
-                "permissions {:#o} are not file mode bits (use e.g. 0600 or 0660)",
-                cfg.permissions
-            )));
-        }
-        let perm = FileMode::from_bits_truncate(cfg.permissions as _);
-        let fd: OwnedFd = nix::sys::mman::shm_open(
-            object.as_str(),
-            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR | OFlag::O_CLOEXEC,
-            perm,
-        )
-        .map_err(|e| match e {
-            Errno::EEXIST => Error::AlreadyExists {
-                bus: bus.into(),
-                ring: ring.into(),
-                path: path.clone(),
-            },
-            Errno::EACCES => Error::PermissionDenied { path: path.clone() },
-            e => os("create", &path, e),
-        })?;
-        let built = Self::build(fd, bus, ring, &path, cfg, stride, slots_offset, size);
+        let exists = || Error::AlreadyExists {
+            bus: bus.into(),
+            ring: ring.into(),
+            path: path.clone(),
+        };
+        let map = shm::create(&object, size, cfg.permissions, exists)?;
+        let built = Self::build(map, bus, ring, &path, cfg, stride, slots_offset, size);
         if built.is_err() {
             let _ = nix::sys::mman::shm_unlink(object.as_str());
         }
@@ -325,7 +298,7 @@ impl Segment {
 
     #[allow(clippy::too_many_arguments)]
     fn build(
-        fd: OwnedFd,
+        map: memmap2::MmapRaw,
         bus: &str,
         ring: &str,
         path: &str,
@@ -334,28 +307,6 @@ impl Segment {
         slots_offset: u64,
         size: u64,
     ) -> Result<Segment> {
-        let perm = FileMode::from_bits_truncate(cfg.permissions as _);
-        nix::sys::stat::fchmod(fd.as_raw_fd(), perm).map_err(|e| os("chmod", path, e))?;
-        nix::unistd::ftruncate(&fd, size as i64).map_err(|e| os("resize", path, e))?;
-        match nix::fcntl::posix_fallocate(fd.as_raw_fd(), 0, size as i64) {
-            Ok(()) => {}
-            Err(Errno::ENOSPC) | Err(Errno::EFBIG) => {
-                return Err(Error::NoSpace {
-                    path: path.into(),
-                    bytes: size,
-                })
-            }
-            Err(e) => return Err(os("reserve", path, e)),
-        }
-        let file = File::from(fd);
-        let map = memmap2::MmapOptions::new()
-            .len(size as usize)
-            .map_raw(&file)
-            .map_err(|e| Error::Os {
-                op: "map",
-                path: path.into(),
-                source: e,
-            })?;
         let header = RingHeader {
             magic: RING_MAGIC,
             format_version: RING_FORMAT_VERSION,
@@ -432,31 +383,12 @@ impl Segment {
     fn open_with(bus: &str, ring: &str, writable: bool) -> Result<Segment> {
         let object = name::ring_object(bus, ring)?;
         let path = name::object_path(&object);
-        let flags = if writable {
-            OFlag::O_RDWR
-        } else {
-            OFlag::O_RDONLY
+        let missing = || Error::NoSuchRing {
+            bus: bus.into(),
+            ring: ring.into(),
+            path: path.clone(),
         };
-        let fd =
-            nix::sys::mman::shm_open(object.as_str(), flags | OFlag::O_CLOEXEC, FileMode::empty())
-                .map_err(|e| match e {
-                    Errno::ENOENT => Error::NoSuchRing {
-                        bus: bus.into(),
-                        ring: ring.into(),
-                        path: path.clone(),
-                    },
-                    Errno::EACCES => Error::PermissionDenied { path: path.clone() },
-                    e => os("open", &path, e),
-                })?;
-        let file = File::from(fd);
-        let len = file
-            .metadata()
-            .map_err(|e| Error::Os {
-                op: "stat",
-                path: path.clone(),
-                source: e,
-            })?
-            .len();
+        let (map, len) = shm::open(&object, writable, missing)?;
         let corrupt = |problem| Error::Corrupt {
             path: path.clone(),
             problem,
@@ -467,18 +399,6 @@ impl Segment {
                 found: len,
             }));
         }
-        let mut opts = memmap2::MmapOptions::new();
-        opts.len(len as usize);
-        let map = if writable {
-            opts.map_raw(&file)
-        } else {
-            opts.map_raw_read_only(&file)
-        }
-        .map_err(|e| Error::Os {
-            op: "map",
-            path: path.clone(),
-            source: e,
-        })?;
         let mut seg = Segment {
             map,
             bus: bus.into(),
@@ -505,14 +425,10 @@ impl Segment {
     pub fn unlink(bus: &str, ring: &str) -> Result<()> {
         let object = name::ring_object(bus, ring)?;
         let path = name::object_path(&object);
-        nix::sys::mman::shm_unlink(object.as_str()).map_err(|e| match e {
-            Errno::ENOENT => Error::NoSuchRing {
-                bus: bus.into(),
-                ring: ring.into(),
-                path: path.clone(),
-            },
-            Errno::EACCES | Errno::EPERM => Error::PermissionDenied { path: path.clone() },
-            e => os("remove", &path, e),
+        shm::unlink(&object, || Error::NoSuchRing {
+            bus: bus.into(),
+            ring: ring.into(),
+            path: path.clone(),
         })
     }
 

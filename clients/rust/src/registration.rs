@@ -53,14 +53,11 @@ impl Registration {
     pub(crate) fn new(ring: &Ring, role: u32) -> Result<Registration> {
         let entry = ring.register(role)?;
         let generation = ring.seg.ring().clients.get(entry).generation.load(Relaxed);
-        BEATS
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Beat {
-                seg: Arc::downgrade(&ring.seg),
-                entry,
-                generation,
-            });
+        BEATS.lock().unwrap_or_else(|p| p.into_inner()).push(Beat {
+            seg: Arc::downgrade(&ring.seg),
+            entry,
+            generation,
+        });
         START.call_once(|| {
             let _ = std::thread::Builder::new()
                 .name("gos-bus-heartbeat".into())
@@ -81,8 +78,7 @@ impl Registration {
     pub(crate) fn check(&self) -> Result<()> {
         let r = self.ring.seg.ring();
         let e = r.clients.get(self.entry);
-        if e.generation.load(Relaxed) == self.generation && e.state.load(Relaxed) == CLIENT_ACTIVE
-        {
+        if e.generation.load(Relaxed) == self.generation && e.state.load(Relaxed) == CLIENT_ACTIVE {
             return Ok(());
         }
         Err(Error::Reaped {
