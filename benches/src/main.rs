@@ -44,7 +44,7 @@ fn child(args: &[String]) {
             harness::report(0);
         }
         "bus-pong" => {
-            let b = Bus::attach(a(1)).expect("bus");
+            let b = Bus::standalone(a(1)).expect("bus");
             bus::pong(&b, a(2), a(3), wait(a(4)), n(5));
             harness::report(0);
         }
@@ -64,7 +64,7 @@ fn child(args: &[String]) {
             harness::report(bare::consume(&shm, slots, size, n(4)));
         }
         "bus-consume" => {
-            let b = Bus::attach(a(1)).expect("bus");
+            let b = Bus::standalone(a(1)).expect("bus");
             harness::report(bus::consume(&b, a(2), n(3)));
         }
         "uds-consume" => harness::report(uds::consume(a(1), n(2) as usize, n(3))),
@@ -117,7 +117,7 @@ fn latency(o: &Opts, tag: &str) {
     shm.remove();
     measure("bare shm ping-pong (2 atomics)", s);
 
-    let b = Bus::attach(tag).expect("bus");
+    let b = Bus::standalone(tag).expect("bus");
     bus::create(&b, "ping", 64, 64, true);
     bus::create(&b, "pong", 64, 64, true);
     bus::create(&b, "mping", 64, 64, false);
@@ -213,7 +213,7 @@ fn throughput(o: &Opts, tag: &str) {
     println!("Every producer writes the whole message; gos-bus and iceoryx2 consumers read it in place, the bare ring and the socket copy it out.\n");
     println!("| size | transport | messages/s | GB/s | / bare ring |");
     println!("| --- | --- | ---: | ---: | ---: |");
-    let b = Bus::attach(tag).expect("bus");
+    let b = Bus::standalone(tag).expect("bus");
     for (size, slots, n, label) in cases {
         let rate = |ns: u64| (n - 1) as f64 / (ns as f64 / 1e9);
         let mut rows: Vec<(&str, f64)> = Vec::new();

@@ -69,7 +69,9 @@ pub struct ClientCtl {
     pub claimed: AtomicU64,
     /// Payload bytes published or received.
     pub bytes: AtomicU64,
-    _reserved: [u8; 32],
+    /// `CLIENT_SLEEPY` while counted in `sleepy_consumers`.
+    pub flags: AtomicU32,
+    _reserved: [u8; 28],
 }
 
 /// The words of one slot header (see `gos_layouts::SlotHeader`).
@@ -128,6 +130,7 @@ mod layout_checks {
     const _: () = assert!(offset_of!(ClientCtl, name) == offset_of!(ClientEntry, name));
     const _: () = assert!(offset_of!(ClientCtl, claimed) == offset_of!(ClientEntry, claimed));
     const _: () = assert!(offset_of!(ClientCtl, bytes) == offset_of!(ClientEntry, bytes));
+    const _: () = assert!(offset_of!(ClientCtl, flags) == offset_of!(ClientEntry, flags));
 
     const _: () = assert!(size_of::<SlotCtl>() == size_of::<SlotHeader>());
     const _: () = assert!(offset_of!(SlotCtl, stamp) == offset_of!(SlotHeader, stamp));
@@ -181,7 +184,8 @@ impl ClientCtl {
             name: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
             claimed: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
-            _reserved: [0; 32],
+            flags: AtomicU32::new(0),
+            _reserved: [0; 28],
         }
     }
 }

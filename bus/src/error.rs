@@ -165,6 +165,44 @@ pub enum Error {
         /// Ring name.
         ring: String,
     },
+    /// The bus has no registry: no broker was ever started for it, or it was cleaned.
+    #[error(
+        "bus '{bus}' is not running (looked for {path}): start it with `gos-bus serve --bus {bus}`"
+    )]
+    BusNotRunning {
+        /// Bus name.
+        bus: String,
+        /// Path looked at.
+        path: String,
+    },
+    /// A live broker already serves the bus.
+    #[error("bus '{bus}' already has a live broker (pid {pid}): stop it first (kill -TERM {pid}), or pick another --bus")]
+    BrokerRunning {
+        /// Bus name.
+        bus: String,
+        /// Pid of the broker.
+        pid: u32,
+    },
+    /// A manifest is malformed or asks for something impossible.
+    #[error("manifest {origin}: {problem}")]
+    Manifest {
+        /// Path, or "the embedded default manifest".
+        origin: String,
+        /// What is wrong, naming the ring and field.
+        problem: String,
+    },
+    /// A ring left by an earlier broker differs from what the manifest asks for.
+    #[error("ring '{ring}' already exists with {found}, but the manifest asks for {wanted}: remove the old rings with `gos-bus clean --bus {bus}` (their messages are lost), or fix the manifest")]
+    AdoptMismatch {
+        /// Bus name.
+        bus: String,
+        /// Ring name.
+        ring: String,
+        /// What the existing ring has.
+        found: String,
+        /// What the manifest wants.
+        wanted: String,
+    },
     /// A configuration value is out of range.
     #[error("invalid ring configuration: {0}")]
     InvalidConfig(String),

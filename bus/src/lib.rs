@@ -7,6 +7,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+#[cfg(not(loom))]
+pub mod broker;
 pub mod control;
 pub mod error;
 pub mod ring;
@@ -21,6 +23,8 @@ pub mod proc;
 pub mod segment;
 #[cfg(not(loom))]
 pub mod shm;
+#[cfg(not(loom))]
+pub mod tools;
 
 pub use error::{Corrupt, Error, Result};
 pub use ring::{Mode, Policy};

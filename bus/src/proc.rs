@@ -10,6 +10,28 @@ pub fn start_time(pid: u32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// True while process `pid` runs and (when `start_time` is not 0) is the same process that
+/// had that start time: a reused pid, a zombie and a vanished process all count as dead.
+pub fn alive(pid: u32, start_time: u64) -> bool {
+    if pid == 0 {
+        return false;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return false;
+    };
+    let mut fields = rest.split_whitespace();
+    if matches!(fields.next(), Some("Z") | Some("X") | Some("x")) {
+        return false;
+    }
+    if start_time == 0 {
+        return true;
+    }
+    fields.nth(18).and_then(|f| f.parse::<u64>().ok()) == Some(start_time)
+}
+
 /// Nanoseconds since the Unix epoch.
 pub fn now_ns() -> u64 {
     std::time::SystemTime::now()
@@ -26,5 +48,21 @@ mod tests {
         let a = super::start_time(me).unwrap();
         assert_eq!(Some(a), super::start_time(me));
         assert!(super::start_time(u32::MAX).is_none());
+        assert!(super::alive(me, a));
+        assert!(
+            !super::alive(me, a + 1),
+            "another start time is another process"
+        );
+        assert!(!super::alive(u32::MAX, 0));
+    }
+
+    #[test]
+    fn a_zombie_is_dead() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let t = super::start_time(pid);
+        std::thread::sleep(std::time::Duration::from_millis(100)); // exited, not yet waited
+        assert!(!super::alive(pid, t.unwrap_or(0)));
+        child.wait().unwrap();
     }
 }

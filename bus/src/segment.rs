@@ -109,21 +109,21 @@ fn sizes(slot_count: u32, slot_size: u32, max_clients: u32) -> Result<(u64, u64,
         return Err(Corrupt::BadField {
             field: "slot_count",
             value: slot_count as u64,
-            why: "must be a power of two from 1 to 2^24",
+            why: "is not a power of two from 1 to 2^24",
         });
     }
     if slot_size == 0 || slot_size > MAX_SLOT_SIZE {
         return Err(Corrupt::BadField {
             field: "slot_size",
             value: slot_size as u64,
-            why: "must be from 1 byte to 1 GiB",
+            why: "is not from 1 byte to 1 GiB",
         });
     }
     if max_clients == 0 || max_clients > MAX_CLIENTS {
         return Err(Corrupt::BadField {
             field: "max_clients",
             value: max_clients as u64,
-            why: "must be from 1 to 1024",
+            why: "is not from 1 to 1024",
         });
     }
     let overflow = Corrupt::BadField {
@@ -153,6 +153,43 @@ fn name_field<const N: usize>(s: &str) -> [u8; N] {
 fn field_str(b: &[u8]) -> String {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
     String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+/// Checks a ring configuration; on error returns the field and the reason.
+pub fn check_config(cfg: &RingConfig) -> Result<(), (&'static str, String)> {
+    if let Err(Corrupt::BadField { field, value, why }) =
+        sizes(cfg.slot_count, cfg.slot_size, cfg.max_clients)
+    {
+        let field = match field {
+            "slot_count" => "slots",
+            f => f,
+        };
+        return Err((field, format!("{value} {why}")));
+    }
+    if cfg.mode == Mode::WorkQueue && cfg.policy == Policy::OverwriteOldest {
+        return Err((
+            "policy",
+            "a work queue cannot use overwrite-oldest: every job must reach one worker".into(),
+        ));
+    }
+    if cfg.mode == Mode::WorkQueue && cfg.single_producer {
+        return Err((
+            "single_producer",
+            "a work queue cannot be single-producer: the broker hands a dead worker's jobs back \
+             as a second producer"
+                .into(),
+        ));
+    }
+    if cfg.permissions & !0o777 != 0 {
+        return Err((
+            "permissions",
+            format!(
+                "{:#o} are not file mode bits (use e.g. 0600)",
+                cfg.permissions
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Validates a header snapshot against the size of the file it came from.
@@ -276,13 +313,10 @@ impl Segment {
     pub fn create(bus: &str, ring: &str, cfg: &RingConfig) -> Result<Segment> {
         let object = name::ring_object(bus, ring)?;
         let path = name::object_path(&object);
+        check_config(cfg)
+            .map_err(|(field, why)| Error::InvalidConfig(format!("{field}: {why}")))?;
         let (stride, slots_offset, size) = sizes(cfg.slot_count, cfg.slot_size, cfg.max_clients)
             .map_err(|p| Error::InvalidConfig(p.to_string()))?;
-        if cfg.mode == Mode::WorkQueue && cfg.policy == Policy::OverwriteOldest {
-            return Err(Error::InvalidConfig(
-                "a work queue cannot use overwrite-oldest: every job must reach one worker".into(),
-            ));
-        }
         let exists = || Error::AlreadyExists {
             bus: bus.into(),
             ring: ring.into(),

@@ -74,7 +74,7 @@ fn create_ls_info_rm_round_trip() {
     assert!(stdout(&o).contains("16 slots of 65536 bytes, layout DnaJob"));
 
     let ls = stdout(&run(&["ls", "--bus", &bus]));
-    assert!(ls.contains("dna.jobs") && ls.contains("WorkQueue"), "{ls}");
+    assert!(ls.contains("dna.jobs") && ls.contains("work-queue"), "{ls}");
 
     let o = run(&["info", "dna.jobs", "--bus", &bus, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();

@@ -8,10 +8,12 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod records;
+pub mod registry;
 pub mod schema;
 pub mod segment;
 
 pub use records::{DnaJob, DnaResult, RenderFrame, RtsTexture};
+pub use registry::{RegistryHeader, RegistryRing};
 pub use schema::{Field, Record, Scalar, Schema};
 pub use segment::{ClientEntry, RingHeader, SlotHeader};
 
@@ -39,9 +41,15 @@ pub fn message_schemas() -> [Schema; 5] {
     ]
 }
 
-/// The segment records (header, client entry, slot header).
-pub fn segment_schemas() -> [Schema; 3] {
-    [RingHeader::SCHEMA, ClientEntry::SCHEMA, SlotHeader::SCHEMA]
+/// The segment records (ring header, client entry, slot header, registry header and ring).
+pub fn segment_schemas() -> [Schema; 5] {
+    [
+        RingHeader::SCHEMA,
+        ClientEntry::SCHEMA,
+        SlotHeader::SCHEMA,
+        RegistryHeader::SCHEMA,
+        RegistryRing::SCHEMA,
+    ]
 }
 
 /// Finds a message layout by name (case-insensitive) or by fingerprint.

@@ -48,6 +48,8 @@ pub const ROLE_WORKER: u32 = 3;
 pub const RING_SINGLE_PRODUCER: u32 = 1;
 /// `RingHeader::flags` bits this build knows.
 pub const RING_KNOWN_FLAGS: u32 = RING_SINGLE_PRODUCER;
+/// `ClientEntry::flags`: the client is counted in `RingHeader::sleepy_consumers`.
+pub const CLIENT_SLEEPY: u32 = 1;
 /// `SlotHeader::flags`: the slot carries no message (abandoned loan); consumers skip it.
 pub const SLOT_SKIPPED: u32 = 1;
 
@@ -153,8 +155,10 @@ record! {
         pub claimed: u64 = 80,
         /// Payload bytes published (publisher) or received (subscriber, worker).
         pub bytes: u64 = 88,
+        /// Bit set: 1 = counted in `sleepy_consumers` (its wait strategy may sleep).
+        pub flags: u32 = 96,
         /// Reserved, zero.
-        pub reserved: [u8; 32] = 96,
+        pub reserved: [u8; 28] = 100,
     }
 }
 

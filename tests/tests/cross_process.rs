@@ -24,7 +24,7 @@ impl TestBus {
             N.fetch_add(1, Ordering::Relaxed)
         );
         TestBus {
-            bus: Bus::attach(&name).unwrap(),
+            bus: Bus::standalone(&name).unwrap(),
             rings: Vec::new(),
         }
     }

@@ -224,7 +224,7 @@ fn loom_work_queue_exactly_once() {
                     thread::yield_now();
                 };
                 p.write(s, v);
-                work_queue::commit(&r, s, 8, false);
+                work_queue::commit(&r, s, 8, false, 0);
             }
         });
         let worker = |m: Arc<Model>| {
@@ -301,7 +301,7 @@ fn loom_work_queue_two_producers() {
                         thread::yield_now();
                     };
                     p.write(s, v);
-                    work_queue::commit(&r, s, 8, false);
+                    work_queue::commit(&r, s, 8, false, 0);
                 })
             })
             .collect();

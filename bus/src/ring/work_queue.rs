@@ -50,15 +50,17 @@ pub fn try_claim(ring: &RingRef<'_>, single: bool) -> Option<u64> {
     }
 }
 
-/// Publishes the message in the slot of `seq`, then wakes sleeping consumers.
+/// Publishes the message in the slot of `seq`, then wakes sleeping consumers. `deliveries` is
+/// how many times the job was handed out before (0 for a new job; the broker passes the old
+/// count when it re-offers a dead worker's job).
 #[inline]
-pub fn commit(ring: &RingRef<'_>, seq: u64, len: u32, skipped: bool) {
+pub fn commit(ring: &RingRef<'_>, seq: u64, len: u32, skipped: bool, deliveries: u32) {
     let slot = ring.slot(seq);
     slot.len.store(len, Relaxed);
     slot.flags
         .store(if skipped { SLOT_SKIPPED } else { 0 }, Relaxed);
     slot.lease.store(0, Relaxed);
-    slot.deliveries.store(0, Relaxed);
+    slot.deliveries.store(deliveries, Relaxed);
     // Release: pairs with the consumer's Acquire in `try_take`.
     slot.stamp.store(seq + 1, Release);
     notify::wake_consumers(ring);

@@ -13,8 +13,19 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// Attaches to bus `name` (the Geometry OS default is `geometry`).
+    /// Attaches to bus `name` (the Geometry OS default is `geometry`), which a broker
+    /// (`gos-bus serve`) must have set up: without its registry this fails with
+    /// [`Error::BusNotRunning`], naming the bus, the path looked at and the command to run.
+    /// The rings keep working while the broker restarts.
     pub fn attach(name: &str) -> Result<Bus> {
+        gos_bus::broker::Registry::open(name)?;
+        Ok(Bus { name: name.into() })
+    }
+
+    /// A bus without a broker: rings are created and removed by the caller
+    /// ([`Bus::create_ring`], [`Bus::remove_ring`]) and nobody reclaims what a dead client
+    /// held. For tests, benchmarks and self-contained programs.
+    pub fn standalone(name: &str) -> Result<Bus> {
         name::check_bus(name)?;
         Ok(Bus { name: name.into() })
     }

@@ -173,7 +173,7 @@ impl<T: Layout> Publisher<T> {
     fn finish(&mut self, seq: u64, len: usize, skipped: bool) {
         let r = self.ring.seg.ring();
         match self.mode {
-            Mode::WorkQueue => work_queue::commit(&r, seq, len as u32, skipped),
+            Mode::WorkQueue => work_queue::commit(&r, seq, len as u32, skipped, 0),
             Mode::Broadcast => broadcast::commit(&r, seq, len as u32, skipped),
         }
         let e = r.clients.get(self.entry);

@@ -8,7 +8,7 @@ use gos_bus::ring::work_queue::{self, Take};
 use gos_bus::ring::{clients, Mode, Policy};
 use gos_bus::wait::{consumer_slice, wait_until};
 use gos_bus::{Corrupt, Error, Result, WaitStrategy};
-use gos_layouts::segment::{ROLE_SUBSCRIBER, ROLE_WORKER};
+use gos_layouts::segment::{CLIENT_SLEEPY, ROLE_SUBSCRIBER, ROLE_WORKER};
 use gos_layouts::Record;
 use std::cell::Cell;
 use std::marker::PhantomData;
@@ -67,15 +67,21 @@ impl<T: Layout> Subscriber<T> {
     /// that may sleep makes producers check for sleepers on every commit (a memory fence);
     /// one that busy-polls spares them that.
     pub fn set_wait_strategy(&self, wait: WaitStrategy) {
-        let ctl = self.ring.seg.ring().ctl;
+        let r = self.ring.seg.ring();
+        let (ctl, entry) = (r.ctl, r.clients.get(self.entry));
         let sleepy = wait != WaitStrategy::BusyPoll;
         match (sleepy, self.sleepy_since.get()) {
             (true, None) => {
                 ctl.sleepy_consumers.fetch_add(1, SeqCst);
+                entry.flags.store(CLIENT_SLEEPY, Relaxed);
                 self.sleepy_since.set(Some(Instant::now()));
             }
             (false, Some(_)) => {
-                ctl.sleepy_consumers.fetch_sub(1, SeqCst);
+                // The broker may have reaped us and taken our count back already.
+                if self.reg.check().is_ok() {
+                    entry.flags.store(0, Relaxed);
+                    ctl.sleepy_consumers.fetch_sub(1, SeqCst);
+                }
                 self.sleepy_since.set(None);
             }
             _ => {}
@@ -283,6 +289,19 @@ impl<T: Layout> Message<'_, T> {
         // SAFETY: `len` was checked against the slot size in `view`; the slot is ours (held
         // cursor or work-queue lease) until this message is dropped, so no producer writes it.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    /// Work queue: how many times this job has been handed to a worker, this time included
+    /// (more than 1 when a worker died holding it and the broker offered it again). Always 0
+    /// on a broadcast ring.
+    pub fn deliveries(&self) -> u32 {
+        self.sub
+            .ring
+            .seg
+            .ring()
+            .slot(self.seq)
+            .deliveries
+            .load(Relaxed)
     }
 
     /// Payload length.

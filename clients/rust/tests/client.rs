@@ -19,7 +19,7 @@ impl Scratch {
             N.fetch_add(1, Ordering::Relaxed)
         );
         Scratch {
-            bus: Bus::attach(&name).unwrap(),
+            bus: Bus::standalone(&name).unwrap(),
             rings: vec![],
         }
     }
@@ -365,10 +365,18 @@ fn client_table_full_is_a_clear_error() {
 
 #[test]
 fn missing_ring_and_bad_names() {
-    let bus = Bus::attach("nobus").unwrap();
+    let e = Bus::attach("nobus").err().expect("no broker, no bus");
+    assert!(matches!(e, Error::BusNotRunning { .. }));
+    let text = e.to_string();
+    assert!(
+        text.contains("bus 'nobus' is not running (looked for /dev/shm/gos.nobus)")
+            && text.contains("gos-bus serve --bus nobus"),
+        "{text}"
+    );
+    let bus = Bus::standalone("nobus").unwrap();
     let e = bus.open_ring("render.frames").err().unwrap();
     assert!(e.to_string().contains("does not exist"), "{e}");
-    assert!(Bus::attach("a/b").is_err());
+    assert!(Bus::standalone("a/b").is_err());
     assert!(bus.open_ring("../etc").is_err());
 }
 

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::time::Duration;
 
 fn produce(bus: &str, ring: &str, id: u64, count: u64, ends: u64) -> Result<(), String> {
-    let bus = Bus::attach(bus).map_err(|e| e.to_string())?;
+    let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
     let mut p = bus.publisher::<Bytes>(ring).map_err(|e| e.to_string())?;
     for seq in (0..count).chain((0..ends).map(|_| END)) {
         let mut loan = p
@@ -28,7 +28,7 @@ fn produce(bus: &str, ring: &str, id: u64, count: u64, ends: u64) -> Result<(), 
 }
 
 fn consume(bus: &str, ring: &str, producers: usize, bitmap: Option<&str>) -> Result<u64, String> {
-    let bus = Bus::attach(bus).map_err(|e| e.to_string())?;
+    let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
     let sub = bus.subscriber::<Bytes>(ring).map_err(|e| e.to_string())?;
     let work_queue = sub.ring().segment().geometry().mode == gos_bus_client::Mode::WorkQueue;
     println!("ready");
@@ -107,7 +107,7 @@ fn cpu_ms() -> u64 {
 }
 
 fn idle(bus: &str, ring: &str, ms: u64) -> Result<u64, String> {
-    let bus = Bus::attach(bus).map_err(|e| e.to_string())?;
+    let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
     let sub = bus.subscriber::<Bytes>(ring).map_err(|e| e.to_string())?;
     println!("ready");
     std::io::stdout().flush().ok();

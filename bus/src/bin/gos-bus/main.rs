@@ -1,8 +1,12 @@
 //! `gos-bus`: the command line of the bus.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use gos_bus::broker::manifest;
 use gos_bus::ring::{Mode, Policy};
 use gos_bus::{name, Result, RingConfig, Segment};
+
+mod broker_cmd;
+mod view_cmd;
 use gos_layouts::segment::{CLIENT_ACTIVE, CURSOR_HOLD};
 use gos_layouts::{Schema, SlotHeader};
 use std::process::ExitCode;
@@ -13,7 +17,7 @@ use std::sync::atomic::Ordering::Relaxed;
     name = "gos-bus",
     version,
     about = "The shared-memory IPC bus of Geometry OS",
-    after_help = "Examples:\n  gos-bus create render.frames --slots 8 --slot-size 8MiB --layout RenderFrame\n  gos-bus ls\n  gos-bus info render.frames --json\n  gos-bus layouts --json\n  gos-bus rm render.frames"
+    after_help = "Examples:\n  gos-bus serve                       # the Geometry OS rings on bus 'geometry'\n  gos-bus monitor                     # live view of every ring\n  gos-bus ls\n  gos-bus inspect render.frames --last 5\n  gos-bus layouts --json\n  gos-bus clean                       # remove what a dead bus left"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -38,6 +42,63 @@ enum PolicyArg {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the broker: create (or adopt) the rings of a manifest and supervise the clients.
+    #[command(
+        after_help = "Examples:\n  gos-bus serve\n  gos-bus serve --bus test --manifest rings.toml --liveness-timeout 2s\n  gos-bus serve --print-manifest > rings.toml   # the embedded default, to edit\n\nStops cleanly on SIGINT or SIGTERM. The rings stay (unless --remove-on-exit) and the next\n`gos-bus serve` adopts them with their messages."
+    )]
+    Serve(broker_cmd::ServeArgs),
+    /// Remove the registry and rings a stopped or dead bus left in /dev/shm.
+    #[command(after_help = "Examples:\n  gos-bus clean\n  gos-bus clean --bus test --force")]
+    Clean {
+        /// Bus name.
+        #[arg(long, default_value = name::DEFAULT_BUS)]
+        bus: String,
+        /// Remove even while clients are still attached (never while a broker runs).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Live view of every ring: fill, rates, lag, drops, clients (q quits).
+    #[command(
+        after_help = "Examples:\n  gos-bus monitor\n  gos-bus monitor --once --json | jq '.rings[].published'"
+    )]
+    Monitor {
+        /// Bus name.
+        #[arg(long, default_value = name::DEFAULT_BUS)]
+        bus: String,
+        /// Print one snapshot and exit (with --json, as JSON).
+        #[arg(long)]
+        once: bool,
+        /// With --once: JSON for scripts.
+        #[arg(long)]
+        json: bool,
+        /// Refresh period in milliseconds.
+        #[arg(long, default_value_t = 250)]
+        refresh_ms: u64,
+    },
+    /// Show a ring's header and its last records decoded through the ring's schema.
+    #[command(
+        after_help = "Examples:\n  gos-bus inspect render.frames\n  gos-bus inspect dna.jobs --last 20 --json"
+    )]
+    Inspect {
+        /// Ring name.
+        ring: String,
+        /// Bus name.
+        #[arg(long, default_value = name::DEFAULT_BUS)]
+        bus: String,
+        /// How many of the latest records to decode.
+        #[arg(long, default_value_t = 5)]
+        last: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the cross-process benchmarks (gos-bus-bench, built next to gos-bus).
+    #[command(after_help = "Examples:\n  gos-bus bench --quick\n  gos-bus bench --latency")]
+    Bench {
+        /// Arguments passed to gos-bus-bench (--quick, --latency, --throughput).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Print the record layouts (schemas and fingerprints).
     #[command(
         after_help = "Examples:\n  gos-bus layouts\n  gos-bus layouts --json > layouts.json"
@@ -67,7 +128,7 @@ enum Command {
         #[arg(long, default_value_t = 1024)]
         slots: u32,
         /// Largest payload per slot, e.g. 4096, 64KiB, 8MiB.
-        #[arg(long, default_value = "4KiB", value_parser = parse_size)]
+        #[arg(long, default_value = "4KiB", value_parser = manifest::parse_size)]
         slot_size: u32,
         /// Record layout the ring carries (see `gos-bus layouts`).
         #[arg(long, default_value = "Bytes")]
@@ -76,7 +137,7 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         max_clients: u32,
         /// Permission bits of the shared-memory object, octal.
-        #[arg(long, default_value = "0600", value_parser = parse_octal)]
+        #[arg(long, default_value = "0600", value_parser = manifest::parse_octal)]
         permissions: u32,
         /// One publisher at a time (fastest: claims need no atomic read-modify-write).
         #[arg(long)]
@@ -113,31 +174,6 @@ enum Command {
     },
 }
 
-fn parse_size(s: &str) -> std::result::Result<u32, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (try 4096, 64KiB or 8MiB)"))?;
-    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" | "kb" => 1 << 10,
-        "m" | "mib" | "mb" => 1 << 20,
-        "g" | "gib" | "gb" => 1 << 30,
-        u => return Err(format!("unknown size unit {u:?} (use B, KiB, MiB or GiB)")),
-    };
-    n.checked_mul(mul)
-        .filter(|v| *v <= u32::MAX as u64)
-        .map(|v| v as u32)
-        .ok_or_else(|| format!("{s:?} is too large"))
-}
-
-fn parse_octal(s: &str) -> std::result::Result<u32, String> {
-    u32::from_str_radix(s.trim_start_matches("0o"), 8)
-        .map_err(|_| format!("{s:?} is not an octal mode such as 0600"))
-}
-
 fn schema_json(s: &Schema) -> serde_json::Value {
     serde_json::to_value(s).expect("schemas serialise")
 }
@@ -169,6 +205,21 @@ fn print_schema(s: &Schema) {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Serve(args) => broker_cmd::serve(args)?,
+        Command::Clean { bus, force } => broker_cmd::clean(&bus, force)?,
+        Command::Monitor {
+            bus,
+            once,
+            json,
+            refresh_ms,
+        } => view_cmd::monitor(&bus, once, json, refresh_ms)?,
+        Command::Inspect {
+            ring,
+            bus,
+            last,
+            json,
+        } => view_cmd::inspect(&bus, &ring, last, json)?,
+        Command::Bench { args } => broker_cmd::bench(&args)?,
         Command::Layouts { json } => {
             let messages = gos_layouts::message_schemas();
             let segment = gos_layouts::segment_schemas();
@@ -248,29 +299,8 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Ls { bus } => {
-            let rings = name::list_rings(&bus)?;
-            if rings.is_empty() {
-                println!("bus '{bus}' has no rings in {}", name::SHM_DIR);
-            }
-            for ring in rings {
-                match Segment::open_read_only(&bus, &ring) {
-                    Ok(seg) => {
-                        let g = seg.geometry();
-                        let h = seg.header();
-                        println!(
-                            "{:<24} {:<10} {:<16} {:<12} {:>6} x {:>9} B  published {}",
-                            ring,
-                            format!("{:?}", g.mode),
-                            format!("{:?}", g.policy),
-                            g.layout_name,
-                            g.slot_count,
-                            g.slot_size,
-                            h.head
-                        );
-                    }
-                    Err(e) => println!("{ring:<24} unusable: {e}"),
-                }
-            }
+            name::check_bus(&bus)?;
+            view_cmd::print_table(&gos_bus::tools::snapshot::take(&bus));
         }
         Command::Info { ring, bus, json } => {
             let seg = Segment::open_read_only(&bus, &ring)?;
