@@ -365,7 +365,7 @@ fn client_table_full_is_a_clear_error() {
 
 #[test]
 fn missing_ring_and_bad_names() {
-    let e = Bus::attach("nobus").err().expect("no broker, no bus");
+    let e = Bus::attach("nobus").expect_err("no broker, no bus");
     assert!(matches!(e, Error::BusNotRunning { .. }));
     let text = e.to_string();
     assert!(
