@@ -167,8 +167,10 @@ impl Work<'_> {
         let ring = &self.ring;
         let out = &mut self.out;
         let stamp = ring.slot(seq).stamp.load(Acquire);
-        if stamp == seq + 1 {
-            return true; // it did commit
+        if stamp > seq {
+            // It did commit (the stamp shows `seq` or a later lap: a dead publisher's
+            // `claimed` can be stale when it died between committing and clearing it).
+            return true;
         }
         match self.seg.geometry().mode {
             Mode::Broadcast => {

@@ -4,6 +4,11 @@
 //! gos-bus-peer produce BUS RING PRODUCER_ID COUNT ENDS
 //! gos-bus-peer consume BUS RING PRODUCERS [BITMAP_FILE]
 //! gos-bus-peer idle BUS RING MILLISECONDS
+//! gos-bus-peer produce-forever BUS RING RUN_ID      (until killed)
+//! gos-bus-peer consume-runs BUS RING                (until a message from producer END)
+//! gos-bus-peer hold BUS RING                        (takes one message, then holds it)
+//! gos-bus-peer take-one BUS RING                    (prints `ok received=PRODUCER:SEQ:DELIVERIES`)
+//! gos-bus-peer broker BUS MANIFEST LIVENESS_MS      (the real broker; stops when stdin closes)
 //! ```
 //! `idle` blocks in `recv_timeout` and prints `ok received=CPU_MS`: the CPU time it used.
 //! A consumer prints `ready` once attached, then `ok received=N` (or `error ...` and exits 1).
@@ -120,6 +125,114 @@ fn idle(bus: &str, ring: &str, ms: u64) -> Result<u64, String> {
     outcome
 }
 
+fn produce_forever(bus: &str, ring: &str, run: u64) -> Result<u64, String> {
+    let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
+    let mut p = bus.publisher::<Bytes>(ring).map_err(|e| e.to_string())?;
+    println!("ready");
+    std::io::stdout().flush().ok();
+    for seq in 0.. {
+        let mut loan = p
+            .loan_timeout(Duration::from_secs(30))
+            .map_err(|e| format!("loan {seq}: {e}"))?;
+        loan.set_len(MESSAGE_LEN).map_err(|e| e.to_string())?;
+        encode(loan.bytes_mut(), run, seq);
+        loan.commit();
+    }
+    Ok(0)
+}
+
+/// Receives messages of many producer runs (one after another, each killed at a random
+/// point) and checks that each run's messages arrive as an unbroken prefix 0, 1, 2, ...:
+/// every committed message arrives, none twice, none torn. Stops at a message from run END.
+fn consume_runs(bus: &str, ring: &str) -> Result<u64, String> {
+    let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
+    let sub = bus.subscriber::<Bytes>(ring).map_err(|e| e.to_string())?;
+    println!("ready");
+    std::io::stdout().flush().ok();
+    let mut next: std::collections::HashMap<u64, u64> = Default::default();
+    let mut received = 0u64;
+    loop {
+        let msg = sub
+            .recv_timeout(Duration::from_secs(60))
+            .map_err(|e| format!("after {received} messages: {e}"))?;
+        let (run, seq) = decode(msg.bytes())?;
+        drop(msg);
+        if run == END {
+            break;
+        }
+        let want = next.entry(run).or_insert(0);
+        if seq != *want {
+            return Err(format!("run {run}: expected seq {want}, got {seq}"));
+        }
+        *want += 1;
+        received += 1;
+    }
+    println!("runs={}", next.len());
+    Ok(received)
+}
+
+fn hold(bus: &str, ring: &str) -> Result<u64, String> {
+    let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
+    let sub = bus.subscriber::<Bytes>(ring).map_err(|e| e.to_string())?;
+    println!("ready");
+    std::io::stdout().flush().ok();
+    let msg = sub
+        .recv_timeout(Duration::from_secs(60))
+        .map_err(|e| e.to_string())?;
+    let (p, seq) = decode(msg.bytes())?;
+    println!("holding {p}:{seq}");
+    std::io::stdout().flush().ok();
+    std::thread::sleep(Duration::from_secs(3600));
+    drop(msg);
+    Ok(0)
+}
+
+fn take_one(bus: &str, ring: &str) -> Result<String, String> {
+    let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
+    let sub = bus.subscriber::<Bytes>(ring).map_err(|e| e.to_string())?;
+    println!("ready");
+    std::io::stdout().flush().ok();
+    let msg = sub
+        .recv_timeout(Duration::from_secs(30))
+        .map_err(|e| e.to_string())?;
+    let (p, seq) = decode(msg.bytes())?;
+    Ok(format!("{p}:{seq}:{}", msg.deliveries()))
+}
+
+fn broker(bus: &str, manifest: &str, liveness_ms: u64) -> Result<u64, String> {
+    use gos_bus::broker::{serve, Manifest, ServeOptions};
+    let manifest = Manifest::load(std::path::Path::new(manifest)).map_err(|e| e.to_string())?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while std::io::stdin()
+            .read_line(&mut sink)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {}
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let opts = ServeOptions {
+        bus: bus.into(),
+        manifest,
+        liveness: Duration::from_millis(liveness_ms),
+        scan_every: Duration::from_millis(20),
+        remove_on_exit: false,
+    };
+    let mut said_ready = false;
+    let summary = serve(&opts, &stop, |line| {
+        eprintln!("broker: {line}");
+        if !said_ready {
+            println!("ready");
+            std::io::stdout().flush().ok();
+            said_ready = true;
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(summary.reaped)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
@@ -133,6 +246,17 @@ fn main() {
             args.get(5).map(String::as_str),
         ),
         "idle" => idle(arg(2), arg(3), num(4)),
+        "produce-forever" => produce_forever(arg(2), arg(3), num(4)),
+        "consume-runs" => consume_runs(arg(2), arg(3)),
+        "hold" => hold(arg(2), arg(3)),
+        "take-one" => match take_one(arg(2), arg(3)) {
+            Ok(s) => {
+                println!("ok received={s}");
+                return;
+            }
+            Err(e) => Err(e),
+        },
+        "broker" => broker(arg(2), arg(3), num(4)),
         _ => Err("usage: gos-bus-peer produce|consume ...".to_string()),
     };
     match result {
