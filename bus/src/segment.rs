@@ -265,15 +265,6 @@ pub fn validate(h: &RingHeader, file_len: u64) -> Result<Geometry, Corrupt> {
             found: file_len,
         });
     }
-    let count = h.slot_count as u64;
-    if mode == Mode::WorkQueue && (h.tail > h.head || h.head - h.tail > count) {
-        return Err(Corrupt::CursorsOutOfRange {
-            what: format!(
-                "head {} and tail {} (tail must not pass head, nor head lead by more than {count})",
-                h.head, h.tail
-            ),
-        });
-    }
     if h.head > u64::MAX / 4 || h.tail > u64::MAX / 4 {
         return Err(Corrupt::CursorsOutOfRange {
             what: format!("head {} / tail {} beyond 2^62", h.head, h.tail),
@@ -466,13 +457,35 @@ impl Segment {
         })
     }
 
-    fn check_cursors(&self) -> Result<(), Corrupt> {
+    /// Checks the live cursors: no subscriber past `head`; on a work queue, `tail <= head <=
+    /// tail + slot_count`. (Not on a header snapshot: a busy ring moves between two loads.)
+    pub fn check_cursors(&self) -> Result<(), Corrupt> {
         let r = self.ring();
-        let head = r.ctl.head.load(Acquire);
+        if self.geometry.mode == Mode::WorkQueue {
+            let count = self.geometry.slot_count as u64;
+            for _ in 0..100 {
+                // tail, head, tail: if tail did not move, (t1, head) is a consistent pair.
+                let t1 = r.ctl.tail.load(Acquire);
+                let head = r.ctl.head.load(Acquire);
+                if r.ctl.tail.load(Acquire) != t1 {
+                    continue;
+                }
+                if t1 > head || head - t1 > count {
+                    return Err(Corrupt::CursorsOutOfRange {
+                        what: format!(
+                            "head {head} and tail {t1} (tail must not pass head, nor head lead by more than {count})"
+                        ),
+                    });
+                }
+                break;
+            }
+        }
         for i in 0..r.clients.len() {
             let e = r.clients.get(i);
             if e.state.load(Acquire) == CLIENT_ACTIVE && e.role.load(Relaxed) == ROLE_SUBSCRIBER {
+                // The cursor first, then head: a cursor never passes the head read after it.
                 let c = e.cursor.load(Acquire) & !CURSOR_HOLD;
+                let head = r.ctl.head.load(Acquire);
                 if c > head {
                     return Err(Corrupt::CursorsOutOfRange {
                         what: format!("subscriber {i} cursor {c} is past head {head}"),

@@ -30,6 +30,13 @@ name = "jobs"
 mode = "work-queue"
 slots = 16
 slot_size = 64
+
+[[ring]]
+name = "render.frames"
+layout = "RenderFrame"
+policy = "overwrite"
+slots = 8
+slot_size = "64KiB"
 "#;
 
 struct Peer {
@@ -40,10 +47,15 @@ struct Peer {
 
 impl Peer {
     fn spawn(args: &[&str]) -> Peer {
+        Peer::spawn_with(args, Stdio::inherit())
+    }
+
+    fn spawn_with(args: &[&str], stderr: Stdio) -> Peer {
         let mut child = Command::new(PEER)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("spawn gos-bus-peer");
         let out = BufReader::new(child.stdout.take().unwrap());
@@ -94,6 +106,12 @@ struct Served {
 
 impl Served {
     fn new() -> (Served, Peer) {
+        let s = Served::bare();
+        let broker = s.broker();
+        (s, broker)
+    }
+
+    fn bare() -> Served {
         static N: AtomicU32 = AtomicU32::new(0);
         let bus = format!(
             "f{}x{}",
@@ -102,18 +120,23 @@ impl Served {
         );
         let manifest = std::env::temp_dir().join(format!("gos-bus-{bus}.toml"));
         std::fs::write(&manifest, MANIFEST).unwrap();
-        let s = Served { bus, manifest };
-        let broker = s.broker();
-        (s, broker)
+        Served { bus, manifest }
     }
 
     fn broker(&self) -> Peer {
-        Peer::spawn(&[
-            "broker",
-            &self.bus,
-            self.manifest.to_str().unwrap(),
-            &LIVENESS_MS.to_string(),
-        ])
+        self.broker_with(Stdio::inherit())
+    }
+
+    fn broker_with(&self, stderr: Stdio) -> Peer {
+        Peer::spawn_with(
+            &[
+                "broker",
+                &self.bus,
+                self.manifest.to_str().unwrap(),
+                &LIVENESS_MS.to_string(),
+            ],
+            stderr,
+        )
         .ready()
     }
 }
@@ -248,4 +271,151 @@ fn broker_killed_under_load_and_restarted_loses_nothing() {
     assert_eq!(snap.broker.unwrap().status, "running");
     broker.stop();
     let _ = std::io::stdout().flush();
+}
+
+fn scribble(path: &str, offset: u64, len: usize, rng: &mut Rng) {
+    use std::os::unix::fs::FileExt;
+    let bytes: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(&bytes, offset).unwrap();
+}
+
+#[test]
+fn hostile_bytes_in_registry_and_ring_headers_are_errors_naming_the_segment() {
+    use gos_bus::tools::snapshot;
+    let s = Served::bare();
+    let mut broker = s.broker_with(Stdio::piped());
+    let mut broker_log = BufReader::new(broker.child.stderr.take().unwrap());
+    let ring_path = format!("/dev/shm/gos.{}.frames", s.bus);
+    let reg_path = format!("/dev/shm/gos.{}", s.bus);
+    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+
+    // A ring header overwritten by this (other) process: the broker reports it, by path.
+    scribble(&ring_path, 0, 512, &mut rng);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = false;
+    while Instant::now() < deadline && !seen {
+        let mut line = String::new();
+        broker_log.read_line(&mut line).unwrap();
+        seen = line.contains(&format!("segment {ring_path} is damaged"));
+    }
+    assert!(seen, "the broker names the damaged segment");
+    assert!(
+        broker.child.try_wait().unwrap().is_none(),
+        "the broker keeps running"
+    );
+
+    for round in 0..20 {
+        scribble(&ring_path, 0, 512, &mut rng);
+        // clients
+        let e = Bus::standalone(&s.bus).unwrap().open_ring("frames").err();
+        let e = e.expect("a scribbled header is refused").to_string();
+        assert!(e.contains(&ring_path), "round {round}: {e}");
+        // monitor and inspect
+        let snap = snapshot::take(&s.bus);
+        let ring = snap.rings.iter().find(|r| r.name == "frames").unwrap();
+        assert!(
+            ring.error.as_deref().unwrap_or("").contains(&ring_path),
+            "{ring:?}"
+        );
+        assert!(gos_bus::Segment::open_read_only(&s.bus, "frames").is_err());
+        // the registry, scribbled after its first bytes (then from byte 0)
+        scribble(&reg_path, if round % 2 == 0 { 0 } else { 8 }, 256, &mut rng);
+        let e = Bus::attach(&s.bus)
+            .expect_err("a scribbled registry is refused")
+            .to_string();
+        assert!(e.contains(&reg_path), "round {round}: {e}");
+        let snap = snapshot::take(&s.bus);
+        assert!(snap
+            .registry_error
+            .as_deref()
+            .unwrap_or("")
+            .contains(&reg_path));
+    }
+    // The other rings are untouched and still work.
+    let b = Bus::standalone(&s.bus).unwrap();
+    let sub = b.subscriber::<Bytes>("small").unwrap();
+    b.publisher::<Bytes>("small")
+        .unwrap()
+        .send_bytes(b"still fine")
+        .unwrap();
+    assert_eq!(
+        sub.recv_timeout(Duration::from_secs(1)).unwrap().bytes(),
+        b"still fine"
+    );
+    drop(broker_log);
+    broker.kill();
+}
+
+#[test]
+fn monitor_screen_shows_a_live_bus() {
+    use gos_bus::tools::monitor::Monitor;
+    use gos_bus_client::RenderFrame;
+    use ratatui::backend::TestBackend;
+    use ratatui::crossterm::event::KeyCode;
+    use ratatui::Terminal;
+
+    let (s, broker) = Served::new();
+    let bus = Bus::attach(&s.bus).unwrap();
+    let sub = bus.subscriber::<RenderFrame>("render.frames").unwrap();
+    let mut p = bus.publisher::<RenderFrame>("render.frames").unwrap();
+    for i in 0..3u32 {
+        let mut loan = p.loan().unwrap();
+        let f = loan.header_mut();
+        f.magic = *b"GFRM";
+        f.version = 1;
+        f.width = 640 + i;
+        f.height = 480;
+        loan.commit();
+    }
+    drop(sub.recv().unwrap());
+
+    let mut mon = Monitor::new(&s.bus);
+    std::thread::sleep(Duration::from_millis(100));
+    mon.refresh();
+    // Select render.frames (rings are sorted by name: frames, jobs, render.frames, small).
+    assert!(mon.key(KeyCode::Down) && mon.key(KeyCode::Down));
+    let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    term.draw(|f| mon.render(f)).unwrap();
+    let screen: String = term
+        .backend()
+        .buffer()
+        .content()
+        .chunks(80)
+        .map(|row| row.iter().map(|c| c.symbol()).collect::<String>() + "\n")
+        .collect();
+    let me = std::process::id().to_string();
+    for needle in [
+        format!("bus {}", s.bus),
+        "broker pid".to_string(),
+        "render.frames".into(),
+        "RenderFrame".into(),
+        "bcast".into(),
+        "workq".into(),
+        "publisher".into(),
+        "subscriber".into(),
+        format!("pid {me}"),
+        "lag     2".into(),
+        "width=642".into(),
+        "q quit".into(),
+    ] {
+        assert!(
+            screen.contains(&needle),
+            "{needle:?} missing from:\n{screen}"
+        );
+    }
+    assert_eq!(screen.lines().count(), 24, "fits 80x24");
+    // Sorting changes the title; q quits.
+    assert!(mon.key(KeyCode::Char('s')));
+    term.draw(|f| mon.render(f)).unwrap();
+    let title: String = term.backend().buffer().content()[80..160]
+        .iter()
+        .chain(&term.backend().buffer().content()[160..240])
+        .map(|c| c.symbol())
+        .collect();
+    assert!(title.contains("sorted by rate"), "{title}");
+    assert!(!mon.key(KeyCode::Char('q')));
+    drop(p);
+    drop(sub);
+    broker.stop();
 }

@@ -43,6 +43,8 @@ pub struct RingWatch {
     orphans: HashMap<u64, Instant>,
     /// A job copied out of a full queue, waiting for a free slot: (bytes, deliveries).
     pending: Vec<(Vec<u8>, u32)>,
+    /// What was found wrong with the header at the last scan (reported once).
+    damaged: Option<String>,
 }
 
 fn role_name(role: u32) -> &'static str {
@@ -61,15 +63,47 @@ impl RingWatch {
             seg,
             orphans: HashMap::new(),
             pending: Vec::new(),
+            damaged: None,
         }
     }
 
     /// One pass: reaps dead clients, then reclaims orphans.
     pub fn scan(&mut self, liveness: Duration) -> Reaped {
+        // A header another process overwrote is reported (once) and the ring left alone
+        // until it is whole again: supervising it could only spread the damage.
+        if let Err(problem) =
+            crate::segment::validate(&self.seg.header(), self.seg.geometry().segment_size)
+                .and_then(|g| self.seg.check_cursors().map(|_| g))
+                .and_then(|g| {
+                    if g == *self.seg.geometry() {
+                        Ok(())
+                    } else {
+                        Err(crate::Corrupt::BadField {
+                            field: "header",
+                            value: 0,
+                            why: "changed since the broker created or adopted the ring",
+                        })
+                    }
+                })
+        {
+            let mut out = Reaped::default();
+            let text = problem.to_string();
+            if self.damaged.as_deref() != Some(text.as_str()) {
+                out.events.push(format!(
+                    "segment {} is damaged ({text}); not supervising ring '{}' until it is whole; `gos-bus clean` and a restart rebuild it",
+                    self.seg.path(),
+                    self.seg.name()
+                ));
+                self.damaged = Some(text);
+            }
+            return out;
+        }
+        self.damaged = None;
         let RingWatch {
             seg,
             orphans,
             pending,
+            ..
         } = self;
         let mut w = Work {
             seg,

@@ -18,10 +18,37 @@ pub struct Decoded {
     pub seq: u64,
     /// Payload length.
     pub len: u32,
-    /// The fields of the record (empty for raw bytes).
-    pub fields: serde_json::Map<String, Value>,
+    /// The fields of the record in layout order (empty for raw bytes).
+    pub fields: Fields,
     /// The first bytes after the record, hex.
     pub tail_hex: String,
+}
+
+/// Decoded fields, in the order of the layout (serialised as a JSON object in that order).
+#[derive(Debug, Clone, Default)]
+pub struct Fields(pub Vec<(String, Value)>);
+
+impl Fields {
+    /// The value of field `name`.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// The fields in layout order.
+    pub fn iter(&self) -> impl Iterator<Item = &(String, Value)> {
+        self.0.iter()
+    }
+}
+
+impl Serialize for Fields {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
 }
 
 fn scalar(b: &[u8], s: Scalar) -> Value {
@@ -42,8 +69,8 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// Decodes `bytes` (at least `schema.size` long) field by field.
-pub fn decode(schema: &Schema, bytes: &[u8]) -> serde_json::Map<String, Value> {
-    let mut out = serde_json::Map::new();
+pub fn decode(schema: &Schema, bytes: &[u8]) -> Fields {
+    let mut out = Vec::new();
     for f in schema.fields {
         let size = f.scalar.size();
         let start = f.offset as usize;
@@ -70,9 +97,9 @@ pub fn decode(schema: &Schema, bytes: &[u8]) -> serde_json::Map<String, Value> {
                     .collect(),
             )
         };
-        out.insert(f.name.to_string(), v);
+        out.push((f.name.to_string(), v));
     }
-    out
+    Fields(out)
 }
 
 /// The last `n` committed records of `seg`, oldest first.
@@ -136,11 +163,16 @@ mod tests {
             ..bytemuck::Zeroable::zeroed()
         };
         let d = decode(&RenderFrame::SCHEMA, bytemuck::bytes_of(&f));
-        assert_eq!(d["magic"], "GFRM");
-        assert_eq!(d["width"], 640);
-        assert_eq!(d["pos_x"], -5);
-        assert_eq!(d["zoom"], 1.5);
-        assert_eq!(d["reserved"], "0".repeat(48));
+        assert_eq!(d.get("magic").unwrap(), "GFRM");
+        assert_eq!(d.get("width").unwrap(), 640);
+        assert_eq!(d.get("pos_x").unwrap(), -5);
+        assert_eq!(d.get("zoom").unwrap(), 1.5);
+        assert_eq!(d.get("reserved").unwrap(), &"0".repeat(48));
+        let names: Vec<&str> = d.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            &names[..4],
+            ["magic", "version", "pixel_format", "frame_seq"]
+        );
     }
 
     proptest! {

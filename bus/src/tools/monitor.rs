@@ -243,8 +243,12 @@ impl Monitor {
                         let fields: Vec<String> = d
                             .fields
                             .iter()
-                            .filter(|(k, _)| {
-                                !k.starts_with("reserved") && *k != "magic" && *k != "version"
+                            .filter(|(k, v)| {
+                                !k.starts_with("reserved")
+                                    && k != "magic"
+                                    && k != "version"
+                                    && *v != 0
+                                    && *v != 0.0
                             })
                             .map(|(k, v)| format!("{k}={v}"))
                             .collect();

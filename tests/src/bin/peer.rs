@@ -259,10 +259,14 @@ fn main() {
         "broker" => broker(arg(2), arg(3), num(4)),
         _ => Err("usage: gos-bus-peer produce|consume ...".to_string()),
     };
+    // The test may have stopped reading (it failed): ignore a closed stdout.
+    let mut out = std::io::stdout();
     match result {
-        Ok(n) => println!("ok received={n}"),
+        Ok(n) => {
+            let _ = writeln!(out, "ok received={n}");
+        }
         Err(e) => {
-            println!("error {e}");
+            let _ = writeln!(out, "error {e}");
             std::process::exit(1);
         }
     }

@@ -108,7 +108,7 @@ pub fn inspect(bus: &str, ring: &str, last: usize, json: bool) -> Result<()> {
     }
     for d in records {
         println!("#{} ({} bytes)", d.seq, d.len);
-        for (k, v) in &d.fields {
+        for (k, v) in d.fields.iter() {
             println!("  {k:<20} {v}");
         }
         if !d.tail_hex.is_empty() {
