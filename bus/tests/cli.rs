@@ -118,3 +118,58 @@ fn bad_arguments_get_one_clear_line() {
     let o = run(&["create", "../x"]);
     assert!(stderr(&o).contains("invalid ring name"), "{}", stderr(&o));
 }
+
+#[test]
+fn monitor_once_json_and_inspect_read_a_live_ring() {
+    use gos_bus::ring::broadcast;
+    use gos_layouts::{Record, RenderFrame};
+    let bus = format!("mon{}", std::process::id());
+    let cfg = gos_bus::RingConfig {
+        slot_count: 4,
+        slot_size: 256,
+        layout: RenderFrame::SCHEMA,
+        ..Default::default()
+    };
+    let seg = gos_bus::Segment::create(&bus, "render.frames", &cfg).unwrap();
+    // Publish one frame with the protocol functions (the typed client is another crate).
+    let r = seg.ring();
+    let mut cache = broadcast::ProducerCache::default();
+    let s = broadcast::try_claim_block(&r, &mut cache, false).unwrap();
+    let frame = RenderFrame {
+        magic: *b"GFRM",
+        version: 1,
+        width: 1920,
+        height: 1080,
+        ..bytemuck::Zeroable::zeroed()
+    };
+    // SAFETY: the claimed slot's payload holds slot_size (256) >= 128 bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytemuck::bytes_of(&frame).as_ptr(), seg.payload_ptr(s), 128)
+    };
+    broadcast::commit(&r, s, 128, false);
+
+    let o = run(&[
+        "monitor",
+        "--bus",
+        &bus,
+        "--once",
+        "--json",
+        "--refresh-ms",
+        "50",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["bus"], bus.as_str());
+    assert_eq!(v["rings"][0]["name"], "render.frames");
+    assert_eq!(v["rings"][0]["published"], 1);
+    assert_eq!(v["rings"][0]["layout"], "RenderFrame");
+
+    let o = run(&["inspect", "render.frames", "--bus", &bus, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["records"][0]["fields"]["width"], 1920);
+    assert_eq!(v["records"][0]["fields"]["magic"], "GFRM");
+    let text = stdout(&run(&["inspect", "render.frames", "--bus", &bus]));
+    assert!(text.contains("height") && text.contains("1080"), "{text}");
+    gos_bus::Segment::unlink(&bus, "render.frames").unwrap();
+}

@@ -98,6 +98,14 @@ impl Peer {
     }
 }
 
+impl Drop for Peer {
+    fn drop(&mut self) {
+        // A test that failed half-way leaves no process behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A bus served by a broker process, removed at the end.
 struct Served {
     bus: String,
@@ -417,5 +425,44 @@ fn monitor_screen_shows_a_live_bus() {
     assert!(!mon.key(KeyCode::Char('q')));
     drop(p);
     drop(sub);
+    broker.stop();
+}
+
+#[test]
+fn clean_refuses_a_live_broker_and_removes_a_dead_one() {
+    let (s, broker) = Served::new();
+    let e = gos_bus::broker::clean(&s.bus, true).expect_err("a live broker holds the bus");
+    assert!(e.to_string().contains("already has a live broker"), "{e}");
+    broker.kill(); // dies without stopping: its registry still says running
+    let removed = gos_bus::broker::clean(&s.bus, false).unwrap();
+    assert_eq!(removed.len(), 5, "four rings and the registry: {removed:?}");
+    assert!(gos_bus::tools::snapshot::take(&s.bus).rings.is_empty());
+    let e = Bus::attach(&s.bus).expect_err("nothing left");
+    assert!(e.to_string().contains("is not running"), "{e}");
+}
+
+#[test]
+fn silent_client_is_reaped_after_the_liveness_timeout() {
+    let (s, broker) = Served::new();
+    let holder = Peer::spawn(&["hold", &s.bus, "small"]).ready();
+    let producer = Peer::spawn(&["produce", &s.bus, "small", "0", "100", "0"]);
+    std::thread::sleep(Duration::from_millis(200));
+    // Stop the subscriber without killing it: its heartbeats stop, its process stays.
+    let pid = holder.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let t = Instant::now();
+    producer.finish();
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(LIVENESS_MS / 2)
+            && waited < Duration::from_millis(LIVENESS_MS * 3),
+        "reaped for silence after {waited:?}"
+    );
+    let _ = Command::new("kill").args(["-CONT", &pid]).status();
+    holder.kill();
     broker.stop();
 }

@@ -45,6 +45,8 @@ pub struct RingWatch {
     pending: Vec<(Vec<u8>, u32)>,
     /// What was found wrong with the header at the last scan (reported once).
     damaged: Option<String>,
+    /// The object was found removed from /dev/shm (reported once).
+    unlinked: bool,
 }
 
 fn role_name(role: u32) -> &'static str {
@@ -64,11 +66,27 @@ impl RingWatch {
             orphans: HashMap::new(),
             pending: Vec::new(),
             damaged: None,
+            unlinked: false,
         }
     }
 
     /// One pass: reaps dead clients, then reclaims orphans.
     pub fn scan(&mut self, liveness: Duration) -> Reaped {
+        let mut notes = Vec::new();
+        let present = std::path::Path::new(self.seg.path()).exists();
+        if !present && !self.unlinked {
+            notes.push(format!(
+                "segment {} was removed from /dev/shm while in use (by `gos-bus rm`, or by systemd's RemoveIPC=yes when its owner logged out: run the broker as a system user or set RemoveIPC=no); attached clients carry on, new ones cannot attach",
+                self.seg.path()
+            ));
+        }
+        self.unlinked = !present;
+        let mut out = self.scan_ring(liveness);
+        out.events.splice(0..0, notes);
+        out
+    }
+
+    fn scan_ring(&mut self, liveness: Duration) -> Reaped {
         // A header another process overwrote is reported (once) and the ring left alone
         // until it is whole again: supervising it could only spread the damage.
         if let Err(problem) =

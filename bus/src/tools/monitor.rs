@@ -245,6 +245,7 @@ impl Monitor {
                             .iter()
                             .filter(|(k, v)| {
                                 !k.starts_with("reserved")
+                                    && !k.ends_with("_ns")
                                     && k != "magic"
                                     && k != "version"
                                     && *v != 0

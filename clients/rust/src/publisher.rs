@@ -171,6 +171,12 @@ impl<T: Layout> Publisher<T> {
     }
 
     fn finish(&mut self, seq: u64, len: usize, skipped: bool) {
+        if self.reg.check().is_err() {
+            // Reaped during the loan (stopped longer than the liveness timeout): the broker
+            // committed this sequence as skipped already; committing again could publish over
+            // a later message in the slot.
+            return;
+        }
         let r = self.ring.seg.ring();
         match self.mode {
             Mode::WorkQueue => work_queue::commit(&r, seq, len as u32, skipped, 0),

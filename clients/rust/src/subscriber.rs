@@ -246,6 +246,12 @@ impl<T: Layout> Subscriber<T> {
     }
 
     fn release(&self, seq: u64, len: usize) {
+        self.holding.set(false);
+        if self.reg.check().is_err() {
+            // Reaped while holding the message: the broker took the slot back already, and
+            // the entry may belong to another client now. Touch nothing.
+            return;
+        }
         let r = self.ring.seg.ring();
         match self.mode {
             Mode::WorkQueue => {

@@ -7,6 +7,7 @@
 //! gos-bus-peer produce-forever BUS RING RUN_ID      (until killed)
 //! gos-bus-peer consume-runs BUS RING                (until a message from producer END)
 //! gos-bus-peer hold BUS RING                        (takes one message, then holds it)
+//! gos-bus-peer slow BUS RING MS                     (reads one message every MS, forever)
 //! gos-bus-peer take-one BUS RING                    (prints `ok received=PRODUCER:SEQ:DELIVERIES`)
 //! gos-bus-peer broker BUS MANIFEST LIVENESS_MS      (the real broker; stops when stdin closes)
 //! ```
@@ -187,6 +188,17 @@ fn hold(bus: &str, ring: &str) -> Result<u64, String> {
     Ok(0)
 }
 
+fn slow(bus: &str, ring: &str, ms: u64) -> Result<u64, String> {
+    let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
+    let sub = bus.subscriber::<Bytes>(ring).map_err(|e| e.to_string())?;
+    println!("ready");
+    std::io::stdout().flush().ok();
+    loop {
+        drop(sub.recv().map_err(|e| e.to_string())?);
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
 fn take_one(bus: &str, ring: &str) -> Result<String, String> {
     let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
     let sub = bus.subscriber::<Bytes>(ring).map_err(|e| e.to_string())?;
@@ -249,6 +261,7 @@ fn main() {
         "produce-forever" => produce_forever(arg(2), arg(3), num(4)),
         "consume-runs" => consume_runs(arg(2), arg(3)),
         "hold" => hold(arg(2), arg(3)),
+        "slow" => slow(arg(2), arg(3), num(4)),
         "take-one" => match take_one(arg(2), arg(3)) {
             Ok(s) => {
                 println!("ok received={s}");

@@ -1,0 +1,86 @@
+//! Publishes animated pixel-window frames on `render.frames` at a fixed rate, with the loan
+//! API: the pixels are written straight into shared memory.
+//!
+//! ```text
+//! gos-bus serve &                                      # the broker, default manifest
+//! cargo run --release -p gos-bus-client --example frames -- --fps 60 --windows 4
+//! gos-bus monitor                                      # watch render.frames fill up
+//! ```
+//! Options: `--bus NAME` (default geometry), `--fps N` (60), `--windows N` (3),
+//! `--size WxH` (320x240), `--seconds N` (run forever when absent).
+
+use gos_bus_client::{Bus, RenderFrame};
+use gos_layouts::records::{FRAME_FLAG_VISIBLE, FRAME_PIXEL_WINDOW, PIXEL_RGBA8};
+use std::time::{Duration, Instant};
+
+fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let bus_name = arg::<String>(&args, "--bus").unwrap_or_else(|| "geometry".into());
+    let fps: u32 = arg(&args, "--fps").unwrap_or(60);
+    let windows: u64 = arg(&args, "--windows").unwrap_or(3);
+    let size = arg::<String>(&args, "--size").unwrap_or_else(|| "320x240".into());
+    let (w, h) = size
+        .split_once('x')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+        .ok_or("--size takes WIDTHxHEIGHT, e.g. 320x240")?;
+    let seconds: Option<u64> = arg(&args, "--seconds");
+
+    let bus = Bus::attach(&bus_name)?;
+    let mut publisher = bus.publisher::<RenderFrame>("render.frames")?;
+    let pixels = (w * h * 4) as usize;
+    let period = Duration::from_secs_f64(1.0 / fps.max(1) as f64);
+    let start = Instant::now();
+    let mut next = start;
+    let mut seq = 0u64;
+    println!(
+        "publishing {windows} windows of {w}x{h} at {fps} frames/s on '{bus_name}'/render.frames"
+    );
+    while seconds.is_none_or(|s| start.elapsed() < Duration::from_secs(s)) {
+        for window in 0..windows {
+            let mut loan = publisher.loan()?;
+            let t = seq as f32 / fps as f32;
+            *loan.header_mut() = RenderFrame {
+                magic: *b"GFRM",
+                version: 1,
+                pixel_format: PIXEL_RGBA8,
+                frame_seq: seq,
+                timestamp_ns: gos_bus::proc::now_ns() as i64,
+                source_id: window + 1,
+                kind: FRAME_PIXEL_WINDOW,
+                flags: FRAME_FLAG_VISIBLE,
+                width: w,
+                height: h,
+                stride: w * 4,
+                pos_x: 40 + window as i32 * (w as i32 + 20),
+                pos_y: 60 + (20.0 * (t + window as f32).sin()) as i32,
+                zoom: 1.0,
+                z_order: window as i32,
+                pixel_offset: 128,
+                pixel_bytes: pixels as u32,
+                ..bytemuck::Zeroable::zeroed()
+            };
+            // A moving gradient, written in place.
+            let shift = (seq * 4) as u8;
+            for (i, px) in loan.tail_mut()[..pixels].chunks_exact_mut(4).enumerate() {
+                let (x, y) = ((i as u32 % w) as u8, (i as u32 / w) as u8);
+                px.copy_from_slice(&[x.wrapping_add(shift), y, (window as u8) * 80, 255]);
+            }
+            loan.set_tail_len(pixels)?;
+            loan.commit();
+        }
+        seq += 1;
+        next += period;
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    println!("published {} frames", publisher.published());
+    Ok(())
+}
