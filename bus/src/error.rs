@@ -98,7 +98,7 @@ pub enum Error {
         path: String,
     },
     /// The object exists but this user may not open it.
-    #[error("permission denied opening {path}: it belongs to another user or its mode is too strict; run as its owner, or recreate it with `gos-bus create --mode 0660`")]
+    #[error("permission denied opening {path}: it belongs to another user or its mode is too strict; run as its owner, or have it recreated with group access (`permissions = \"0660\"` in the manifest, or `gos-bus create --permissions 0660`)")]
     PermissionDenied {
         /// Path of the object.
         path: String,
