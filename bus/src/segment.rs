@@ -215,28 +215,16 @@ pub fn validate(h: &RingHeader, file_len: u64) -> Result<Geometry, Corrupt> {
             why: "has bits this build does not know",
         });
     }
-    let mode = match h.mode {
-        MODE_BROADCAST => Mode::Broadcast,
-        MODE_WORK_QUEUE => Mode::WorkQueue,
-        m => {
-            return Err(Corrupt::BadField {
-                field: "mode",
-                value: m as u64,
-                why: "must be 1 (broadcast) or 2 (work queue)",
-            })
-        }
-    };
-    let policy = match h.policy {
-        POLICY_BLOCK => Policy::Block,
-        POLICY_OVERWRITE => Policy::OverwriteOldest,
-        p => {
-            return Err(Corrupt::BadField {
-                field: "policy",
-                value: p as u64,
-                why: "must be 1 (block) or 2 (overwrite-oldest)",
-            })
-        }
-    };
+    let mode = Mode::from_code(h.mode).ok_or(Corrupt::BadField {
+        field: "mode",
+        value: h.mode as u64,
+        why: "must be 1 (broadcast) or 2 (work queue)",
+    })?;
+    let policy = Policy::from_code(h.policy).ok_or(Corrupt::BadField {
+        field: "policy",
+        value: h.policy as u64,
+        why: "must be 1 (block) or 2 (overwrite-oldest)",
+    })?;
     let (stride, slots_offset, size) = sizes(h.slot_count, h.slot_size, h.max_clients)?;
     if h.slot_stride as u64 != stride {
         return Err(Corrupt::BadField {
@@ -336,15 +324,9 @@ impl Segment {
             magic: RING_MAGIC,
             format_version: RING_FORMAT_VERSION,
             state: RING_STATE_BUILDING,
-            mode: match cfg.mode {
-                Mode::Broadcast => MODE_BROADCAST,
-                Mode::WorkQueue => MODE_WORK_QUEUE,
-            },
+            mode: cfg.mode.code(),
             layout_fingerprint: cfg.layout.fingerprint,
-            policy: match cfg.policy {
-                Policy::Block => POLICY_BLOCK,
-                Policy::OverwriteOldest => POLICY_OVERWRITE,
-            },
+            policy: cfg.policy.code(),
             slot_count: cfg.slot_count,
             slot_size: cfg.slot_size,
             slot_stride: stride as u32,

@@ -1,6 +1,8 @@
 //! Shared pieces of the cross-process tests: the message format that peers exchange and the
 //! checks on it. The tests in `tests/` spawn `gos-bus-peer` processes that use this.
 
+pub mod peer;
+
 /// Size of a test message.
 pub const MESSAGE_LEN: usize = 64;
 /// Sequence value that marks the end of a producer's stream.

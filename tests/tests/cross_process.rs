@@ -2,8 +2,7 @@
 //! every message (sequence number and checksum in each).
 
 use gos_bus_client::{Bus, Mode, Policy, RingConfig};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use gos_bus_tests::peer::Peer;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const PEER: &str = env!("CARGO_BIN_EXE_gos-bus-peer");
@@ -43,45 +42,8 @@ impl Drop for TestBus {
     }
 }
 
-struct Peer {
-    child: Child,
-    out: BufReader<ChildStdout>,
-}
-
-impl Peer {
-    fn spawn(args: &[&str]) -> Peer {
-        let mut child = Command::new(PEER)
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn gos-bus-peer");
-        let out = BufReader::new(child.stdout.take().unwrap());
-        Peer { child, out }
-    }
-
-    fn line(&mut self) -> String {
-        let mut s = String::new();
-        self.out.read_line(&mut s).unwrap();
-        s.trim().to_string()
-    }
-
-    /// Waits for the consumer to say it is attached.
-    fn ready(mut self) -> Peer {
-        let l = self.line();
-        assert_eq!(l, "ready", "consumer did not attach: {l}");
-        self
-    }
-
-    /// Waits for the end and returns the count the peer reported.
-    fn finish(mut self) -> u64 {
-        let l = self.line();
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "peer failed: {l}");
-        l.strip_prefix("ok received=")
-            .unwrap_or_else(|| panic!("unexpected peer output {l:?}"))
-            .parse()
-            .unwrap()
-    }
+fn peer(args: &[&str]) -> Peer {
+    Peer::spawn(PEER, args)
 }
 
 fn cfg(mode: Mode, slots: u32) -> RingConfig {
@@ -104,10 +66,10 @@ fn one_to_one(single_producer: bool) {
         },
     );
     let bus = tb.bus.name().to_string();
-    let c = Peer::spawn(&["consume", &bus, "spsc", "1"]).ready();
-    let p = Peer::spawn(&["produce", &bus, "spsc", "0", &MESSAGES.to_string(), "1"]);
+    let c = peer(&["consume", &bus, "spsc", "1"]).ready();
+    let p = peer(&["produce", &bus, "spsc", "0", &MESSAGES.to_string(), "1"]);
     p.finish();
-    assert_eq!(c.finish(), MESSAGES);
+    assert_eq!(c.count(), MESSAGES);
 }
 
 #[test]
@@ -126,18 +88,18 @@ fn two_producers_three_subscribers_broadcast() {
     tb.ring("fanout", cfg(Mode::Broadcast, 4096));
     let bus = tb.bus.name().to_string();
     let subs: Vec<Peer> = (0..3)
-        .map(|_| Peer::spawn(&["consume", &bus, "fanout", "2"]).ready())
+        .map(|_| peer(&["consume", &bus, "fanout", "2"]).ready())
         .collect();
     let half = (MESSAGES / 2).to_string();
     let producers: Vec<Peer> = (0..2)
-        .map(|id| Peer::spawn(&["produce", &bus, "fanout", &id.to_string(), &half, "1"]))
+        .map(|id| peer(&["produce", &bus, "fanout", &id.to_string(), &half, "1"]))
         .collect();
     for p in producers {
         p.finish();
     }
     for s in subs {
         // Each subscriber checked per-producer order, no gap and no duplicate itself.
-        assert_eq!(s.finish(), MESSAGES);
+        assert_eq!(s.count(), MESSAGES);
     }
 }
 
@@ -157,11 +119,11 @@ fn one_producer_four_workers_exactly_once() {
         .collect();
     let workers: Vec<Peer> = paths
         .iter()
-        .map(|p| Peer::spawn(&["consume", &bus, "jobs", "1", p]).ready())
+        .map(|p| peer(&["consume", &bus, "jobs", "1", p]).ready())
         .collect();
-    let p = Peer::spawn(&["produce", &bus, "jobs", "0", &MESSAGES.to_string(), "4"]);
+    let p = peer(&["produce", &bus, "jobs", "0", &MESSAGES.to_string(), "4"]);
     p.finish();
-    let total: u64 = workers.into_iter().map(Peer::finish).sum();
+    let total: u64 = workers.into_iter().map(Peer::count).sum();
     assert_eq!(total, MESSAGES, "every job taken once in total");
     let mut union = vec![0u8; (MESSAGES as usize).div_ceil(8)];
     for path in &paths {
@@ -188,8 +150,8 @@ fn blocked_consumer_uses_under_one_percent_of_a_core() {
     let bus = tb.bus.name().to_string();
     let waited_ms = 5_000;
     let started = std::time::Instant::now();
-    let c = Peer::spawn(&["idle", &bus, "quiet", &waited_ms.to_string()]).ready();
-    let cpu_ms = c.finish();
+    let c = peer(&["idle", &bus, "quiet", &waited_ms.to_string()]).ready();
+    let cpu_ms = c.count();
     assert!(
         started.elapsed().as_millis() >= waited_ms as u128,
         "it waited the full timeout"

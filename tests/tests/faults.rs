@@ -2,8 +2,9 @@
 //! process) supervises the bus. Every message is counted.
 
 use gos_bus_client::{Bus, Bytes};
+use gos_bus_tests::peer::Peer;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -39,71 +40,8 @@ slots = 8
 slot_size = "64KiB"
 "#;
 
-struct Peer {
-    child: Child,
-    out: BufReader<ChildStdout>,
-    stdin: Option<ChildStdin>,
-}
-
-impl Peer {
-    fn spawn(args: &[&str]) -> Peer {
-        Peer::spawn_with(args, Stdio::inherit())
-    }
-
-    fn spawn_with(args: &[&str], stderr: Stdio) -> Peer {
-        let mut child = Command::new(PEER)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn gos-bus-peer");
-        let out = BufReader::new(child.stdout.take().unwrap());
-        let stdin = child.stdin.take();
-        Peer { child, out, stdin }
-    }
-
-    fn line(&mut self) -> String {
-        let mut s = String::new();
-        self.out.read_line(&mut s).unwrap();
-        s.trim().to_string()
-    }
-
-    fn ready(mut self) -> Peer {
-        let l = self.line();
-        assert_eq!(l, "ready", "peer did not start: {l:?}");
-        self
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
-    }
-
-    /// Waits for `ok received=...` and returns what follows.
-    fn finish(mut self) -> String {
-        let mut l = self.line();
-        while !l.starts_with("ok ") && !l.starts_with("error ") && !l.is_empty() {
-            l = self.line();
-        }
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "peer failed: {l}");
-        l.strip_prefix("ok received=").unwrap_or(&l).to_string()
-    }
-
-    fn stop(mut self) {
-        drop(self.stdin.take()); // the broker stops when its stdin closes
-        let status = self.child.wait().unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        // A test that failed half-way leaves no process behind.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn peer(args: &[&str]) -> Peer {
+    Peer::spawn(PEER, args)
 }
 
 /// A bus served by a broker process, removed at the end.
@@ -137,6 +75,7 @@ impl Served {
 
     fn broker_with(&self, stderr: Stdio) -> Peer {
         Peer::spawn_with(
+            PEER,
             &[
                 "broker",
                 &self.bus,
@@ -179,11 +118,11 @@ fn publish_end(bus: &str, ring: &str) {
 #[test]
 fn producer_killed_200_times_loses_no_committed_message() {
     let (s, broker) = Served::new();
-    let consumer = Peer::spawn(&["consume-runs", &s.bus, "frames"]).ready();
+    let consumer = peer(&["consume-runs", &s.bus, "frames"]).ready();
     let seed = std::process::id() as u64 | 1;
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     for run in 0..200u64 {
-        let p = Peer::spawn(&["produce-forever", &s.bus, "frames", &run.to_string()]).ready();
+        let p = peer(&["produce-forever", &s.bus, "frames", &run.to_string()]).ready();
         std::thread::sleep(Duration::from_micros(rng.below(20_000)));
         p.kill();
     }
@@ -223,9 +162,9 @@ fn producer_killed_200_times_loses_no_committed_message() {
 #[test]
 fn killed_subscriber_stops_holding_back_a_block_ring() {
     let (s, broker) = Served::new();
-    let holder = Peer::spawn(&["hold", &s.bus, "small"]).ready();
+    let holder = peer(&["hold", &s.bus, "small"]).ready();
     // 100 messages through an 8-slot block ring: the producer blocks on the holder.
-    let producer = Peer::spawn(&["produce", &s.bus, "small", "0", "100", "0"]);
+    let producer = peer(&["produce", &s.bus, "small", "0", "100", "0"]);
     std::thread::sleep(Duration::from_millis(300));
     let mut producer = producer;
     assert!(
@@ -246,7 +185,7 @@ fn killed_subscriber_stops_holding_back_a_block_ring() {
 #[test]
 fn job_of_a_killed_worker_goes_to_another_worker() {
     let (s, broker) = Served::new();
-    let a = Peer::spawn(&["hold", &s.bus, "jobs"]).ready();
+    let a = peer(&["hold", &s.bus, "jobs"]).ready();
     {
         let b = Bus::attach(&s.bus).unwrap();
         let mut p = b.publisher::<Bytes>("jobs").unwrap();
@@ -258,7 +197,7 @@ fn job_of_a_killed_worker_goes_to_another_worker() {
     let mut a = a;
     assert_eq!(a.line(), "holding 7:42");
     a.kill();
-    let b = Peer::spawn(&["take-one", &s.bus, "jobs"]).ready();
+    let b = peer(&["take-one", &s.bus, "jobs"]).ready();
     assert_eq!(b.finish(), "7:42:2", "the same job, on its second delivery");
     broker.stop();
 }
@@ -267,8 +206,8 @@ fn job_of_a_killed_worker_goes_to_another_worker() {
 fn broker_killed_under_load_and_restarted_loses_nothing() {
     let (s, broker) = Served::new();
     let n: u64 = 200_000;
-    let consumer = Peer::spawn(&["consume", &s.bus, "frames", "1"]).ready();
-    let producer = Peer::spawn(&["produce", &s.bus, "frames", "0", &n.to_string(), "1"]);
+    let consumer = peer(&["consume", &s.bus, "frames", "1"]).ready();
+    let producer = peer(&["produce", &s.bus, "frames", "0", &n.to_string(), "1"]);
     std::thread::sleep(Duration::from_millis(100));
     broker.kill();
     std::thread::sleep(Duration::from_millis(100));
@@ -444,8 +383,8 @@ fn clean_refuses_a_live_broker_and_removes_a_dead_one() {
 #[test]
 fn silent_client_is_reaped_after_the_liveness_timeout() {
     let (s, broker) = Served::new();
-    let holder = Peer::spawn(&["hold", &s.bus, "small"]).ready();
-    let producer = Peer::spawn(&["produce", &s.bus, "small", "0", "100", "0"]);
+    let holder = peer(&["hold", &s.bus, "small"]).ready();
+    let producer = peer(&["produce", &s.bus, "small", "0", "100", "0"]);
     std::thread::sleep(Duration::from_millis(200));
     // Stop the subscriber without killing it: its heartbeats stop, its process stays.
     let pid = holder.child.id().to_string();

@@ -9,7 +9,6 @@ use crate::error::{Corrupt, Error, Result};
 use crate::segment::Geometry;
 use crate::{name, proc, shm, Mode, Policy};
 use gos_layouts::registry::*;
-use gos_layouts::segment::{MODE_BROADCAST, MODE_WORK_QUEUE, POLICY_BLOCK, POLICY_OVERWRITE};
 use gos_layouts::{RegistryHeader, RegistryRing};
 use std::mem::{offset_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
@@ -144,14 +143,8 @@ impl Registry {
                     name: field(name),
                     layout_name: field(&g.layout_name),
                     layout_fingerprint: g.layout_fingerprint,
-                    mode: match g.mode {
-                        Mode::Broadcast => MODE_BROADCAST,
-                        Mode::WorkQueue => MODE_WORK_QUEUE,
-                    },
-                    policy: match g.policy {
-                        Policy::Block => POLICY_BLOCK,
-                        Policy::OverwriteOldest => POLICY_OVERWRITE,
-                    },
+                    mode: g.mode.code(),
+                    policy: g.policy.code(),
                     slot_count: g.slot_count,
                     slot_size: g.slot_size,
                     flags: g.single_producer as u32,
@@ -310,28 +303,16 @@ pub fn parse(bytes: &[u8]) -> Result<(RegistryHeader, Vec<RingInfo>, String), Co
                 why: "is not a valid ring name",
             });
         }
-        let mode = match r.mode {
-            MODE_BROADCAST => Mode::Broadcast,
-            MODE_WORK_QUEUE => Mode::WorkQueue,
-            m => {
-                return Err(Corrupt::BadField {
-                    field: "ring mode",
-                    value: m as u64,
-                    why: "is not 1 or 2",
-                })
-            }
-        };
-        let policy = match r.policy {
-            POLICY_BLOCK => Policy::Block,
-            POLICY_OVERWRITE => Policy::OverwriteOldest,
-            p => {
-                return Err(Corrupt::BadField {
-                    field: "ring policy",
-                    value: p as u64,
-                    why: "is not 1 or 2",
-                })
-            }
-        };
+        let mode = Mode::from_code(r.mode).ok_or(Corrupt::BadField {
+            field: "ring mode",
+            value: r.mode as u64,
+            why: "is not 1 or 2",
+        })?;
+        let policy = Policy::from_code(r.policy).ok_or(Corrupt::BadField {
+            field: "ring policy",
+            value: r.policy as u64,
+            why: "is not 1 or 2",
+        })?;
         rings.push(RingInfo {
             name,
             layout: text(&r.layout_name),

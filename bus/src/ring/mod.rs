@@ -53,6 +53,25 @@ pub enum Mode {
     WorkQueue,
 }
 
+impl Mode {
+    /// The code of this mode in a segment or registry header.
+    pub fn code(self) -> u32 {
+        match self {
+            Mode::Broadcast => gos_layouts::segment::MODE_BROADCAST,
+            Mode::WorkQueue => gos_layouts::segment::MODE_WORK_QUEUE,
+        }
+    }
+
+    /// The mode of a header code, if it is one.
+    pub fn from_code(code: u32) -> Option<Mode> {
+        match code {
+            gos_layouts::segment::MODE_BROADCAST => Some(Mode::Broadcast),
+            gos_layouts::segment::MODE_WORK_QUEUE => Some(Mode::WorkQueue),
+            _ => None,
+        }
+    }
+}
+
 /// What a broadcast producer does when the slowest subscriber is a full ring behind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Policy {
@@ -60,6 +79,25 @@ pub enum Policy {
     Block,
     /// Overwrite the oldest message; the subscriber that missed it counts a drop.
     OverwriteOldest,
+}
+
+impl Policy {
+    /// The code of this policy in a segment or registry header.
+    pub fn code(self) -> u32 {
+        match self {
+            Policy::Block => gos_layouts::segment::POLICY_BLOCK,
+            Policy::OverwriteOldest => gos_layouts::segment::POLICY_OVERWRITE,
+        }
+    }
+
+    /// The policy of a header code, if it is one.
+    pub fn from_code(code: u32) -> Option<Policy> {
+        match code {
+            gos_layouts::segment::POLICY_BLOCK => Some(Policy::Block),
+            gos_layouts::segment::POLICY_OVERWRITE => Some(Policy::OverwriteOldest),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(all(test, loom))]
