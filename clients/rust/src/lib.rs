@@ -30,9 +30,9 @@ pub use bus::{Bus, Ring};
 pub use gos_bus::{Error, Mode, Policy, Result, RingConfig, WaitStrategy};
 pub use gos_layouts::{DnaJob, DnaResult, Record, RenderFrame, RtsTexture, Schema};
 pub use layout::{Bytes, Layout};
-pub use publisher::{Loan, Publisher};
+pub use publisher::{Loan, Publisher, RawLoan};
 pub use registration::HEARTBEAT_PERIOD;
-pub use subscriber::{Iter, Message, Subscriber};
+pub use subscriber::{Iter, Message, RawMessage, Subscriber};
 
 /// The README's Rust examples, compiled as doctests so that they stay true.
 #[cfg(doctest)]

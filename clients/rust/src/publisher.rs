@@ -23,6 +23,7 @@ pub struct Publisher<T: Layout> {
     policy: Policy,
     single: bool,
     slot_size: usize,
+    raw: Option<u64>,
     wait: WaitStrategy,
     _layout: PhantomData<fn(T)>,
 }
@@ -58,6 +59,7 @@ impl<T: Layout> Publisher<T> {
             policy,
             single,
             slot_size,
+            raw: None,
             wait: WaitStrategy::default(),
             _layout: PhantomData,
         })
@@ -117,9 +119,20 @@ impl<T: Layout> Publisher<T> {
     }
 
     fn loan_until(&mut self, deadline: Option<Instant>) -> Result<Loan<'_, T>> {
+        let seq = self.claim_until(deadline)?;
+        Ok(self.make_loan(seq))
+    }
+
+    fn claim_until(&mut self, deadline: Option<Instant>) -> Result<u64> {
         self.reg.check()?;
+        if self.raw.is_some() {
+            return Err(Error::InvalidConfig(
+                "a raw loan of this publisher is outstanding: commit_raw or abandon_raw it first"
+                    .into(),
+            ));
+        }
         if let Some(seq) = self.try_claim() {
-            return Ok(self.make_loan(seq));
+            return Ok(seq);
         }
         let seg = self.ring.seg.clone();
         let ctl = seg.ring().ctl;
@@ -133,10 +146,23 @@ impl<T: Layout> Publisher<T> {
             || self.try_claim(),
         )
         .ok_or(Error::Timeout(Duration::ZERO))?;
-        Ok(self.make_loan(seq))
+        Ok(seq)
     }
 
     fn make_loan(&mut self, seq: u64) -> Loan<'_, T> {
+        let ptr = self.begin(seq);
+        let len = T::LAYOUT.size as usize;
+        Loan {
+            publisher: self,
+            seq,
+            ptr,
+            len,
+            done: false,
+        }
+    }
+
+    /// Records the claim of `seq` and returns its payload pointer.
+    fn begin(&mut self, seq: u64) -> *mut u8 {
         let r = self.ring.seg.ring();
         // Which sequence this publisher holds, for the broker if the process dies before
         // committing. (Kept in the publisher's own entry: a store into the slot's first line
@@ -145,13 +171,49 @@ impl<T: Layout> Publisher<T> {
         let ptr = self.ring.seg.payload_ptr(seq);
         // The next loan will most likely get the next slot: start taking its lines now.
         self.ring.seg.prefetch_for_write(seq + 4);
-        let len = T::LAYOUT.size as usize;
-        Loan {
-            publisher: self,
+        ptr
+    }
+
+    /// Loans a slot for a caller that cannot hold a [`Loan`] across calls (a foreign-function
+    /// interface): the payload pointer stays valid, for `slot_size` bytes, until
+    /// [`Publisher::commit_raw`] or [`Publisher::abandon_raw`]. One raw loan at a time, and no
+    /// other loan while it is outstanding. `None` waits as long as it takes.
+    pub fn loan_raw(&mut self, timeout: Option<Duration>) -> Result<RawLoan> {
+        let seq = self
+            .claim_until(timeout.map(|t| Instant::now() + t))
+            .map_err(|e| match (e, timeout) {
+                (Error::Timeout(_), Some(t)) => Error::Timeout(t),
+                (e, _) => e,
+            })?;
+        let ptr = self.begin(seq);
+        self.raw = Some(seq);
+        Ok(RawLoan {
             seq,
             ptr,
-            len,
-            done: false,
+            capacity: self.slot_size,
+        })
+    }
+
+    /// Publishes the outstanding raw loan with `len` payload bytes.
+    pub fn commit_raw(&mut self, len: usize) -> Result<()> {
+        if len > self.slot_size {
+            return Err(Error::PayloadTooLarge {
+                ring: self.ring.name().into(),
+                len,
+                slot_size: self.slot_size as u32,
+            });
+        }
+        let seq = self.raw.take().ok_or_else(|| {
+            Error::InvalidConfig("commit_raw without an outstanding raw loan".into())
+        })?;
+        self.finish(seq, len, false);
+        Ok(())
+    }
+
+    /// Gives the outstanding raw loan back unpublished (consumers skip its slot).
+    pub fn abandon_raw(&mut self) {
+        if let Some(seq) = self.raw.take() {
+            self.finish(seq, 0, true);
         }
     }
 
@@ -194,11 +256,23 @@ impl<T: Layout> Publisher<T> {
 
 impl<T: Layout> Drop for Publisher<T> {
     fn drop(&mut self) {
+        self.abandon_raw();
         if self.single {
             clients::release_producer_token(&self.ring.seg.ring(), self.entry);
         }
         // `reg` frees the client entry when it drops, after this.
     }
+}
+
+/// A slot loaned with [`Publisher::loan_raw`].
+#[derive(Debug, Clone, Copy)]
+pub struct RawLoan {
+    /// Sequence number.
+    pub seq: u64,
+    /// The payload, `capacity` writable bytes in shared memory.
+    pub ptr: *mut u8,
+    /// Slot size.
+    pub capacity: usize,
 }
 
 /// A loaned slot. Write the payload in place, then [`commit`](Loan::commit). Dropping a loan

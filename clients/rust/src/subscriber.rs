@@ -28,6 +28,8 @@ pub struct Subscriber<T: Layout> {
     wait: Cell<WaitStrategy>,
     /// When this subscriber registered in `sleepy_consumers` (None while busy-polling).
     sleepy_since: Cell<Option<Instant>>,
+    /// The message held by `recv_raw`: (seq, len).
+    raw: Cell<Option<(u64, usize)>>,
     _layout: PhantomData<fn() -> T>,
 }
 
@@ -58,6 +60,7 @@ impl<T: Layout> Subscriber<T> {
             holding: Cell::new(false),
             wait: Cell::new(WaitStrategy::BusyPoll),
             sleepy_since: Cell::new(None),
+            raw: Cell::new(None),
             _layout: PhantomData,
         })
         .inspect(|s| s.set_wait_strategy(WaitStrategy::default()))
@@ -207,23 +210,31 @@ impl<T: Layout> Subscriber<T> {
     }
 
     fn view(&self, seq: u64) -> Result<Message<'_, T>> {
+        let (ptr, len) = self.checked(seq)?;
+        Ok(Message {
+            sub: self,
+            seq,
+            ptr,
+            len,
+        })
+    }
+
+    /// Validates what a peer wrote in the slot of `seq` before handing out a view of it. The
+    /// slot is held from here; on error it is released again.
+    fn checked(&self, seq: u64) -> Result<(*const u8, usize)> {
         let seg = &self.ring.seg;
         let r = seg.ring();
         let slot = r.slot(seq);
         let len = slot.len.load(Relaxed);
         let slot_size = seg.geometry().slot_size;
         let min = T::LAYOUT.size;
-        let message = Message {
-            sub: self,
-            seq,
-            ptr: seg.payload_ptr(seq),
-            len: len as usize,
-        };
         self.holding.set(true);
-        // Validate what a peer wrote before handing out a view of it; on error the message is
-        // dropped, which releases the slot.
+        let fail = |e: Error| {
+            self.release(seq, 0);
+            Err(e)
+        };
         if len > slot_size {
-            return Err(Error::Corrupt {
+            return fail(Error::Corrupt {
                 path: seg.path().into(),
                 problem: Corrupt::PayloadTooLarge {
                     seq,
@@ -233,7 +244,7 @@ impl<T: Layout> Subscriber<T> {
             });
         }
         if len < min {
-            return Err(Error::Corrupt {
+            return fail(Error::Corrupt {
                 path: seg.path().into(),
                 problem: Corrupt::BadField {
                     field: "len",
@@ -242,7 +253,40 @@ impl<T: Layout> Subscriber<T> {
                 },
             });
         }
-        Ok(message)
+        Ok((seg.payload_ptr(seq), len as usize))
+    }
+
+    /// Receives for a caller that cannot hold a [`Message`] across calls (a foreign-function
+    /// interface): the view stays valid until [`Subscriber::release_raw`]. `None` waits as long
+    /// as it takes; [`Error::Timeout`] when nothing came.
+    pub fn recv_raw(&self, timeout: Option<Duration>) -> Result<RawMessage> {
+        self.check_free()?;
+        let ctl = self.ring.seg.ring().ctl;
+        let since = self.sleepy_since.get();
+        let seq = wait_until(
+            &ctl.data_futex,
+            &ctl.data_waiters,
+            self.wait.get(),
+            timeout.map(|t| Instant::now() + t),
+            || since.map(consumer_slice),
+            || self.poll(),
+        )
+        .ok_or(Error::Timeout(timeout.unwrap_or_default()))?;
+        let (ptr, len) = self.checked(seq)?;
+        self.raw.set(Some((seq, len)));
+        Ok(RawMessage {
+            seq,
+            ptr,
+            len,
+            deliveries: self.ring.seg.ring().slot(seq).deliveries.load(Relaxed),
+        })
+    }
+
+    /// Releases the message received with [`Subscriber::recv_raw`] (nothing if none).
+    pub fn release_raw(&self) {
+        if let Some((seq, len)) = self.raw.take() {
+            self.release(seq, len);
+        }
     }
 
     fn release(&self, seq: u64, len: usize) {
@@ -270,9 +314,23 @@ impl<T: Layout> Subscriber<T> {
 
 impl<T: Layout> Drop for Subscriber<T> {
     fn drop(&mut self) {
+        self.release_raw();
         self.set_wait_strategy(WaitStrategy::BusyPoll);
         // `reg` frees the client entry when it drops, after this.
     }
+}
+
+/// A message received with [`Subscriber::recv_raw`].
+#[derive(Debug, Clone, Copy)]
+pub struct RawMessage {
+    /// Sequence number.
+    pub seq: u64,
+    /// The payload, `len` bytes in shared memory (read-only).
+    pub ptr: *const u8,
+    /// Payload length.
+    pub len: usize,
+    /// Work queue: times handed to a worker, this time included.
+    pub deliveries: u32,
 }
 
 /// A received message: a read-only view of the slot in shared memory. Dropping it releases

@@ -411,3 +411,37 @@ fn single_producer_ring_admits_one_publisher_at_a_time() {
     assert_eq!(sub.try_recv().unwrap().unwrap().bytes(), b"one");
     assert_eq!(sub.try_recv().unwrap().unwrap().bytes(), b"two");
 }
+
+#[test]
+fn raw_loans_and_views_for_foreign_callers() {
+    let mut s = Scratch::new();
+    let ring = s.ring("raw", RingConfig::default());
+    let sub = ring.subscriber::<Bytes>().unwrap();
+    let mut p = ring.publisher::<Bytes>().unwrap();
+    let loan = p.loan_raw(Some(Duration::from_secs(1))).unwrap();
+    assert_eq!(loan.capacity, 4096);
+    assert!(p.loan_raw(None).is_err(), "one raw loan at a time");
+    // SAFETY: the raw loan gives `capacity` writable bytes until commit_raw.
+    unsafe { std::ptr::copy_nonoverlapping(b"hello".as_ptr(), loan.ptr, 5) };
+    assert!(p.commit_raw(5000).is_err(), "longer than the slot");
+    p.commit_raw(5).unwrap();
+    let m = sub.recv_raw(Some(Duration::from_secs(1))).unwrap();
+    assert_eq!(
+        m.ptr as usize, loan.ptr as usize,
+        "the same memory, no copy"
+    );
+    // SAFETY: the raw view is valid for `len` bytes until release_raw.
+    assert_eq!(
+        unsafe { std::slice::from_raw_parts(m.ptr, m.len) },
+        b"hello"
+    );
+    assert!(sub.try_recv().is_err(), "the raw message is still held");
+    sub.release_raw();
+    let e = sub.recv_raw(Some(Duration::from_millis(20))).unwrap_err();
+    assert!(matches!(e, Error::Timeout(_)));
+    // An abandoned raw loan is skipped by consumers.
+    p.loan_raw(None).unwrap();
+    p.abandon_raw();
+    p.send_bytes(b"next").unwrap();
+    assert_eq!(sub.recv().unwrap().bytes(), b"next");
+}
