@@ -1,0 +1,480 @@
+//! The C ABI of gos-bus, for ctypes (the `gos_bus` Python package) and C programs.
+//!
+//! Every function returns a status code (`GOS_OK`, `GOS_TIMEOUT`, or a negative `GOS_E*`),
+//! keeps the text of the last error of the calling thread for `gos_last_error`, checks every
+//! pointer it is given, and never lets a panic cross the boundary. Handles are opaque; a handle
+//! is used by one thread at a time. Blocking calls sleep without holding any lock (ctypes
+//! releases the GIL around every call).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+use gos_bus_client::{Bus, Bytes, Error, Publisher, Ring, Subscriber, WaitStrategy};
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+/// Success.
+pub const GOS_OK: i32 = 0;
+/// Nothing arrived, or no slot freed, before the timeout.
+pub const GOS_TIMEOUT: i32 = 1;
+/// Any other error (see `gos_last_error`).
+pub const GOS_EOTHER: i32 = -1;
+/// The bus has no broker (no registry).
+pub const GOS_EBUS_NOT_RUNNING: i32 = -2;
+/// The ring does not exist.
+pub const GOS_ENO_SUCH_RING: i32 = -3;
+/// A segment failed validation (damaged or not a gos-bus ring).
+pub const GOS_ECORRUPT: i32 = -4;
+/// An argument is invalid (null pointer, bad UTF-8, length past the slot).
+pub const GOS_EINVALID: i32 = -5;
+/// A single-producer ring already has its publisher, or the client table is full.
+pub const GOS_EBUSY: i32 = -6;
+/// Permission denied on a segment.
+pub const GOS_EPERMISSION: i32 = -7;
+/// The broker reaped this client.
+pub const GOS_EREAPED: i32 = -8;
+/// A bug inside gos-bus (a panic was caught at the boundary).
+pub const GOS_EPANIC: i32 = -9;
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn code_of(e: &Error) -> i32 {
+    match e {
+        Error::Timeout(_) => GOS_TIMEOUT,
+        Error::BusNotRunning { .. } => GOS_EBUS_NOT_RUNNING,
+        Error::NoSuchRing { .. } => GOS_ENO_SUCH_RING,
+        Error::Corrupt { .. } => GOS_ECORRUPT,
+        Error::InvalidName { .. } | Error::PayloadTooLarge { .. } | Error::InvalidConfig(_) => {
+            GOS_EINVALID
+        }
+        Error::ProducerBusy { .. } | Error::ClientTableFull { .. } => GOS_EBUSY,
+        Error::PermissionDenied { .. } => GOS_EPERMISSION,
+        Error::Reaped { .. } => GOS_EREAPED,
+        _ => GOS_EOTHER,
+    }
+}
+
+/// Runs `f`, turning errors and panics into status codes and the last-error text.
+fn guard(f: impl FnOnce() -> Result<i32, Error>) -> i32 {
+    let (code, text) = match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(code)) => return code,
+        Ok(Err(e)) => (code_of(&e), e.to_string()),
+        Err(_) => (
+            GOS_EPANIC,
+            "internal error in gos-bus (a panic was caught)".into(),
+        ),
+    };
+    LAST_ERROR.with(|l| *l.borrow_mut() = text);
+    code
+}
+
+fn invalid(what: &str) -> Error {
+    Error::InvalidConfig(what.into())
+}
+
+/// # Safety
+/// `p` is null or a NUL-terminated string that stays valid during the call.
+unsafe fn text<'a>(p: *const c_char, what: &str) -> Result<&'a str, Error> {
+    if p.is_null() {
+        return Err(invalid(&format!("{what} is a null pointer")));
+    }
+    // SAFETY: non-null, and NUL-terminated per the caller's contract.
+    unsafe { CStr::from_ptr(p) }
+        .to_str()
+        .map_err(|_| invalid(&format!("{what} is not UTF-8")))
+}
+
+fn timeout(ns: i64) -> Option<Duration> {
+    (ns >= 0).then(|| Duration::from_nanos(ns as u64))
+}
+
+/// Copies `s` with a NUL into `buf` (when it fits) and returns the bytes it needs, NUL included.
+///
+/// # Safety
+/// `buf` is null or valid for writes of `len` bytes.
+unsafe fn copy_out(s: &str, buf: *mut c_char, len: usize) -> usize {
+    let need = s.len() + 1;
+    if !buf.is_null() && len >= need {
+        // SAFETY: `buf` has room for `need` <= `len` bytes (caller's contract, checked).
+        unsafe {
+            std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), s.len());
+            *buf.add(s.len()) = 0;
+        }
+    }
+    need
+}
+
+/// Copies the last error of this thread into `buf` (NUL-terminated, when `len` is enough) and
+/// returns the length it needs, NUL included.
+///
+/// # Safety
+/// `buf` is null or valid for writes of `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn gos_last_error(buf: *mut c_char, len: usize) -> usize {
+    LAST_ERROR.with(|l| {
+        // SAFETY: forwarded contract.
+        unsafe { copy_out(&l.borrow(), buf, len) }
+    })
+}
+
+/// Copies the JSON description of every layout (as `gos-bus layouts --json`) into `buf` and
+/// returns the length it needs, NUL included.
+///
+/// # Safety
+/// `buf` is null or valid for writes of `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn gos_layouts_json(buf: *mut c_char, len: usize) -> usize {
+    let json = serde_json::json!({
+        "records": gos_layouts::message_schemas(),
+        "segment": gos_layouts::segment_schemas(),
+    })
+    .to_string();
+    // SAFETY: forwarded contract.
+    unsafe { copy_out(&json, buf, len) }
+}
+
+/// An open ring.
+pub struct GosRing {
+    ring: Ring,
+}
+
+/// What a ring is.
+#[repr(C)]
+pub struct GosRingInfo {
+    /// Number of slots.
+    pub slot_count: u32,
+    /// Largest payload.
+    pub slot_size: u32,
+    /// 1 broadcast, 2 work queue.
+    pub mode: u32,
+    /// 1 block, 2 overwrite-oldest.
+    pub policy: u32,
+    /// Fingerprint of the layout the ring carries.
+    pub layout_fingerprint: u64,
+    /// 1 when one publisher at a time.
+    pub single_producer: u32,
+    /// Padding.
+    pub reserved: u32,
+}
+
+/// Opens ring `ring` of bus `bus`. With `need_broker` non-zero the bus must have a broker
+/// (`GOS_EBUS_NOT_RUNNING` otherwise); with 0 the ring may have been made by hand.
+///
+/// # Safety
+/// `bus` and `ring` are NUL-terminated strings; `out` is valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn gos_ring_open(
+    bus: *const c_char,
+    ring: *const c_char,
+    need_broker: i32,
+    out: *mut *mut GosRing,
+) -> i32 {
+    guard(|| {
+        // SAFETY: forwarded contract.
+        let (bus, ring) = unsafe { (text(bus, "bus")?, text(ring, "ring")?) };
+        if out.is_null() {
+            return Err(invalid("out is a null pointer"));
+        }
+        let b = if need_broker != 0 {
+            Bus::attach(bus)?
+        } else {
+            Bus::standalone(bus)?
+        };
+        let handle = Box::new(GosRing {
+            ring: b.open_ring(ring)?,
+        });
+        // SAFETY: `out` is non-null and valid for a write (caller's contract).
+        unsafe { *out = Box::into_raw(handle) };
+        Ok(GOS_OK)
+    })
+}
+
+/// Describes an open ring.
+///
+/// # Safety
+/// `ring` comes from `gos_ring_open` and is not closed; `out` is valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn gos_ring_info(ring: *const GosRing, out: *mut GosRingInfo) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle from gos_ring_open, or null (checked).
+        let r = unsafe { ring.as_ref() }.ok_or_else(|| invalid("ring is a null pointer"))?;
+        if out.is_null() {
+            return Err(invalid("out is a null pointer"));
+        }
+        let g = r.ring.segment().geometry();
+        let info = GosRingInfo {
+            slot_count: g.slot_count,
+            slot_size: g.slot_size,
+            mode: g.mode.code(),
+            policy: g.policy.code(),
+            layout_fingerprint: g.layout_fingerprint,
+            single_producer: g.single_producer as u32,
+            reserved: 0,
+        };
+        // SAFETY: non-null and valid for a write (caller's contract).
+        unsafe { out.write(info) };
+        Ok(GOS_OK)
+    })
+}
+
+/// Closes a ring handle (publishers and subscribers made from it stay usable).
+///
+/// # Safety
+/// `ring` comes from `gos_ring_open` and is closed once, or is null.
+#[no_mangle]
+pub unsafe extern "C" fn gos_ring_close(ring: *mut GosRing) {
+    if !ring.is_null() {
+        // SAFETY: made by Box::into_raw in gos_ring_open, closed once.
+        drop(unsafe { Box::from_raw(ring) });
+    }
+}
+
+/// A publisher.
+pub struct GosPublisher {
+    p: Publisher<Bytes>,
+}
+
+/// A slot loaned by `gos_publisher_loan`.
+#[repr(C)]
+pub struct GosLoan {
+    /// The payload: `capacity` writable bytes in shared memory, until commit or abandon.
+    pub ptr: *mut u8,
+    /// Slot size.
+    pub capacity: u64,
+    /// Sequence number.
+    pub seq: u64,
+}
+
+/// Makes a publisher on `ring`.
+///
+/// # Safety
+/// `ring` is a live handle; `out` is valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn gos_publisher_new(
+    ring: *const GosRing,
+    out: *mut *mut GosPublisher,
+) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle, or null (checked).
+        let r = unsafe { ring.as_ref() }.ok_or_else(|| invalid("ring is a null pointer"))?;
+        if out.is_null() {
+            return Err(invalid("out is a null pointer"));
+        }
+        let handle = Box::new(GosPublisher {
+            p: r.ring.publisher::<Bytes>()?,
+        });
+        // SAFETY: non-null and valid for a write.
+        unsafe { *out = Box::into_raw(handle) };
+        Ok(GOS_OK)
+    })
+}
+
+/// Loans the next slot, waiting for space up to `timeout_ns` (negative: forever; 0: do not
+/// wait, `GOS_TIMEOUT` when full).
+///
+/// # Safety
+/// `publisher` is a live handle; `out` is valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn gos_publisher_loan(
+    publisher: *mut GosPublisher,
+    timeout_ns: i64,
+    out: *mut GosLoan,
+) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle used by one thread at a time, or null (checked).
+        let p =
+            unsafe { publisher.as_mut() }.ok_or_else(|| invalid("publisher is a null pointer"))?;
+        if out.is_null() {
+            return Err(invalid("out is a null pointer"));
+        }
+        let loan = p.p.loan_raw(timeout(timeout_ns))?;
+        // SAFETY: non-null and valid for a write.
+        unsafe {
+            out.write(GosLoan {
+                ptr: loan.ptr,
+                capacity: loan.capacity as u64,
+                seq: loan.seq,
+            })
+        };
+        Ok(GOS_OK)
+    })
+}
+
+/// Publishes the outstanding loan with `len` payload bytes.
+///
+/// # Safety
+/// `publisher` is a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn gos_publisher_commit(publisher: *mut GosPublisher, len: u64) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle, or null (checked).
+        let p =
+            unsafe { publisher.as_mut() }.ok_or_else(|| invalid("publisher is a null pointer"))?;
+        p.p.commit_raw(usize::try_from(len).map_err(|_| invalid("len is too large"))?)?;
+        Ok(GOS_OK)
+    })
+}
+
+/// Gives the outstanding loan back unpublished.
+///
+/// # Safety
+/// `publisher` is a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn gos_publisher_abandon(publisher: *mut GosPublisher) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle, or null (checked).
+        let p =
+            unsafe { publisher.as_mut() }.ok_or_else(|| invalid("publisher is a null pointer"))?;
+        p.p.abandon_raw();
+        Ok(GOS_OK)
+    })
+}
+
+/// Frees a publisher (an outstanding loan is abandoned).
+///
+/// # Safety
+/// `publisher` comes from `gos_publisher_new` and is freed once, or is null.
+#[no_mangle]
+pub unsafe extern "C" fn gos_publisher_free(publisher: *mut GosPublisher) {
+    if !publisher.is_null() {
+        // SAFETY: made by Box::into_raw, freed once.
+        drop(unsafe { Box::from_raw(publisher) });
+    }
+}
+
+/// A subscriber (a competing worker on a work queue).
+pub struct GosSubscriber {
+    s: Subscriber<Bytes>,
+}
+
+/// A message received by `gos_subscriber_recv`.
+#[repr(C)]
+pub struct GosMessage {
+    /// The payload: `len` bytes in shared memory, readable until release.
+    pub ptr: *const u8,
+    /// Payload length.
+    pub len: u64,
+    /// Sequence number.
+    pub seq: u64,
+    /// Work queue: times handed to a worker, this time included.
+    pub deliveries: u32,
+    /// Padding.
+    pub reserved: u32,
+}
+
+/// Makes a subscriber on `ring`. `wait`: 0 spin then block (default), 1 busy-poll, 2 block.
+///
+/// # Safety
+/// `ring` is a live handle; `out` is valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn gos_subscriber_new(
+    ring: *const GosRing,
+    wait: i32,
+    out: *mut *mut GosSubscriber,
+) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle, or null (checked).
+        let r = unsafe { ring.as_ref() }.ok_or_else(|| invalid("ring is a null pointer"))?;
+        if out.is_null() {
+            return Err(invalid("out is a null pointer"));
+        }
+        let s = r.ring.subscriber::<Bytes>()?;
+        s.set_wait_strategy(match wait {
+            1 => WaitStrategy::BusyPoll,
+            2 => WaitStrategy::Block,
+            _ => WaitStrategy::default(),
+        });
+        // SAFETY: non-null and valid for a write.
+        unsafe { *out = Box::into_raw(Box::new(GosSubscriber { s })) };
+        Ok(GOS_OK)
+    })
+}
+
+/// Waits up to `timeout_ns` (negative: forever; 0: do not wait) for the next message.
+/// The message stays readable, in place, until `gos_subscriber_release`.
+///
+/// # Safety
+/// `subscriber` is a live handle; `out` is valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn gos_subscriber_recv(
+    subscriber: *mut GosSubscriber,
+    timeout_ns: i64,
+    out: *mut GosMessage,
+) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle, or null (checked).
+        let s = unsafe { subscriber.as_ref() }
+            .ok_or_else(|| invalid("subscriber is a null pointer"))?;
+        if out.is_null() {
+            return Err(invalid("out is a null pointer"));
+        }
+        let m = s.s.recv_raw(timeout(timeout_ns))?;
+        // SAFETY: non-null and valid for a write.
+        unsafe {
+            out.write(GosMessage {
+                ptr: m.ptr,
+                len: m.len as u64,
+                seq: m.seq,
+                deliveries: m.deliveries,
+                reserved: 0,
+            })
+        };
+        Ok(GOS_OK)
+    })
+}
+
+/// Releases the message returned by the last `gos_subscriber_recv`.
+///
+/// # Safety
+/// `subscriber` is a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn gos_subscriber_release(subscriber: *mut GosSubscriber) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle, or null (checked).
+        let s = unsafe { subscriber.as_ref() }
+            .ok_or_else(|| invalid("subscriber is a null pointer"))?;
+        s.s.release_raw();
+        Ok(GOS_OK)
+    })
+}
+
+/// Messages received and messages lost to overwrite-oldest, so far.
+///
+/// # Safety
+/// `subscriber` is a live handle; `received` and `dropped` are valid for one write each.
+#[no_mangle]
+pub unsafe extern "C" fn gos_subscriber_stats(
+    subscriber: *const GosSubscriber,
+    received: *mut u64,
+    dropped: *mut u64,
+) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle, or null (checked).
+        let s = unsafe { subscriber.as_ref() }
+            .ok_or_else(|| invalid("subscriber is a null pointer"))?;
+        if received.is_null() || dropped.is_null() {
+            return Err(invalid("an out pointer is null"));
+        }
+        // SAFETY: non-null and valid for a write each.
+        unsafe {
+            received.write(s.s.received());
+            dropped.write(s.s.dropped());
+        }
+        Ok(GOS_OK)
+    })
+}
+
+/// Frees a subscriber (a held message is released).
+///
+/// # Safety
+/// `subscriber` comes from `gos_subscriber_new` and is freed once, or is null.
+#[no_mangle]
+pub unsafe extern "C" fn gos_subscriber_free(subscriber: *mut GosSubscriber) {
+    if !subscriber.is_null() {
+        // SAFETY: made by Box::into_raw, freed once.
+        drop(unsafe { Box::from_raw(subscriber) });
+    }
+}
