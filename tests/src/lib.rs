@@ -1,5 +1,5 @@
-//! Shared pieces of the cross-process tests: the message format that peers exchange and the
-//! checks on it. The tests in `tests/` spawn `gos-bus-peer` processes that use this.
+//! Shared pieces of the cross-process tests: the message format that peers exchange (also
+//! written and checked by the Python tests) and the checks on it. The tests in `tests/` spawn `gos-bus-peer` processes that use this.
 
 pub mod peer;
 
@@ -8,14 +8,29 @@ pub const MESSAGE_LEN: usize = 64;
 /// Sequence value that marks the end of a producer's stream.
 pub const END: u64 = u64::MAX;
 
-/// FNV-1a 64 of `bytes`.
+/// CRC-32 (IEEE 802.3, as zlib's `crc32`, so Python checks it at C speed) of `bytes`.
 pub fn checksum(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    const fn table() -> [u32; 256] {
+        let mut t = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                k += 1;
+            }
+            t[i] = c;
+            i += 1;
+        }
+        t
     }
-    h
+    static TABLE: [u32; 256] = table();
+    let mut c = !0u32;
+    for &b in bytes {
+        c = TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
+    }
+    (!c) as u64
 }
 
 /// Fills `buf` (at least 32 bytes) with message `seq` of producer `producer`:
@@ -58,6 +73,12 @@ pub fn decode(buf: &[u8]) -> Result<(u64, u64), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checksum_is_zlib_crc32() {
+        assert_eq!(checksum(b"123456789"), 0xCBF4_3926);
+        assert_eq!(checksum(b""), 0);
+    }
 
     #[test]
     fn round_trip_and_corruption_detected() {

@@ -1,0 +1,46 @@
+"""gos_bus: attach Python daemons to gos-bus, the shared-memory IPC bus of Geometry OS.
+
+    import gos_bus
+    bus = gos_bus.Bus.attach("geometry")
+    sub = bus.subscriber("render.frames")
+    with sub.recv(timeout=1.0) as msg:
+        print(msg.header.width, msg.header.height, len(msg.tail()))
+
+Standard library only (numpy optional, for `pixels()`); the work is done by the gos-bus C ABI
+(libgos_bus_c.so), so the bytes you see are the shared memory itself.
+"""
+
+from .client import Bus, LoanedMessage, Message, Publisher, Ring, Subscriber
+from .errors import (
+    BusNotRunning,
+    Busy,
+    Corrupt,
+    Full,
+    GosBusError,
+    LayoutMismatch,
+    NoSuchRing,
+    Reaped,
+    Timeout,
+)
+from .layouts import Layout, all_layouts, by_name
+
+__all__ = [
+    "Bus",
+    "Publisher",
+    "Subscriber",
+    "Message",
+    "LoanedMessage",
+    "Ring",
+    "Layout",
+    "all_layouts",
+    "by_name",
+    "GosBusError",
+    "BusNotRunning",
+    "NoSuchRing",
+    "LayoutMismatch",
+    "Timeout",
+    "Full",
+    "Corrupt",
+    "Busy",
+    "Reaped",
+]

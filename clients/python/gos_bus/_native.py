@@ -1,0 +1,111 @@
+"""Loading the gos-bus C ABI (libgos_bus_c.so) and declaring its functions for ctypes.
+
+Lookup order: the GOS_BUS_LIB environment variable; a copy inside this package; the Cargo
+target folders of the repository this package sits in (release, then debug).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+
+LIB_NAME = "libgos_bus_c.so"
+
+OK = 0
+TIMEOUT = 1
+
+
+class RingInfo(ctypes.Structure):
+    _fields_ = [
+        ("slot_count", ctypes.c_uint32),
+        ("slot_size", ctypes.c_uint32),
+        ("mode", ctypes.c_uint32),
+        ("policy", ctypes.c_uint32),
+        ("layout_fingerprint", ctypes.c_uint64),
+        ("single_producer", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
+    ]
+
+
+class Loan(ctypes.Structure):
+    _fields_ = [
+        ("ptr", ctypes.c_void_p),
+        ("capacity", ctypes.c_uint64),
+        ("seq", ctypes.c_uint64),
+    ]
+
+
+class Message(ctypes.Structure):
+    _fields_ = [
+        ("ptr", ctypes.c_void_p),
+        ("len", ctypes.c_uint64),
+        ("seq", ctypes.c_uint64),
+        ("deliveries", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
+    ]
+
+
+def _candidates() -> list[Path]:
+    found = []
+    env = os.environ.get("GOS_BUS_LIB")
+    if env:
+        found.append(Path(env))
+    here = Path(__file__).resolve().parent
+    found.append(here / LIB_NAME)
+    for parent in here.parents:
+        if (parent / "Cargo.toml").exists() and (parent / "clients" / "c").exists():
+            found += [parent / "target" / "release" / LIB_NAME, parent / "target" / "debug" / LIB_NAME]
+            break
+    return found
+
+
+def _load() -> ctypes.CDLL:
+    tried = _candidates()
+    for path in tried:
+        if path.is_file():
+            return ctypes.CDLL(str(path))
+    raise OSError(
+        f"cannot find {LIB_NAME} (looked at: {', '.join(str(p) for p in tried)}): build it with "
+        "`cargo build --release -p gos-bus-c`, or set GOS_BUS_LIB=/path/to/libgos_bus_c.so"
+    )
+
+
+lib = _load()
+_p = ctypes.c_void_p
+_i32 = ctypes.c_int32
+_sig = {
+    "gos_last_error": ([ctypes.c_char_p, ctypes.c_size_t], ctypes.c_size_t),
+    "gos_layouts_json": ([ctypes.c_char_p, ctypes.c_size_t], ctypes.c_size_t),
+    "gos_ring_open": ([ctypes.c_char_p, ctypes.c_char_p, _i32, ctypes.POINTER(_p)], _i32),
+    "gos_ring_info": ([_p, ctypes.POINTER(RingInfo)], _i32),
+    "gos_ring_close": ([_p], None),
+    "gos_publisher_new": ([_p, ctypes.POINTER(_p)], _i32),
+    "gos_publisher_loan": ([_p, ctypes.c_int64, ctypes.POINTER(Loan)], _i32),
+    "gos_publisher_commit": ([_p, ctypes.c_uint64], _i32),
+    "gos_publisher_abandon": ([_p], _i32),
+    "gos_publisher_free": ([_p], None),
+    "gos_subscriber_new": ([_p, _i32, ctypes.POINTER(_p)], _i32),
+    "gos_subscriber_recv": ([_p, ctypes.c_int64, ctypes.POINTER(Message)], _i32),
+    "gos_subscriber_release": ([_p], _i32),
+    "gos_subscriber_stats": ([_p, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64)], _i32),
+    "gos_subscriber_free": ([_p], None),
+}
+for _name, (_args, _ret) in _sig.items():
+    _f = getattr(lib, _name)
+    _f.argtypes = _args
+    _f.restype = _ret
+
+
+def last_error() -> str:
+    need = lib.gos_last_error(None, 0)
+    buf = ctypes.create_string_buffer(need)
+    lib.gos_last_error(buf, need)
+    return buf.value.decode("utf-8", "replace")
+
+
+def layouts_json() -> str:
+    need = lib.gos_layouts_json(None, 0)
+    buf = ctypes.create_string_buffer(need)
+    lib.gos_layouts_json(buf, need)
+    return buf.value.decode("utf-8")

@@ -1,0 +1,316 @@
+"""Bus, publishers and subscribers: the shared memory itself, seen through ctypes."""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any, Iterator, List, Optional
+
+from . import _native
+from .errors import Full, GosBusError, LayoutMismatch, Timeout, from_code
+from .layouts import Layout, by_fingerprint, by_name
+
+_lib = _native.lib
+
+
+def _check(code: int) -> int:
+    if code < 0 or code == _native.TIMEOUT:
+        raise from_code(code, _native.last_error())
+    return code
+
+
+def _ns(timeout: Optional[float]) -> int:
+    return -1 if timeout is None else max(0, int(timeout * 1e9))
+
+
+class Ring:
+    """An open ring: its geometry and the layout it carries."""
+
+    def __init__(self, bus: "Bus", name: str) -> None:
+        self._handle: Optional[ctypes.c_void_p] = None
+        handle = ctypes.c_void_p()
+        _check(_lib.gos_ring_open(bus.name.encode(), name.encode(), int(bus.needs_broker), ctypes.byref(handle)))
+        self._handle = handle
+        self.name = name
+        info = _native.RingInfo()
+        _check(_lib.gos_ring_info(handle, ctypes.byref(info)))
+        self.slot_size = info.slot_size
+        self.slot_count = info.slot_count
+        self.mode = "broadcast" if info.mode == 1 else "work-queue"
+        self.layout: Optional[Layout] = by_fingerprint(info.layout_fingerprint)
+        self.fingerprint = info.layout_fingerprint
+
+    def check_layout(self, wanted: Optional[str]) -> Optional[Layout]:
+        """The layout to use: the ring's, or `wanted` if it is the same; LayoutMismatch if not."""
+        if wanted is None:
+            return self.layout
+        want = by_name(wanted)
+        if want.name == "Bytes":
+            return want
+        if want.fingerprint != self.fingerprint:
+            have = self.layout.name if self.layout else "an unknown layout"
+            raise LayoutMismatch(
+                f"layout mismatch on ring '{self.name}': it carries {have} "
+                f"(fingerprint {self.fingerprint:#018x}) but this client uses {want.name} "
+                f"(fingerprint {want.fingerprint:#018x}); use the ring's layout, or 'Bytes' for raw access"
+            )
+        return want
+
+    def close(self) -> None:
+        if self._handle:
+            _lib.gos_ring_close(self._handle)
+            self._handle = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class Bus:
+    """A bus of gos-bus. `Bus.attach` needs a running broker; `Bus.standalone` does not."""
+
+    def __init__(self, name: str, needs_broker: bool) -> None:
+        self.name = name
+        self.needs_broker = needs_broker
+
+    @classmethod
+    def attach(cls, name: str = "geometry") -> "Bus":
+        """Attaches to a bus served by `gos-bus serve` (BusNotRunning otherwise)."""
+        bus = cls(name, True)
+        # Open nothing yet, but fail now, with the broker's message, if the bus is not running.
+        try:
+            Ring(bus, "__probe__")
+        except GosBusError as e:
+            if type(e).__name__ != "NoSuchRing":
+                raise
+        return bus
+
+    @classmethod
+    def standalone(cls, name: str) -> "Bus":
+        """A bus whose rings were made by hand (tests, self-contained programs)."""
+        return cls(name, False)
+
+    def publisher(self, ring: str, layout: Optional[str] = None) -> "Publisher":
+        """A publisher on `ring`; `layout` (a record name, or 'Bytes') must match the ring's."""
+        return Publisher(Ring(self, ring), layout)
+
+    def subscriber(self, ring: str, layout: Optional[str] = None, wait: str = "spin") -> "Subscriber":
+        """A subscriber on `ring` (a competing worker on a work queue). `wait`: 'spin' (spin
+        then sleep, the default), 'busy' (never sleep) or 'block' (sleep at once)."""
+        return Subscriber(Ring(self, ring), layout, wait)
+
+
+def _view(ptr: int, size: int, writable: bool) -> memoryview:
+    mv = memoryview((ctypes.c_char * size).from_address(ptr)).cast("B")
+    return mv if writable else mv.toreadonly()
+
+
+class LoanedMessage:
+    """A loaned slot: write `header` fields and `payload` bytes in place, then commit (or use
+    it as a context manager: committed on exit, abandoned on an exception)."""
+
+    def __init__(self, pub: "Publisher", loan: _native.Loan) -> None:
+        self._pub = pub
+        self.seq = loan.seq
+        self.capacity = loan.capacity
+        self._ptr = loan.ptr
+        self.length = pub.layout.size if pub.layout else 0
+        self.payload = _view(loan.ptr, loan.capacity, True)
+        struct = pub.layout.struct if pub.layout else None
+        self.header: Any = struct.from_address(loan.ptr) if struct else None
+        self._done = False
+
+    def tail(self) -> memoryview:
+        """The bytes after the record (pixels, code, output)."""
+        return self.payload[self._pub.layout.size if self._pub.layout else 0 :]
+
+    def pixels(self, width: int, height: int, channels: int = 4, offset: Optional[int] = None) -> Any:
+        """A numpy array (height, width, channels) of uint8 over the slot itself (numpy needed)."""
+        import numpy as np
+
+        start = self._pub.layout.size if offset is None and self._pub.layout else (offset or 0)
+        n = width * height * channels
+        return np.frombuffer(self.payload, dtype=np.uint8, count=n, offset=start).reshape(height, width, channels)
+
+    def commit(self, length: Optional[int] = None) -> None:
+        """Publishes the message: `length` payload bytes (default: the record alone, or what
+        `length` was set to)."""
+        if self._done:
+            raise GosBusError("this loan was already committed or abandoned")
+        n = self.length if length is None else length
+        self._done = True
+        _check(_lib.gos_publisher_commit(self._pub._handle, n))
+
+    def abandon(self) -> None:
+        """Gives the slot back unpublished."""
+        if not self._done:
+            self._done = True
+            _lib.gos_publisher_abandon(self._pub._handle)
+
+    def __enter__(self) -> "LoanedMessage":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            if not self._done:
+                self.commit()
+        else:
+            self.abandon()
+
+
+class Publisher:
+    """Publishes on one ring, zero copy: `with pub.loan() as msg: ...`."""
+
+    def __init__(self, ring: Ring, layout: Optional[str]) -> None:
+        self._handle: Optional[ctypes.c_void_p] = None
+        self.ring = ring
+        self.layout = ring.check_layout(layout)
+        handle = ctypes.c_void_p()
+        _check(_lib.gos_publisher_new(ring._handle, ctypes.byref(handle)))
+        self._handle = handle
+        self._loan = _native.Loan()
+
+    def loan(self, timeout: Optional[float] = None) -> LoanedMessage:
+        """Loans the next slot, waiting for space up to `timeout` seconds (None: forever;
+        0: Full at once when the ring is full)."""
+        code = _lib.gos_publisher_loan(self._handle, _ns(timeout), ctypes.byref(self._loan))
+        if code == _native.TIMEOUT and timeout == 0:
+            raise Full(f"ring '{self.ring.name}' is full")
+        _check(code)
+        return LoanedMessage(self, self._loan)
+
+    def send(self, data: bytes, timeout: Optional[float] = None) -> None:
+        """Copies `data` into a loaned slot and commits it."""
+        with self.loan(timeout) as msg:
+            msg.payload[: len(data)] = data
+            msg.commit(len(data))
+
+    def close(self) -> None:
+        if self._handle:
+            _lib.gos_publisher_free(self._handle)
+            self._handle = None
+
+    def __enter__(self) -> "Publisher":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class Message:
+    """A received message: `header` (the record, a ctypes structure over the slot) and
+    `payload` (a read-only memoryview of the slot). Valid until `release()` (or the end of a
+    `with` block, or the next receive)."""
+
+    def __init__(self, sub: "Subscriber", m: _native.Message) -> None:
+        self._sub = sub
+        self.seq = m.seq
+        self.deliveries = m.deliveries
+        self.payload = _view(m.ptr, m.len, False) if m.len else memoryview(b"")
+        struct = sub.layout.struct if sub.layout else None
+        self.header: Any = struct.from_address(m.ptr) if struct and m.len >= ctypes.sizeof(struct) else None
+        self._released = False
+
+    def __len__(self) -> int:
+        return len(self.payload)
+
+    def tail(self) -> memoryview:
+        """The bytes after the record."""
+        return self.payload[self._sub.layout.size if self._sub.layout else 0 :]
+
+    def pixels(self, width: int, height: int, channels: int = 4, offset: Optional[int] = None) -> Any:
+        """A read-only numpy array over the slot itself (numpy needed)."""
+        import numpy as np
+
+        start = self._sub.layout.size if offset is None and self._sub.layout else (offset or 0)
+        n = width * height * channels
+        return np.frombuffer(self.payload, dtype=np.uint8, count=n, offset=start).reshape(height, width, channels)
+
+    def release(self) -> None:
+        """Gives the slot back to the producers (the views become invalid)."""
+        if not self._released:
+            self._released = True
+            self.payload.release()
+            self._sub._release()
+
+    def __enter__(self) -> "Message":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+class Subscriber:
+    """Receives from one ring: `sub.recv(timeout=...)`, `sub.recv_many(n)`, or iterate."""
+
+    _WAIT = {"spin": 0, "busy": 1, "block": 2}
+
+    def __init__(self, ring: Ring, layout: Optional[str], wait: str) -> None:
+        self._handle: Optional[ctypes.c_void_p] = None
+        if wait not in self._WAIT:
+            raise ValueError(f"wait must be one of {', '.join(self._WAIT)}, not {wait!r}")
+        self.ring = ring
+        self.layout = ring.check_layout(layout)
+        handle = ctypes.c_void_p()
+        _check(_lib.gos_subscriber_new(ring._handle, self._WAIT[wait], ctypes.byref(handle)))
+        self._handle = handle
+        self._msg = _native.Message()
+        self._held: Optional[Message] = None
+
+    def _release(self) -> None:
+        self._held = None
+        _lib.gos_subscriber_release(self._handle)
+
+    def recv(self, timeout: Optional[float] = None) -> Message:
+        """The next message, waiting up to `timeout` seconds (None: forever). Releases the
+        previous message if it is still held. Raises Timeout."""
+        if self._held is not None:
+            self._held.release()
+        _check(_lib.gos_subscriber_recv(self._handle, _ns(timeout), ctypes.byref(self._msg)))
+        self._held = Message(self, self._msg)
+        return self._held
+
+    def recv_many(self, n: int, timeout: Optional[float] = 0) -> List[bytes]:
+        """Up to `n` messages as bytes (copies), waiting up to `timeout` for the first."""
+        out: List[bytes] = []
+        lib, handle, msg = _lib, self._handle, self._msg
+        if self._held is not None:
+            self._held.release()
+        wait = _ns(timeout)
+        for _ in range(n):
+            code = lib.gos_subscriber_recv(handle, wait, ctypes.byref(msg))
+            if code == _native.TIMEOUT:
+                break
+            _check(code)
+            out.append(ctypes.string_at(msg.ptr, msg.len))
+            lib.gos_subscriber_release(handle)
+            wait = 0
+        return out
+
+    def stats(self) -> tuple[int, int]:
+        """(messages received, messages lost to overwrite-oldest)."""
+        received, dropped = ctypes.c_uint64(), ctypes.c_uint64()
+        _check(_lib.gos_subscriber_stats(self._handle, ctypes.byref(received), ctypes.byref(dropped)))
+        return received.value, dropped.value
+
+    def __iter__(self) -> Iterator[Message]:
+        while True:
+            yield self.recv()
+
+    def close(self) -> None:
+        if self._handle:
+            _lib.gos_subscriber_free(self._handle)
+            self._handle = None
+
+    def __enter__(self) -> "Subscriber":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+__all__ = ["Bus", "Publisher", "Subscriber", "Message", "LoanedMessage", "Ring", "Timeout"]

@@ -1,0 +1,55 @@
+"""Exceptions of the gos-bus Python client. Each message says what happened and what to do."""
+
+from __future__ import annotations
+
+
+class GosBusError(Exception):
+    """Base of every gos-bus error."""
+
+
+class BusNotRunning(GosBusError):
+    """The bus has no broker: start it with `gos-bus serve`."""
+
+
+class NoSuchRing(GosBusError):
+    """The ring does not exist on this bus."""
+
+
+class LayoutMismatch(GosBusError):
+    """The ring carries another record layout than the one asked for."""
+
+
+class Timeout(GosBusError):
+    """Nothing arrived (or no slot freed) before the timeout."""
+
+
+class Full(GosBusError):
+    """The ring had no free slot and the caller asked not to wait."""
+
+
+class Corrupt(GosBusError):
+    """A segment failed validation (damaged, or not a gos-bus ring)."""
+
+
+class Busy(GosBusError):
+    """A single-producer ring already has its publisher, or the client table is full."""
+
+
+class Reaped(GosBusError):
+    """The broker took this client's entry back (it stopped beating for too long)."""
+
+
+_BY_CODE = {
+    -2: BusNotRunning,
+    -3: NoSuchRing,
+    -4: Corrupt,
+    -6: Busy,
+    -8: Reaped,
+}
+
+
+def from_code(code: int, message: str) -> GosBusError:
+    """The exception for a status code of the C ABI."""
+    if code == 1:
+        return Timeout(message)
+    return _BY_CODE.get(code, GosBusError)(message)

@@ -1,0 +1,136 @@
+"""The Python client against real processes: Rust producers and consumers, the real broker."""
+
+from __future__ import annotations
+
+import ctypes
+import time
+
+import pytest
+
+import gos_bus
+from conftest import END, Peer, decode, encode
+
+MESSAGES = 1_000_000
+
+
+def test_rust_producer_to_python_consumer_million_messages(served: str) -> None:
+    bus = gos_bus.Bus.attach(served)
+    sub = bus.subscriber("small")
+    producer = Peer("produce", served, "small", "0", str(MESSAGES), "1")
+    expected = 0
+    while True:
+        batch = sub.recv_many(4096, timeout=30)
+        assert batch, f"nothing for 30 s after {expected} messages"
+        for b in batch:
+            p, seq = decode(b)
+            if seq == END:
+                break
+            assert (p, seq) == (0, expected), "in order, none lost, none twice"
+            expected += 1
+        else:
+            continue
+        break
+    assert expected == MESSAGES
+    producer.finish()
+
+
+def test_python_producer_to_rust_consumer(served: str) -> None:
+    n = 200_000
+    consumer = Peer("consume", served, "small", "1").ready()
+    pub = gos_bus.Bus.attach(served).publisher("small")
+    for seq in list(range(n)) + [END]:
+        with pub.loan(timeout=30) as msg:
+            encode(msg.payload[:64], 0, seq)
+            msg.commit(64)
+    assert int(consumer.finish()) == n
+
+
+def test_big_frames_arrive_whole_and_in_place(served: str) -> None:
+    frames = 50
+    size = 8 << 20
+    bus = gos_bus.Bus.attach(served)
+    sub = bus.subscriber("big")
+    consumer = Peer("consume", served, "big", "1").ready()
+    pub = bus.publisher("big")
+    for seq in range(frames):
+        with pub.loan(timeout=30) as msg:
+            msg.payload[size - 64 : size] = bytes(64)
+            encode(msg.payload[:size], 0, seq)
+            msg.commit(size)
+        with sub.recv(timeout=30) as got:
+            assert len(got) == size
+            assert decode(bytes(got.payload)) == (0, seq)
+    with pub.loan(timeout=30) as msg:
+        encode(msg.payload[:64], 0, END)
+        msg.commit(64)
+    assert int(consumer.finish()) == frames
+
+
+def test_header_is_a_structure_over_the_slot(served: str) -> None:
+    bus = gos_bus.Bus.attach(served)
+    sub = bus.subscriber("frames")
+    pub = bus.publisher("frames")
+    with pub.loan() as msg:
+        assert type(msg.header).__name__ == "RenderFrame"
+        assert ctypes.addressof(msg.header) == ctypes.addressof(ctypes.c_char.from_buffer(msg.payload))
+        msg.header.magic[:] = list(b"GFRM")
+        msg.header.width, msg.header.height = 640, 480
+        msg.tail()[:4] = b"\x01\x02\x03\x04"
+        msg.commit(128 + 640 * 480 * 4)
+    with sub.recv(timeout=5) as got:
+        assert bytes(got.header.magic) == b"GFRM"
+        assert (got.header.width, got.header.height) == (640, 480)
+        assert bytes(got.tail()[:4]) == b"\x01\x02\x03\x04"
+        assert got.payload.readonly
+
+
+def test_numpy_pixels_share_the_slot(served: str) -> None:
+    np = pytest.importorskip("numpy", reason="numpy is optional; CI installs it")
+    bus = gos_bus.Bus.attach(served)
+    sub = bus.subscriber("frames")
+    pub = bus.publisher("frames")
+    with pub.loan() as msg:
+        px = msg.pixels(64, 32)
+        assert px.shape == (32, 64, 4)
+        base = ctypes.addressof(ctypes.c_char.from_buffer(msg.payload))
+        assert px.ctypes.data == base + 128, "the array is the shared memory itself"
+        px[:, :, 0] = 200
+        msg.commit(128 + 64 * 32 * 4)
+    with sub.recv(timeout=5) as got:
+        view = got.pixels(64, 32)
+        assert int(view[5, 7, 0]) == 200
+        assert not view.flags.writeable
+        del view
+
+
+def test_errors_say_what_happened(served: str) -> None:
+    with pytest.raises(gos_bus.BusNotRunning, match="gos-bus serve --bus nobus"):
+        gos_bus.Bus.attach("nobus")
+    bus = gos_bus.Bus.attach(served)
+    with pytest.raises(gos_bus.NoSuchRing, match="ring 'nope'"):
+        bus.subscriber("nope")
+    with pytest.raises(gos_bus.LayoutMismatch, match="carries RenderFrame .* uses DnaJob"):
+        bus.subscriber("frames", layout="DnaJob")
+    sub = bus.subscriber("small", wait="block")
+    t = time.monotonic()
+    with pytest.raises(gos_bus.Timeout):
+        sub.recv(timeout=0.05)
+    assert time.monotonic() - t >= 0.05
+    pub = bus.publisher("small")
+    with pytest.raises(gos_bus.GosBusError, match="does not fit"):
+        with pub.loan() as msg:
+            msg.commit(65)
+
+
+def test_work_queue_python_workers_take_each_job_once(served: str) -> None:
+    bus = gos_bus.Bus.attach(served)
+    workers = [bus.subscriber("jobs") for _ in range(3)]
+    producer = Peer("produce", served, "jobs", "0", "3000", "0")
+    seen = []
+    deadline = time.monotonic() + 60
+    while len(seen) < 3000 and time.monotonic() < deadline:
+        for w in workers:
+            for b in w.recv_many(64, timeout=0):
+                seen.append(decode(b)[1])
+    producer.finish()
+    assert sorted(seen) == list(range(3000)), "every job exactly once"
