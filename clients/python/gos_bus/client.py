@@ -98,6 +98,31 @@ class Bus:
         return Subscriber(Ring(self, ring), layout, wait)
 
 
+def _pixels(
+    payload: memoryview,
+    header: Any,
+    layout: Optional[Layout],
+    width: Optional[int],
+    height: Optional[int],
+    channels: int,
+    offset: Optional[int],
+) -> Any:
+    import numpy as np
+
+    def field(name: str) -> Optional[int]:
+        return int(getattr(header, name)) if header is not None and hasattr(header, name) else None
+
+    w = width if width is not None else field("width")
+    h = height if height is not None else field("height")
+    if w is None or h is None:
+        raise ValueError("pixels() needs width and height (the record has none)")
+    start = offset if offset is not None else (field("pixel_offset") or (layout.size if layout else 0))
+    n = w * h * channels
+    if start + n > len(payload):
+        raise ValueError(f"{w}x{h}x{channels} pixels at offset {start} do not fit the {len(payload)}-byte payload")
+    return np.frombuffer(payload, dtype=np.uint8, count=n, offset=start).reshape(h, w, channels)
+
+
 def _view(ptr: int, size: int, writable: bool) -> memoryview:
     mv = memoryview((ctypes.c_char * size).from_address(ptr)).cast("B")
     return mv if writable else mv.toreadonly()
@@ -122,13 +147,17 @@ class LoanedMessage:
         """The bytes after the record (pixels, code, output)."""
         return self.payload[self._pub.layout.size if self._pub.layout else 0 :]
 
-    def pixels(self, width: int, height: int, channels: int = 4, offset: Optional[int] = None) -> Any:
-        """A numpy array (height, width, channels) of uint8 over the slot itself (numpy needed)."""
-        import numpy as np
-
-        start = self._pub.layout.size if offset is None and self._pub.layout else (offset or 0)
-        n = width * height * channels
-        return np.frombuffer(self.payload, dtype=np.uint8, count=n, offset=start).reshape(height, width, channels)
+    def pixels(
+        self,
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+        channels: int = 4,
+        offset: Optional[int] = None,
+    ) -> Any:
+        """A writable numpy array (height, width, channels) of uint8 over the slot itself
+        (numpy needed). Width, height and the pixel offset default to the record's fields
+        (`width`, `height`, `pixel_offset`) where it has them."""
+        return _pixels(self.payload, self.header, self._pub.layout, width, height, channels, offset)
 
     def commit(self, length: Optional[int] = None) -> None:
         """Publishes the message: `length` payload bytes (default: the record alone, or what
@@ -219,13 +248,16 @@ class Message:
         """The bytes after the record."""
         return self.payload[self._sub.layout.size if self._sub.layout else 0 :]
 
-    def pixels(self, width: int, height: int, channels: int = 4, offset: Optional[int] = None) -> Any:
-        """A read-only numpy array over the slot itself (numpy needed)."""
-        import numpy as np
-
-        start = self._sub.layout.size if offset is None and self._sub.layout else (offset or 0)
-        n = width * height * channels
-        return np.frombuffer(self.payload, dtype=np.uint8, count=n, offset=start).reshape(height, width, channels)
+    def pixels(
+        self,
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+        channels: int = 4,
+        offset: Optional[int] = None,
+    ) -> Any:
+        """A read-only numpy array (height, width, channels) over the slot itself (numpy
+        needed); sizes default to the record's fields, as for a loan."""
+        return _pixels(self.payload, self.header, self._sub.layout, width, height, channels, offset)
 
     def release(self) -> None:
         """Gives the slot back to the producers (the views become invalid)."""

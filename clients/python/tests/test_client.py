@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import ctypes
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -35,7 +39,7 @@ def test_rust_producer_to_python_consumer_million_messages(served: str) -> None:
 
 
 def test_python_producer_to_rust_consumer(served: str) -> None:
-    n = 200_000
+    n = MESSAGES
     consumer = Peer("consume", served, "small", "1").ready()
     pub = gos_bus.Bus.attach(served).publisher("small")
     for seq in list(range(n)) + [END]:
@@ -46,7 +50,7 @@ def test_python_producer_to_rust_consumer(served: str) -> None:
 
 
 def test_big_frames_arrive_whole_and_in_place(served: str) -> None:
-    frames = 50
+    frames = 200
     size = 8 << 20
     bus = gos_bus.Bus.attach(served)
     sub = bus.subscriber("big")
@@ -122,15 +126,51 @@ def test_errors_say_what_happened(served: str) -> None:
             msg.commit(65)
 
 
-def test_work_queue_python_workers_take_each_job_once(served: str) -> None:
-    bus = gos_bus.Bus.attach(served)
-    workers = [bus.subscriber("jobs") for _ in range(3)]
-    producer = Peer("produce", served, "jobs", "0", "3000", "0")
-    seen = []
-    deadline = time.monotonic() + 60
-    while len(seen) < 3000 and time.monotonic() < deadline:
-        for w in workers:
-            for b in w.recv_many(64, timeout=0):
-                seen.append(decode(b)[1])
+def test_rust_big_frames_to_python(served: str) -> None:
+    frames = 200
+    sub = gos_bus.Bus.attach(served).subscriber("big")
+    producer = Peer("produce-big", served, "big", "0", str(frames))
+    for seq in range(frames):
+        with sub.recv(timeout=30) as got:
+            assert len(got) == 8 << 20
+            assert decode(bytes(got.payload)) == (0, seq), "every 8 MiB frame whole"
     producer.finish()
-    assert sorted(seen) == list(range(3000)), "every job exactly once"
+
+
+def _worker(served: str, mode: str) -> subprocess.Popen:
+    p = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("worker.py")), served, "jobs", mode],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    return p
+
+
+def test_python_worker_processes_take_each_job_once(served: str) -> None:
+    workers = [_worker(served, "take") for _ in range(3)]
+    Peer("produce", served, "jobs", "0", "3000", "0").finish()
+    seen = []
+    for w in workers:
+        out, _ = w.communicate(timeout=60)
+        lines = out.split()
+        assert lines[-1] == "done"
+        seen += [int(x) for x in lines[:-1]]
+    assert sorted(seen) == list(range(3000)), "every job exactly once, across processes"
+
+
+def test_python_worker_killed_mid_job_is_reaped_and_the_job_survives(served: str) -> None:
+    holder = _worker(served, "hold")
+    pub = gos_bus.Bus.attach(served).publisher("jobs")
+    with pub.loan() as msg:
+        encode(msg.payload[:64], 0, 77)
+        msg.commit(64)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding 77"
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    sub = gos_bus.Bus.attach(served).subscriber("jobs")
+    with sub.recv(timeout=10) as msg:
+        assert decode(bytes(msg.payload)) == (0, 77)
+        assert msg.deliveries == 2, "the same job, handed out again by the broker"
+
+

@@ -5,6 +5,7 @@
 //! gos-bus-peer consume BUS RING PRODUCERS [BITMAP_FILE]
 //! gos-bus-peer idle BUS RING MILLISECONDS
 //! gos-bus-peer produce-forever BUS RING RUN_ID      (until killed)
+//! gos-bus-peer produce-big BUS RING PRODUCER_ID COUNT (whole slots, as large as they come)
 //! gos-bus-peer consume-runs BUS RING                (until a message from producer END)
 //! gos-bus-peer hold BUS RING                        (takes one message, then holds it)
 //! gos-bus-peer slow BUS RING MS                     (reads one message every MS, forever)
@@ -142,6 +143,21 @@ fn produce_forever(bus: &str, ring: &str, run: u64) -> Result<u64, String> {
     Ok(0)
 }
 
+fn produce_big(bus: &str, ring: &str, id: u64, count: u64) -> Result<u64, String> {
+    let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
+    let mut p = bus.publisher::<Bytes>(ring).map_err(|e| e.to_string())?;
+    let size = p.slot_size();
+    for seq in 0..count {
+        let mut loan = p
+            .loan_timeout(Duration::from_secs(60))
+            .map_err(|e| format!("loan {seq}: {e}"))?;
+        loan.set_len(size).map_err(|e| e.to_string())?;
+        encode(loan.bytes_mut(), id, seq);
+        loan.commit();
+    }
+    Ok(count)
+}
+
 /// Receives messages of many producer runs (one after another, each killed at a random
 /// point) and checks that each run's messages arrive as an unbroken prefix 0, 1, 2, ...:
 /// every committed message arrives, none twice, none torn. Stops at a message from run END.
@@ -259,6 +275,7 @@ fn main() {
         ),
         "idle" => idle(arg(2), arg(3), num(4)),
         "produce-forever" => produce_forever(arg(2), arg(3), num(4)),
+        "produce-big" => produce_big(arg(2), arg(3), num(4), num(5)),
         "consume-runs" => consume_runs(arg(2), arg(3)),
         "hold" => hold(arg(2), arg(3)),
         "slow" => slow(arg(2), arg(3), num(4)),
