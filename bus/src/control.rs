@@ -71,7 +71,12 @@ pub struct ClientCtl {
     pub bytes: AtomicU64,
     /// `CLIENT_SLEEPY` while counted in `sleepy_consumers`.
     pub flags: AtomicU32,
-    _reserved: [u8; 28],
+    _reserved0: [u8; 4],
+    /// Messages whose handling failed (reported by daemons).
+    pub failed: AtomicU64,
+    /// Time spent handling messages, ns (reported by daemons).
+    pub work_ns: AtomicU64,
+    _reserved: [u8; 8],
 }
 
 /// The words of one slot header (see `gos_layouts::SlotHeader`).
@@ -131,6 +136,8 @@ mod layout_checks {
     const _: () = assert!(offset_of!(ClientCtl, claimed) == offset_of!(ClientEntry, claimed));
     const _: () = assert!(offset_of!(ClientCtl, bytes) == offset_of!(ClientEntry, bytes));
     const _: () = assert!(offset_of!(ClientCtl, flags) == offset_of!(ClientEntry, flags));
+    const _: () = assert!(offset_of!(ClientCtl, failed) == offset_of!(ClientEntry, failed));
+    const _: () = assert!(offset_of!(ClientCtl, work_ns) == offset_of!(ClientEntry, work_ns));
 
     const _: () = assert!(size_of::<SlotCtl>() == size_of::<SlotHeader>());
     const _: () = assert!(offset_of!(SlotCtl, stamp) == offset_of!(SlotHeader, stamp));
@@ -185,7 +192,10 @@ impl ClientCtl {
             claimed: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             flags: AtomicU32::new(0),
-            _reserved: [0; 28],
+            _reserved0: [0; 4],
+            failed: AtomicU64::new(0),
+            work_ns: AtomicU64::new(0),
+            _reserved: [0; 8],
         }
     }
 }

@@ -158,7 +158,13 @@ record! {
         /// Bit set: 1 = counted in `sleepy_consumers` (its wait strategy may sleep).
         pub flags: u32 = 96,
         /// Reserved, zero.
-        pub reserved: [u8; 28] = 100,
+        pub reserved0: u32 = 100,
+        /// Messages whose handling failed (reported by daemons).
+        pub failed: u64 = 104,
+        /// Total time spent handling messages, nanoseconds (reported by daemons).
+        pub work_ns: u64 = 112,
+        /// Reserved, zero.
+        pub reserved: [u8; 8] = 120,
     }
 }
 

@@ -59,6 +59,8 @@ pub fn claim(ring: &RingRef<'_>, id: &Identity) -> Option<usize> {
         e.bytes.store(0, Relaxed);
         e.claimed.store(0, Relaxed);
         e.flags.store(0, Relaxed);
+        e.failed.store(0, Relaxed);
+        e.work_ns.store(0, Relaxed);
         for (w, chunk) in e.name.iter().zip(id.name.chunks_exact(8)) {
             let mut b = [0u8; 8];
             b.copy_from_slice(chunk);

@@ -225,8 +225,13 @@ impl Monitor {
                 r.name, r.mode, r.policy, r.slot_count, r.slot_size, r.published
             )));
             for c in &r.clients {
+                let handled = if c.failed > 0 || c.handle_us > 0.0 {
+                    format!(" fail {} {:.0}us", c.failed, c.handle_us)
+                } else {
+                    String::new()
+                };
                 lines.push(Line::from(format!(
-                    "  {:<10} pid {:<7} {:<14} {:<5} beat {:>5} ms lag {:>5} drops {:>4} n {}",
+                    "  {:<10} pid {:<7} {:<14} {:<5} beat {:>5} ms lag {:>5} drops {:>4} n {}{handled}",
                     c.role,
                     c.pid,
                     c.name.chars().take(14).collect::<String>(),

@@ -52,6 +52,10 @@ pub struct ClientInfo {
     pub count: u64,
     /// Bytes published or received.
     pub bytes: u64,
+    /// Messages whose handling failed (reported by daemons).
+    pub failed: u64,
+    /// Mean handling time per message in microseconds (reported by daemons; 0 if none).
+    pub handle_us: f64,
 }
 
 /// One ring.
@@ -188,6 +192,11 @@ pub fn ring_info(bus: &str, ring: &str, now: u64) -> RingInfo {
             drops: e.drops.load(Relaxed),
             count: e.count.load(Relaxed),
             bytes,
+            failed: e.failed.load(Relaxed),
+            handle_us: match e.count.load(Relaxed) {
+                0 => 0.0,
+                n => e.work_ns.load(Relaxed) as f64 / n as f64 / 1e3,
+            },
         });
     }
     info.fill = match g.mode {

@@ -283,6 +283,17 @@ int32_t gos_subscriber_stats(const struct GosSubscriber *subscriber,
                              uint64_t *dropped);
 
 /**
+ * Adds to the handler counters shown by `gos-bus monitor`: `failed` messages whose handling
+ * failed, `work_ns` nanoseconds spent handling messages.
+ *
+ * # Safety
+ * `subscriber` is a live handle.
+ */
+int32_t gos_subscriber_report(const struct GosSubscriber *subscriber,
+                              uint64_t failed,
+                              uint64_t work_ns);
+
+/**
  * Frees a subscriber (a held message is released).
  *
  * # Safety

@@ -467,6 +467,26 @@ pub unsafe extern "C" fn gos_subscriber_stats(
     })
 }
 
+/// Adds to the handler counters shown by `gos-bus monitor`: `failed` messages whose handling
+/// failed, `work_ns` nanoseconds spent handling messages.
+///
+/// # Safety
+/// `subscriber` is a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn gos_subscriber_report(
+    subscriber: *const GosSubscriber,
+    failed: u64,
+    work_ns: u64,
+) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle, or null (checked).
+        let s = unsafe { subscriber.as_ref() }
+            .ok_or_else(|| invalid("subscriber is a null pointer"))?;
+        s.s.report(failed, Duration::from_nanos(work_ns));
+        Ok(GOS_OK)
+    })
+}
+
 /// Frees a subscriber (a held message is released).
 ///
 /// # Safety

@@ -11,6 +11,7 @@ Standard library only (numpy optional, for `pixels()`); the work is done by the 
 """
 
 from .client import Bus, LoanedMessage, Message, Publisher, Ring, Subscriber
+from .daemon import Daemon, DaemonStats
 from .errors import (
     BusNotRunning,
     Busy,
@@ -26,6 +27,8 @@ from .layouts import Layout, all_layouts, by_name
 
 __all__ = [
     "Bus",
+    "Daemon",
+    "DaemonStats",
     "Publisher",
     "Subscriber",
     "Message",

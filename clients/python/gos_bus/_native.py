@@ -1,7 +1,7 @@
 """Loading the gos-bus C ABI (libgos_bus_c.so) and declaring its functions for ctypes.
 
 Lookup order: the GOS_BUS_LIB environment variable; a copy inside this package; the Cargo
-target folders of the repository this package sits in (release, then debug).
+target folders of the repository this package sits in (the newer of release and debug).
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def _candidates() -> list[Path]:
     found.append(here / LIB_NAME)
     for parent in here.parents:
         if (parent / "Cargo.toml").exists() and (parent / "clients" / "c").exists():
-            found += [parent / "target" / "release" / LIB_NAME, parent / "target" / "debug" / LIB_NAME]
+            built = [parent / "target" / p / LIB_NAME for p in ("release", "debug")]
+            found += sorted(built, key=lambda p: p.stat().st_mtime if p.exists() else 0, reverse=True)
             break
     return found
 
@@ -89,6 +90,7 @@ _sig = {
     "gos_subscriber_recv": ([_p, ctypes.c_int64, ctypes.POINTER(Message)], _i32),
     "gos_subscriber_release": ([_p], _i32),
     "gos_subscriber_stats": ([_p, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64)], _i32),
+    "gos_subscriber_report": ([_p, ctypes.c_uint64, ctypes.c_uint64], _i32),
     "gos_subscriber_free": ([_p], None),
 }
 for _name, (_args, _ret) in _sig.items():

@@ -320,6 +320,10 @@ class Subscriber:
             wait = 0
         return out
 
+    def report(self, failed: int = 0, work_seconds: float = 0.0) -> None:
+        """Adds to this subscriber's handler counters, shown by `gos-bus monitor`."""
+        _check(_lib.gos_subscriber_report(self._handle, failed, int(work_seconds * 1e9)))
+
     def stats(self) -> tuple[int, int]:
         """(messages received, messages lost to overwrite-oldest)."""
         received, dropped = ctypes.c_uint64(), ctypes.c_uint64()

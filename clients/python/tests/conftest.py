@@ -33,6 +33,11 @@ slots = 4
 slot_size = "8MiB"
 
 [[ring]]
+name = "dead.letters"
+slots = 64
+slot_size = "64KiB"
+
+[[ring]]
 name = "jobs"
 mode = "work-queue"
 slots = 64

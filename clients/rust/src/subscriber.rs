@@ -108,6 +108,18 @@ impl<T: Layout> Subscriber<T> {
             .load(Relaxed)
     }
 
+    /// Adds to the counters a handler reports (shown by `gos-bus monitor`): messages whose
+    /// handling failed, and time spent handling messages.
+    pub fn report(&self, failed: u64, work: Duration) {
+        let e = self.ring.seg.ring().clients.get(self.entry);
+        if self.reg.check().is_ok() {
+            // Only this subscriber writes its counters.
+            e.failed.store(e.failed.load(Relaxed) + failed, Relaxed);
+            e.work_ns
+                .store(e.work_ns.load(Relaxed) + work.as_nanos() as u64, Relaxed);
+        }
+    }
+
     /// Messages received so far.
     pub fn received(&self) -> u64 {
         self.ring
