@@ -431,10 +431,8 @@ fn raw_loans_and_views_for_foreign_callers() {
         "the same memory, no copy"
     );
     // SAFETY: the raw view is valid for `len` bytes until release_raw.
-    assert_eq!(
-        unsafe { std::slice::from_raw_parts(m.ptr, m.len) },
-        b"hello"
-    );
+    let got = unsafe { std::slice::from_raw_parts(m.ptr, m.len) };
+    assert_eq!(got, b"hello");
     assert!(sub.try_recv().is_err(), "the raw message is still held");
     sub.release_raw();
     let e = sub.recv_raw(Some(Duration::from_millis(20))).unwrap_err();
