@@ -121,6 +121,10 @@ pub fn wait_until<R>(
         if let Some(r) = attempt() {
             return Some(r);
         }
+        // A deadline already passed (a timeout of zero): one attempt was all that was asked.
+        if round == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
+        }
         if round < spins {
             round = round.saturating_add(1);
             // Back off a little between polls: a consumer that re-reads the slot the producer
@@ -128,7 +132,7 @@ pub fn wait_until<R>(
             for _ in 0..BACKOFF.min(round) {
                 std::hint::spin_loop();
             }
-            if round % 1024 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+            if round % 64 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
             }
             continue;

@@ -254,8 +254,9 @@ void gos_publisher_free(struct GosPublisher *publisher);
 int32_t gos_subscriber_new(const struct GosRing *ring, int32_t wait, struct GosSubscriber **out);
 
 /**
- * Waits up to `timeout_ns` (negative: forever; 0: do not wait) for the next message.
- * The message stays readable, in place, until `gos_subscriber_release`.
+ * Waits up to `timeout_ns` (negative: forever; 0: do not wait) for the next message,
+ * releasing the previous one first if it is still held. The message stays readable, in
+ * place, until `gos_subscriber_release` or the next receive.
  *
  * # Safety
  * `subscriber` is a live handle; `out` is valid for one write.
@@ -263,6 +264,35 @@ int32_t gos_subscriber_new(const struct GosRing *ring, int32_t wait, struct GosS
 int32_t gos_subscriber_recv(struct GosSubscriber *subscriber,
                             int64_t timeout_ns,
                             struct GosMessage *out);
+
+/**
+ * Receives up to `max` messages in one call, copying each into `buf` (`cap` bytes) one after
+ * another and its length into `lens[i]`; waits up to `timeout_ns` for the first only. Stops
+ * early when fewer than `slot_size` bytes of `buf` are left. Writes the number received to
+ * `count` (0 on timeout, with `GOS_OK`). For many small messages at the cost of one call.
+ *
+ * # Safety
+ * `subscriber` is a live handle; `buf` is valid for `cap` bytes of writes, `lens` for `max`
+ * u32 writes, `count` for one.
+ */
+int32_t gos_subscriber_recv_many(struct GosSubscriber *subscriber,
+                                 uint32_t max,
+                                 int64_t timeout_ns,
+                                 uint8_t *buf,
+                                 uint64_t cap,
+                                 uint32_t *lens,
+                                 uint32_t *count);
+
+/**
+ * Copies `len` bytes from `data` into a loaned slot and publishes it, in one call.
+ *
+ * # Safety
+ * `publisher` is a live handle; `data` is valid for `len` bytes of reads.
+ */
+int32_t gos_publisher_send(struct GosPublisher *publisher,
+                           const uint8_t *data,
+                           uint64_t len,
+                           int64_t timeout_ns);
 
 /**
  * Releases the message returned by the last `gos_subscriber_recv`.

@@ -393,8 +393,9 @@ pub unsafe extern "C" fn gos_subscriber_new(
     })
 }
 
-/// Waits up to `timeout_ns` (negative: forever; 0: do not wait) for the next message.
-/// The message stays readable, in place, until `gos_subscriber_release`.
+/// Waits up to `timeout_ns` (negative: forever; 0: do not wait) for the next message,
+/// releasing the previous one first if it is still held. The message stays readable, in
+/// place, until `gos_subscriber_release` or the next receive.
 ///
 /// # Safety
 /// `subscriber` is a live handle; `out` is valid for one write.
@@ -411,6 +412,7 @@ pub unsafe extern "C" fn gos_subscriber_recv(
         if out.is_null() {
             return Err(invalid("out is a null pointer"));
         }
+        s.s.release_raw();
         let m = s.s.recv_raw(timeout(timeout_ns))?;
         // SAFETY: non-null and valid for a write.
         unsafe {
@@ -422,6 +424,93 @@ pub unsafe extern "C" fn gos_subscriber_recv(
                 reserved: 0,
             })
         };
+        Ok(GOS_OK)
+    })
+}
+
+/// Receives up to `max` messages in one call, copying each into `buf` (`cap` bytes) one after
+/// another and its length into `lens[i]`; waits up to `timeout_ns` for the first only. Stops
+/// early when fewer than `slot_size` bytes of `buf` are left. Writes the number received to
+/// `count` (0 on timeout, with `GOS_OK`). For many small messages at the cost of one call.
+///
+/// # Safety
+/// `subscriber` is a live handle; `buf` is valid for `cap` bytes of writes, `lens` for `max`
+/// u32 writes, `count` for one.
+#[no_mangle]
+pub unsafe extern "C" fn gos_subscriber_recv_many(
+    subscriber: *mut GosSubscriber,
+    max: u32,
+    timeout_ns: i64,
+    buf: *mut u8,
+    cap: u64,
+    lens: *mut u32,
+    count: *mut u32,
+) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle, or null (checked).
+        let s = unsafe { subscriber.as_ref() }
+            .ok_or_else(|| invalid("subscriber is a null pointer"))?;
+        if buf.is_null() || lens.is_null() || count.is_null() {
+            return Err(invalid("an out pointer is null"));
+        }
+        s.s.release_raw();
+        let slot = s.s.ring().segment().geometry().slot_size as u64;
+        let (mut used, mut n) = (0u64, 0u32);
+        let mut wait = timeout(timeout_ns);
+        while n < max && cap - used >= slot {
+            let m = match s.s.recv_raw(wait) {
+                Ok(m) => m,
+                Err(Error::Timeout(_)) => break,
+                Err(e) => return Err(e),
+            };
+            // SAFETY: `m.len` <= slot_size <= cap - used bytes fit at buf + used (checked
+            // above); the view is valid until release_raw; `lens` has room for `max` > n.
+            unsafe {
+                std::ptr::copy_nonoverlapping(m.ptr, buf.add(used as usize), m.len);
+                *lens.add(n as usize) = m.len as u32;
+            }
+            s.s.release_raw();
+            used += m.len as u64;
+            n += 1;
+            wait = Some(Duration::ZERO);
+        }
+        // SAFETY: non-null and valid for a write.
+        unsafe { count.write(n) };
+        Ok(GOS_OK)
+    })
+}
+
+/// Copies `len` bytes from `data` into a loaned slot and publishes it, in one call.
+///
+/// # Safety
+/// `publisher` is a live handle; `data` is valid for `len` bytes of reads.
+#[no_mangle]
+pub unsafe extern "C" fn gos_publisher_send(
+    publisher: *mut GosPublisher,
+    data: *const u8,
+    len: u64,
+    timeout_ns: i64,
+) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle, or null (checked).
+        let p =
+            unsafe { publisher.as_mut() }.ok_or_else(|| invalid("publisher is a null pointer"))?;
+        if data.is_null() && len > 0 {
+            return Err(invalid("data is a null pointer"));
+        }
+        let len = usize::try_from(len).map_err(|_| invalid("len is too large"))?;
+        if len > p.p.slot_size() {
+            return Err(Error::PayloadTooLarge {
+                ring: p.p.ring().name().into(),
+                len,
+                slot_size: p.p.slot_size() as u32,
+            });
+        }
+        let loan = p.p.loan_raw(timeout(timeout_ns))?;
+        // SAFETY: `len` <= slot_size bytes: readable at `data` (caller) and writable in the
+        // loaned slot until commit.
+        unsafe { std::ptr::copy_nonoverlapping(data, loan.ptr, len) };
+        p.p.commit_raw(len)?;
         Ok(GOS_OK)
     })
 }

@@ -91,6 +91,11 @@ _sig = {
     "gos_subscriber_release": ([_p], _i32),
     "gos_subscriber_stats": ([_p, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64)], _i32),
     "gos_subscriber_report": ([_p, ctypes.c_uint64, ctypes.c_uint64], _i32),
+    "gos_subscriber_recv_many": (
+        [_p, ctypes.c_uint32, ctypes.c_int64, _p, ctypes.c_uint64, _p, ctypes.POINTER(ctypes.c_uint32)],
+        _i32,
+    ),
+    "gos_publisher_send": ([_p, ctypes.c_char_p, ctypes.c_uint64, ctypes.c_int64], _i32),
     "gos_subscriber_free": ([_p], None),
 }
 for _name, (_args, _ret) in _sig.items():

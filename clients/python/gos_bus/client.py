@@ -123,6 +123,14 @@ def _pixels(
     return np.frombuffer(payload, dtype=np.uint8, count=n, offset=start).reshape(h, w, channels)
 
 
+def _drop(view: memoryview) -> None:
+    """Releases a view; one still exported (a numpy array made from it) is left to the GC."""
+    try:
+        view.release()
+    except BufferError:
+        pass
+
+
 def _view(ptr: int, size: int, writable: bool) -> memoryview:
     mv = memoryview((ctypes.c_char * size).from_address(ptr)).cast("B")
     return mv if writable else mv.toreadonly()
@@ -207,10 +215,11 @@ class Publisher:
         return LoanedMessage(self, self._loan)
 
     def send(self, data: bytes, timeout: Optional[float] = None) -> None:
-        """Copies `data` into a loaned slot and commits it."""
-        with self.loan(timeout) as msg:
-            msg.payload[: len(data)] = data
-            msg.commit(len(data))
+        """Copies `data` into a slot and publishes it (one call into the library)."""
+        code = _lib.gos_publisher_send(self._handle, data, len(data), _ns(timeout))
+        if code == _native.TIMEOUT and timeout == 0:
+            raise Full(f"ring '{self.ring.name}' is full")
+        _check(code)
 
     def close(self) -> None:
         if self._handle:
@@ -229,16 +238,17 @@ class Publisher:
 
 class Message:
     """A received message: `header` (the record, a ctypes structure over the slot) and
-    `payload` (a read-only memoryview of the slot). Valid until `release()` (or the end of a
-    `with` block, or the next receive)."""
+    `payload` (a read-only memoryview of the slot). Valid until `release()`, the end of a
+    `with` block, or the next receive on the same subscriber."""
 
-    def __init__(self, sub: "Subscriber", m: _native.Message) -> None:
+    __slots__ = ("_sub", "seq", "deliveries", "payload", "header", "_released")
+
+    def __init__(self, sub: "Subscriber", seq: int, deliveries: int, view: memoryview, header: Any) -> None:
         self._sub = sub
-        self.seq = m.seq
-        self.deliveries = m.deliveries
-        self.payload = _view(m.ptr, m.len, False) if m.len else memoryview(b"")
-        struct = sub.layout.struct if sub.layout else None
-        self.header: Any = struct.from_address(m.ptr) if struct and m.len >= ctypes.sizeof(struct) else None
+        self.seq = seq
+        self.deliveries = deliveries
+        self.payload = view
+        self.header = header
         self._released = False
 
     def __len__(self) -> int:
@@ -263,8 +273,9 @@ class Message:
         """Gives the slot back to the producers (the views become invalid)."""
         if not self._released:
             self._released = True
-            self.payload.release()
-            self._sub._release()
+            _drop(self.payload)
+            if self._sub._held is self:
+                self._sub._release()
 
     def __enter__(self) -> "Message":
         return self
@@ -288,36 +299,69 @@ class Subscriber:
         _check(_lib.gos_subscriber_new(ring._handle, self._WAIT[wait], ctypes.byref(handle)))
         self._handle = handle
         self._msg = _native.Message()
+        self._msg_ref = ctypes.byref(self._msg)
         self._held: Optional[Message] = None
+        self._slots: dict = {}
+        self._many: Optional[tuple] = None
+        self._rec = self.layout.size if self.layout else 0
 
     def _release(self) -> None:
         self._held = None
         _lib.gos_subscriber_release(self._handle)
 
+    def _slot(self, ptr: int) -> tuple[memoryview, Any]:
+        """The read-only view and the record of the slot at `ptr`, made once per slot."""
+        cached = self._slots.get(ptr)
+        if cached is None:
+            struct = self.layout.struct if self.layout else None
+            cached = (_view(ptr, self.ring.slot_size, False), struct.from_address(ptr) if struct else None)
+            self._slots[ptr] = cached
+        return cached
+
     def recv(self, timeout: Optional[float] = None) -> Message:
-        """The next message, waiting up to `timeout` seconds (None: forever). Releases the
-        previous message if it is still held. Raises Timeout."""
-        if self._held is not None:
-            self._held.release()
-        _check(_lib.gos_subscriber_recv(self._handle, _ns(timeout), ctypes.byref(self._msg)))
-        self._held = Message(self, self._msg)
-        return self._held
+        """The next message, waiting up to `timeout` seconds (None: forever). The previous
+        message of this subscriber is released. Raises Timeout."""
+        held = self._held
+        if held is not None:
+            held._released = True
+            _drop(held.payload)
+            self._held = None
+        m = self._msg
+        _check(_lib.gos_subscriber_recv(self._handle, _ns(timeout), self._msg_ref))
+        view, header = self._slot(m.ptr)
+        msg = Message(self, m.seq, m.deliveries, view[: m.len], header if header is not None and m.len >= self._rec else None)
+        self._held = msg
+        return msg
 
     def recv_many(self, n: int, timeout: Optional[float] = 0) -> List[bytes]:
-        """Up to `n` messages as bytes (copies), waiting up to `timeout` for the first."""
-        out: List[bytes] = []
-        lib, handle, msg = _lib, self._handle, self._msg
-        if self._held is not None:
-            self._held.release()
-        wait = _ns(timeout)
-        for _ in range(n):
-            code = lib.gos_subscriber_recv(handle, wait, ctypes.byref(msg))
-            if code == _native.TIMEOUT:
-                break
-            _check(code)
-            out.append(ctypes.string_at(msg.ptr, msg.len))
-            lib.gos_subscriber_release(handle)
-            wait = 0
+        """Up to `n` messages as bytes (copies), waiting up to `timeout` for the first, in one
+        call into the library."""
+        held = self._held
+        if held is not None:
+            held._released = True
+            _drop(held.payload)
+            self._held = None
+        if n <= 0:
+            return []
+        if self._many is None or len(self._many[1]) < n:
+            cap = n * self.ring.slot_size
+            self._many = (ctypes.create_string_buffer(cap), (ctypes.c_uint32 * n)())
+        buf, lens = self._many
+        count = ctypes.c_uint32()
+        _check(
+            _lib.gos_subscriber_recv_many(
+                self._handle, n, _ns(timeout), buf, ctypes.sizeof(buf), lens, ctypes.byref(count)
+            )
+        )
+        k = count.value
+        if k == 0:
+            return []
+        sizes = lens[:k]
+        data = ctypes.string_at(buf, sum(sizes))
+        out, at = [], 0
+        for size in sizes:
+            out.append(data[at : at + size])
+            at += size
         return out
 
     def report(self, failed: int = 0, work_seconds: float = 0.0) -> None:
@@ -336,6 +380,13 @@ class Subscriber:
 
     def close(self) -> None:
         if self._handle:
+            if self._held is not None:
+                self._held._released = True
+                _drop(self._held.payload)
+                self._held = None
+            for view, _ in self._slots.values():
+                _drop(view)
+            self._slots.clear()
             _lib.gos_subscriber_free(self._handle)
             self._handle = None
 
