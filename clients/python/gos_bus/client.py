@@ -164,8 +164,12 @@ class LoanedMessage:
     ) -> Any:
         """A writable numpy array (height, width, channels) of uint8 over the slot itself
         (numpy needed). Width, height and the pixel offset default to the record's fields
-        (`width`, `height`, `pixel_offset`) where it has them."""
-        return _pixels(self.payload, self.header, self._pub.layout, width, height, channels, offset)
+        (`width`, `height`, `pixel_offset`) where it has them. The length to commit grows to
+        cover the pixels."""
+        px = _pixels(self.payload, self.header, self._pub.layout, width, height, channels, offset)
+        end = px.ctypes.data + px.nbytes - ctypes.addressof(ctypes.c_char.from_buffer(self.payload))
+        self.length = max(self.length, end)
+        return px
 
     def commit(self, length: Optional[int] = None) -> None:
         """Publishes the message: `length` payload bytes (default: the record alone, or what
