@@ -28,6 +28,13 @@ slots = 4
 slot_size = "8MiB"
 
 [[ring]]
+name = "render.frames"
+layout = "RenderFrame"
+policy = "overwrite"
+slots = 8
+slot_size = "1MiB"
+
+[[ring]]
 name = "big"
 slots = 4
 slot_size = "8MiB"
