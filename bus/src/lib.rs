@@ -9,6 +9,8 @@
 
 #[cfg(not(loom))]
 pub mod broker;
+#[cfg(not(loom))]
+pub mod client;
 pub mod control;
 pub mod error;
 pub mod ring;

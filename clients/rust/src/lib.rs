@@ -17,22 +17,13 @@
 //! }
 //! # Ok::<(), gos_bus_client::Error>(())
 //! ```
+//!
+//! The implementation lives in `gos_bus::client` (so that the `gos-bus` command can publish
+//! too); this crate is the stable name Rust programs depend on.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-mod bus;
-mod layout;
-mod publisher;
-mod registration;
-mod subscriber;
-
-pub use bus::{Bus, Ring};
-pub use gos_bus::{Error, Mode, Policy, Result, RingConfig, WaitStrategy};
-pub use gos_layouts::{DnaJob, DnaResult, Record, RenderFrame, RtsTexture, Schema};
-pub use layout::{Bytes, Layout};
-pub use publisher::{Loan, Publisher, RawLoan};
-pub use registration::HEARTBEAT_PERIOD;
-pub use subscriber::{Iter, Message, RawMessage, Subscriber};
+pub use gos_bus::client::*;
 
 /// The README's Rust examples, compiled as doctests so that they stay true.
 #[cfg(doctest)]

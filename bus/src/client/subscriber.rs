@@ -1,13 +1,13 @@
 //! Receiving: a view of a slot in shared memory, released when dropped.
 
-use crate::bus::Ring;
-use crate::layout::Layout;
-use crate::registration::Registration;
-use gos_bus::ring::broadcast::{self, Read};
-use gos_bus::ring::work_queue::{self, Take};
-use gos_bus::ring::{clients, Mode, Policy};
-use gos_bus::wait::{consumer_slice, wait_until};
-use gos_bus::{Corrupt, Error, Result, WaitStrategy};
+use super::bus::Ring;
+use super::layout::Layout;
+use super::registration::Registration;
+use crate::ring::broadcast::{self, Read};
+use crate::ring::work_queue::{self, Take};
+use crate::ring::{clients, Mode, Policy};
+use crate::wait::{consumer_slice, wait_until};
+use crate::{Corrupt, Error, Result, WaitStrategy};
 use gos_layouts::segment::{CLIENT_SLEEPY, ROLE_SUBSCRIBER, ROLE_WORKER};
 use gos_layouts::Record;
 use std::cell::Cell;

@@ -1,9 +1,9 @@
 //! Attaching to a bus and opening its rings.
 
-use crate::layout::Layout;
-use crate::{Publisher, Subscriber};
-use gos_bus::ring::clients::{self, Identity};
-use gos_bus::{name, proc, Error, Result, RingConfig, Segment};
+use super::layout::Layout;
+use super::{Publisher, Subscriber};
+use crate::ring::clients::{self, Identity};
+use crate::{name, proc, Error, Result, RingConfig, Segment};
 use std::sync::Arc;
 
 /// A bus: a name under which rings live in `/dev/shm`.
@@ -18,7 +18,7 @@ impl Bus {
     /// [`Error::BusNotRunning`], naming the bus, the path looked at and the command to run.
     /// The rings keep working while the broker restarts.
     pub fn attach(name: &str) -> Result<Bus> {
-        gos_bus::broker::Registry::open(name)?;
+        crate::broker::Registry::open(name)?;
         Ok(Bus { name: name.into() })
     }
 
@@ -87,7 +87,7 @@ impl Ring {
         self.seg.name()
     }
 
-    /// Refuses a layout whose fingerprint differs from the ring's (raw [`crate::Bytes`] is
+    /// Refuses a layout whose fingerprint differs from the ring's (raw [`super::Bytes`] is
     /// accepted on any ring).
     pub(crate) fn check_layout<T: Layout>(&self) -> Result<()> {
         let g = self.seg.geometry();

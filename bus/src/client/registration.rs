@@ -5,9 +5,9 @@
 //! [`HEARTBEAT_PERIOD`], so the broker can tell a live client that is just idle from one that
 //! is gone or stuck.
 
-use crate::bus::Ring;
-use gos_bus::ring::clients;
-use gos_bus::{proc, Error, Result, Segment};
+use super::bus::Ring;
+use crate::ring::clients;
+use crate::{proc, Error, Result, Segment};
 use gos_layouts::segment::CLIENT_ACTIVE;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, Once, Weak};

@@ -1,12 +1,12 @@
 //! Publishing: loan a slot, write in place, commit.
 
-use crate::bus::Ring;
-use crate::layout::Layout;
-use crate::registration::Registration;
-use gos_bus::ring::broadcast::{self, ProducerCache};
-use gos_bus::ring::{clients, work_queue, Mode, Policy};
-use gos_bus::wait::{wait_until, SPACE_SLICE};
-use gos_bus::{Error, Result, WaitStrategy};
+use super::bus::Ring;
+use super::layout::Layout;
+use super::registration::Registration;
+use crate::ring::broadcast::{self, ProducerCache};
+use crate::ring::{clients, work_queue, Mode, Policy};
+use crate::wait::{wait_until, SPACE_SLICE};
+use crate::{Error, Result, WaitStrategy};
 use gos_layouts::segment::ROLE_PUBLISHER;
 use gos_layouts::Record;
 use std::marker::PhantomData;
