@@ -203,6 +203,14 @@ pub enum Error {
         /// What the manifest wants.
         wanted: String,
     },
+    /// A file is not a usable PixelRTS texture.
+    #[error("cannot use {path} as a PixelRTS texture: {problem}")]
+    Rts {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A configuration value is out of range.
     #[error("invalid ring configuration: {0}")]
     InvalidConfig(String),

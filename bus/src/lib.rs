@@ -22,6 +22,8 @@ pub mod name;
 #[cfg(not(loom))]
 pub mod proc;
 #[cfg(not(loom))]
+pub mod rts;
+#[cfg(not(loom))]
 pub mod segment;
 #[cfg(not(loom))]
 pub mod shm;

@@ -173,3 +173,70 @@ fn monitor_once_json_and_inspect_read_a_live_ring() {
     assert!(text.contains("height") && text.contains("1080"), "{text}");
     gos_bus::Segment::unlink(&bus, "render.frames").unwrap();
 }
+
+fn fixtures() -> std::path::PathBuf {
+    std::env::var_os("GOS_RTS_FIXTURES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/rts")
+        })
+}
+
+#[test]
+fn rts_info_reports_grid_size_and_sha256() {
+    let file = fixtures().join("blob-300001.rts.png");
+    let o = run(&["rts", "info", file.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["grid"], 512);
+    assert_eq!(v["data_size"], 300001);
+    assert_eq!(
+        v["sha256"],
+        "f94c723c28a244e1a9a7939623841f31095578b73fad694857d2265e53302012"
+    );
+    assert_eq!(v["metadata"]["format"], "PixelRTS-2.0");
+    let bad = run(&["rts", "info", "Cargo.toml"]);
+    assert!(!bad.status.success());
+    let e = stderr(&bad);
+    assert!(
+        e.contains("cannot use Cargo.toml as a PixelRTS texture: not a valid PNG"),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1);
+}
+
+#[test]
+fn rts_publish_puts_pixels_and_metadata_in_the_slot() {
+    use gos_bus::client::{Bus, RingConfig, RtsTexture};
+    use gos_layouts::Record;
+    let bus = Bus::standalone(&format!("rts{}", std::process::id())).unwrap();
+    let ring = bus
+        .create_ring(
+            "rts.textures",
+            &RingConfig {
+                slot_count: 4,
+                slot_size: 2 << 20,
+                layout: RtsTexture::SCHEMA,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let sub = ring.subscriber::<RtsTexture>().unwrap();
+    let mut p = ring.publisher::<RtsTexture>().unwrap();
+    for name in ["blob-1.rts.png", "blob-65536.rts.png"] {
+        let path = fixtures().join(name);
+        let sent = gos_bus::rts::publish_file(&mut p, &path).unwrap();
+        let file = gos_rts::decode_file(&path).unwrap();
+        let m = sub.try_recv().unwrap().expect("published");
+        let h = m.header();
+        assert_eq!(*h, sent);
+        assert_eq!(h.sha256, file.sha256);
+        assert_eq!((h.width, h.data_size), (file.side, file.data.len() as u64));
+        let px = &m.tail()[..h.pixel_bytes as usize];
+        assert_eq!(px, &file.pixels[..], "the pixels, in the slot");
+        let meta = &m.tail()[h.pixel_bytes as usize..][..h.metadata_len as usize];
+        assert_eq!(meta, file.metadata.as_bytes());
+    }
+    drop((sub, p));
+    bus.remove_ring("rts.textures").unwrap();
+}

@@ -41,6 +41,36 @@ enum PolicyArg {
 }
 
 #[derive(Subcommand)]
+enum RtsCommand {
+    /// Decode a .rts.png: grid, metadata, recovered data size and SHA-256.
+    #[command(
+        after_help = "Examples:\n  gos-bus rts info boot.rts.png\n  gos-bus rts info boot.rts.png --json"
+    )]
+    Info {
+        /// The file.
+        file: std::path::PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decode .rts.png files and publish each, pixels and metadata, on a ring.
+    #[command(
+        after_help = "Examples:\n  gos-bus rts publish assets/*.rts.png\n  gos-bus rts publish boot.rts.png --bus test --ring rts.textures"
+    )]
+    Publish {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// Bus name.
+        #[arg(long, default_value = name::DEFAULT_BUS)]
+        bus: String,
+        /// Ring to publish on.
+        #[arg(long, default_value = "rts.textures")]
+        ring: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the broker: create (or adopt) the rings of a manifest and supervise the clients.
     #[command(
@@ -92,6 +122,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// PixelRTS textures: describe a .rts.png, or publish files on rts.textures.
+    #[command(subcommand)]
+    Rts(RtsCommand),
     /// Run the cross-process benchmarks (gos-bus-bench, built next to gos-bus).
     #[command(after_help = "Examples:\n  gos-bus bench --quick\n  gos-bus bench --latency")]
     Bench {
@@ -220,6 +253,10 @@ fn run(cli: Cli) -> Result<()> {
             json,
         } => view_cmd::inspect(&bus, &ring, last, json)?,
         Command::Bench { args } => broker_cmd::bench(&args)?,
+        Command::Rts(RtsCommand::Info { file, json }) => view_cmd::rts_info(&file, json)?,
+        Command::Rts(RtsCommand::Publish { files, bus, ring }) => {
+            view_cmd::rts_publish(&bus, &ring, &files)?
+        }
         Command::Layouts { json } => {
             let messages = gos_layouts::message_schemas();
             let segment = gos_layouts::segment_schemas();

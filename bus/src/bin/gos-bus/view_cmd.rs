@@ -69,6 +69,70 @@ pub fn print_table(snap: &snapshot::BusSnapshot) {
     }
 }
 
+/// `gos-bus rts info`.
+pub fn rts_info(file: &std::path::Path, json: bool) -> Result<()> {
+    let rts = gos_bus::rts::decode_file(file).map_err(|e| Error::Rts {
+        path: file.display().to_string(),
+        problem: e.to_string(),
+    })?;
+    let meta: serde_json::Value = serde_json::from_str(&rts.metadata).unwrap_or_default();
+    let v = serde_json::json!({
+        "file": file.display().to_string(),
+        "grid": rts.side,
+        "hilbert_order": rts.order,
+        "encoding": rts.encoding,
+        "data_size": rts.data.len(),
+        "sha256": gos_rts::hex(&rts.sha256),
+        "hash_verified": rts.hash_verified,
+        "entropy": rts.entropy,
+        "has_logic": rts.has_logic,
+        "has_blueprint": rts.has_blueprint,
+        "texture_id": format!("{:#018x}", gos_bus::rts::texture_id(file)),
+        "metadata": meta,
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    } else {
+        println!("{}", file.display());
+        for k in [
+            "grid",
+            "hilbert_order",
+            "encoding",
+            "data_size",
+            "sha256",
+            "hash_verified",
+            "entropy",
+            "texture_id",
+        ] {
+            match &v[k] {
+                serde_json::Value::String(s) => println!("  {k:<14} {s}"),
+                other => println!("  {k:<14} {other}"),
+            }
+        }
+        println!("  {:<14} {}", "metadata", rts.metadata);
+    }
+    Ok(())
+}
+
+/// `gos-bus rts publish`.
+pub fn rts_publish(bus: &str, ring: &str, files: &[std::path::PathBuf]) -> Result<()> {
+    let b = gos_bus::client::Bus::attach(bus)?;
+    let mut p = b.publisher::<gos_layouts::RtsTexture>(ring)?;
+    for f in files {
+        let d = gos_bus::rts::publish_file(&mut p, f)?;
+        println!(
+            "published {} on '{ring}': {}x{} texture {:#018x}, {} data bytes, sha256 {}",
+            f.display(),
+            d.width,
+            d.height,
+            d.texture_id,
+            d.data_size,
+            gos_rts::hex(&d.sha256)
+        );
+    }
+    Ok(())
+}
+
 /// `gos-bus inspect`.
 pub fn inspect(bus: &str, ring: &str, last: usize, json: bool) -> Result<()> {
     let seg = Segment::open_read_only(bus, ring)?;
