@@ -75,6 +75,11 @@ struct GosPublisher;
 struct GosRing;
 
 /**
+ * A publisher of PixelRTS textures (an `rts.textures` ring: layout `RtsTexture`).
+ */
+struct GosRtsPublisher;
+
+/**
  * A subscriber (a competing worker on a work queue).
  */
 struct GosSubscriber;
@@ -330,6 +335,38 @@ int32_t gos_subscriber_report(const struct GosSubscriber *subscriber,
  * `subscriber` comes from `gos_subscriber_new` and is freed once, or is null.
  */
 void gos_subscriber_free(struct GosSubscriber *subscriber);
+
+/**
+ * Makes a texture publisher on `ring` (its layout must be `RtsTexture`).
+ *
+ * # Safety
+ * `ring` is a live handle; `out` is valid for one write.
+ */
+int32_t gos_rts_publisher_new(const struct GosRing *ring, struct GosRtsPublisher **out);
+
+/**
+ * Decodes the PixelRTS file at `path` (PNG, metadata, Hilbert walk, SHA-256 check) and
+ * publishes it: the `RtsTexture` record, the pixels, the metadata JSON. Writes its texture
+ * id, data size and SHA-256 (32 bytes) to the out pointers that are not null.
+ * A file that is not usable PixelRTS fails with `GOS_EINVALID` and the reason.
+ *
+ * # Safety
+ * `publisher` is a live handle; `path` is a NUL-terminated string; `texture_id` and
+ * `data_size` are null or valid for one write; `sha256` is null or valid for 32 bytes.
+ */
+int32_t gos_rts_publish(struct GosRtsPublisher *publisher,
+                        const char *path,
+                        uint64_t *texture_id,
+                        uint64_t *data_size,
+                        uint8_t *sha256);
+
+/**
+ * Frees a texture publisher.
+ *
+ * # Safety
+ * `publisher` comes from `gos_rts_publisher_new` and is freed once, or is null.
+ */
+void gos_rts_publisher_free(struct GosRtsPublisher *publisher);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -47,9 +47,10 @@ fn code_of(e: &Error) -> i32 {
         Error::BusNotRunning { .. } => GOS_EBUS_NOT_RUNNING,
         Error::NoSuchRing { .. } => GOS_ENO_SUCH_RING,
         Error::Corrupt { .. } => GOS_ECORRUPT,
-        Error::InvalidName { .. } | Error::PayloadTooLarge { .. } | Error::InvalidConfig(_) => {
-            GOS_EINVALID
-        }
+        Error::InvalidName { .. }
+        | Error::PayloadTooLarge { .. }
+        | Error::InvalidConfig(_)
+        | Error::Rts { .. } => GOS_EINVALID,
         Error::ProducerBusy { .. } | Error::ClientTableFull { .. } => GOS_EBUSY,
         Error::PermissionDenied { .. } => GOS_EPERMISSION,
         Error::Reaped { .. } => GOS_EREAPED,
@@ -585,5 +586,89 @@ pub unsafe extern "C" fn gos_subscriber_free(subscriber: *mut GosSubscriber) {
     if !subscriber.is_null() {
         // SAFETY: made by Box::into_raw, freed once.
         drop(unsafe { Box::from_raw(subscriber) });
+    }
+}
+
+/// A publisher of PixelRTS textures (an `rts.textures` ring: layout `RtsTexture`).
+pub struct GosRtsPublisher {
+    p: Publisher<gos_layouts::RtsTexture>,
+}
+
+/// Makes a texture publisher on `ring` (its layout must be `RtsTexture`).
+///
+/// # Safety
+/// `ring` is a live handle; `out` is valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn gos_rts_publisher_new(
+    ring: *const GosRing,
+    out: *mut *mut GosRtsPublisher,
+) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle, or null (checked).
+        let r = unsafe { ring.as_ref() }.ok_or_else(|| invalid("ring is a null pointer"))?;
+        if out.is_null() {
+            return Err(invalid("out is a null pointer"));
+        }
+        let p = r.ring.publisher::<gos_layouts::RtsTexture>()?;
+        // SAFETY: non-null and valid for a write.
+        unsafe { *out = Box::into_raw(Box::new(GosRtsPublisher { p })) };
+        Ok(GOS_OK)
+    })
+}
+
+/// Decodes the PixelRTS file at `path` (PNG, metadata, Hilbert walk, SHA-256 check) and
+/// publishes it: the `RtsTexture` record, the pixels, the metadata JSON. Writes its texture
+/// id, data size and SHA-256 (32 bytes) to the out pointers that are not null.
+/// A file that is not usable PixelRTS fails with `GOS_EINVALID` and the reason.
+///
+/// # Safety
+/// `publisher` is a live handle; `path` is a NUL-terminated string; `texture_id` and
+/// `data_size` are null or valid for one write; `sha256` is null or valid for 32 bytes.
+#[no_mangle]
+pub unsafe extern "C" fn gos_rts_publish(
+    publisher: *mut GosRtsPublisher,
+    path: *const c_char,
+    texture_id: *mut u64,
+    data_size: *mut u64,
+    sha256: *mut u8,
+) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle, or null (checked).
+        let p =
+            unsafe { publisher.as_mut() }.ok_or_else(|| invalid("publisher is a null pointer"))?;
+        // SAFETY: forwarded contract.
+        let path = unsafe { text(path, "path")? };
+        let d =
+            gos_bus::rts::publish_file(&mut p.p, std::path::Path::new(path)).map_err(
+                |e| match e {
+                    Error::Rts { .. } => invalid(&e.to_string()),
+                    e => e,
+                },
+            )?;
+        // SAFETY: each pointer is null or valid for its write (caller's contract).
+        unsafe {
+            if !texture_id.is_null() {
+                texture_id.write(d.texture_id);
+            }
+            if !data_size.is_null() {
+                data_size.write(d.data_size);
+            }
+            if !sha256.is_null() {
+                std::ptr::copy_nonoverlapping(d.sha256.as_ptr(), sha256, 32);
+            }
+        }
+        Ok(GOS_OK)
+    })
+}
+
+/// Frees a texture publisher.
+///
+/// # Safety
+/// `publisher` comes from `gos_rts_publisher_new` and is freed once, or is null.
+#[no_mangle]
+pub unsafe extern "C" fn gos_rts_publisher_free(publisher: *mut GosRtsPublisher) {
+    if !publisher.is_null() {
+        // SAFETY: made by Box::into_raw, freed once.
+        drop(unsafe { Box::from_raw(publisher) });
     }
 }

@@ -12,6 +12,7 @@ Standard library only (numpy optional, for `pixels()`); the work is done by the 
 
 from .client import Bus, LoanedMessage, Message, Publisher, Ring, Subscriber
 from .daemon import Daemon, DaemonStats
+from .rts import RtsPublisher
 from .errors import (
     BusNotRunning,
     Busy,
@@ -29,6 +30,7 @@ __all__ = [
     "Bus",
     "Daemon",
     "DaemonStats",
+    "RtsPublisher",
     "Publisher",
     "Subscriber",
     "Message",

@@ -97,6 +97,12 @@ _sig = {
     ),
     "gos_publisher_send": ([_p, ctypes.c_char_p, ctypes.c_uint64, ctypes.c_int64], _i32),
     "gos_subscriber_free": ([_p], None),
+    "gos_rts_publisher_new": ([_p, ctypes.POINTER(_p)], _i32),
+    "gos_rts_publish": (
+        [_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64), ctypes.c_char_p],
+        _i32,
+    ),
+    "gos_rts_publisher_free": ([_p], None),
 }
 for _name, (_args, _ret) in _sig.items():
     _f = getattr(lib, _name)

@@ -45,6 +45,25 @@ slots = 64
 slot_size = "64KiB"
 
 [[ring]]
+name = "rts.textures"
+layout = "RtsTexture"
+slots = 8
+slot_size = "2MiB"
+
+[[ring]]
+name = "dna.jobs"
+mode = "work-queue"
+layout = "DnaJob"
+slots = 64
+slot_size = "64KiB"
+
+[[ring]]
+name = "dna.results"
+layout = "DnaResult"
+slots = 64
+slot_size = "64KiB"
+
+[[ring]]
 name = "jobs"
 mode = "work-queue"
 slots = 64
