@@ -638,13 +638,7 @@ pub unsafe extern "C" fn gos_rts_publish(
             unsafe { publisher.as_mut() }.ok_or_else(|| invalid("publisher is a null pointer"))?;
         // SAFETY: forwarded contract.
         let path = unsafe { text(path, "path")? };
-        let d =
-            gos_bus::rts::publish_file(&mut p.p, std::path::Path::new(path)).map_err(
-                |e| match e {
-                    Error::Rts { .. } => invalid(&e.to_string()),
-                    e => e,
-                },
-            )?;
+        let d = gos_bus::rts::publish_file(&mut p.p, std::path::Path::new(path))?;
         // SAFETY: each pointer is null or valid for its write (caller's contract).
         unsafe {
             if !texture_id.is_null() {
