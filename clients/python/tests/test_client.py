@@ -174,3 +174,39 @@ def test_python_worker_killed_mid_job_is_reaped_and_the_job_survives(served: str
         assert msg.deliveries == 2, "the same job, handed out again by the broker"
 
 
+
+
+def test_full_when_asked_not_to_wait(served: str) -> None:
+    bus = gos_bus.Bus.attach(served)
+    slow = bus.subscriber("big")  # attached, reads nothing: a block ring fills up
+    pub = bus.publisher("big")
+    for _ in range(4):
+        pub.send(b"x")
+    with pytest.raises(gos_bus.Full, match="ring 'big' is full"):
+        pub.loan(timeout=0)
+    with pytest.raises(gos_bus.Full):
+        pub.send(b"y", timeout=0)
+    slow.recv(timeout=1).release()
+    pub.send(b"z", timeout=0)
+
+
+def test_blocking_calls_release_the_gil(served: str) -> None:
+    import threading
+
+    sub = gos_bus.Bus.attach(served).subscriber("small", wait="block")
+    done = threading.Event()
+
+    def wait_for_nothing() -> None:
+        with pytest.raises(gos_bus.Timeout):
+            sub.recv(timeout=0.5)
+        done.set()
+
+    t = threading.Thread(target=wait_for_nothing)
+    t.start()
+    spins = 0
+    start = time.monotonic()
+    while not done.is_set():
+        spins += 1
+    t.join()
+    assert time.monotonic() - start >= 0.5
+    assert spins > 100_000, f"the main thread ran while the other waited in the library ({spins})"
