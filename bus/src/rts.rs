@@ -51,40 +51,67 @@ pub fn describe(file: &RtsFile, id: u64, mtime_ns: i64) -> RtsTexture {
         mtime_ns,
         metadata_len: file.metadata.len() as u32,
         pixel_offset: std::mem::size_of::<RtsTexture>() as u32,
-        pixel_bytes: file.pixels.len() as u64,
+        pixel_bytes: file.side as u64 * file.side as u64 * 4,
         ..bytemuck::Zeroable::zeroed()
     }
 }
 
-/// Decodes `path` and publishes it on `publisher` (an `rts.textures` ring). Returns the
-/// descriptor published.
+/// Decodes `path` straight into a loaned slot of `publisher` (an `rts.textures` ring): the
+/// PNG decoder writes the pixels into shared memory, then the record and the metadata JSON are
+/// put around them. Returns the descriptor published. A file that fails after the slot was
+/// loaned leaves a skipped slot, which consumers pass over.
 pub fn publish_file(publisher: &mut Publisher<RtsTexture>, path: &Path) -> Result<RtsTexture> {
     let bad = |e: RtsError| Error::Rts {
         path: path.display().to_string(),
         problem: e.to_string(),
     };
-    let file = decode_file(path).map_err(bad)?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        bad(RtsError::Io {
+            path: path.display().to_string(),
+            source: e,
+        })
+    })?;
+    let sidecar = gos_rts::sidecars(path)
+        .into_iter()
+        .find_map(|p| std::fs::read_to_string(p).ok());
     let mtime_ns = std::fs::metadata(path)
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos() as i64);
-    let desc = describe(&file, texture_id(path), mtime_ns);
-    let need = std::mem::size_of::<RtsTexture>() + file.pixels.len() + file.metadata.len();
-    if need > publisher.slot_size() {
+    let head = std::mem::size_of::<RtsTexture>();
+    let room = publisher.slot_size() - head;
+    let ring = publisher.ring().name().to_string();
+    let mut loan: Loan<'_, RtsTexture> = publisher.loan()?;
+    let file = {
+        let tail = loan.tail_mut();
+        gos_rts::decode_into(&bytes, sidecar.as_deref(), |n| tail.get_mut(..n))
+    }
+    .map_err(|e| match e {
+        RtsError::TooLarge {
+            capacity: 0,
+            data_size,
+            ..
+        } => Error::PayloadTooLarge {
+            ring: ring.clone(),
+            len: head + data_size as usize,
+            slot_size: (head + room) as u32,
+        },
+        e => bad(e),
+    })?;
+    let pixel_bytes = (file.side as usize) * (file.side as usize) * 4;
+    if pixel_bytes + file.metadata.len() > room {
         return Err(Error::PayloadTooLarge {
-            ring: publisher.ring().name().into(),
-            len: need,
-            slot_size: publisher.slot_size() as u32,
+            ring,
+            len: head + pixel_bytes + file.metadata.len(),
+            slot_size: (head + room) as u32,
         });
     }
-    let mut loan: Loan<'_, RtsTexture> = publisher.loan()?;
+    let desc = describe(&file, texture_id(path), mtime_ns);
     *loan.header_mut() = desc;
-    let tail = loan.tail_mut();
-    tail[..file.pixels.len()].copy_from_slice(&file.pixels);
-    tail[file.pixels.len()..file.pixels.len() + file.metadata.len()]
+    loan.tail_mut()[pixel_bytes..pixel_bytes + file.metadata.len()]
         .copy_from_slice(file.metadata.as_bytes());
-    loan.set_tail_len(file.pixels.len() + file.metadata.len())?;
+    loan.set_tail_len(pixel_bytes + file.metadata.len())?;
     loan.commit();
     Ok(desc)
 }

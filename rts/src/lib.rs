@@ -163,6 +163,24 @@ pub fn decode_file(path: &Path) -> Result<RtsFile, RtsError> {
 /// Decodes PixelRTS PNG bytes; `sidecar` is the sidecar JSON, used when the PNG has no
 /// `PixelRTS` chunk.
 pub fn decode(png_bytes: &[u8], sidecar: Option<&str>) -> Result<RtsFile, RtsError> {
+    let mut pixels = Vec::new();
+    let mut file = decode_into(png_bytes, sidecar, |n| {
+        pixels.resize(n, 0);
+        Some(&mut pixels[..])
+    })?;
+    file.pixels = pixels;
+    Ok(file)
+}
+
+/// Decodes like [`decode`], but the pixels go straight into the buffer `place` returns when
+/// asked for `n` bytes (`side * side * 4`), once the image and its metadata have been checked
+/// (a loaned shared-memory slot, say). `None` from `place` refuses the file as too large. The
+/// returned file's `pixels` is empty: they are in the buffer.
+pub fn decode_into<'a>(
+    png_bytes: &[u8],
+    sidecar: Option<&str>,
+    place: impl FnOnce(usize) -> Option<&'a mut [u8]>,
+) -> Result<RtsFile, RtsError> {
     let mut decoder = png::Decoder::new(png_bytes);
     decoder.set_transformations(png::Transformations::IDENTITY);
     // Refuse absurd images before allocating for them.
@@ -185,11 +203,24 @@ pub fn decode(png_bytes: &[u8], sidecar: Option<&str>) -> Result<RtsFile, RtsErr
     if width != height || !width.is_power_of_two() || width > MAX_SIDE {
         return Err(RtsError::Shape { width, height });
     }
-    let mut pixels = vec![0u8; reader.output_buffer_size()];
-    let frame = reader
-        .next_frame(&mut pixels)
+    let need = reader.output_buffer_size();
+    if need != (width as usize) * (height as usize) * 4 {
+        return Err(RtsError::Png(format!("unexpected frame size {need}")));
+    }
+    let pixels: &'a mut [u8] = place(need).ok_or(RtsError::TooLarge {
+        data_size: need as u64,
+        capacity: 0,
+        side: width,
+    })?;
+    if pixels.len() < need {
+        return Err(RtsError::Png(
+            "the buffer given for the pixels is too small".into(),
+        ));
+    }
+    let pixels: &mut [u8] = &mut pixels[..need];
+    reader
+        .next_frame(pixels)
         .map_err(|e| RtsError::Png(e.to_string()))?;
-    pixels.truncate(frame.buffer_size());
     // The text chunks may also come after the image data: read them from the finished reader.
     let _ = reader.finish();
     let texts: Vec<(String, String)> = reader
@@ -291,7 +322,7 @@ pub fn decode(png_bytes: &[u8], sidecar: Option<&str>) -> Result<RtsFile, RtsErr
         side,
         order: side.trailing_zeros(),
         entropy: entropy(&data),
-        pixels,
+        pixels: Vec::new(),
         data,
         sha256,
         metadata: serde_json::to_string(&meta).unwrap_or(meta_text),
