@@ -1,0 +1,85 @@
+//! Choosing a backend and an adapter, and opening the device.
+
+use crate::RenderError;
+
+/// Which graphics API to drive the GPU through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Vulkan (lavapipe on machines without a GPU).
+    Vulkan,
+    /// OpenGL / GLES through EGL (the NVIDIA H100 machine, see GPU.md).
+    Gl,
+}
+
+impl Backend {
+    /// From `--backend` or `WGPU_BACKEND`: `vulkan`/`vk` or `gl`/`gles`.
+    pub fn parse(s: &str) -> Option<Backend> {
+        match s.to_ascii_lowercase().as_str() {
+            "vulkan" | "vk" => Some(Backend::Vulkan),
+            "gl" | "gles" | "opengl" => Some(Backend::Gl),
+            _ => None,
+        }
+    }
+
+    fn backends(self) -> wgpu::Backends {
+        match self {
+            Backend::Vulkan => wgpu::Backends::VULKAN,
+            Backend::Gl => wgpu::Backends::GL,
+        }
+    }
+}
+
+/// An open GPU device.
+pub struct Gpu {
+    /// The device.
+    pub device: wgpu::Device,
+    /// Its queue.
+    pub queue: wgpu::Queue,
+    /// What the adapter says it is.
+    pub info: wgpu::AdapterInfo,
+    /// The backend in use.
+    pub backend: Backend,
+}
+
+impl Gpu {
+    /// Opens the first adapter of `backend`, with downlevel limits.
+    pub fn open(backend: Backend) -> Result<Gpu, RenderError> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = backend.backends();
+        // GL on the H100 machine is 3.3 without compute shaders: no indirect-call validation.
+        desc.flags = wgpu::InstanceFlags::empty();
+        let instance = wgpu::Instance::new(desc);
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            compatible_surface: None,
+            force_fallback_adapter: false,
+            ..Default::default()
+        }))
+        .map_err(|e| RenderError::NoAdapter {
+            backend: format!("{backend:?}"),
+            reason: e.to_string(),
+        })?;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("gos-render-node"),
+            required_features: wgpu::Features::empty(),
+            required_limits:
+                wgpu::Limits::downlevel_webgl2_defaults().using_resolution(adapter.limits()),
+            ..Default::default()
+        }))
+        .map_err(|e| RenderError::Device(e.to_string()))?;
+        Ok(Gpu {
+            device,
+            queue,
+            info: adapter.get_info(),
+            backend,
+        })
+    }
+
+    /// One line naming the adapter, for logs.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({:?}, driver {} {})",
+            self.info.name, self.info.backend, self.info.driver, self.info.driver_info
+        )
+    }
+}

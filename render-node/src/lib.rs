@@ -1,0 +1,41 @@
+//! The gos-bus render node's GPU side: a wgpu device (Vulkan, or GL where Vulkan does not
+//! work), and a compositor that draws pixel windows by z-order, position and zoom over a
+//! neural-terrain background (WGSL), into an output texture that is read back to the CPU.
+//!
+//! It stays within downlevel limits (render pipelines only, no compute), so the same code runs
+//! on Mesa's lavapipe, on discrete GPUs through Vulkan, and through GL (see `../shared/GPU.md`).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod compositor;
+mod gpu;
+
+pub use compositor::{Compositor, Dirty, Placement};
+pub use gpu::{Backend, Gpu};
+
+/// Errors of the render node.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// No adapter for the requested backend.
+    #[error("no GPU adapter for backend {backend}: {reason}; install Mesa's Vulkan driver (apt-get install mesa-vulkan-drivers) or try --backend gl")]
+    NoAdapter {
+        /// The backend asked for.
+        backend: String,
+        /// What wgpu said.
+        reason: String,
+    },
+    /// The device could not be created.
+    #[error("cannot open the GPU device: {0}")]
+    Device(String),
+    /// A frame whose sizes do not fit its pixels.
+    #[error("bad frame from source {source_id}: {reason}")]
+    BadFrame {
+        /// The source.
+        source_id: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Waiting for the GPU failed.
+    #[error("GPU wait failed: {0}")]
+    Poll(String),
+}

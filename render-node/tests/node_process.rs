@@ -1,0 +1,118 @@
+//! The render node as a separate process, fed by a Rust producer (this test process) and a
+//! Python producer (a separate process) at once, publishing what it composites on
+//! render.output.
+
+use gos_bus::client::{Bus, Bytes, RenderFrame, RingConfig};
+use gos_layouts::Record;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const NODE: &str = env!("CARGO_BIN_EXE_gos-render-node");
+const W: u32 = 320;
+const H: u32 = 180;
+
+fn ring(bus: &Bus, name: &str, size: u32) {
+    let _ = bus.remove_ring(name);
+    bus.create_ring(
+        name,
+        &RingConfig {
+            slot_count: 8,
+            slot_size: size,
+            layout: RenderFrame::SCHEMA,
+            policy: gos_bus::Policy::OverwriteOldest,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn node_composites_rust_and_python_windows_into_render_output() {
+    let name = format!("rnode{}", std::process::id());
+    let bus = Bus::standalone(&name).unwrap();
+    ring(&bus, "render.frames", 1 << 20);
+    ring(&bus, "render.output", 128 + W * H * 4 + 64);
+    let out = bus.subscriber::<Bytes>("render.output").unwrap();
+    let mut node = Command::new(NODE)
+        .args([
+            "--bus",
+            &name,
+            "--standalone",
+            "--width",
+            "320",
+            "--height",
+            "180",
+        ])
+        .args(["--fps", "20", "--for", "20"])
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The Python producer: a 16x16 blue window at (200, 100), z 2.
+    let py = format!(
+        r#"
+import sys, time
+sys.path.insert(0, {pkg:?})
+import gos_bus
+pub = gos_bus.Bus.standalone({name:?}).publisher("render.frames")
+for i in range(40):
+    with pub.loan() as m:
+        h = m.header
+        h.magic[:] = list(b"GFRM"); h.version = 1; h.pixel_format = 1; h.source_id = 2
+        h.width = h.height = 16; h.stride = 64; h.pos_x = 200; h.pos_y = 100; h.zoom = 1.0; h.z_order = 2
+        h.pixel_offset = 128; h.pixel_bytes = 16 * 16 * 4
+        m.pixels()[:] = (0, 0, 255, 255)
+    time.sleep(0.05)
+"#,
+        pkg = concat!(env!("CARGO_MANIFEST_DIR"), "/../clients/python"),
+    );
+    let mut python = Command::new("python3").arg("-c").arg(py).spawn().unwrap();
+    // The Rust producer: a 32x16 red window at (10, 20), z 1.
+    let mut publisher = bus.publisher::<RenderFrame>("render.frames").unwrap();
+    let mut found = false;
+    for _ in 0..200 {
+        let mut loan = publisher.loan().unwrap();
+        *loan.header_mut() = RenderFrame {
+            magic: *b"GFRM",
+            version: 1,
+            pixel_format: 1,
+            source_id: 1,
+            width: 32,
+            height: 16,
+            stride: 128,
+            pos_x: 10,
+            pos_y: 20,
+            zoom: 1.0,
+            z_order: 1,
+            pixel_offset: 128,
+            pixel_bytes: 32 * 16 * 4,
+            ..bytemuck::Zeroable::zeroed()
+        };
+        for px in loan.tail_mut()[..32 * 16 * 4].chunks_exact_mut(4) {
+            px.copy_from_slice(&[255, 0, 0, 255]);
+        }
+        loan.set_tail_len(32 * 16 * 4).unwrap();
+        loan.commit();
+        if let Ok(m) = out.recv_timeout(Duration::from_millis(100)) {
+            let b = m.bytes();
+            let at = |x: u32, y: u32| {
+                let i = 128 + ((y * W + x) * 4) as usize;
+                [b[i], b[i + 1], b[i + 2], b[i + 3]]
+            };
+            if at(12, 22) == [255, 0, 0, 255] && at(205, 105) == [0, 0, 255, 255] {
+                found = true;
+                break;
+            }
+        }
+    }
+    let _ = node.kill();
+    let _ = node.wait();
+    let _ = python.wait();
+    drop((out, publisher));
+    let _ = bus.remove_ring("render.frames");
+    let _ = bus.remove_ring("render.output");
+    assert!(
+        found,
+        "a render.output frame shows both windows at their positions"
+    );
+}
