@@ -110,6 +110,7 @@ fn run(a: Args) -> Result<(), String> {
     let mut seen: HashMap<u64, Seen> = HashMap::new();
     let mut reported: HashMap<u64, String> = HashMap::new();
     let (mut n, mut uploads, mut bad, mut gpu_time) = (0u64, 0u64, 0u64, Duration::ZERO);
+    let mut reported_bad = 0u64;
     let mut next = Instant::now();
     while a.seconds.is_none_or(|s| start.elapsed().as_secs_f64() < s)
         && a.frames.is_none_or(|f| n < f)
@@ -235,7 +236,12 @@ fn run(a: Args) -> Result<(), String> {
         }
         loan.set_tail_len(pixel_bytes).map_err(|e| e.to_string())?;
         loan.commit();
-        gpu_time += t0.elapsed();
+        let took = t0.elapsed();
+        gpu_time += took;
+        // Frame time and skipped frames, where `gos-bus monitor` shows them (this client's
+        // entry on render.frames).
+        frames.report(bad - reported_bad, took);
+        reported_bad = bad;
         n += 1;
         next += period;
         if let Some(wait) = next.checked_duration_since(Instant::now()) {
