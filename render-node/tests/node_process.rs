@@ -28,6 +28,13 @@ fn ring(bus: &Bus, name: &str, size: u32) {
 
 #[test]
 fn node_composites_rust_and_python_windows_into_render_output() {
+    let lib = concat!(env!("CARGO_MANIFEST_DIR"), "/../target");
+    assert!(
+        ["debug", "release"]
+            .iter()
+            .any(|p| std::path::Path::new(&format!("{lib}/{p}/libgos_bus_c.so")).exists()),
+        "the Python producer needs the C ABI library: cargo build -p gos-bus-c (scripts/test does)"
+    );
     let name = format!("rnode{}", std::process::id());
     let bus = Bus::standalone(&name).unwrap();
     ring(&bus, "render.frames", 1 << 20);
