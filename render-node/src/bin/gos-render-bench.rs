@@ -1,0 +1,204 @@
+//! `gos-render-bench`: the render node's cost, and the cost of the bus in it, side by side in
+//! one run (frames alternate between the two ways, so drift hits both alike):
+//!
+//! - composition at the output size with 1, 4 and 16 windows, each re-uploaded every frame,
+//!   fed from process-local buffers versus fed from `render.frames` slots (publish, receive,
+//!   upload from the slot) with the result read back into a `render.output` slot;
+//! - loading a `.rts.png` into a GPU texture directly (decode, upload) versus through the bus
+//!   (decode into an `rts.textures` slot, receive, upload from the slot).
+//!
+//! ```text
+//! gos-render-bench [--backend vulkan|gl] [--width 1920 --height 1080] [--frames 30] [--rts FILE]
+//! ```
+
+use gos_bus::client::{Bus, RenderFrame, RingConfig, RtsTexture};
+use gos_layouts::Record;
+use gos_render_node::{Backend, Compositor, Gpu, Placement};
+use std::time::{Duration, Instant};
+
+fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let backend = Backend::parse(&arg(
+        "--backend",
+        std::env::var("WGPU_BACKEND").unwrap_or("vulkan".into()),
+    ))
+    .expect("--backend vulkan or gl");
+    let (w, h): (u32, u32) = (arg("--width", 1920), arg("--height", 1080));
+    let frames: usize = arg("--frames", 30);
+    let gpu = Gpu::open(backend).unwrap_or_else(|e| panic!("{e}"));
+    println!("## gos-render-bench on {}\n", gpu.describe());
+    let mut c = Compositor::new(gpu, w, h).expect("compositor");
+    let bus = Bus::standalone(&format!("rbench{}", std::process::id())).expect("bus");
+    let (ww, wh) = (w / 4, h / 4);
+    let win_bytes = (ww * wh * 4) as usize;
+    let out_bytes = (w * h * 4) as usize;
+    // Few slots, so that they are warm (touched) after the first frames, like a local buffer.
+    let ring = |name: &str, size: usize, slots: u32, layout| {
+        let _ = bus.remove_ring(name);
+        bus.create_ring(
+            name,
+            &RingConfig {
+                slot_count: slots,
+                slot_size: size as u32,
+                layout,
+                single_producer: true,
+                ..Default::default()
+            },
+        )
+        .expect("ring")
+    };
+    let frames_ring = ring("render.frames", 128 + win_bytes, 16, RenderFrame::SCHEMA);
+    let output_ring = ring("render.output", 128 + out_bytes, 2, RenderFrame::SCHEMA);
+    let sub = frames_ring.subscriber::<RenderFrame>().expect("subscriber");
+    let mut publisher = frames_ring.publisher::<RenderFrame>().expect("publisher");
+    let mut output = output_ring.publisher::<RenderFrame>().expect("output");
+    let local: Vec<Vec<u8>> = (0..16).map(|i| vec![(i * 16) as u8; win_bytes]).collect();
+    let mut out_local = vec![0u8; out_bytes];
+    let mut scratch: Vec<Vec<u8>> = (0..16).map(|_| vec![0u8; win_bytes]).collect();
+
+    println!("### Composition at {w}x{h}, windows of {ww}x{wh} re-uploaded every frame ({frames} frames, median)\n");
+    println!("| windows | process-local ms/frame | frames/s | through the bus ms/frame | frames/s | bus / local |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    for n in [1usize, 4, 16] {
+        for i in 0..n as u64 {
+            let p = Placement {
+                x: (i % 4) as i32 * ww as i32,
+                y: (i / 4) as i32 * wh as i32,
+                zoom: 1.0,
+                z: i as i32,
+                alpha: 1.0,
+            };
+            c.upload(i, ww, wh, ww * 4, &local[i as usize], None)
+                .unwrap();
+            c.place(i, p);
+        }
+        let (mut t_local, mut t_bus) = (Vec::new(), Vec::new());
+        for f in 0..frames + 4 {
+            // Process-local: the producer writes its pixels into a buffer of this process (the
+            // same copy it makes into a slot below), the compositor uploads from there.
+            let t = Instant::now();
+            for i in 0..n {
+                scratch[i].copy_from_slice(&local[i]);
+                c.upload(i as u64, ww, wh, ww * 4, &scratch[i], None).unwrap();
+            }
+            c.render(f as f32);
+            c.read_back(&mut out_local).unwrap();
+            let local_time = t.elapsed();
+            // Through the bus: publish the windows, receive them, upload from the slots.
+            let t = Instant::now();
+            for i in 0..n {
+                let mut loan = publisher.loan().unwrap();
+                loan.header_mut().source_id = i as u64;
+                loan.tail_mut()[..win_bytes].copy_from_slice(&local[i]);
+                loan.set_tail_len(win_bytes).unwrap();
+                loan.commit();
+            }
+            for _ in 0..n {
+                let m = sub.recv().unwrap();
+                let id = m.header().source_id;
+                c.upload(id, ww, wh, ww * 4, &m.tail()[..win_bytes], None)
+                    .unwrap();
+            }
+            c.render(f as f32);
+            let mut loan = output.loan().unwrap();
+            c.read_back(&mut loan.tail_mut()[..out_bytes]).unwrap();
+            loan.set_tail_len(out_bytes).unwrap();
+            loan.commit();
+            let bus_time = t.elapsed();
+            if f >= 4 {
+                t_local.push(local_time);
+                t_bus.push(bus_time);
+            }
+        }
+        for i in 0..n as u64 {
+            c.remove(i);
+        }
+        let (l, b) = (median(t_local), median(t_bus));
+        println!(
+            "| {n} | {:.2} | {:.1} | {:.2} | {:.1} | {:+.1}% |",
+            ms(l),
+            1e3 / ms(l),
+            ms(b),
+            1e3 / ms(b),
+            (ms(b) / ms(l) - 1.0) * 100.0
+        );
+    }
+
+    let rts: String = arg(
+        "--rts",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/fixtures/rts/blob-300001.rts.png"
+        )
+        .to_string(),
+    );
+    if let Ok(file) = gos_rts::decode_file(std::path::Path::new(&rts)) {
+        let size = 128 + (file.side * file.side * 4) as usize + file.metadata.len() + 64;
+        let rts_ring = ring("rts.textures", size, 2, RtsTexture::SCHEMA);
+        let rts_sub = rts_ring.subscriber::<RtsTexture>().unwrap();
+        let mut rts_pub = rts_ring.publisher::<RtsTexture>().unwrap();
+        let path = std::path::Path::new(&rts);
+        let (mut direct, mut via) = (Vec::new(), Vec::new());
+        for _ in 0..frames {
+            let t = Instant::now();
+            let f = gos_rts::decode_file(path).unwrap();
+            c.upload(1000, f.side, f.side, f.side * 4, &f.pixels, None)
+                .unwrap();
+            c.render(0.0);
+            c.read_back(&mut out_local).unwrap();
+            direct.push(t.elapsed());
+            let t = Instant::now();
+            gos_bus::rts::publish_file(&mut rts_pub, path).unwrap();
+            let m = rts_sub.recv().unwrap();
+            let hd = *m.header();
+            c.upload(
+                1000,
+                hd.width,
+                hd.height,
+                hd.width * 4,
+                &m.tail()[..hd.pixel_bytes as usize],
+                None,
+            )
+            .unwrap();
+            drop(m);
+            c.render(0.0);
+            c.read_back(&mut out_local).unwrap();
+            via.push(t.elapsed());
+        }
+        let (d, v) = (median(direct), median(via));
+        println!(
+            "\n### Loading {} ({}x{}) into a GPU texture, then one frame ({frames} times, median)\n",
+            path.file_name().unwrap().to_string_lossy(),
+            file.side,
+            file.side
+        );
+        println!("| way | ms | bus / direct |");
+        println!("| --- | ---: | ---: |");
+        println!("| decode + upload, in process | {:.2} | |", ms(d));
+        println!(
+            "| decode into an rts.textures slot, receive, upload from the slot | {:.2} | {:+.1}% |",
+            ms(v),
+            (ms(v) / ms(d) - 1.0) * 100.0
+        );
+        let _ = bus.remove_ring("rts.textures");
+    }
+    let _ = bus.remove_ring("render.frames");
+    let _ = bus.remove_ring("render.output");
+}
