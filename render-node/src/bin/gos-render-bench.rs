@@ -96,17 +96,18 @@ fn main() {
             let t = Instant::now();
             for i in 0..n {
                 scratch[i].copy_from_slice(&local[i]);
-                c.upload(i as u64, ww, wh, ww * 4, &scratch[i], None).unwrap();
+                c.upload(i as u64, ww, wh, ww * 4, &scratch[i], None)
+                    .unwrap();
             }
             c.render(f as f32);
             c.read_back(&mut out_local).unwrap();
             let local_time = t.elapsed();
             // Through the bus: publish the windows, receive them, upload from the slots.
             let t = Instant::now();
-            for i in 0..n {
+            for (i, pixels) in local.iter().enumerate().take(n) {
                 let mut loan = publisher.loan().unwrap();
                 loan.header_mut().source_id = i as u64;
-                loan.tail_mut()[..win_bytes].copy_from_slice(&local[i]);
+                loan.tail_mut()[..win_bytes].copy_from_slice(pixels);
                 loan.set_tail_len(win_bytes).unwrap();
                 loan.commit();
             }
