@@ -111,9 +111,13 @@ impl Registry {
         }))
         .expect("schemas serialise");
         let size = total_size(schemas.len()).next_multiple_of(4096);
-        let exists = || Error::BrokerRunning {
-            bus: bus.into(),
-            pid: 0,
+        // Another broker created it between our check and now: name it.
+        let exists = || match Registry::open(bus) {
+            Ok(snap) => Error::BrokerRunning {
+                bus: bus.into(),
+                pid: snap.header.broker_pid,
+            },
+            Err(e) => e,
         };
         let map = shm::create(&object, size as u64, 0o644, exists)?;
         let me = std::process::id();
