@@ -76,7 +76,8 @@ pub struct ClientCtl {
     pub failed: AtomicU64,
     /// Time spent handling messages, ns (reported by daemons).
     pub work_ns: AtomicU64,
-    _reserved: [u8; 8],
+    /// GPU time spent on them, ns (reported by the render node).
+    pub gpu_ns: AtomicU64,
 }
 
 /// The words of one slot header (see `gos_layouts::SlotHeader`).
@@ -138,6 +139,7 @@ mod layout_checks {
     const _: () = assert!(offset_of!(ClientCtl, flags) == offset_of!(ClientEntry, flags));
     const _: () = assert!(offset_of!(ClientCtl, failed) == offset_of!(ClientEntry, failed));
     const _: () = assert!(offset_of!(ClientCtl, work_ns) == offset_of!(ClientEntry, work_ns));
+    const _: () = assert!(offset_of!(ClientCtl, gpu_ns) == offset_of!(ClientEntry, gpu_ns));
 
     const _: () = assert!(size_of::<SlotCtl>() == size_of::<SlotHeader>());
     const _: () = assert!(offset_of!(SlotCtl, stamp) == offset_of!(SlotHeader, stamp));
@@ -195,7 +197,7 @@ impl ClientCtl {
             _reserved0: [0; 4],
             failed: AtomicU64::new(0),
             work_ns: AtomicU64::new(0),
-            _reserved: [0; 8],
+            gpu_ns: AtomicU64::new(0),
         }
     }
 }

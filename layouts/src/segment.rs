@@ -163,8 +163,8 @@ record! {
         pub failed: u64 = 104,
         /// Total time spent handling messages, nanoseconds (reported by daemons).
         pub work_ns: u64 = 112,
-        /// Reserved, zero.
-        pub reserved: [u8; 8] = 120,
+        /// Total GPU time spent on them, nanoseconds (reported by the render node).
+        pub gpu_ns: u64 = 120,
     }
 }
 

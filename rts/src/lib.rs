@@ -252,6 +252,42 @@ pub fn decode_into<'a>(
     let obj = meta
         .as_object()
         .ok_or_else(|| RtsError::Metadata("it is not a JSON object".into()))?;
+    let side = width;
+    let (data, encoding) = recover(obj, pixels, side)?;
+    let sha256: [u8; 32] = Sha256::digest(&data).into();
+    let hash_verified = check_stated_hash(obj, &sha256)?;
+    Ok(RtsFile {
+        side,
+        order: side.trailing_zeros(),
+        entropy: entropy(&data),
+        pixels: Vec::new(),
+        data,
+        sha256,
+        metadata: serde_json::to_string(&meta).unwrap_or(meta_text),
+        encoding,
+        hash_verified,
+        has_blueprint,
+        has_logic,
+    })
+}
+
+/// The encoding an object of metadata names ("RGBA-dense" when it names none).
+fn encoding_of(obj: &serde_json::Map<String, Value>) -> String {
+    obj.get("encoding")
+        .and_then(|e| e.get("type"))
+        .and_then(Value::as_str)
+        .or_else(|| obj.get("encoding_mode").and_then(Value::as_str))
+        .unwrap_or("RGBA-dense")
+        .to_string()
+}
+
+/// The original data of an image: from the pixels along the Hilbert curve (RGBA-dense), or
+/// from `original_data_b64` of the metadata (RGBA-code). Returns it with the encoding.
+fn recover(
+    obj: &serde_json::Map<String, Value>,
+    pixels: &[u8],
+    side: u32,
+) -> Result<(Vec<u8>, String), RtsError> {
     if let Some(c) = obj.get("compression") {
         let kind = c
             .get("type")
@@ -262,15 +298,14 @@ pub fn decode_into<'a>(
             return Err(RtsError::Compression(kind));
         }
     }
-    let encoding = obj
-        .get("encoding")
-        .and_then(|e| e.get("type"))
-        .and_then(Value::as_str)
-        .or_else(|| obj.get("encoding_mode").and_then(Value::as_str))
-        .unwrap_or("RGBA-dense")
-        .to_string();
-    let side = width;
+    let encoding = encoding_of(obj);
     let capacity = side as u64 * side as u64 * 4;
+    if pixels.len() as u64 != capacity {
+        return Err(RtsError::Png(format!(
+            "{} bytes of pixels for a {side}x{side} image, which has {capacity}",
+            pixels.len()
+        )));
+    }
     let data = if encoding == "RGBA-code" {
         let b64 = obj
             .get("original_data_b64")
@@ -306,29 +341,55 @@ pub fn decode_into<'a>(
         }
         data
     };
-    let sha256: [u8; 32] = Sha256::digest(&data).into();
-    let mut hash_verified = false;
-    if let Some(expected) = obj.get("data_hash").and_then(Value::as_str) {
-        let actual = hex(&sha256);
-        if !expected.eq_ignore_ascii_case(&actual) {
-            return Err(RtsError::HashMismatch {
-                expected: expected.to_string(),
-                actual,
-            });
-        }
-        hash_verified = true;
+    Ok((data, encoding))
+}
+
+/// Checks `sha256` against the `data_hash` the metadata states, if it states one.
+fn check_stated_hash(
+    obj: &serde_json::Map<String, Value>,
+    sha256: &[u8; 32],
+) -> Result<bool, RtsError> {
+    let Some(expected) = obj.get("data_hash").and_then(Value::as_str) else {
+        return Ok(false);
+    };
+    let actual = hex(sha256);
+    if !expected.eq_ignore_ascii_case(&actual) {
+        return Err(RtsError::HashMismatch {
+            expected: expected.to_string(),
+            actual,
+        });
     }
-    Ok(RtsFile {
-        side,
-        order: side.trailing_zeros(),
-        entropy: entropy(&data),
-        pixels: Vec::new(),
-        data,
-        sha256,
-        metadata: serde_json::to_string(&meta).unwrap_or(meta_text),
-        encoding,
-        hash_verified,
-        has_blueprint,
-        has_logic,
-    })
+    Ok(true)
+}
+
+/// Checks already-decoded pixels (an `rts.textures` slot, say) against their metadata JSON and
+/// the SHA-256 a descriptor states: the data is recovered as [`decode`] does and hashed. A
+/// texture that was damaged or forged on its way is an error naming what differs.
+pub fn verify(
+    pixels: &[u8],
+    side: u32,
+    metadata: &str,
+    sha256: &[u8; 32],
+) -> Result<(), RtsError> {
+    if side == 0 || !side.is_power_of_two() || side > MAX_SIDE {
+        return Err(RtsError::Shape {
+            width: side,
+            height: side,
+        });
+    }
+    let meta: Value =
+        serde_json::from_str(metadata).map_err(|e| RtsError::Metadata(e.to_string()))?;
+    let obj = meta
+        .as_object()
+        .ok_or_else(|| RtsError::Metadata("it is not a JSON object".into()))?;
+    let (data, _) = recover(obj, pixels, side)?;
+    let actual: [u8; 32] = Sha256::digest(&data).into();
+    check_stated_hash(obj, &actual)?;
+    if &actual != sha256 {
+        return Err(RtsError::HashMismatch {
+            expected: hex(sha256),
+            actual: hex(&actual),
+        });
+    }
+    Ok(())
 }

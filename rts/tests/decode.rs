@@ -1,6 +1,6 @@
 //! The decoder on real files from the Geometry OS encoder, and on malformed ones.
 
-use gos_rts::{decode, decode_file, hex, RtsError};
+use gos_rts::{decode, decode_file, hex, verify, RtsError};
 use proptest::prelude::*;
 use std::path::PathBuf;
 
@@ -45,6 +45,33 @@ fn real_fixtures_decode_to_their_expected_sha256() {
         assert_eq!(rts.side, 1 << rts.order);
         assert_eq!(rts.pixels.len(), (rts.side * rts.side * 4) as usize);
         assert_eq!(rts.encoding, "RGBA-dense");
+    }
+}
+
+#[test]
+fn decoded_pixels_verify_and_a_changed_byte_does_not() {
+    let dir = fixtures();
+    for name in ["blob-1000.rts.png", "blob-65536.rts.png"] {
+        let rts = decode_file(&dir.join(name)).unwrap();
+        verify(&rts.pixels, rts.side, &rts.metadata, &rts.sha256)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        // The first data byte sits at Hilbert index 0 = pixel (0, 0), red.
+        let mut damaged = rts.pixels.clone();
+        damaged[0] ^= 0x55;
+        let e = verify(&damaged, rts.side, &rts.metadata, &rts.sha256).unwrap_err();
+        assert!(matches!(e, RtsError::HashMismatch { .. }), "{name}: {e}");
+        // A descriptor that states another hash.
+        let mut other = rts.sha256;
+        other[31] ^= 1;
+        let e = verify(&rts.pixels, rts.side, &rts.metadata, &other).unwrap_err();
+        assert!(matches!(e, RtsError::HashMismatch { .. }), "{name}: {e}");
+        // Pixels that are not the side's.
+        let e = verify(&rts.pixels[4..], rts.side, &rts.metadata, &rts.sha256).unwrap_err();
+        assert!(matches!(e, RtsError::Png(_)), "{name}: {e}");
+        let e = verify(&rts.pixels, 3, &rts.metadata, &rts.sha256).unwrap_err();
+        assert!(matches!(e, RtsError::Shape { .. }), "{name}: {e}");
+        let e = verify(&rts.pixels, rts.side, "[1]", &rts.sha256).unwrap_err();
+        assert!(matches!(e, RtsError::Metadata(_)), "{name}: {e}");
     }
 }
 

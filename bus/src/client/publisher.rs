@@ -226,6 +226,13 @@ impl<T: Layout> Publisher<T> {
         Ok(())
     }
 
+    /// Adds to this publisher's counters, shown by `gos-bus monitor`: messages it failed to
+    /// produce, CPU time and GPU time spent producing (the render node reports its frames
+    /// this way on `render.output`).
+    pub fn report(&self, failed: u64, work: Duration, gpu: Duration) {
+        self.reg.report(failed, work, gpu);
+    }
+
     /// Messages committed by this publisher.
     pub fn published(&self) -> u64 {
         let r = self.ring.seg.ring();

@@ -73,6 +73,20 @@ impl Registration {
         })
     }
 
+    /// Adds to the counters a handler reports (shown by `gos-bus monitor`). Only this client
+    /// writes them, so plain loads and stores suffice.
+    pub(crate) fn report(&self, failed: u64, work: Duration, gpu: Duration) {
+        if self.check().is_ok() {
+            let e = self.ring.seg.ring().clients.get(self.entry);
+            let add = |c: &std::sync::atomic::AtomicU64, n: u64| {
+                c.store(c.load(Relaxed).wrapping_add(n), Relaxed)
+            };
+            add(&e.failed, failed);
+            add(&e.work_ns, work.as_nanos() as u64);
+            add(&e.gpu_ns, gpu.as_nanos() as u64);
+        }
+    }
+
     /// Fails with [`Error::Reaped`] when the broker has taken this entry back.
     #[inline]
     pub(crate) fn check(&self) -> Result<()> {

@@ -111,13 +111,12 @@ impl<T: Layout> Subscriber<T> {
     /// Adds to the counters a handler reports (shown by `gos-bus monitor`): messages whose
     /// handling failed, and time spent handling messages.
     pub fn report(&self, failed: u64, work: Duration) {
-        let e = self.ring.seg.ring().clients.get(self.entry);
-        if self.reg.check().is_ok() {
-            // Only this subscriber writes its counters.
-            e.failed.store(e.failed.load(Relaxed) + failed, Relaxed);
-            e.work_ns
-                .store(e.work_ns.load(Relaxed) + work.as_nanos() as u64, Relaxed);
-        }
+        self.reg.report(failed, work, Duration::ZERO);
+    }
+
+    /// Like [`Subscriber::report`], with GPU time too (the render node reports it).
+    pub fn report_gpu(&self, failed: u64, work: Duration, gpu: Duration) {
+        self.reg.report(failed, work, gpu);
     }
 
     /// Messages received so far.

@@ -61,6 +61,7 @@ pub fn claim(ring: &RingRef<'_>, id: &Identity) -> Option<usize> {
         e.flags.store(0, Relaxed);
         e.failed.store(0, Relaxed);
         e.work_ns.store(0, Relaxed);
+        e.gpu_ns.store(0, Relaxed);
         for (w, chunk) in e.name.iter().zip(id.name.chunks_exact(8)) {
             let mut b = [0u8; 8];
             b.copy_from_slice(chunk);

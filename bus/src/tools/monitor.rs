@@ -43,6 +43,15 @@ fn human(v: f64) -> String {
     }
 }
 
+/// A mean time given in microseconds, in the unit that reads best.
+fn duration_us(us: f64) -> String {
+    if us >= 1e3 {
+        format!("{:.1} ms", us / 1e3)
+    } else {
+        format!("{us:.0} us")
+    }
+}
+
 fn bar(fill: u64, cap: u32, width: usize) -> String {
     let cap = cap.max(1) as u64;
     let n = ((fill * width as u64).div_ceil(cap) as usize).min(width);
@@ -225,13 +234,8 @@ impl Monitor {
                 r.name, r.mode, r.policy, r.slot_count, r.slot_size, r.published
             )));
             for c in &r.clients {
-                let handled = if c.failed > 0 || c.handle_us > 0.0 {
-                    format!(" fail {} {:.0}us", c.failed, c.handle_us)
-                } else {
-                    String::new()
-                };
                 lines.push(Line::from(format!(
-                    "  {:<10} pid {:<7} {:<14} {:<5} beat {:>5} ms lag {:>5} drops {:>4} n {}{handled}",
+                    "  {:<10} pid {:<7} {:<14} {:<5} beat {:>5} ms lag {:>5} drops {:>4} n {}",
                     c.role,
                     c.pid,
                     c.name.chars().take(14).collect::<String>(),
@@ -241,6 +245,24 @@ impl Monitor {
                     c.drops,
                     c.count
                 )));
+                // Rates and what a handler reported, on a second line when there are any.
+                let mut stats = Vec::new();
+                if c.rate_msgs > 0.0 {
+                    stats.push(format!("{}/s", human(c.rate_msgs)));
+                }
+                if c.rate_bytes >= 1e5 {
+                    stats.push(format!("{:.1} MB/s", c.rate_bytes / 1e6));
+                }
+                if c.failed > 0 || c.handle_us > 0.0 {
+                    stats.push(format!("failed {}", c.failed));
+                    stats.push(format!("cpu {}", duration_us(c.handle_us)));
+                }
+                if c.gpu_us > 0.0 {
+                    stats.push(format!("gpu {}", duration_us(c.gpu_us)));
+                }
+                if !stats.is_empty() {
+                    lines.push(Line::from(format!("{:13}{}", "", stats.join("  "))));
+                }
             }
             if r.error.is_none() {
                 if let Ok(seg) = Segment::open_read_only(&self.bus, &r.name) {

@@ -56,6 +56,12 @@ pub struct ClientInfo {
     pub failed: u64,
     /// Mean handling time per message in microseconds (reported by daemons; 0 if none).
     pub handle_us: f64,
+    /// Mean GPU time per message in microseconds (reported by the render node; 0 if none).
+    pub gpu_us: f64,
+    /// Messages per second since the previous snapshot.
+    pub rate_msgs: f64,
+    /// Bytes per second since the previous snapshot.
+    pub rate_bytes: f64,
 }
 
 /// One ring.
@@ -112,6 +118,13 @@ fn text(words: &[std::sync::atomic::AtomicU64]) -> String {
     }
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
     String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+fn per_message_us(total_ns: &std::sync::atomic::AtomicU64, count: &std::sync::atomic::AtomicU64) -> f64 {
+    match count.load(Relaxed) {
+        0 => 0.0,
+        n => total_ns.load(Relaxed) as f64 / n as f64 / 1e3,
+    }
 }
 
 fn ms_since(now: u64, then: u64) -> u64 {
@@ -193,10 +206,10 @@ pub fn ring_info(bus: &str, ring: &str, now: u64) -> RingInfo {
             count: e.count.load(Relaxed),
             bytes,
             failed: e.failed.load(Relaxed),
-            handle_us: match e.count.load(Relaxed) {
-                0 => 0.0,
-                n => e.work_ns.load(Relaxed) as f64 / n as f64 / 1e3,
-            },
+            handle_us: per_message_us(&e.work_ns, &e.count),
+            gpu_us: per_message_us(&e.gpu_ns, &e.count),
+            rate_msgs: 0.0,
+            rate_bytes: 0.0,
         });
     }
     info.fill = match g.mode {
@@ -259,6 +272,13 @@ pub fn rates(prev: &BusSnapshot, now: &mut BusSnapshot) {
         if let Some(p) = prev.rings.iter().find(|p| p.name == r.name) {
             r.rate_msgs = r.published.saturating_sub(p.published) as f64 / dt;
             r.rate_bytes = r.bytes_published.saturating_sub(p.bytes_published) as f64 / dt;
+            for c in &mut r.clients {
+                // The same client: same entry, same process.
+                if let Some(pc) = p.clients.iter().find(|pc| pc.entry == c.entry && pc.pid == c.pid) {
+                    c.rate_msgs = c.count.saturating_sub(pc.count) as f64 / dt;
+                    c.rate_bytes = c.bytes.saturating_sub(pc.bytes) as f64 / dt;
+                }
+            }
         }
     }
 }
