@@ -40,6 +40,13 @@ pub fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time the calling thread has used (zero where the clock cannot be read).
+pub fn thread_cpu_time() -> std::time::Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map(|t| std::time::Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

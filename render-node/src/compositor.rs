@@ -1,8 +1,48 @@
-//! Composition: one GPU texture per source, drawn by z-order, position and zoom over the
-//! terrain background, into an RGBA8 output texture that is read back into a caller's buffer.
+//! Composition: one GPU texture per source and per RTS texture id, drawn by z-order, position
+//! and zoom over the terrain background (shaded from the latest heightmap), into an RGBA8
+//! output texture that is read back into a caller's buffer, with the GPU time of the pass
+//! where the adapter has timestamp queries.
 
 use crate::{Gpu, RenderError};
 use std::collections::HashMap;
+use std::time::Duration;
+
+/// Pixel formats of a window's pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelFormat {
+    /// 8-bit red, green, blue, alpha.
+    Rgba8,
+    /// 8-bit blue, green, red, alpha (swizzled when drawn).
+    Bgra8,
+}
+
+/// Pixel formats of a terrain heightmap (the height is the first channel, 0..1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeightFormat {
+    /// One 8-bit channel.
+    R8,
+    /// One 32-bit float channel.
+    R32F,
+    /// RGBA8; the red channel is the height.
+    Rgba8,
+}
+
+impl HeightFormat {
+    fn texture_format(self) -> wgpu::TextureFormat {
+        match self {
+            HeightFormat::R8 => wgpu::TextureFormat::R8Unorm,
+            HeightFormat::R32F => wgpu::TextureFormat::R32Float,
+            HeightFormat::Rgba8 => wgpu::TextureFormat::Rgba8Unorm,
+        }
+    }
+
+    fn bytes_per_pixel(self) -> u32 {
+        match self {
+            HeightFormat::R8 => 1,
+            _ => 4,
+        }
+    }
+}
 
 /// Where and how a source's window is drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,16 +85,42 @@ struct FrameUniform {
 struct WindowUniform {
     rect: [f32; 4],
     alpha: f32,
-    pad: [f32; 3],
+    bgra: f32,
+    opaque: f32,
+    pad: f32,
 }
 
-struct Source {
+/// A texture on the GPU and its size.
+struct Image {
     texture: wgpu::Texture,
     width: u32,
     height: u32,
+    format: wgpu::TextureFormat,
+}
+
+/// What a window shows.
+enum Content {
+    /// Its own pixels, in this format.
+    Pixels(Image, PixelFormat),
+    /// An RTS texture, at this size (`None`: the texture's own).
+    Rts(u64, Option<(u32, u32)>),
+}
+
+struct Source {
+    content: Content,
     uniform: wgpu::Buffer,
-    bind: wgpu::BindGroup,
+    /// `None` while the RTS texture it shows has not arrived.
+    bind: Option<wgpu::BindGroup>,
     placement: Placement,
+}
+
+/// Timestamp queries around the composition pass.
+struct Timer {
+    set: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    read: wgpu::Buffer,
+    /// Nanoseconds per tick.
+    period: f64,
 }
 
 /// The compositor: pipelines, output target, readback buffer and the sources' textures.
@@ -66,11 +132,17 @@ pub struct Compositor {
     windows: wgpu::RenderPipeline,
     frame_uniform: wgpu::Buffer,
     frame_bind: wgpu::BindGroup,
+    frame_layout: wgpu::BindGroupLayout,
+    sampler: wgpu::Sampler,
     window_layout: wgpu::BindGroupLayout,
     output: wgpu::Texture,
     readback: wgpu::Buffer,
     padded_row: u32,
     sources: HashMap<u64, Source>,
+    textures: HashMap<u64, Image>,
+    heightmap: Option<Image>,
+    timer: Option<Timer>,
+    gpu_time: Option<Duration>,
     time: f32,
 }
 
@@ -84,6 +156,18 @@ fn texture_2d(
     height: u32,
     usage: wgpu::TextureUsages,
 ) -> wgpu::Texture {
+    texture_of(device, label, width, height, FORMAT, usage)
+}
+
+/// A 2D texture of one mip level in `format`.
+fn texture_of(
+    device: &wgpu::Device,
+    label: &str,
+    width: u32,
+    height: u32,
+    format: wgpu::TextureFormat,
+    usage: wgpu::TextureUsages,
+) -> wgpu::Texture {
     device.create_texture(&wgpu::TextureDescriptor {
         label: Some(label),
         size: wgpu::Extent3d {
@@ -94,18 +178,109 @@ fn texture_2d(
         mip_level_count: 1,
         sample_count: 1,
         dimension: wgpu::TextureDimension::D2,
-        format: FORMAT,
+        format,
         usage,
         view_formats: &[],
     })
 }
 
-fn texture_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
+/// Checks that `height` rows of `width` pixels of `bpp` bytes, rows `stride` apart, fit in
+/// `len` bytes and in a texture of side `max`; the reason when they do not.
+fn check_rows(
+    width: u32,
+    height: u32,
+    stride: u32,
+    bpp: u32,
+    len: usize,
+    max: u32,
+) -> Result<(), String> {
+    if width == 0 || height == 0 || width > max || height > max {
+        return Err(format!("size {width}x{height} is not within 1..={max}"));
+    }
+    let row = width as u64 * bpp as u64;
+    if (stride as u64) < row {
+        return Err(format!(
+            "stride {stride} is shorter than a row of {row} bytes"
+        ));
+    }
+    if stride % bpp != 0 {
+        return Err(format!(
+            "stride {stride} is not a multiple of the {bpp}-byte pixel"
+        ));
+    }
+    let need = stride as u64 * (height as u64 - 1) + row;
+    if (len as u64) < need {
+        return Err(format!(
+            "{width}x{height} with stride {stride} needs {need} bytes, the frame has {len}"
+        ));
+    }
+    Ok(())
+}
+
+/// Writes `height` rows of `pixels` (rows `stride` apart) into `texture` at (`x`, `y`).
+fn write_rows(
+    queue: &wgpu::Queue,
+    texture: &wgpu::Texture,
+    (x, y, width, height): (u32, u32, u32, u32),
+    stride: u32,
+    pixels: &[u8],
+) {
+    queue.write_texture(
+        wgpu::TexelCopyTextureInfo {
+            texture,
+            mip_level: 0,
+            origin: wgpu::Origin3d { x, y, z: 0 },
+            aspect: wgpu::TextureAspect::All,
+        },
+        pixels,
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(stride),
+            rows_per_image: None,
+        },
+        wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
+    );
+}
+
+fn frame_bind_group(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    uniform: &wgpu::Buffer,
+    heightmap: &wgpu::Texture,
+    sampler: &wgpu::Sampler,
+) -> wgpu::BindGroup {
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("frame"),
+        layout,
+        entries: &[
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: uniform.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: wgpu::BindingResource::TextureView(
+                    &heightmap.create_view(&Default::default()),
+                ),
+            },
+            wgpu::BindGroupEntry {
+                binding: 2,
+                resource: wgpu::BindingResource::Sampler(sampler),
+            },
+        ],
+    })
+}
+
+fn texture_entry(binding: u32, filterable: bool) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::FRAGMENT,
         ty: wgpu::BindingType::Texture {
-            sample_type: wgpu::TextureSampleType::Float { filterable: true },
+            sample_type: wgpu::TextureSampleType::Float { filterable },
             view_dimension: wgpu::TextureViewDimension::D2,
             multisampled: false,
         },
@@ -144,18 +319,19 @@ impl Compositor {
             label: Some("frame"),
             entries: &[
                 uniform_entry(0),
-                texture_entry(1),
+                // Not filterable, so an R32F heightmap binds without an extra feature.
+                texture_entry(1, false),
                 wgpu::BindGroupLayoutEntry {
                     binding: 2,
                     visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::NonFiltering),
                     count: None,
                 },
             ],
         });
         let window_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("window"),
-            entries: &[uniform_entry(0), texture_entry(1)],
+            entries: &[uniform_entry(0), texture_entry(1, true)],
         });
         let frame_uniform = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("frame uniform"),
@@ -174,26 +350,8 @@ impl Compositor {
             label: Some("nearest"),
             ..Default::default()
         });
-        let frame_bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("frame"),
-            layout: &frame_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: frame_uniform.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::TextureView(
-                        &heightmap.create_view(&Default::default()),
-                    ),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: wgpu::BindingResource::Sampler(&sampler),
-                },
-            ],
-        });
+        let frame_bind =
+            frame_bind_group(device, &frame_layout, &frame_uniform, &heightmap, &sampler);
         let terrain_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("terrain"),
             bind_group_layouts: &[Some(&frame_layout)],
@@ -270,6 +428,26 @@ impl Compositor {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        let timer = gpu.timestamps.then(|| Timer {
+            set: device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("composition time"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            }),
+            resolve: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size: 2 * wgpu::QUERY_SIZE as u64,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+            read: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps readback"),
+                size: 2 * wgpu::QUERY_SIZE as u64,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+            period: gpu.queue.get_timestamp_period() as f64,
+        });
         Ok(Compositor {
             gpu,
             width,
@@ -278,11 +456,17 @@ impl Compositor {
             windows,
             frame_uniform,
             frame_bind,
+            frame_layout,
+            sampler,
             window_layout,
             output,
             readback,
             padded_row,
             sources: HashMap::new(),
+            textures: HashMap::new(),
+            heightmap: None,
+            timer,
+            gpu_time: None,
             time: 0.0,
         })
     }
@@ -297,10 +481,7 @@ impl Compositor {
         (self.width, self.height)
     }
 
-    /// Uploads the pixels of `source_id` (RGBA8, rows `stride` bytes apart) straight from
-    /// `pixels` (a shared-memory slot, typically), the whole frame or only `dirty`. The source's
-    /// texture is re-created when its size changes. A frame whose sizes do not fit its pixels is
-    /// refused with the reason.
+    /// Uploads the RGBA8 pixels of `source_id`: [`Compositor::upload_pixels`] in RGBA8.
     pub fn upload(
         &mut self,
         source_id: u64,
@@ -310,26 +491,30 @@ impl Compositor {
         pixels: &[u8],
         dirty: Option<Dirty>,
     ) -> Result<(), RenderError> {
+        self.upload_pixels(
+            source_id,
+            PixelFormat::Rgba8,
+            (width, height, stride),
+            pixels,
+            dirty,
+        )
+    }
+
+    /// Uploads the pixels of `source_id` (`width` x `height`, rows `stride` bytes apart) straight
+    /// from `pixels` (a shared-memory slot, typically), the whole frame or only `dirty`. The
+    /// source's texture is re-created when its size or format changes. A frame whose sizes do
+    /// not fit its pixels is refused with the reason, before anything reaches the GPU.
+    pub fn upload_pixels(
+        &mut self,
+        source_id: u64,
+        format: PixelFormat,
+        (width, height, stride): (u32, u32, u32),
+        pixels: &[u8],
+        dirty: Option<Dirty>,
+    ) -> Result<(), RenderError> {
         let bad = |reason: String| RenderError::BadFrame { source_id, reason };
         let max = self.gpu.device.limits().max_texture_dimension_2d;
-        if width == 0 || height == 0 || width > max || height > max {
-            return Err(bad(format!(
-                "size {width}x{height} is not within 1..={max}"
-            )));
-        }
-        let row = width as u64 * 4;
-        if (stride as u64) < row {
-            return Err(bad(format!(
-                "stride {stride} is shorter than a row of {row} bytes"
-            )));
-        }
-        let need = stride as u64 * (height as u64 - 1) + row;
-        if (pixels.len() as u64) < need {
-            return Err(bad(format!(
-                "{width}x{height} with stride {stride} needs {need} bytes, the frame has {}",
-                pixels.len()
-            )));
-        }
+        check_rows(width, height, stride, 4, pixels.len(), max).map_err(bad)?;
         let d = dirty.unwrap_or(Dirty {
             x: 0,
             y: 0,
@@ -345,82 +530,220 @@ impl Compositor {
                 "dirty rectangle {d:?} is not inside {width}x{height}"
             )));
         }
-        let recreate = self
-            .sources
-            .get(&source_id)
-            .is_none_or(|s| (s.width, s.height) != (width, height));
-        if recreate {
+        let current = self.sources.get(&source_id).and_then(|s| match &s.content {
+            Content::Pixels(img, f) => Some((img.width, img.height, *f)),
+            Content::Rts(..) => None,
+        });
+        if current != Some((width, height, format)) {
+            let image = Image {
+                texture: texture_2d(
+                    &self.gpu.device,
+                    "window",
+                    width,
+                    height,
+                    wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                ),
+                width,
+                height,
+                format: FORMAT,
+            };
             let placement = self.sources.get(&source_id).map(|s| s.placement);
-            let source = self.make_source(width, height, placement);
+            let source = self.make_source(Content::Pixels(image, format), placement);
             self.sources.insert(source_id, source);
             if dirty.is_some() {
                 // A new texture has no old pixels to keep: upload everything.
-                return self.upload(source_id, width, height, stride, pixels, None);
+                return self.upload_pixels(
+                    source_id,
+                    format,
+                    (width, height, stride),
+                    pixels,
+                    None,
+                );
             }
         }
-        let texture = &self.sources[&source_id].texture;
+        let Content::Pixels(image, _) = &self.sources[&source_id].content else {
+            unreachable!("the source was just given pixels");
+        };
         let offset = d.y as usize * stride as usize + d.x as usize * 4;
-        self.gpu.queue.write_texture(
-            wgpu::TexelCopyTextureInfo {
-                texture,
-                mip_level: 0,
-                origin: wgpu::Origin3d {
-                    x: d.x,
-                    y: d.y,
-                    z: 0,
-                },
-                aspect: wgpu::TextureAspect::All,
-            },
+        write_rows(
+            &self.gpu.queue,
+            &image.texture,
+            (d.x, d.y, d.w, d.h),
+            stride,
             &pixels[offset..],
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(stride),
-                rows_per_image: None,
-            },
-            wgpu::Extent3d {
-                width: d.w,
-                height: d.h,
-                depth_or_array_layers: 1,
-            },
         );
         Ok(())
     }
 
-    fn make_source(&self, width: u32, height: u32, placement: Option<Placement>) -> Source {
-        let device = &self.gpu.device;
-        let texture = texture_2d(
-            device,
-            "window",
-            width,
-            height,
-            wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+    /// Uploads RTS texture `texture_id`: `side` x `side` RGBA8 pixels, rows `side * 4` apart
+    /// (an `rts.textures` slot, typically). Windows that show it see the new pixels.
+    pub fn upload_texture(
+        &mut self,
+        texture_id: u64,
+        side: u32,
+        pixels: &[u8],
+    ) -> Result<(), RenderError> {
+        let max = self.gpu.device.limits().max_texture_dimension_2d;
+        check_rows(side, side, side.saturating_mul(4), 4, pixels.len(), max)
+            .map_err(|reason| RenderError::BadTexture { texture_id, reason })?;
+        let same = self
+            .textures
+            .get(&texture_id)
+            .is_some_and(|t| (t.width, t.height) == (side, side));
+        if !same {
+            let image = Image {
+                texture: texture_2d(
+                    &self.gpu.device,
+                    "rts",
+                    side,
+                    side,
+                    wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                ),
+                width: side,
+                height: side,
+                format: FORMAT,
+            };
+            // Re-bind the windows that show it.
+            let binds: Vec<(u64, wgpu::BindGroup)> = self
+                .sources
+                .iter()
+                .filter(|(_, s)| matches!(s.content, Content::Rts(t, _) if t == texture_id))
+                .map(|(id, s)| (*id, self.window_bind(&s.uniform, &image)))
+                .collect();
+            for (id, bind) in binds {
+                if let Some(s) = self.sources.get_mut(&id) {
+                    s.bind = Some(bind);
+                }
+            }
+            self.textures.insert(texture_id, image);
+        }
+        write_rows(
+            &self.gpu.queue,
+            &self.textures[&texture_id].texture,
+            (0, 0, side, side),
+            side * 4,
+            pixels,
         );
-        let uniform = device.create_buffer(&wgpu::BufferDescriptor {
+        Ok(())
+    }
+
+    /// Whether RTS texture `texture_id` has been uploaded.
+    pub fn has_texture(&self, texture_id: u64) -> bool {
+        self.textures.contains_key(&texture_id)
+    }
+
+    /// Makes `source_id` a window that shows RTS texture `texture_id`, at `size` (`None`: the
+    /// texture's own size) times the placement's zoom. Until the texture arrives the window is
+    /// not drawn.
+    pub fn show_texture(
+        &mut self,
+        source_id: u64,
+        texture_id: u64,
+        size: Option<(u32, u32)>,
+        placement: Placement,
+    ) {
+        if let Some(s) = self.sources.get_mut(&source_id) {
+            if let Content::Rts(t, sz) = &mut s.content {
+                if *t == texture_id {
+                    *sz = size;
+                    s.placement = placement;
+                    return;
+                }
+            }
+        }
+        let source = self.make_source(Content::Rts(texture_id, size), Some(placement));
+        self.sources.insert(source_id, source);
+    }
+
+    /// Sets the terrain's heightmap: `width` x `height` heights in `format` (the first channel,
+    /// 0..1), rows `stride` bytes apart. The terrain is shaded from it from the next frame on.
+    pub fn set_heightmap(
+        &mut self,
+        source_id: u64,
+        format: HeightFormat,
+        (width, height, stride): (u32, u32, u32),
+        pixels: &[u8],
+    ) -> Result<(), RenderError> {
+        let max = self.gpu.device.limits().max_texture_dimension_2d;
+        let bpp = format.bytes_per_pixel();
+        check_rows(width, height, stride, bpp, pixels.len(), max)
+            .map_err(|reason| RenderError::BadFrame { source_id, reason })?;
+        let tf = format.texture_format();
+        let same = self
+            .heightmap
+            .as_ref()
+            .is_some_and(|h| (h.width, h.height, h.format) == (width, height, tf));
+        if !same {
+            let texture = texture_of(
+                &self.gpu.device,
+                "heightmap",
+                width,
+                height,
+                tf,
+                wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            );
+            self.frame_bind = frame_bind_group(
+                &self.gpu.device,
+                &self.frame_layout,
+                &self.frame_uniform,
+                &texture,
+                &self.sampler,
+            );
+            self.heightmap = Some(Image {
+                texture,
+                width,
+                height,
+                format: tf,
+            });
+        }
+        let h = self.heightmap.as_ref().expect("set above");
+        write_rows(
+            &self.gpu.queue,
+            &h.texture,
+            (0, 0, width, height),
+            stride,
+            pixels,
+        );
+        Ok(())
+    }
+
+    /// The bind group of a window: its uniform and the texture it shows.
+    fn window_bind(&self, uniform: &wgpu::Buffer, image: &Image) -> wgpu::BindGroup {
+        self.gpu
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("window"),
+                layout: &self.window_layout,
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: uniform.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: wgpu::BindingResource::TextureView(
+                            &image.texture.create_view(&Default::default()),
+                        ),
+                    },
+                ],
+            })
+    }
+
+    /// A window showing `content`, bound when what it shows is on the GPU.
+    fn make_source(&self, content: Content, placement: Option<Placement>) -> Source {
+        let uniform = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("window uniform"),
             size: std::mem::size_of::<WindowUniform>() as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("window"),
-            layout: &self.window_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: uniform.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::TextureView(
-                        &texture.create_view(&Default::default()),
-                    ),
-                },
-            ],
-        });
+        let image = match &content {
+            Content::Pixels(img, _) => Some(img),
+            Content::Rts(id, _) => self.textures.get(id),
+        };
+        let bind = image.map(|img| self.window_bind(&uniform, img));
         Source {
-            texture,
-            width,
-            height,
+            content,
             uniform,
             bind,
             placement: placement.unwrap_or(Placement {
@@ -455,25 +778,39 @@ impl Compositor {
             bytemuck::bytes_of(&FrameUniform {
                 size: [self.width as f32, self.height as f32],
                 time,
-                has_heightmap: 0.0,
+                has_heightmap: if self.heightmap.is_some() { 1.0 } else { 0.0 },
             }),
         );
-        let mut order: Vec<&Source> = self.sources.values().collect();
-        order.sort_by_key(|s| s.placement.z);
-        for s in &order {
+        // Drawable windows (bound), nearest last.
+        let mut order: Vec<(&Source, &wgpu::BindGroup)> = self
+            .sources
+            .values()
+            .filter_map(|s| s.bind.as_ref().map(|b| (s, b)))
+            .collect();
+        order.sort_by_key(|(s, _)| s.placement.z);
+        for (s, _) in &order {
             let p = s.placement;
+            // An RTS texture's alpha channel carries data, not coverage: drawn opaque.
+            let ((w, h), bgra, opaque) = match &s.content {
+                Content::Pixels(img, f) => {
+                    ((img.width, img.height), *f == PixelFormat::Bgra8, false)
+                }
+                Content::Rts(id, size) => (
+                    size.or_else(|| self.textures.get(id).map(|t| (t.width, t.height)))
+                        .unwrap_or((0, 0)),
+                    false,
+                    true,
+                ),
+            };
             q.write_buffer(
                 &s.uniform,
                 0,
                 bytemuck::bytes_of(&WindowUniform {
-                    rect: [
-                        p.x as f32,
-                        p.y as f32,
-                        s.width as f32 * p.zoom,
-                        s.height as f32 * p.zoom,
-                    ],
+                    rect: [p.x as f32, p.y as f32, w as f32 * p.zoom, h as f32 * p.zoom],
                     alpha: p.alpha.clamp(0.0, 1.0),
-                    pad: [0.0; 3],
+                    bgra: if bgra { 1.0 } else { 0.0 },
+                    opaque: if opaque { 1.0 } else { 0.0 },
+                    pad: 0.0,
                 }),
             );
         }
@@ -497,7 +834,14 @@ impl Compositor {
                     },
                 })],
                 depth_stencil_attachment: None,
-                timestamp_writes: None,
+                timestamp_writes: self
+                    .timer
+                    .as_ref()
+                    .map(|t| wgpu::RenderPassTimestampWrites {
+                        query_set: &t.set,
+                        beginning_of_pass_write_index: Some(0),
+                        end_of_pass_write_index: Some(1),
+                    }),
                 occlusion_query_set: None,
                 multiview_mask: None,
             });
@@ -505,8 +849,8 @@ impl Compositor {
             pass.set_bind_group(0, &self.frame_bind, &[]);
             pass.draw(0..3, 0..1);
             pass.set_pipeline(&self.windows);
-            for s in &order {
-                pass.set_bind_group(1, &s.bind, &[]);
+            for (_, bind) in &order {
+                pass.set_bind_group(1, *bind, &[]);
                 pass.draw(0..4, 0..1);
             }
         }
@@ -531,12 +875,22 @@ impl Compositor {
                 depth_or_array_layers: 1,
             },
         );
+        if let Some(t) = &self.timer {
+            encoder.resolve_query_set(&t.set, 0..2, &t.resolve, 0);
+            encoder.copy_buffer_to_buffer(&t.resolve, 0, &t.read, 0, 2 * wgpu::QUERY_SIZE as u64);
+        }
         q.submit([encoder.finish()]);
+    }
+
+    /// GPU time of the last composition pass read back, where the adapter has timestamp
+    /// queries (`None` where it has not).
+    pub fn gpu_time(&self) -> Option<Duration> {
+        self.gpu_time
     }
 
     /// Copies the last rendered frame (RGBA8, `width * 4` bytes a row) into `out`, which must
     /// hold `width * height * 4` bytes (a loaned `render.output` slot, typically).
-    pub fn read_back(&self, out: &mut [u8]) -> Result<(), RenderError> {
+    pub fn read_back(&mut self, out: &mut [u8]) -> Result<(), RenderError> {
         let row = self.width as usize * 4;
         let need = row * self.height as usize;
         if out.len() < need {
@@ -547,16 +901,41 @@ impl Compositor {
         }
         let slice = self.readback.slice(..);
         let (tx, rx) = std::sync::mpsc::channel();
+        let tx2 = tx.clone();
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
+        let mut waiting = 1;
+        if let Some(t) = &self.timer {
+            t.read.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx2.send(r);
+            });
+            waiting += 1;
+        }
         self.gpu
             .device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| RenderError::Poll(e.to_string()))?;
-        rx.recv()
-            .map_err(|e| RenderError::Poll(e.to_string()))?
-            .map_err(|e| RenderError::Poll(e.to_string()))?;
+        for _ in 0..waiting {
+            rx.recv()
+                .map_err(|e| RenderError::Poll(e.to_string()))?
+                .map_err(|e| RenderError::Poll(e.to_string()))?;
+        }
+        if let Some(t) = &self.timer {
+            let ticks = {
+                let data = t
+                    .read
+                    .slice(..)
+                    .get_mapped_range()
+                    .map_err(|e| RenderError::Poll(e.to_string()))?;
+                let stamp = |i: usize| {
+                    u64::from_le_bytes(data[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]))
+                };
+                stamp(1).saturating_sub(stamp(0))
+            };
+            t.read.unmap();
+            self.gpu_time = Some(Duration::from_nanos((ticks as f64 * t.period) as u64));
+        }
         {
             let data = slice
                 .get_mapped_range()

@@ -1,6 +1,8 @@
 //! Choosing a backend and an adapter, and opening the device.
 
 use crate::RenderError;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 /// Which graphics API to drive the GPU through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +41,9 @@ pub struct Gpu {
     pub info: wgpu::AdapterInfo,
     /// The backend in use.
     pub backend: Backend,
+    /// Whether the device has timestamp queries (GPU time per frame).
+    pub timestamps: bool,
+    errors: Arc<AtomicU64>,
 }
 
 impl Gpu {
@@ -59,20 +64,40 @@ impl Gpu {
             backend: format!("{backend:?}"),
             reason: e.to_string(),
         })?;
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gos-render-node"),
-            required_features: wgpu::Features::empty(),
+            required_features: if timestamps {
+                wgpu::Features::TIMESTAMP_QUERY
+            } else {
+                wgpu::Features::empty()
+            },
             required_limits:
                 wgpu::Limits::downlevel_webgl2_defaults().using_resolution(adapter.limits()),
             ..Default::default()
         }))
         .map_err(|e| RenderError::Device(e.to_string()))?;
+        // A validation error is a bug of the node (every input is checked before it reaches
+        // the GPU): count it, log it, keep running.
+        let errors = Arc::new(AtomicU64::new(0));
+        let seen = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            seen.fetch_add(1, Relaxed);
+            eprintln!("gos-render-node: GPU error: {e}");
+        }));
         Ok(Gpu {
             device,
             queue,
             info: adapter.get_info(),
             backend,
+            timestamps,
+            errors,
         })
+    }
+
+    /// GPU errors (validation, out of memory) seen so far; 0 unless the node has a bug.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Relaxed)
     }
 
     /// One line naming the adapter, for logs.

@@ -9,8 +9,9 @@
 
 mod compositor;
 mod gpu;
+pub mod inputs;
 
-pub use compositor::{Compositor, Dirty, Placement};
+pub use compositor::{Compositor, Dirty, HeightFormat, PixelFormat, Placement};
 pub use gpu::{Backend, Gpu};
 
 /// Errors of the render node.
@@ -32,6 +33,14 @@ pub enum RenderError {
     BadFrame {
         /// The source.
         source_id: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An RTS texture that cannot be shown.
+    #[error("bad RTS texture {texture_id:#018x}: {reason}")]
+    BadTexture {
+        /// The texture id.
+        texture_id: u64,
         /// What is wrong.
         reason: String,
     },

@@ -69,8 +69,8 @@ fn fs_terrain(v: Vs) -> @location(0) vec4<f32> {
 struct Window {
     rect: vec4<f32>,   // x, y, width, height in output pixels (after zoom)
     alpha: f32,        // 0..1: fades a source that stopped publishing
-    pad0: f32,
-    pad1: f32,
+    bgra: f32,         // 1 when the pixels are BGRA: swap red and blue
+    opaque: f32,       // 1 when alpha carries data (RTS textures): draw opaque
     pad2: f32,
 };
 
@@ -89,6 +89,12 @@ fn vs_window(@builtin(vertex_index) i: u32) -> Vs {
 
 @fragment
 fn fs_window(v: Vs) -> @location(0) vec4<f32> {
-    let c = textureSampleLevel(pixels, nearest, v.uv, 0.0);
+    var c = textureSampleLevel(pixels, nearest, v.uv, 0.0);
+    if (window.bgra > 0.5) {
+        c = c.bgra;
+    }
+    if (window.opaque > 0.5) {
+        c.a = 1.0;
+    }
     return vec4<f32>(c.rgb, c.a * window.alpha);
 }

@@ -1,7 +1,16 @@
 //! Golden-pixel checks of the composition on a real adapter (Mesa's lavapipe where there is
-//! no GPU; CI installs it). `GOS_RENDER_BACKEND` picks the backend (default vulkan).
+//! no GPU; CI installs it), and of the node's inputs: frames and RTS textures as records in
+//! real shared-memory rings, good and bad. `GOS_RENDER_BACKEND` picks the backend (default
+//! vulkan).
 
+use gos_bus::client::{Bus, RenderFrame, RingConfig, RtsTexture};
+use gos_layouts::records::{
+    FRAME_TERRAIN_HEIGHTMAP, PIXEL_BGRA8, PIXEL_R32F, PIXEL_R8, PIXEL_RGBA8,
+};
+use gos_layouts::Record;
+use gos_render_node::inputs::{apply_frame, apply_texture, Applied};
 use gos_render_node::{Backend, Compositor, Dirty, Gpu, Placement, RenderError};
+use std::path::PathBuf;
 
 const W: u32 = 256;
 const H: u32 = 128;
@@ -207,6 +216,372 @@ fn bad_frames_are_refused_with_the_reason() {
         assert!(matches!(e, RenderError::BadFrame { source_id: 9, .. }));
         assert!(e.to_string().contains(needle), "{needle:?} not in {e}");
     }
-    // Nothing was half-made: the compositor still renders.
+    // Nothing was half-made: the compositor still renders, without a GPU error.
     let _ = frame(&mut c);
+    assert_eq!(c.gpu().errors(), 0);
+}
+
+/// A window frame record: `w` x `h` RGBA8 at (`x`, `y`), pixels right after the record.
+fn window(source_id: u64, (x, y): (i32, i32), (w, h): (u32, u32)) -> RenderFrame {
+    RenderFrame {
+        magic: *b"GFRM",
+        version: 1,
+        pixel_format: PIXEL_RGBA8,
+        source_id,
+        width: w,
+        height: h,
+        stride: w * 4,
+        pos_x: x,
+        pos_y: y,
+        zoom: 1.0,
+        z_order: 1,
+        pixel_offset: 128,
+        pixel_bytes: w * h * 4,
+        ..bytemuck::Zeroable::zeroed()
+    }
+}
+
+/// A payload: the record, then `pixels`.
+fn payload<T: Record>(record: &T, pixels: &[u8]) -> Vec<u8> {
+    let mut b = bytemuck::bytes_of(record).to_vec();
+    b.extend_from_slice(pixels);
+    b
+}
+
+#[test]
+fn frames_as_records_bgra_and_every_bad_header() {
+    let mut c = compositor();
+    let background = frame(&mut c);
+    // BGRA pixels (blue 0, green 0, red 255) show red.
+    let f = RenderFrame {
+        pixel_format: PIXEL_BGRA8,
+        ..window(5, (20, 20), (8, 8))
+    };
+    let applied = apply_frame(&mut c, &f, &payload(&f, &solid(8, 8, [0, 0, 255, 255]))).unwrap();
+    assert_eq!(applied, Applied::Window { bytes: 8 * 8 * 4 });
+    let img = frame(&mut c);
+    assert_eq!(px(&img, 20, 20), RED);
+    assert_eq!(px(&img, 27, 27), RED);
+    assert_eq!(px(&img, 28, 28), px(&background, 28, 28));
+
+    let good = window(6, (0, 0), (4, 4));
+    let pixels = solid(4, 4, GREEN);
+    let cases: Vec<(RenderFrame, usize, &str)> = vec![
+        (
+            RenderFrame {
+                magic: *b"XXXX",
+                ..good
+            },
+            64,
+            "magic",
+        ),
+        (RenderFrame { kind: 9, ..good }, 64, "unknown kind 9"),
+        (
+            RenderFrame {
+                pixel_format: 7,
+                ..good
+            },
+            64,
+            "pixel format 7",
+        ),
+        (
+            RenderFrame {
+                pixel_format: PIXEL_R8,
+                ..good
+            },
+            64,
+            "pixel format 3 is not a window's",
+        ),
+        (good, 40, "past the"),
+        (
+            RenderFrame {
+                pixel_offset: u32::MAX,
+                ..good
+            },
+            64,
+            "past the",
+        ),
+        (
+            RenderFrame {
+                pixel_bytes: 32,
+                ..good
+            },
+            64,
+            "needs 64 bytes, the frame has 32",
+        ),
+        (
+            RenderFrame {
+                stride: 18,
+                pixel_bytes: 72,
+                ..good
+            },
+            72,
+            "not a multiple",
+        ),
+        (RenderFrame { width: 0, ..good }, 64, "size 0x4"),
+        (
+            RenderFrame {
+                height: u32::MAX,
+                ..good
+            },
+            64,
+            "is not within",
+        ),
+        (RenderFrame { zoom: -1.0, ..good }, 64, "zoom -1"),
+        (
+            RenderFrame {
+                zoom: f32::NAN,
+                ..good
+            },
+            64,
+            "zoom NaN",
+        ),
+        (RenderFrame { zoom: 1e9, ..good }, 64, "zoom 1000000000"),
+        (
+            RenderFrame {
+                kind: FRAME_TERRAIN_HEIGHTMAP,
+                pixel_format: PIXEL_BGRA8,
+                ..good
+            },
+            64,
+            "not a heightmap's",
+        ),
+        (
+            RenderFrame {
+                texture_id: 42,
+                pixel_bytes: 0,
+                width: 1 << 30,
+                ..good
+            },
+            0,
+            "is not within",
+        ),
+    ];
+    for (f, len, needle) in cases {
+        let body = payload(&f, &pixels[..len.min(pixels.len())]);
+        let body = if len > pixels.len() {
+            payload(&f, &solid(len as u32 / 4, 1, GREEN))
+        } else {
+            body
+        };
+        let e = apply_frame(&mut c, &f, &body).unwrap_err();
+        assert!(
+            matches!(e, RenderError::BadFrame { source_id: 6, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains(needle), "{needle:?} not in {e}");
+    }
+    let img = frame(&mut c);
+    assert_eq!(
+        px(&img, 1, 1),
+        px(&background, 1, 1),
+        "no bad frame was drawn"
+    );
+    assert_eq!(c.gpu().errors(), 0, "no input reached the GPU unchecked");
+}
+
+#[test]
+fn a_published_heightmap_shades_the_terrain() {
+    let mut c = compositor();
+    let default = frame(&mut c);
+    let colours = |img: &[u8]| {
+        let mut v: Vec<[u8; 4]> = (0..W).map(|x| px(img, x, H / 2)).collect();
+        v.sort();
+        v.dedup();
+        v.len()
+    };
+    assert!(colours(&default) > 8, "the default terrain is not flat");
+    let hm = |format: u16, bytes: Vec<u8>, (w, h): (u32, u32), bpp: u32| {
+        let f = RenderFrame {
+            kind: FRAME_TERRAIN_HEIGHTMAP,
+            pixel_format: format,
+            stride: w * bpp,
+            pixel_bytes: bytes.len() as u32,
+            ..window(77, (0, 0), (w, h))
+        };
+        (f, payload(&f, &bytes))
+    };
+    // A flat heightmap at 0: one colour everywhere (the deep colour, lit evenly).
+    let (f, body) = hm(PIXEL_R8, vec![0; 64 * 32], (64, 32), 1);
+    assert_eq!(
+        apply_frame(&mut c, &f, &body).unwrap(),
+        Applied::Heightmap { bytes: 64 * 32 }
+    );
+    let low = frame(&mut c);
+    assert_eq!(colours(&low), 1, "a flat heightmap shades a flat terrain");
+    // Flat at 1.0, as 32-bit floats: another single colour, brighter.
+    let ones: Vec<u8> = (0..16 * 16).flat_map(|_| 1.0f32.to_le_bytes()).collect();
+    let (f, body) = hm(PIXEL_R32F, ones, (16, 16), 4);
+    apply_frame(&mut c, &f, &body).unwrap();
+    let high = frame(&mut c);
+    assert_eq!(colours(&high), 1);
+    let (lo, hi) = (px(&low, 5, 5), px(&high, 5, 5));
+    assert!(
+        hi[1] > lo[1] + 50,
+        "higher ground is greener: {lo:?} vs {hi:?}"
+    );
+    // A ramp (left low, right high) in the red channel of RGBA8.
+    let ramp: Vec<u8> = (0..32 * 8)
+        .flat_map(|i| [(i % 32 * 8) as u8, 0, 0, 255])
+        .collect();
+    let (f, body) = hm(PIXEL_RGBA8, ramp, (32, 8), 4);
+    apply_frame(&mut c, &f, &body).unwrap();
+    let img = frame(&mut c);
+    assert!(
+        px(&img, W - 1, 10)[1] > px(&img, 0, 10)[1],
+        "the ramp rises to the right"
+    );
+    assert_eq!(c.gpu().errors(), 0);
+}
+
+fn fixtures() -> PathBuf {
+    std::env::var_os("GOS_RTS_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/rts")
+        })
+}
+
+#[test]
+fn rts_textures_through_the_bus_shown_by_a_window_and_a_forged_one_refused() {
+    let file = fixtures().join("blob-65536.rts.png");
+    let rts = gos_rts::decode_file(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let side = rts.side;
+    assert_eq!(side, 128);
+    // A real ring in shared memory; the file is decoded straight into a loaned slot.
+    let name = format!("rtex{}", std::process::id());
+    let bus = Bus::standalone(&name).unwrap();
+    let _ = bus.remove_ring("rts.textures");
+    bus.create_ring(
+        "rts.textures",
+        &RingConfig {
+            slot_count: 4,
+            slot_size: 1 << 20,
+            layout: RtsTexture::SCHEMA,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let sub = bus.subscriber::<RtsTexture>("rts.textures").unwrap();
+    let mut publisher = bus.publisher::<RtsTexture>("rts.textures").unwrap();
+    let desc = gos_bus::rts::publish_file(&mut publisher, &file).unwrap();
+
+    let mut c = compositor();
+    let background = frame(&mut c);
+    // A window names the texture before it arrives: nothing drawn yet.
+    let shows = RenderFrame {
+        texture_id: desc.texture_id,
+        pixel_bytes: 0,
+        width: 0,
+        height: 0,
+        ..window(11, (100, 0), (0, 0))
+    };
+    assert_eq!(
+        apply_frame(&mut c, &shows, &payload(&shows, &[])).unwrap(),
+        Applied::ShowsTexture
+    );
+    assert_eq!(frame(&mut c), background, "the texture has not arrived");
+
+    let msg = sub.try_recv().unwrap().expect("the texture was published");
+    let body = msg.bytes().to_vec();
+    drop(msg);
+    assert_eq!(
+        apply_texture(&mut c, &desc, &body).unwrap(),
+        (side * side * 4) as u64
+    );
+    assert!(c.has_texture(desc.texture_id));
+    let img = frame(&mut c);
+    // Texel (i, j) of the texture at (100 + i, j), opaque (its alpha carries data).
+    for j in 0..H.min(side) {
+        for i in 0..side {
+            let t = ((j * side + i) * 4) as usize;
+            let want = [rts.pixels[t], rts.pixels[t + 1], rts.pixels[t + 2], 255];
+            assert_eq!(px(&img, 100 + i, j), want, "texel {i},{j}");
+        }
+    }
+    assert_eq!(px(&img, 99, 5), px(&background, 99, 5));
+
+    // Forged on its way: one data byte changed, or the descriptor lying about the sizes.
+    let mut forged = body.clone();
+    forged[desc.pixel_offset as usize] ^= 0x5a;
+    let e = apply_texture(&mut c, &desc, &forged).unwrap_err();
+    assert!(e.to_string().contains("SHA-256 mismatch"), "{e}");
+    for (t, needle) in [
+        (
+            RtsTexture {
+                pixel_bytes: 4,
+                ..desc
+            },
+            "pixel_bytes 4",
+        ),
+        (
+            RtsTexture {
+                width: 100,
+                height: 100,
+                ..desc
+            },
+            "power-of-two",
+        ),
+        (
+            RtsTexture {
+                width: 256,
+                height: 256,
+                pixel_bytes: 256 * 256 * 4,
+                ..desc
+            },
+            "past the",
+        ),
+        (
+            RtsTexture {
+                metadata_len: 1 << 30,
+                ..desc
+            },
+            "metadata_len",
+        ),
+        (
+            RtsTexture {
+                texture_id: 0,
+                ..desc
+            },
+            "texture id 0",
+        ),
+        (
+            RtsTexture {
+                pixel_format: 3,
+                ..desc
+            },
+            "pixel format 3",
+        ),
+    ] {
+        let e = apply_texture(&mut c, &t, &body).unwrap_err();
+        assert!(matches!(e, RenderError::BadTexture { .. }), "{e}");
+        assert!(e.to_string().contains(needle), "{needle:?} not in {e}");
+    }
+    // The forged ones left the good texture as it was.
+    assert_eq!(frame(&mut c), img);
+    assert_eq!(c.gpu().errors(), 0);
+    drop((sub, publisher));
+    let _ = bus.remove_ring("rts.textures");
+}
+
+#[test]
+fn gpu_time_is_measured_where_the_adapter_has_timestamps() {
+    let mut c = compositor();
+    println!(
+        "adapter: {} timestamps: {}",
+        c.gpu().describe(),
+        c.gpu().timestamps
+    );
+    assert_eq!(c.gpu_time(), None, "nothing measured before a frame");
+    let _ = frame(&mut c);
+    match c.gpu_time() {
+        Some(t) => {
+            assert!(c.gpu().timestamps);
+            assert!(
+                t > std::time::Duration::ZERO && t < std::time::Duration::from_secs(10),
+                "{t:?}"
+            );
+        }
+        None => assert!(!c.gpu().timestamps, "timestamps enabled but nothing read"),
+    }
 }

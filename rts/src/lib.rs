@@ -365,12 +365,7 @@ fn check_stated_hash(
 /// Checks already-decoded pixels (an `rts.textures` slot, say) against their metadata JSON and
 /// the SHA-256 a descriptor states: the data is recovered as [`decode`] does and hashed. A
 /// texture that was damaged or forged on its way is an error naming what differs.
-pub fn verify(
-    pixels: &[u8],
-    side: u32,
-    metadata: &str,
-    sha256: &[u8; 32],
-) -> Result<(), RtsError> {
+pub fn verify(pixels: &[u8], side: u32, metadata: &str, sha256: &[u8; 32]) -> Result<(), RtsError> {
     if side == 0 || !side.is_power_of_two() || side > MAX_SIDE {
         return Err(RtsError::Shape {
             width: side,

@@ -120,7 +120,10 @@ fn text(words: &[std::sync::atomic::AtomicU64]) -> String {
     String::from_utf8_lossy(&b[..end]).into_owned()
 }
 
-fn per_message_us(total_ns: &std::sync::atomic::AtomicU64, count: &std::sync::atomic::AtomicU64) -> f64 {
+fn per_message_us(
+    total_ns: &std::sync::atomic::AtomicU64,
+    count: &std::sync::atomic::AtomicU64,
+) -> f64 {
     match count.load(Relaxed) {
         0 => 0.0,
         n => total_ns.load(Relaxed) as f64 / n as f64 / 1e3,
@@ -274,7 +277,11 @@ pub fn rates(prev: &BusSnapshot, now: &mut BusSnapshot) {
             r.rate_bytes = r.bytes_published.saturating_sub(p.bytes_published) as f64 / dt;
             for c in &mut r.clients {
                 // The same client: same entry, same process.
-                if let Some(pc) = p.clients.iter().find(|pc| pc.entry == c.entry && pc.pid == c.pid) {
+                if let Some(pc) = p
+                    .clients
+                    .iter()
+                    .find(|pc| pc.entry == c.entry && pc.pid == c.pid)
+                {
                     c.rate_msgs = c.count.saturating_sub(pc.count) as f64 / dt;
                     c.rate_bytes = c.bytes.saturating_sub(pc.bytes) as f64 / dt;
                 }

@@ -1,11 +1,14 @@
-//! `gos-render-node`: composites the frames published on `render.frames` over the terrain,
-//! on the GPU, and publishes every composited frame on `render.output` (and, on request, PNG
-//! snapshots).
+//! `gos-render-node`: composites the frames published on `render.frames` (windows, heightmaps,
+//! windows that show textures of `rts.textures`) over the terrain, on the GPU, and publishes
+//! every composited frame on `render.output` (and, on request, PNG snapshots). Its stats go to
+//! its client entries, where `gos-bus monitor` shows them: on `render.output` frames/s, CPU
+//! and GPU time per frame; on `render.frames` uploads/s, bytes/s, bad frames and drops.
 
 use clap::Parser;
-use gos_bus::client::{Bus, Error, RenderFrame};
-use gos_layouts::records::{FRAME_FLAG_DIRTY_RECT, PIXEL_RGBA8};
-use gos_render_node::{Backend, Compositor, Dirty, Gpu, Placement};
+use gos_bus::client::{Bus, Error, RenderFrame, RtsTexture, Subscriber};
+use gos_layouts::records::PIXEL_RGBA8;
+use gos_render_node::inputs::{apply_frame, apply_texture, Applied};
+use gos_render_node::{Backend, Compositor, Gpu, Placement};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -67,6 +70,41 @@ struct Seen {
     placement: Placement,
 }
 
+/// Logs a skipped input once per source and reason.
+#[derive(Default)]
+struct Skips {
+    last: HashMap<(u8, u64), String>,
+    count: u64,
+}
+
+impl Skips {
+    fn skip(&mut self, what: &str, kind: u8, id: u64, reason: String) {
+        self.count += 1;
+        if self.last.get(&(kind, id)) != Some(&reason) {
+            eprintln!("gos-render-node: skipped {what}: {reason}");
+            self.last.insert((kind, id), reason);
+        }
+    }
+
+    fn ok(&mut self, kind: u8, id: u64) {
+        self.last.remove(&(kind, id));
+    }
+}
+
+/// The next message of `sub`, counting a corrupt slot as skipped.
+fn next<'a, T: gos_layouts::Record>(
+    sub: &'a Subscriber<T>,
+    skips: &mut Skips,
+) -> Result<Option<gos_bus::client::Message<'a, T>>, String> {
+    loop {
+        match sub.try_recv() {
+            Ok(m) => return Ok(m),
+            Err(e @ Error::Corrupt { .. }) => skips.skip("a slot", 2, 0, e.to_string()),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
 fn run(a: Args) -> Result<(), String> {
     let backend_name = a
         .backend
@@ -104,89 +142,76 @@ fn run(a: Args) -> Result<(), String> {
         std::fs::create_dir_all(&a.snapshot_dir)
             .map_err(|e| format!("cannot create {}: {e}", a.snapshot_dir.display()))?;
     }
+    // RTS textures are optional: a bus without the ring still composites windows.
+    let textures = match bus.subscriber::<RtsTexture>("rts.textures") {
+        Ok(t) => Some(t),
+        Err(Error::NoSuchRing { .. }) => {
+            println!(
+                "gos-render-node: no rts.textures ring; windows that name a texture stay empty"
+            );
+            None
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    if c.gpu().timestamps {
+        println!("gos-render-node: GPU time from timestamp queries");
+    } else {
+        println!("gos-render-node: the adapter has no timestamp queries; GPU time is not measured");
+    }
     println!("ready");
     let start = Instant::now();
     let period = Duration::from_secs_f64(1.0 / a.fps.max(0.1));
     let mut seen: HashMap<u64, Seen> = HashMap::new();
-    let mut reported: HashMap<u64, String> = HashMap::new();
-    let (mut n, mut uploads, mut bad, mut gpu_time) = (0u64, 0u64, 0u64, Duration::ZERO);
+    let mut skips = Skips::default();
+    let (mut n, mut uploads, mut upload_bytes, mut rts_loaded) = (0u64, 0u64, 0u64, 0u64);
+    let (mut wall, mut cpu, mut gpu_total) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let mut reported_bad = 0u64;
-    let mut next = Instant::now();
+    let mut next_frame = Instant::now();
     while a.seconds.is_none_or(|s| start.elapsed().as_secs_f64() < s)
         && a.frames.is_none_or(|f| n < f)
     {
-        // Take everything published since the last frame.
-        loop {
-            let msg = match frames.try_recv() {
-                Ok(Some(m)) => m,
-                Ok(None) => break,
-                Err(Error::Corrupt { .. }) => {
-                    bad += 1;
-                    continue;
+        let t0 = Instant::now();
+        let cpu0 = gos_bus::proc::thread_cpu_time();
+        // RTS textures first, so a window published with its texture shows it at once.
+        if let Some(textures) = &textures {
+            while let Some(msg) = next(textures, &mut skips)? {
+                let t = *msg.header();
+                match apply_texture(&mut c, &t, msg.bytes()) {
+                    Ok(bytes) => {
+                        rts_loaded += 1;
+                        upload_bytes += bytes;
+                        skips.ok(1, t.texture_id);
+                    }
+                    Err(e) => skips.skip("an RTS texture", 1, t.texture_id, e.to_string()),
                 }
-                Err(e) => return Err(e.to_string()),
-            };
+            }
+        }
+        // Then every frame published since the last composition.
+        while let Some(msg) = next(&frames, &mut skips)? {
             let f = *msg.header();
-            let body = msg.bytes();
-            let start_px = f.pixel_offset as usize;
-            let outcome = if f.pixel_format != PIXEL_RGBA8 {
-                Err(format!("pixel format {} is not RGBA8", f.pixel_format))
-            } else if start_px > body.len() {
-                Err(format!(
-                    "pixel_offset {start_px} is past the {}-byte payload",
-                    body.len()
-                ))
-            } else {
-                let dirty = (f.flags & FRAME_FLAG_DIRTY_RECT != 0).then_some(Dirty {
-                    x: f.dirty_x,
-                    y: f.dirty_y,
-                    w: f.dirty_w,
-                    h: f.dirty_h,
-                });
-                c.upload(
-                    f.source_id,
-                    f.width,
-                    f.height,
-                    f.stride,
-                    &body[start_px..],
-                    dirty,
-                )
-                .map_err(|e| e.to_string())
-            };
-            match outcome {
-                Ok(()) => {
+            match apply_frame(&mut c, &f, msg.bytes()) {
+                Ok(applied) => {
                     uploads += 1;
-                    let placement = Placement {
-                        x: f.pos_x,
-                        y: f.pos_y,
-                        zoom: if f.zoom > 0.0 && f.zoom.is_finite() {
-                            f.zoom
-                        } else {
-                            1.0
-                        },
-                        z: f.z_order,
-                        alpha: 1.0,
-                    };
-                    c.place(f.source_id, placement);
-                    seen.insert(
-                        f.source_id,
-                        Seen {
-                            at: Instant::now(),
-                            placement,
-                        },
-                    );
-                    reported.remove(&f.source_id);
-                }
-                Err(reason) => {
-                    bad += 1;
-                    if reported.get(&f.source_id) != Some(&reason) {
-                        eprintln!(
-                            "gos-render-node: skipped a frame of source {}: {reason}",
-                            f.source_id
+                    upload_bytes += applied.bytes();
+                    skips.ok(0, f.source_id);
+                    if !matches!(applied, Applied::Heightmap { .. }) {
+                        let placement = Placement {
+                            x: f.pos_x,
+                            y: f.pos_y,
+                            zoom: if f.zoom == 0.0 { 1.0 } else { f.zoom },
+                            z: f.z_order,
+                            alpha: 1.0,
+                        };
+                        seen.insert(
+                            f.source_id,
+                            Seen {
+                                at: Instant::now(),
+                                placement,
+                            },
                         );
-                        reported.insert(f.source_id, reason);
                     }
                 }
+                Err(e) => skips.skip("a frame", 0, f.source_id, e.to_string()),
             }
         }
         // Fade out sources that stopped publishing.
@@ -208,7 +233,6 @@ fn run(a: Args) -> Result<(), String> {
             }
             true
         });
-        let t0 = Instant::now();
         c.render(start.elapsed().as_secs_f32());
         let mut loan = output.loan().map_err(|e| e.to_string())?;
         *loan.header_mut() = RenderFrame {
@@ -237,22 +261,36 @@ fn run(a: Args) -> Result<(), String> {
         loan.set_tail_len(pixel_bytes).map_err(|e| e.to_string())?;
         loan.commit();
         let took = t0.elapsed();
-        gpu_time += took;
-        // Frame time and skipped frames, where `gos-bus monitor` shows them (this client's
-        // entry on render.frames).
-        frames.report(bad - reported_bad, took);
-        reported_bad = bad;
+        let took_cpu = gos_bus::proc::thread_cpu_time().saturating_sub(cpu0);
+        let took_gpu = c.gpu_time().unwrap_or_default();
+        wall += took;
+        cpu += took_cpu;
+        gpu_total += took_gpu;
+        // Where `gos-bus monitor` shows them: per frame on render.output (frames/s from the
+        // count, CPU and GPU time per frame), bad inputs on render.frames.
+        output.report(0, took_cpu, took_gpu);
+        frames.report(skips.count - reported_bad, Duration::ZERO);
+        reported_bad = skips.count;
         n += 1;
-        next += period;
-        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+        next_frame += period;
+        if let Some(wait) = next_frame.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
+        } else {
+            // Running late: do not try to catch up with a burst.
+            next_frame = Instant::now();
         }
     }
     let secs = start.elapsed().as_secs_f64();
+    let per = |d: Duration| d.as_secs_f64() * 1e3 / n.max(1) as f64;
     println!(
-        "gos-render-node: {n} frames in {secs:.1} s ({:.1} frames/s), {:.2} ms render+readback per frame, {uploads} uploads, {bad} bad frames skipped",
+        "gos-render-node: {n} frames in {secs:.1} s ({:.1} frames/s), per frame {:.2} ms wall, {:.2} ms CPU, {}; {uploads} uploads ({:.1} MB), {rts_loaded} RTS textures, {} inputs skipped, {} GPU errors",
         n as f64 / secs,
-        gpu_time.as_secs_f64() * 1e3 / n.max(1) as f64
+        per(wall),
+        per(cpu),
+        if c.gpu().timestamps { format!("{:.2} ms GPU", per(gpu_total)) } else { "GPU time n/a".into() },
+        upload_bytes as f64 / 1e6,
+        skips.count,
+        c.gpu().errors()
     );
     Ok(())
 }

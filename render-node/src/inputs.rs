@@ -1,0 +1,196 @@
+//! What the node takes from the bus, checked against its payload and applied to the
+//! compositor: a `RenderFrame` (a window's pixels, a terrain heightmap, or a window that shows
+//! an RTS texture) and an `RtsTexture` (verified against its SHA-256 before it is shown).
+//!
+//! Every size, offset and format is checked before a byte reaches the GPU, so a hostile or
+//! buggy producer yields a [`RenderError`] with the reason, never a panic or a GPU error.
+
+use crate::{Compositor, Dirty, HeightFormat, PixelFormat, Placement, RenderError};
+use gos_layouts::records::{
+    RenderFrame, RtsTexture, FRAME_CORTEX_OVERLAY, FRAME_FLAG_DIRTY_RECT, FRAME_PIXEL_WINDOW,
+    FRAME_TERRAIN_HEIGHTMAP, PIXEL_BGRA8, PIXEL_R32F, PIXEL_R8, PIXEL_RGBA8,
+};
+
+/// Largest zoom a window may ask for.
+pub const MAX_ZOOM: f32 = 64.0;
+
+/// What a frame did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Uploaded a window's pixels (`bytes` of them).
+    Window {
+        /// Bytes uploaded (the dirty rectangle's rows, or the whole frame).
+        bytes: u64,
+    },
+    /// Replaced the terrain's heightmap.
+    Heightmap {
+        /// Bytes uploaded.
+        bytes: u64,
+    },
+    /// Placed a window that shows an RTS texture (nothing uploaded).
+    ShowsTexture,
+}
+
+impl Applied {
+    /// Bytes sent to the GPU.
+    pub fn bytes(self) -> u64 {
+        match self {
+            Applied::Window { bytes } | Applied::Heightmap { bytes } => bytes,
+            Applied::ShowsTexture => 0,
+        }
+    }
+}
+
+/// The placement a frame asks for; a zoom of 0 (a zeroed field) means 1.
+fn placement(f: &RenderFrame) -> Result<Placement, String> {
+    let zoom = if f.zoom == 0.0 { 1.0 } else { f.zoom };
+    if !(zoom.is_finite() && zoom > 0.0 && zoom <= MAX_ZOOM) {
+        return Err(format!("zoom {} is not within (0, {MAX_ZOOM}]", f.zoom));
+    }
+    Ok(Placement {
+        x: f.pos_x,
+        y: f.pos_y,
+        zoom,
+        z: f.z_order,
+        alpha: 1.0,
+    })
+}
+
+/// The `pixel_bytes` bytes at `pixel_offset` of a payload, checked against its length.
+fn pixels_of(body: &[u8], offset: u32, len: u64) -> Result<&[u8], String> {
+    let start = offset as usize;
+    usize::try_from(len)
+        .ok()
+        .and_then(|len| start.checked_add(len))
+        .filter(|&end| end <= body.len())
+        .map(|end| &body[start..end])
+        .ok_or_else(|| {
+            format!(
+                "pixel_offset {offset} + pixel_bytes {len} is past the {}-byte payload",
+                body.len()
+            )
+        })
+}
+
+/// Applies frame `f`, whose payload (record included) is `body`, to `c`.
+///
+/// A window with `pixel_bytes` = 0 and a `texture_id` shows that RTS texture, at `width` x
+/// `height` when both are set, else at the texture's size, times the zoom.
+pub fn apply_frame(
+    c: &mut Compositor,
+    f: &RenderFrame,
+    body: &[u8],
+) -> Result<Applied, RenderError> {
+    let bad = |reason: String| RenderError::BadFrame {
+        source_id: f.source_id,
+        reason,
+    };
+    if &f.magic != b"GFRM" {
+        return Err(bad(format!("magic {:?} is not GFRM", f.magic)));
+    }
+    let window = (FRAME_PIXEL_WINDOW..=FRAME_CORTEX_OVERLAY).contains(&f.kind);
+    if !window && f.kind != FRAME_TERRAIN_HEIGHTMAP {
+        return Err(bad(format!("unknown kind {}", f.kind)));
+    }
+    if window && f.pixel_bytes == 0 && f.texture_id != 0 {
+        let place = placement(f).map_err(bad)?;
+        let max = c.gpu().device.limits().max_texture_dimension_2d;
+        let size = match (f.width, f.height) {
+            (0, 0) => None,
+            (w, h) if (1..=max).contains(&w) && (1..=max).contains(&h) => Some((w, h)),
+            (w, h) => return Err(bad(format!("size {w}x{h} is not within 1..={max}"))),
+        };
+        c.show_texture(f.source_id, f.texture_id, size, place);
+        return Ok(Applied::ShowsTexture);
+    }
+    let pixels = pixels_of(body, f.pixel_offset, f.pixel_bytes as u64).map_err(bad)?;
+    let geometry = (f.width, f.height, f.stride);
+    if !window {
+        let format = match f.pixel_format {
+            PIXEL_R8 => HeightFormat::R8,
+            PIXEL_R32F => HeightFormat::R32F,
+            PIXEL_RGBA8 => HeightFormat::Rgba8,
+            p => {
+                return Err(bad(format!(
+                    "pixel format {p} is not a heightmap's (R8, R32F, RGBA8)"
+                )))
+            }
+        };
+        c.set_heightmap(f.source_id, format, geometry, pixels)?;
+        return Ok(Applied::Heightmap {
+            bytes: pixels.len() as u64,
+        });
+    }
+    let format = match f.pixel_format {
+        PIXEL_RGBA8 => PixelFormat::Rgba8,
+        PIXEL_BGRA8 => PixelFormat::Bgra8,
+        p => {
+            return Err(bad(format!(
+                "pixel format {p} is not a window's (RGBA8, BGRA8)"
+            )))
+        }
+    };
+    let place = placement(f).map_err(bad)?;
+    let dirty = (f.flags & FRAME_FLAG_DIRTY_RECT != 0).then_some(Dirty {
+        x: f.dirty_x,
+        y: f.dirty_y,
+        w: f.dirty_w,
+        h: f.dirty_h,
+    });
+    c.upload_pixels(f.source_id, format, geometry, pixels, dirty)?;
+    c.place(f.source_id, place);
+    let rows = dirty.map_or(f.height, |d| d.h) as u64;
+    let row = dirty.map_or(f.width, |d| d.w) as u64 * 4;
+    Ok(Applied::Window { bytes: rows * row })
+}
+
+/// Checks RTS texture `t`, whose payload (record included) is `body`: its sizes, then the
+/// SHA-256 of the data its pixels carry (recovered as the decoder does); uploads it to `c`.
+/// Returns the bytes uploaded.
+pub fn apply_texture(c: &mut Compositor, t: &RtsTexture, body: &[u8]) -> Result<u64, RenderError> {
+    let bad = |reason: String| RenderError::BadTexture {
+        texture_id: t.texture_id,
+        reason,
+    };
+    if &t.magic != b"RTSD" {
+        return Err(bad(format!("magic {:?} is not RTSD", t.magic)));
+    }
+    if t.texture_id == 0 {
+        return Err(bad("texture id 0 means none".into()));
+    }
+    if t.pixel_format != PIXEL_RGBA8 as u32 {
+        return Err(bad(format!("pixel format {} is not RGBA8", t.pixel_format)));
+    }
+    let side = t.width;
+    if t.height != side || !side.is_power_of_two() || side > gos_rts::MAX_SIDE {
+        return Err(bad(format!(
+            "{}x{} is not a square with a power-of-two side of at most {}",
+            t.width,
+            t.height,
+            gos_rts::MAX_SIDE
+        )));
+    }
+    let need = side as u64 * side as u64 * 4;
+    if t.pixel_bytes != need {
+        return Err(bad(format!(
+            "pixel_bytes {} is not the {need} of a {side}x{side} image",
+            t.pixel_bytes
+        )));
+    }
+    let pixels = pixels_of(body, t.pixel_offset, need).map_err(bad)?;
+    let meta_at = t.pixel_offset as usize + pixels.len();
+    let metadata = body
+        .get(meta_at..)
+        .and_then(|m| m.get(..t.metadata_len as usize))
+        .ok_or_else(|| {
+            bad(format!(
+                "metadata_len {} is past the payload",
+                t.metadata_len
+            ))
+        })?;
+    let metadata = std::str::from_utf8(metadata)
+        .map_err(|e| bad(format!("the metadata is not UTF-8: {e}")))?;
+    gos_rts::verify(pixels, side, metadata, &t.sha256).map_err(|e| bad(e.to_string()))?;
+    c.upload_texture(t.texture_id, side, pixels)?;
+    Ok(need)
+}
