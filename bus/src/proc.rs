@@ -40,6 +40,28 @@ pub fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: nix::libc::c_int) {
+    STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Turns SIGINT and SIGTERM into a flag the process polls to stop cleanly: returns it (set
+/// once either signal arrives). Installing twice is harmless.
+pub fn stop_on_signals() -> &'static std::sync::atomic::AtomicBool {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(
+        SigHandler::Handler(on_stop_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        let _ = unsafe { sigaction(sig, &action) };
+    }
+    &STOP
+}
+
 /// CPU time the calling thread has used (zero where the clock cannot be read).
 pub fn thread_cpu_time() -> std::time::Duration {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)

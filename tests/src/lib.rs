@@ -10,31 +10,7 @@ pub const END: u64 = u64::MAX;
 
 /// CRC-32 (IEEE 802.3, as zlib's `crc32`, so Python checks it at C speed) of `bytes`.
 pub fn checksum(bytes: &[u8]) -> u64 {
-    const fn table() -> [u32; 256] {
-        let mut t = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            t[i] = c;
-            i += 1;
-        }
-        t
-    }
-    static TABLE: [u32; 256] = table();
-    let mut c = !0u32;
-    for &b in bytes {
-        c = TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
-    }
-    (!c) as u64
+    crc32fast::hash(bytes) as u64
 }
 
 /// Fills `buf` (at least 32 bytes) with message `seq` of producer `producer`:

@@ -42,7 +42,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "publishing {windows} windows of {w}x{h} at {fps} frames/s on '{bus_name}'/render.frames"
     );
-    while seconds.is_none_or(|s| start.elapsed() < Duration::from_secs(s)) {
+    // Ctrl-C or SIGTERM: finish the frame, detach cleanly.
+    let stop = gos_bus::proc::stop_on_signals();
+    while seconds.is_none_or(|s| start.elapsed() < Duration::from_secs(s))
+        && !stop.load(std::sync::atomic::Ordering::Relaxed)
+    {
         for window in 0..windows {
             let mut loan = publisher.loan()?;
             let t = seq as f32 / fps as f32;

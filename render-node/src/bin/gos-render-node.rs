@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
     name = "gos-render-node",
     version,
     about = "Composite render.frames on the GPU and publish them on render.output",
-    after_help = "Examples:\n  gos-render-node                              # bus geometry, 1920x1080, Vulkan\n  gos-render-node --backend gl --for 10\n  gos-render-node --snapshot-every 60 --snapshot-dir /tmp/frames\n\nThe backend also comes from WGPU_BACKEND (vulkan, gl)."
+    after_help = "Examples:\n  gos-render-node                              # bus geometry, 1920x1080, Vulkan\n  gos-render-node --backend gl --for 10\n  gos-render-node --snapshot-every 60 --snapshot-dir /tmp/frames\n\nThe backend also comes from WGPU_BACKEND (vulkan, gl). Stops cleanly on SIGINT or SIGTERM and\nprints its stats."
 )]
 struct Args {
     /// Bus name.
@@ -158,6 +158,7 @@ fn run(a: Args) -> Result<(), String> {
     } else {
         println!("gos-render-node: the adapter has no timestamp queries; GPU time is not measured");
     }
+    let stop = gos_bus::proc::stop_on_signals();
     println!("ready");
     let start = Instant::now();
     let period = Duration::from_secs_f64(1.0 / a.fps.max(0.1));
@@ -169,6 +170,7 @@ fn run(a: Args) -> Result<(), String> {
     let mut next_frame = Instant::now();
     while a.seconds.is_none_or(|s| start.elapsed().as_secs_f64() < s)
         && a.frames.is_none_or(|f| n < f)
+        && !stop.load(std::sync::atomic::Ordering::Relaxed)
     {
         let t0 = Instant::now();
         let cpu0 = gos_bus::proc::thread_cpu_time();

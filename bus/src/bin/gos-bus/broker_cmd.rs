@@ -4,7 +4,6 @@ use clap::Args;
 use gos_bus::broker::{self, Manifest, ServeOptions};
 use gos_bus::{name, Error, Result};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Arguments of `gos-bus serve`.
@@ -46,25 +45,6 @@ fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     }
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: nix::libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
-fn install_signal_handlers() {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-    let action = SigAction::new(
-        SigHandler::Handler(on_signal),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
-    for sig in [Signal::SIGINT, Signal::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        let _ = unsafe { sigaction(sig, &action) };
-    }
-}
-
 /// `gos-bus serve`.
 pub fn serve(a: ServeArgs) -> Result<()> {
     if a.print_manifest {
@@ -75,7 +55,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         Some(p) => Manifest::load(p)?,
         None => Manifest::default_geometry(),
     };
-    install_signal_handlers();
+    let stop = gos_bus::proc::stop_on_signals();
     let opts = ServeOptions {
         bus: a.bus.clone(),
         manifest,
@@ -92,7 +72,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
             secs % 60
         );
     };
-    let summary = broker::serve(&opts, &STOP, log)?;
+    let summary = broker::serve(&opts, stop, log)?;
     eprintln!(
         "gos-bus serve: stopped. rings created {}, adopted {}; clients reaped {}, abandoned claims skipped {}, jobs redelivered {}",
         summary.created.len(),

@@ -6,6 +6,7 @@ use gos_bus::ring::{Mode, Policy};
 use gos_bus::{name, Result, RingConfig, Segment};
 
 mod broker_cmd;
+mod up_cmd;
 mod view_cmd;
 use gos_layouts::segment::{CLIENT_ACTIVE, CURSOR_HOLD};
 use gos_layouts::{Schema, SlotHeader};
@@ -72,6 +73,12 @@ enum RtsCommand {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole of Geometry OS on one bus: broker, render node, Python RTS watcher and DNA
+    /// executor, a Rust frame producer; stop them all on Ctrl-C or --for, print a summary.
+    #[command(
+        after_help = "Examples:\n  ./gos up                            # builds what is missing, then this\n  gos-bus up --for 20\n  gos-bus up --bus demo --rts-dir ~/maps --jobs 20 --width 1280 --height 720\n\nSnapshots, logs and summary.json go to --out (default ./gos-up). Watch it live with\n`gos-bus monitor` in another terminal."
+    )]
+    Up(up_cmd::UpArgs),
     /// Run the broker: create (or adopt) the rings of a manifest and supervise the clients.
     #[command(
         after_help = "Examples:\n  gos-bus serve\n  gos-bus serve --bus test --manifest rings.toml --liveness-timeout 2s\n  gos-bus serve --print-manifest > rings.toml   # the embedded default, to edit\n\nStops cleanly on SIGINT or SIGTERM. The rings stay (unless --remove-on-exit) and the next\n`gos-bus serve` adopts them with their messages."
@@ -239,6 +246,14 @@ fn print_schema(s: &Schema) {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => broker_cmd::serve(args)?,
+        Command::Up(args) => match up_cmd::up(args) {
+            Ok(true) => {}
+            Ok(false) => std::process::exit(1),
+            Err(e) => {
+                eprintln!("gos-bus up: {e}");
+                std::process::exit(1);
+            }
+        },
         Command::Clean { bus, force } => broker_cmd::clean(&bus, force)?,
         Command::Monitor {
             bus,
