@@ -1,0 +1,153 @@
+//! The main job end to end: `gos-bus up --for 20` on the machine's GPU adapter (lavapipe in
+//! CI) starts the broker, the render node, the Python daemons and the Rust producer as
+//! separate processes; then the test checks what they did from the outside: render.output
+//! frames, a snapshot PNG with the windows where the producer put them, the RTS textures'
+//! SHA-256 against the fixtures' expected.json, a result for every DNA job, and that no
+//! process and no segment was left behind.
+
+use gos_bus::proc;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The directory of the workspace's binaries (`target/<profile>`), from this test's own path
+/// (`target/<profile>/deps/up-HASH`).
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    for need in [
+        "gos-bus",
+        "gos-render-node",
+        "examples/frames",
+        "libgos_bus_c.so",
+    ] {
+        assert!(
+            dir.join(need).exists(),
+            "{} is missing: build the workspace first (`cargo build --workspace --bins --examples`; scripts/test does)",
+            dir.join(need).display()
+        );
+    }
+    dir
+}
+
+fn fixtures() -> PathBuf {
+    std::env::var_os("GOS_RTS_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/rts")
+        })
+}
+
+const W: u32 = 1280;
+const H: u32 = 720;
+
+#[test]
+fn up_for_20_seconds_runs_everything_and_leaves_nothing() {
+    let bin = bin_dir();
+    let bus = format!("up{}", std::process::id());
+    let out = std::env::temp_dir().join(format!("gos-up-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let run = Command::new(bin.join("gos-bus"))
+        .args(["up", "--for", "20", "--bus", &bus, "--jobs", "4"])
+        .args(["--width", &W.to_string(), "--height", &H.to_string()])
+        .args(["--fps", "15", "--snapshot-every", "10"])
+        .arg("--rts-dir")
+        .arg(fixtures())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    println!("{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert!(
+        run.status.success(),
+        "gos-bus up failed: {}",
+        summary["errors"]
+    );
+    assert_eq!(summary["errors"], serde_json::json!([]));
+    assert!(stdout.contains("== summary"), "the summary is printed");
+
+    // Frames reached render.output.
+    let rendered = summary["frames_rendered"].as_u64().unwrap();
+    assert!(rendered >= 10, "{rendered} frames rendered in 20 s");
+    assert!(summary["rings"]["render.frames"].as_u64().unwrap() > rendered);
+
+    // The last snapshot shows the producer's three windows where it put them: window k at
+    // x = 40 + 340 k, 320x240, y between 40 and 80 (it bobs), every pixel's blue = 80 k.
+    let snaps = summary["snapshots"].as_array().unwrap();
+    assert!(!snaps.is_empty(), "snapshots were written");
+    let last = snaps.last().unwrap().as_str().unwrap();
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(last).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut img = vec![0u8; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut img).unwrap();
+    assert_eq!((info.width, info.height), (W, H));
+    let px = |x: u32, y: u32| {
+        let i = ((y * W + x) * 4) as usize;
+        [img[i], img[i + 1], img[i + 2], img[i + 3]]
+    };
+    for k in 0..3u32 {
+        for y in (82..278).step_by(7) {
+            for x in (40 + 340 * k + 2..40 + 340 * k + 318).step_by(11) {
+                let p = px(x, y);
+                assert_eq!(
+                    (p[2], p[3]),
+                    (80 * k as u8, 255),
+                    "window {k} at {x},{y} in {last}: {p:?}"
+                );
+            }
+        }
+    }
+
+    // The RTS textures, decoded by the Python watcher through the Rust decoder, carry the
+    // SHA-256 the fixtures list.
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap())
+            .unwrap();
+    let mut want: Vec<&str> = expected
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["sha256"].as_str().unwrap())
+        .collect();
+    let mut got: Vec<&str> = summary["textures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["sha256"].as_str().unwrap())
+        .collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+
+    // Every DNA job came back with the output it must print.
+    assert_eq!(summary["jobs_submitted"], 4);
+    assert_eq!(summary["jobs_done"], 4);
+    assert_eq!(summary["jobs_ok"], 4);
+
+    // Nothing left: every process gone, every segment of the bus removed.
+    let procs = summary["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 5);
+    for p in procs {
+        let (pid, start) = (
+            p["pid"].as_u64().unwrap() as u32,
+            p["start_time"].as_u64().unwrap(),
+        );
+        assert!(!proc::alive(pid, start), "{} is still running", p["name"]);
+        assert!(
+            p["exit"].as_str().unwrap().contains("status: 0"),
+            "{} stopped cleanly: {}",
+            p["name"],
+            p["exit"]
+        );
+    }
+    let left: Vec<String> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n == &format!("gos.{bus}") || n.starts_with(&format!("gos.{bus}.")))
+        .collect();
+    assert!(left.is_empty(), "segments left: {left:?}");
+    let _ = std::fs::remove_dir_all(&out);
+}
