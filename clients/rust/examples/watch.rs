@@ -9,7 +9,14 @@ use gos_bus_client::{Bus, Error, RenderFrame};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("watch: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let get = |name: &str| {
         args.iter()
