@@ -144,6 +144,10 @@ pub struct Compositor {
     timer: Option<Timer>,
     gpu_time: Option<Duration>,
     time: f32,
+    shader: wgpu::ShaderModule,
+    window_pipeline_layout: wgpu::PipelineLayout,
+    /// Drawing the output onto another target (a window): its format, pipeline and bindings.
+    blit: Option<(wgpu::TextureFormat, wgpu::RenderPipeline, wgpu::BindGroup)>,
 }
 
 const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
@@ -244,6 +248,45 @@ fn write_rows(
             depth_or_array_layers: 1,
         },
     );
+}
+
+/// A render pipeline of the node's shader module.
+fn pipeline(
+    device: &wgpu::Device,
+    shader: &wgpu::ShaderModule,
+    (label, layout): (&str, &wgpu::PipelineLayout),
+    (vs, fs): (&str, &str),
+    topology: wgpu::PrimitiveTopology,
+    (format, blend): (wgpu::TextureFormat, Option<wgpu::BlendState>),
+) -> wgpu::RenderPipeline {
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some(label),
+        layout: Some(layout),
+        vertex: wgpu::VertexState {
+            module: shader,
+            entry_point: Some(vs),
+            compilation_options: Default::default(),
+            buffers: &[],
+        },
+        fragment: Some(wgpu::FragmentState {
+            module: shader,
+            entry_point: Some(fs),
+            compilation_options: Default::default(),
+            targets: &[Some(wgpu::ColorTargetState {
+                format,
+                blend,
+                write_mask: wgpu::ColorWrites::ALL,
+            })],
+        }),
+        primitive: wgpu::PrimitiveState {
+            topology,
+            ..Default::default()
+        },
+        depth_stencil: None,
+        multisample: Default::default(),
+        multiview_mask: None,
+        cache: None,
+    })
 }
 
 fn frame_bind_group(
@@ -363,63 +406,30 @@ impl Compositor {
                 bind_group_layouts: &[Some(&frame_layout), Some(&window_layout)],
                 immediate_size: 0,
             });
-        let pipeline = |label: &str,
-                        layout: &wgpu::PipelineLayout,
-                        vs: &str,
-                        fs: &str,
-                        topology: wgpu::PrimitiveTopology,
-                        blend: Option<wgpu::BlendState>| {
-            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some(label),
-                layout: Some(layout),
-                vertex: wgpu::VertexState {
-                    module: &shader,
-                    entry_point: Some(vs),
-                    compilation_options: Default::default(),
-                    buffers: &[],
-                },
-                fragment: Some(wgpu::FragmentState {
-                    module: &shader,
-                    entry_point: Some(fs),
-                    compilation_options: Default::default(),
-                    targets: &[Some(wgpu::ColorTargetState {
-                        format: FORMAT,
-                        blend,
-                        write_mask: wgpu::ColorWrites::ALL,
-                    })],
-                }),
-                primitive: wgpu::PrimitiveState {
-                    topology,
-                    ..Default::default()
-                },
-                depth_stencil: None,
-                multisample: Default::default(),
-                multiview_mask: None,
-                cache: None,
-            })
-        };
         let terrain = pipeline(
-            "terrain",
-            &terrain_layout,
-            "vs_full",
-            "fs_terrain",
+            device,
+            &shader,
+            ("terrain", &terrain_layout),
+            ("vs_full", "fs_terrain"),
             wgpu::PrimitiveTopology::TriangleList,
-            None,
+            (FORMAT, None),
         );
         let windows = pipeline(
-            "windows",
-            &window_pipeline_layout,
-            "vs_window",
-            "fs_window",
+            device,
+            &shader,
+            ("windows", &window_pipeline_layout),
+            ("vs_window", "fs_window"),
             wgpu::PrimitiveTopology::TriangleStrip,
-            Some(wgpu::BlendState::ALPHA_BLENDING),
+            (FORMAT, Some(wgpu::BlendState::ALPHA_BLENDING)),
         );
         let output = texture_2d(
             device,
             "output",
             width,
             height,
-            wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+            wgpu::TextureUsages::RENDER_ATTACHMENT
+                | wgpu::TextureUsages::COPY_SRC
+                | wgpu::TextureUsages::TEXTURE_BINDING,
         );
         let padded_row = (width * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
         let readback = device.create_buffer(&wgpu::BufferDescriptor {
@@ -468,6 +478,9 @@ impl Compositor {
             timer,
             gpu_time: None,
             time: 0.0,
+            shader,
+            window_pipeline_layout,
+            blit: None,
         })
     }
 
@@ -880,6 +893,77 @@ impl Compositor {
             encoder.copy_buffer_to_buffer(&t.resolve, 0, &t.read, 0, 2 * wgpu::QUERY_SIZE as u64);
         }
         q.submit([encoder.finish()]);
+    }
+
+    /// Draws the last composited frame onto `target` (a window's surface texture, of
+    /// `format`), stretched to its size. Call after [`Compositor::render`].
+    pub fn present(&mut self, target: &wgpu::TextureView, format: wgpu::TextureFormat) {
+        if self.blit.as_ref().is_none_or(|(f, _, _)| *f != format) {
+            let device = &self.gpu.device;
+            let pipe = pipeline(
+                device,
+                &self.shader,
+                ("present", &self.window_pipeline_layout),
+                ("vs_window", "fs_window"),
+                wgpu::PrimitiveTopology::TriangleStrip,
+                (format, None),
+            );
+            let uniform = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("present uniform"),
+                size: std::mem::size_of::<WindowUniform>() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            self.gpu.queue.write_buffer(
+                &uniform,
+                0,
+                bytemuck::bytes_of(&WindowUniform {
+                    rect: [0.0, 0.0, self.width as f32, self.height as f32],
+                    alpha: 1.0,
+                    bgra: 0.0,
+                    opaque: 1.0,
+                    pad: 0.0,
+                }),
+            );
+            let output = Image {
+                texture: self.output.clone(),
+                width: self.width,
+                height: self.height,
+                format: FORMAT,
+            };
+            let bind = self.window_bind(&uniform, &output);
+            self.blit = Some((format, pipe, bind));
+        }
+        let (_, pipe, bind) = self.blit.as_ref().expect("made above");
+        let mut encoder = self
+            .gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("present"),
+            });
+        {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("present"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: target,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            pass.set_pipeline(pipe);
+            pass.set_bind_group(0, &self.frame_bind, &[]);
+            pass.set_bind_group(1, bind, &[]);
+            pass.draw(0..4, 0..1);
+        }
+        self.gpu.queue.submit([encoder.finish()]);
     }
 
     /// GPU time of the last composition pass read back, where the adapter has timestamp

@@ -44,19 +44,37 @@ pub struct Gpu {
     /// Whether the device has timestamp queries (GPU time per frame).
     pub timestamps: bool,
     errors: Arc<AtomicU64>,
+    /// The adapter the device was opened on.
+    pub adapter: wgpu::Adapter,
 }
 
 impl Gpu {
     /// Opens the first adapter of `backend`, with downlevel limits.
     pub fn open(backend: Backend) -> Result<Gpu, RenderError> {
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        let instance = Self::instance(
+            backend,
+            wgpu::InstanceDescriptor::new_without_display_handle(),
+        );
+        Self::on(instance, backend, None)
+    }
+
+    /// An instance of `backend` from `desc`. No indirect-call validation: GL on the H100
+    /// machine is 3.3 without compute shaders.
+    pub(crate) fn instance(backend: Backend, mut desc: wgpu::InstanceDescriptor) -> wgpu::Instance {
         desc.backends = backend.backends();
-        // GL on the H100 machine is 3.3 without compute shaders: no indirect-call validation.
         desc.flags = wgpu::InstanceFlags::empty();
-        let instance = wgpu::Instance::new(desc);
+        wgpu::Instance::new(desc)
+    }
+
+    /// Opens the first adapter of `instance` (one that can present to `surface`, if given).
+    pub(crate) fn on(
+        instance: wgpu::Instance,
+        backend: Backend,
+        surface: Option<&wgpu::Surface<'_>>,
+    ) -> Result<Gpu, RenderError> {
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
-            compatible_surface: None,
+            compatible_surface: surface,
             force_fallback_adapter: false,
             ..Default::default()
         }))
@@ -92,6 +110,7 @@ impl Gpu {
             backend,
             timestamps,
             errors,
+            adapter,
         })
     }
 

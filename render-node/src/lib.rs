@@ -10,6 +10,8 @@
 mod compositor;
 mod gpu;
 pub mod inputs;
+#[cfg(feature = "window")]
+pub mod window;
 
 pub use compositor::{Compositor, Dirty, HeightFormat, PixelFormat, Placement};
 pub use gpu::{Backend, Gpu};

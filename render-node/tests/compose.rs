@@ -585,3 +585,70 @@ fn gpu_time_is_measured_where_the_adapter_has_timestamps() {
         None => assert!(!c.gpu().timestamps, "timestamps enabled but nothing read"),
     }
 }
+
+#[test]
+fn present_draws_the_frame_onto_a_target_of_another_format_and_size() {
+    let mut c = compositor();
+    c.upload(1, 32, 16, 32 * 4, &solid(32, 16, RED), None)
+        .unwrap();
+    c.place(1, place(10, 20, 1));
+    c.render(0.0);
+    // What a window's surface gets: BGRA, twice the size (stretched).
+    let (tw, th) = (W * 2, H * 2);
+    let device = &c.gpu().device;
+    let target = device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("target"),
+        size: wgpu::Extent3d {
+            width: tw,
+            height: th,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Bgra8Unorm,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+        view_formats: &[],
+    });
+    let read = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("read"),
+        size: (tw * th * 4) as u64,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    c.present(
+        &target.create_view(&Default::default()),
+        wgpu::TextureFormat::Bgra8Unorm,
+    );
+    let gpu = c.gpu();
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    enc.copy_texture_to_buffer(
+        target.as_image_copy(),
+        wgpu::TexelCopyBufferInfo {
+            buffer: &read,
+            layout: wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(tw * 4),
+                rows_per_image: None,
+            },
+        },
+        target.size(),
+    );
+    gpu.queue.submit([enc.finish()]);
+    read.slice(..)
+        .map_async(wgpu::MapMode::Read, |r| r.unwrap());
+    gpu.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .unwrap();
+    let data = read.slice(..).get_mapped_range().unwrap().to_vec();
+    let at = |x: u32, y: u32| {
+        let i = ((y * tw + x) * 4) as usize;
+        [data[i + 2], data[i + 1], data[i], data[i + 3]] // BGRA in memory
+    };
+    // Window 1 covers output (10..42, 20..36): target (20..84, 40..72).
+    assert_eq!(at(21, 41), RED);
+    assert_eq!(at(82, 70), RED);
+    assert_ne!(at(18, 41), RED);
+    assert_ne!(at(86, 70), RED);
+    assert_eq!(c.gpu().errors(), 0);
+}

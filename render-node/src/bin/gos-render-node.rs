@@ -54,6 +54,10 @@ struct Args {
     /// Folder of the snapshots.
     #[arg(long, default_value = "snapshots")]
     snapshot_dir: PathBuf,
+    /// Show the composited frames in a window (Escape, q or closing it stops the node).
+    #[cfg(feature = "window")]
+    #[arg(long)]
+    window: bool,
 }
 
 fn write_png(path: &std::path::Path, w: u32, h: u32, rgba: &[u8]) -> std::io::Result<()> {
@@ -113,6 +117,16 @@ fn run(a: Args) -> Result<(), String> {
         .unwrap_or_else(|| "vulkan".into());
     let backend = Backend::parse(&backend_name)
         .ok_or_else(|| format!("unknown backend {backend_name:?} (use vulkan or gl)"))?;
+    #[cfg(feature = "window")]
+    let (mut viewer, gpu) = if a.window {
+        let (v, gpu) =
+            gos_render_node::window::Viewer::open("gos-render-node", a.width, a.height, backend)
+                .map_err(|e| e.to_string())?;
+        (Some(v), gpu)
+    } else {
+        (None, Gpu::open(backend).map_err(|e| e.to_string())?)
+    };
+    #[cfg(not(feature = "window"))]
     let gpu = Gpu::open(backend).map_err(|e| e.to_string())?;
     println!("gos-render-node: adapter {}", gpu.describe());
     let mut c = Compositor::new(gpu, a.width, a.height).map_err(|e| e.to_string())?;
@@ -236,6 +250,13 @@ fn run(a: Args) -> Result<(), String> {
             true
         });
         c.render(start.elapsed().as_secs_f32());
+        #[cfg(feature = "window")]
+        if let Some(v) = viewer.as_mut() {
+            v.present(&mut c).map_err(|e| e.to_string())?;
+            if !v.pump() {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         let mut loan = output.loan().map_err(|e| e.to_string())?;
         *loan.header_mut() = RenderFrame {
             magic: *b"GFRM",
@@ -283,6 +304,13 @@ fn run(a: Args) -> Result<(), String> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
+    #[cfg(feature = "window")]
+    if let Some(v) = &viewer {
+        println!(
+            "gos-render-node: {} frames presented in the window",
+            v.presented()
+        );
+    }
     let per = |d: Duration| d.as_secs_f64() * 1e3 / n.max(1) as f64;
     println!(
         "gos-render-node: {n} frames in {secs:.1} s ({:.1} frames/s), per frame {:.2} ms wall, {:.2} ms CPU, {}; {uploads} uploads ({:.1} MB), {rts_loaded} RTS textures, {} inputs skipped, {} GPU errors",
