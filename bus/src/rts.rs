@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use gos_layouts::records::{
     RTS_ENCODING_CODE, RTS_ENCODING_DENSE, RTS_FLAG_HAS_BLUEPRINT, RTS_FLAG_HAS_LOGIC,
 };
-pub use gos_rts::{decode_file, RtsError, RtsFile};
+pub use gos_rts::{decode_file, samples_dir, RtsError, RtsFile};
 use std::path::Path;
 
 /// A stable texture id for a file: FNV-1a 64 of its canonical path.

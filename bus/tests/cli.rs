@@ -175,11 +175,7 @@ fn monitor_once_json_and_inspect_read_a_live_ring() {
 }
 
 fn fixtures() -> std::path::PathBuf {
-    std::env::var_os("GOS_RTS_FIXTURES")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/rts")
-        })
+    gos_bus::rts::samples_dir()
 }
 
 #[test]

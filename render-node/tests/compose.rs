@@ -435,11 +435,7 @@ fn a_published_heightmap_shades_the_terrain() {
 }
 
 fn fixtures() -> PathBuf {
-    std::env::var_os("GOS_RTS_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/rts")
-        })
+    gos_rts::samples_dir()
 }
 
 #[test]

@@ -106,6 +106,15 @@ pub struct RtsFile {
     pub has_logic: bool,
 }
 
+/// The folder of sample PixelRTS files: `GOS_RTS_FIXTURES` when set, else this repository's
+/// `assets/rts` (copies of the files the Geometry OS encoder made, with their `expected.json`).
+/// For tests, benchmarks and demos.
+pub fn samples_dir() -> PathBuf {
+    std::env::var_os("GOS_RTS_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets/rts"))
+}
+
 /// Hex of bytes.
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()

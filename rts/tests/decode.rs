@@ -4,13 +4,9 @@ use gos_rts::{decode, decode_file, hex, verify, RtsError};
 use proptest::prelude::*;
 use std::path::PathBuf;
 
-/// `../shared/fixtures/rts` beside the repository (or `GOS_RTS_FIXTURES`).
+/// The sample files (`GOS_RTS_FIXTURES`, else the repository's `assets/rts`).
 fn fixtures() -> PathBuf {
-    let dir = std::env::var_os("GOS_RTS_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/rts")
-        });
+    let dir = gos_rts::samples_dir();
     assert!(
         dir.join("expected.json").exists(),
         "the PixelRTS fixtures are missing at {} (set GOS_RTS_FIXTURES)",

@@ -30,11 +30,7 @@ fn bin_dir() -> PathBuf {
 }
 
 fn fixtures() -> PathBuf {
-    std::env::var_os("GOS_RTS_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/rts")
-        })
+    gos_bus::rts::samples_dir()
 }
 
 const W: u32 = 1280;

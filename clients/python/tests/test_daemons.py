@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,9 @@ import gos_bus
 from gos_bus.daemons import CODE_HYBRID, CODE_ZLIB, STATUS_ERROR, STATUS_OK, STATUS_REJECTED, STATUS_TIMEOUT, make_job
 
 PKG = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "rts"
+# GOS_RTS_FIXTURES when set (scripts/test points it at ../shared/fixtures/rts), else the
+# repository's copies in assets/rts.
+FIXTURES = Path(os.environ.get("GOS_RTS_FIXTURES") or Path(__file__).resolve().parents[3] / "assets" / "rts")
 
 
 def daemon(*args: str) -> subprocess.Popen:

@@ -144,11 +144,10 @@ fn main() {
 
     let rts: String = arg(
         "--rts",
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/rts/blob-300001.rts.png"
-        )
-        .to_string(),
+        gos_rts::samples_dir()
+            .join("blob-300001.rts.png")
+            .display()
+            .to_string(),
     );
     if let Ok(file) = gos_rts::decode_file(std::path::Path::new(&rts)) {
         let size = 128 + (file.side * file.side * 4) as usize + file.metadata.len() + 64;
