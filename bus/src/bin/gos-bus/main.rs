@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering::Relaxed;
     name = "gos-bus",
     version,
     about = "The shared-memory IPC bus of Geometry OS",
-    after_help = "Examples:\n  gos-bus serve                       # the Geometry OS rings on bus 'geometry'\n  gos-bus monitor                     # live view of every ring\n  gos-bus ls\n  gos-bus inspect render.frames --last 5\n  gos-bus layouts --json\n  gos-bus clean                       # remove what a dead bus left"
+    after_help = "Examples:\n  gos-bus up                          # everything: broker, render node, daemons, producer\n  gos-bus serve                       # the Geometry OS rings on bus 'geometry'\n  gos-bus monitor                     # live view of every ring\n  gos-bus ls\n  gos-bus inspect render.frames --last 5\n  gos-bus layouts --json\n  gos-bus clean                       # remove what a dead bus left"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -45,7 +45,7 @@ enum PolicyArg {
 enum RtsCommand {
     /// Decode a .rts.png: grid, metadata, recovered data size and SHA-256.
     #[command(
-        after_help = "Examples:\n  gos-bus rts info boot.rts.png\n  gos-bus rts info boot.rts.png --json"
+        after_help = "Examples:\n  gos-bus rts info assets/rts/blob-1000.rts.png\n  gos-bus rts info assets/rts/blob-1000.rts.png --json"
     )]
     Info {
         /// The file.
@@ -56,7 +56,7 @@ enum RtsCommand {
     },
     /// Decode .rts.png files and publish each, pixels and metadata, on a ring.
     #[command(
-        after_help = "Examples:\n  gos-bus rts publish assets/*.rts.png\n  gos-bus rts publish boot.rts.png --bus test --ring rts.textures"
+        after_help = "Examples:\n  gos-bus rts publish assets/rts/*.rts.png\n  gos-bus rts publish boot.rts.png --bus test --ring rts.textures"
     )]
     Publish {
         /// The files.
