@@ -74,24 +74,32 @@ struct Seen {
     placement: Placement,
 }
 
-/// Logs a skipped input once per source and reason.
+/// Where a skipped input came from: a frame's source, a texture id, or an unreadable slot.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Origin {
+    Source(u64),
+    Texture(u64),
+    Slot,
+}
+
+/// Logs a skipped input once per origin and reason.
 #[derive(Default)]
 struct Skips {
-    last: HashMap<(u8, u64), String>,
+    last: HashMap<Origin, String>,
     count: u64,
 }
 
 impl Skips {
-    fn skip(&mut self, what: &str, kind: u8, id: u64, reason: String) {
+    fn skip(&mut self, what: &str, origin: Origin, reason: String) {
         self.count += 1;
-        if self.last.get(&(kind, id)) != Some(&reason) {
+        if self.last.get(&origin) != Some(&reason) {
             eprintln!("gos-render-node: skipped {what}: {reason}");
-            self.last.insert((kind, id), reason);
+            self.last.insert(origin, reason);
         }
     }
 
-    fn ok(&mut self, kind: u8, id: u64) {
-        self.last.remove(&(kind, id));
+    fn ok(&mut self, origin: Origin) {
+        self.last.remove(&origin);
     }
 }
 
@@ -103,7 +111,7 @@ fn next<'a, T: gos_layouts::Record>(
     loop {
         match sub.try_recv() {
             Ok(m) => return Ok(m),
-            Err(e @ Error::Corrupt { .. }) => skips.skip("a slot", 2, 0, e.to_string()),
+            Err(e @ Error::Corrupt { .. }) => skips.skip("a slot", Origin::Slot, e.to_string()),
             Err(e) => return Err(e.to_string()),
         }
     }
@@ -196,9 +204,13 @@ fn run(a: Args) -> Result<(), String> {
                     Ok(bytes) => {
                         rts_loaded += 1;
                         upload_bytes += bytes;
-                        skips.ok(1, t.texture_id);
+                        skips.ok(Origin::Texture(t.texture_id));
                     }
-                    Err(e) => skips.skip("an RTS texture", 1, t.texture_id, e.to_string()),
+                    Err(e) => skips.skip(
+                        "an RTS texture",
+                        Origin::Texture(t.texture_id),
+                        e.to_string(),
+                    ),
                 }
             }
         }
@@ -209,7 +221,7 @@ fn run(a: Args) -> Result<(), String> {
                 Ok(applied) => {
                     uploads += 1;
                     upload_bytes += applied.bytes();
-                    skips.ok(0, f.source_id);
+                    skips.ok(Origin::Source(f.source_id));
                     if !matches!(applied, Applied::Heightmap { .. }) {
                         let placement = Placement {
                             x: f.pos_x,
@@ -227,7 +239,7 @@ fn run(a: Args) -> Result<(), String> {
                         );
                     }
                 }
-                Err(e) => skips.skip("a frame", 0, f.source_id, e.to_string()),
+                Err(e) => skips.skip("a frame", Origin::Source(f.source_id), e.to_string()),
             }
         }
         // Fade out sources that stopped publishing.

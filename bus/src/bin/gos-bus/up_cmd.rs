@@ -324,16 +324,12 @@ pub fn up(a: UpArgs) -> Result<bool, String> {
     let started = Instant::now();
     let mut children: Vec<Child> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
-    let result = run(
-        &a,
-        &tools,
-        &rts_dir,
-        &logs,
-        &snaps,
-        stop,
-        &mut children,
-        &mut errors,
-    );
+    let places = Places {
+        rts_dir: &rts_dir,
+        logs: &logs,
+        snaps: &snaps,
+    };
+    let result = run(&a, &tools, &places, stop, &mut children, &mut errors);
     // The last look at the bus, before anything stops.
     let snap = snapshot::take(&a.bus);
     stop_all(&mut children);
@@ -378,17 +374,26 @@ struct RunState {
     textures: BTreeMap<u64, Value>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The folders of a run: the RTS files watched, the logs, the snapshots.
+struct Places<'p> {
+    rts_dir: &'p Path,
+    logs: &'p Path,
+    snaps: &'p Path,
+}
+
 fn run(
     a: &UpArgs,
     tools: &Tools,
-    rts_dir: &Path,
-    logs: &Path,
-    snaps: &Path,
+    places: &Places<'_>,
     stop: &AtomicBool,
     children: &mut Vec<Child>,
     errors: &mut Vec<String>,
 ) -> Result<RunState, String> {
+    let Places {
+        rts_dir,
+        logs,
+        snaps,
+    } = *places;
     let bin = |name: &str| tools.bin.join(name);
     let wait_ready = |c: &mut Child, what: &str, limit: Duration| -> Result<(), String> {
         let deadline = Instant::now() + limit;
