@@ -2,7 +2,7 @@
 
 use clap::Args;
 use gos_bus::broker::{self, Manifest, ServeOptions};
-use gos_bus::{name, Error, Result};
+use gos_bus::{name, Result};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -96,31 +96,21 @@ pub fn clean(bus: &str, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// `gos-bus bench`: runs `gos-bus-bench` from the same folder.
-pub fn bench(args: &[String]) -> Result<()> {
+/// `gos-bus bench`: runs `gos-bus-bench` from the same folder. The error is one line.
+pub fn bench(args: &[String]) -> std::result::Result<(), String> {
     let exe = std::env::current_exe().ok();
     let bench = exe
         .as_ref()
         .and_then(|p| p.parent())
         .map(|d| d.join("gos-bus-bench"))
         .filter(|p| p.exists())
-        .ok_or_else(|| {
-            Error::InvalidConfig(
-                "gos-bus-bench is not built next to gos-bus: run `cargo build --release -p gos-bus-bench` (or `cargo run --release -p gos-bus-bench`)".into(),
-            )
-        })?;
+        .ok_or("gos-bus-bench is not built next to gos-bus: run `cargo build --release -p gos-bus-bench` (or `cargo run --release -p gos-bus-bench`)")?;
     let status = std::process::Command::new(&bench)
         .args(args)
         .status()
-        .map_err(|e| Error::Os {
-            op: "run",
-            path: bench.display().to_string(),
-            source: e,
-        })?;
+        .map_err(|e| format!("cannot run {}: {e}", bench.display()))?;
     if !status.success() {
-        return Err(Error::InvalidConfig(format!(
-            "gos-bus-bench failed ({status})"
-        )));
+        return Err(format!("gos-bus-bench failed ({status})"));
     }
     Ok(())
 }

@@ -267,7 +267,12 @@ fn run(cli: Cli) -> Result<()> {
             last,
             json,
         } => view_cmd::inspect(&bus, &ring, last, json)?,
-        Command::Bench { args } => broker_cmd::bench(&args)?,
+        Command::Bench { args } => {
+            if let Err(e) = broker_cmd::bench(&args) {
+                eprintln!("gos-bus bench: {e}");
+                std::process::exit(1);
+            }
+        }
         Command::Rts(RtsCommand::Info { file, json }) => view_cmd::rts_info(&file, json)?,
         Command::Rts(RtsCommand::Publish { files, bus, ring }) => {
             view_cmd::rts_publish(&bus, &ring, &files)?
