@@ -114,11 +114,6 @@ impl<T: Layout> Subscriber<T> {
         self.reg.report(failed, work, Duration::ZERO);
     }
 
-    /// Like [`Subscriber::report`], with GPU time too (the render node reports it).
-    pub fn report_gpu(&self, failed: u64, work: Duration, gpu: Duration) {
-        self.reg.report(failed, work, gpu);
-    }
-
     /// Messages received so far.
     pub fn received(&self) -> u64 {
         self.ring
