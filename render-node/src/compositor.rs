@@ -250,6 +250,16 @@ fn write_rows(
     );
 }
 
+/// A uniform buffer holding one `T`, written with `queue.write_buffer`.
+fn uniform_buffer<T>(device: &wgpu::Device, label: &str) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: std::mem::size_of::<T>() as u64,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
 /// A render pipeline of the node's shader module.
 fn pipeline(
     device: &wgpu::Device,
@@ -401,12 +411,7 @@ impl Compositor {
             label: Some("window"),
             entries: &[uniform_entry(0), texture_entry(1, true)],
         });
-        let frame_uniform = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("frame uniform"),
-            size: std::mem::size_of::<FrameUniform>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let frame_uniform = uniform_buffer::<FrameUniform>(device, "frame uniform");
         let heightmap = texture_2d(
             device,
             "heightmap",
@@ -769,12 +774,7 @@ impl Compositor {
 
     /// A window showing `content`, bound when what it shows is on the GPU.
     fn make_source(&self, content: Content, placement: Option<Placement>) -> Source {
-        let uniform = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("window uniform"),
-            size: std::mem::size_of::<WindowUniform>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let uniform = uniform_buffer::<WindowUniform>(&self.gpu.device, "window uniform");
         let image = match &content {
             Content::Pixels(img, _) => Some(img),
             Content::Rts(id, _) => self.textures.get(id),
@@ -919,12 +919,7 @@ impl Compositor {
                 wgpu::PrimitiveTopology::TriangleStrip,
                 (format, None),
             );
-            let uniform = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("present uniform"),
-                size: std::mem::size_of::<WindowUniform>() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
+            let uniform = uniform_buffer::<WindowUniform>(device, "present uniform");
             self.gpu.queue.write_buffer(
                 &uniform,
                 0,
