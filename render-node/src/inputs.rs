@@ -41,8 +41,9 @@ impl Applied {
     }
 }
 
-/// The placement a frame asks for; a zoom of 0 (a zeroed field) means 1.
-fn placement(f: &RenderFrame) -> Result<Placement, String> {
+/// The placement a frame asks for; a zoom of 0 (a zeroed field) means 1. The reason when the
+/// zoom is not finite or not within (0, [`MAX_ZOOM`]].
+pub fn placement(f: &RenderFrame) -> Result<Placement, String> {
     let zoom = if f.zoom == 0.0 { 1.0 } else { f.zoom };
     if !(zoom.is_finite() && zoom > 0.0 && zoom <= MAX_ZOOM) {
         return Err(format!("zoom {} is not within (0, {MAX_ZOOM}]", f.zoom));

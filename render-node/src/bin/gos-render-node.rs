@@ -7,7 +7,7 @@
 use clap::Parser;
 use gos_bus::client::{Bus, Error, RenderFrame, RtsTexture, Subscriber};
 use gos_layouts::records::PIXEL_RGBA8;
-use gos_render_node::inputs::{apply_frame, apply_texture, Applied};
+use gos_render_node::inputs::{apply_frame, apply_texture, placement, Applied};
 use gos_render_node::{Backend, Compositor, Gpu, Placement};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -222,14 +222,10 @@ fn run(a: Args) -> Result<(), String> {
                     uploads += 1;
                     upload_bytes += applied.bytes();
                     skips.ok(Origin::Source(f.source_id));
-                    if !matches!(applied, Applied::Heightmap { .. }) {
-                        let placement = Placement {
-                            x: f.pos_x,
-                            y: f.pos_y,
-                            zoom: if f.zoom == 0.0 { 1.0 } else { f.zoom },
-                            z: f.z_order,
-                            alpha: 1.0,
-                        };
+                    // A window (not a heightmap): remember where, to fade it out later. Its
+                    // placement was checked by apply_frame.
+                    let window = !matches!(applied, Applied::Heightmap { .. });
+                    if let (true, Ok(placement)) = (window, placement(&f)) {
                         seen.insert(
                             f.source_id,
                             Seen {
