@@ -61,6 +61,17 @@ pub fn describe(file: &RtsFile, id: u64, mtime_ns: i64) -> RtsTexture {
 /// put around them. Returns the descriptor published. A file that fails after the slot was
 /// loaned leaves a skipped slot, which consumers pass over.
 pub fn publish_file(publisher: &mut Publisher<RtsTexture>, path: &Path) -> Result<RtsTexture> {
+    publish_file_within(publisher, path, None)
+}
+
+/// [`publish_file`], waiting for a free slot at most `timeout` (`None`: as long as it takes);
+/// then [`Error::Timeout`], with nothing published, so a daemon can check whether it should
+/// stop and try again.
+pub fn publish_file_within(
+    publisher: &mut Publisher<RtsTexture>,
+    path: &Path,
+    timeout: Option<std::time::Duration>,
+) -> Result<RtsTexture> {
     let bad = |e: RtsError| Error::Rts {
         path: path.display().to_string(),
         problem: e.to_string(),
@@ -82,7 +93,10 @@ pub fn publish_file(publisher: &mut Publisher<RtsTexture>, path: &Path) -> Resul
     let head = std::mem::size_of::<RtsTexture>();
     let room = publisher.slot_size() - head;
     let ring = publisher.ring().name().to_string();
-    let mut loan: Loan<'_, RtsTexture> = publisher.loan()?;
+    let mut loan: Loan<'_, RtsTexture> = match timeout {
+        Some(t) => publisher.loan_timeout(t)?,
+        None => publisher.loan()?,
+    };
     let file = {
         let tail = loan.tail_mut();
         gos_rts::decode_into(&bytes, sidecar.as_deref(), |n| tail.get_mut(..n))

@@ -347,8 +347,9 @@ int32_t gos_rts_publisher_new(const struct GosRing *ring, struct GosRtsPublisher
 /**
  * Decodes the PixelRTS file at `path` (PNG, metadata, Hilbert walk, SHA-256 check) and
  * publishes it: the `RtsTexture` record, the pixels, the metadata JSON. Writes its texture
- * id, data size and SHA-256 (32 bytes) to the out pointers that are not null.
- * A file that is not usable PixelRTS fails with `GOS_EINVALID` and the reason.
+ * id, data size and SHA-256 (32 bytes) to the out pointers that are not null. Waits for a
+ * free slot up to `timeout_ns` (negative: forever), then returns `GOS_TIMEOUT` with nothing
+ * published. A file that is not usable PixelRTS fails with `GOS_EINVALID` and the reason.
  *
  * # Safety
  * `publisher` is a live handle; `path` is a NUL-terminated string; `texture_id` and
@@ -356,6 +357,7 @@ int32_t gos_rts_publisher_new(const struct GosRing *ring, struct GosRtsPublisher
  */
 int32_t gos_rts_publish(struct GosRtsPublisher *publisher,
                         const char *path,
+                        int64_t timeout_ns,
                         uint64_t *texture_id,
                         uint64_t *data_size,
                         uint8_t *sha256);

@@ -618,8 +618,9 @@ pub unsafe extern "C" fn gos_rts_publisher_new(
 
 /// Decodes the PixelRTS file at `path` (PNG, metadata, Hilbert walk, SHA-256 check) and
 /// publishes it: the `RtsTexture` record, the pixels, the metadata JSON. Writes its texture
-/// id, data size and SHA-256 (32 bytes) to the out pointers that are not null.
-/// A file that is not usable PixelRTS fails with `GOS_EINVALID` and the reason.
+/// id, data size and SHA-256 (32 bytes) to the out pointers that are not null. Waits for a
+/// free slot up to `timeout_ns` (negative: forever), then returns `GOS_TIMEOUT` with nothing
+/// published. A file that is not usable PixelRTS fails with `GOS_EINVALID` and the reason.
 ///
 /// # Safety
 /// `publisher` is a live handle; `path` is a NUL-terminated string; `texture_id` and
@@ -628,6 +629,7 @@ pub unsafe extern "C" fn gos_rts_publisher_new(
 pub unsafe extern "C" fn gos_rts_publish(
     publisher: *mut GosRtsPublisher,
     path: *const c_char,
+    timeout_ns: i64,
     texture_id: *mut u64,
     data_size: *mut u64,
     sha256: *mut u8,
@@ -638,7 +640,11 @@ pub unsafe extern "C" fn gos_rts_publish(
             unsafe { publisher.as_mut() }.ok_or_else(|| invalid("publisher is a null pointer"))?;
         // SAFETY: forwarded contract.
         let path = unsafe { text(path, "path")? };
-        let d = gos_bus::rts::publish_file(&mut p.p, std::path::Path::new(path))?;
+        let d = gos_bus::rts::publish_file_within(
+            &mut p.p,
+            std::path::Path::new(path),
+            timeout(timeout_ns),
+        )?;
         // SAFETY: each pointer is null or valid for its write (caller's contract).
         unsafe {
             if !texture_id.is_null() {

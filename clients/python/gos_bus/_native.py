@@ -99,7 +99,7 @@ _sig = {
     "gos_subscriber_free": ([_p], None),
     "gos_rts_publisher_new": ([_p, ctypes.POINTER(_p)], _i32),
     "gos_rts_publish": (
-        [_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64), ctypes.c_char_p],
+        [_p, ctypes.c_char_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64), ctypes.c_char_p],
         _i32,
     ),
     "gos_rts_publisher_free": ([_p], None),

@@ -67,7 +67,9 @@ class Daemon:
         if not self.ring:
             raise ValueError(f"{type(self).__name__} needs a ring (class attribute `ring` or ring=...)")
         self.stats = DaemonStats()
-        self._stop = threading.Event()
+        # A plain flag, not a threading.Event: a signal handler that sets an Event can deadlock
+        # on the Event's own lock when the signal lands while the main thread holds it.
+        self._stopping = False
         self._bus = Bus.attach(self.bus)
         self._publishers: Dict[str, Publisher] = {}
 
@@ -91,7 +93,7 @@ class Daemon:
 
     def stop(self) -> None:
         """Asks the run loop to stop after the current message."""
-        self._stop.set()
+        self._stopping = True
 
     # -- the loop ------------------------------------------------------------------------
     def _dead_letter(self, msg: Message, attempts: int, error: BaseException) -> None:
@@ -136,7 +138,7 @@ class Daemon:
         self.on_start()
         idle_since = time.monotonic()
         try:
-            while not self._stop.is_set():
+            while not self._stopping:
                 if max_messages is not None and self.stats.handled + self.stats.failed >= max_messages:
                     break
                 try:

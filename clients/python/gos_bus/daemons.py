@@ -31,7 +31,7 @@ from typing import Dict, Optional, Tuple
 
 from .client import Bus, Message
 from .daemon import Daemon
-from .errors import GosBusError
+from .errors import GosBusError, Timeout
 from .layouts import by_name
 from .rts import RtsPublisher
 
@@ -52,7 +52,9 @@ class RtsWatcher:
         self.every = every
         self._pub = RtsPublisher(Bus.attach(bus), ring)
         self._seen: Dict[str, Tuple[int, int]] = {}
-        self._stop = threading.Event()
+        # A plain flag, not a threading.Event: a signal handler that sets an Event can deadlock
+        # on the Event's own lock when the signal lands while the main thread holds it.
+        self._stopping = False
         self.published = 0
         self.errors = 0
 
@@ -66,19 +68,28 @@ class RtsWatcher:
             key = (st.st_mtime_ns, st.st_size)
             if self._seen.get(entry.path) == key:
                 continue
-            self._seen[entry.path] = key
+            if self._stopping:
+                break
             try:
-                p = self._pub.publish(entry.path)
-                n += 1
-                self.published += 1
-                print(f"rts-watch: published {entry.name} ({p.data_size} bytes, sha256 {p.sha256[:16]}...)", flush=True)
+                # A full ring (its readers behind) must not keep the watcher from stopping:
+                # wait a little, then leave the file for the next scan.
+                p = self._pub.publish(entry.path, timeout=0.2)
+            except Timeout:
+                continue
             except GosBusError as e:
+                self._seen[entry.path] = key
                 self.errors += 1
                 print(f"rts-watch: skipped {entry.name}: {e}", file=sys.stderr, flush=True)
+                continue
+            self._seen[entry.path] = key
+            n += 1
+            self.published += 1
+            print(f"rts-watch: published {entry.name} ({p.data_size} bytes, sha256 {p.sha256[:16]}...)", flush=True)
         return n
 
     def stop(self) -> None:
-        self._stop.set()
+        """Asks `run` to stop (safe from a signal handler and from another thread)."""
+        self._stopping = True
 
     def run(self, seconds: Optional[float] = None) -> None:
         """Scans every `every` seconds until stopped (SIGTERM/SIGINT) or `seconds` pass."""
@@ -86,9 +97,12 @@ class RtsWatcher:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop())
         end = None if seconds is None else time.monotonic() + seconds
-        while not self._stop.is_set() and (end is None or time.monotonic() < end):
+        while not self._stopping and (end is None or time.monotonic() < end):
             self.scan()
-            self._stop.wait(self.every)
+            # Sleep in short slices so a stop is seen within 50 ms.
+            until = time.monotonic() + self.every
+            while not self._stopping and time.monotonic() < until:
+                time.sleep(min(0.05, max(0.0, until - time.monotonic())))
         self._pub.close()
 
 

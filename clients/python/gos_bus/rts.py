@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from . import _native
-from .client import Bus, Ring, _check
+from .client import Bus, Ring, _check, _ns
 
 
 @dataclass(frozen=True)
@@ -31,13 +31,14 @@ class RtsPublisher:
         _check(_native.lib.gos_rts_publisher_new(self.ring._handle, ctypes.byref(handle)))
         self._handle = handle
 
-    def publish(self, path: str) -> Published:
-        """Decodes `path` and publishes it; GosBusError (with the reason) if it is not usable."""
+    def publish(self, path: str, timeout: Optional[float] = None) -> Published:
+        """Decodes `path` and publishes it; GosBusError (with the reason) if it is not usable,
+        Timeout (nothing published) if no slot came free within `timeout` seconds."""
         tid, size = ctypes.c_uint64(), ctypes.c_uint64()
         digest = ctypes.create_string_buffer(32)
         _check(
             _native.lib.gos_rts_publish(
-                self._handle, str(path).encode(), ctypes.byref(tid), ctypes.byref(size), digest
+                self._handle, str(path).encode(), _ns(timeout), ctypes.byref(tid), ctypes.byref(size), digest
             )
         )
         return Published(tid.value, size.value, digest.raw.hex())

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import gos_bus
+from conftest import binary
 from gos_bus.daemons import CODE_HYBRID, CODE_ZLIB, STATUS_ERROR, STATUS_OK, STATUS_REJECTED, STATUS_TIMEOUT, make_job
 
 PKG = Path(__file__).resolve().parents[1]
@@ -72,6 +73,44 @@ def _submit(pub: gos_bus.Publisher, job_id: int, source: str, **kw) -> None:
         m.payload[128 : 128 + len(code)] = code
         m.commit(128 + len(code))
 
+
+
+def published(bus: str, ring: str) -> int:
+    """Messages published on `ring`, as `gos-bus monitor --once --json` reports it."""
+    out = subprocess.run(
+        [binary("gos-bus"), "monitor", "--bus", bus, "--once", "--json"], capture_output=True, text=True, check=True
+    ).stdout
+    return next(r["published"] for r in json.loads(out)["rings"] if r["name"] == ring)
+
+
+def test_rts_watcher_stops_on_sigterm_while_the_ring_is_full(served: str, tmp_path: Path) -> None:
+    """A subscriber that never reads fills the block-policy ring (8 slots); the watcher, with
+    more files to publish, must still stop promptly on SIGTERM."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    names = [e["file"] for e in json.loads((FIXTURES / "expected.json").read_text())]
+    for copy in range(3):
+        for name in names:
+            shutil.copy(FIXTURES / name, folder / f"c{copy}-{name}")
+    sub = gos_bus.Bus.attach(served).subscriber("rts.textures")  # attached, never reads
+    watcher = daemon("rts-watch", "--folder", str(folder), "--bus", served, "--every", "0.1")
+    try:
+        deadline = time.monotonic() + 10
+        while published(served, "rts.textures") < 8:
+            assert time.monotonic() < deadline, "the watcher did not fill the ring"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        # 15 files, 8 slots, nobody reading: the watcher is waiting for a slot.
+        assert published(served, "rts.textures") == 8
+        watcher.terminate()
+        t0 = time.monotonic()
+        watcher.communicate(timeout=5)
+        assert watcher.returncode == 0
+        assert time.monotonic() - t0 < 2, "stopped within a couple of its 0.2 s publish waits"
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+        sub.close()
 
 def test_dna_executor_runs_each_job_in_a_sandboxed_process(served: str) -> None:
     bus = gos_bus.Bus.attach(served)
