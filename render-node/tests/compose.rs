@@ -3,7 +3,7 @@
 //! real shared-memory rings, good and bad. `GOS_RENDER_BACKEND` picks the backend (default
 //! vulkan).
 
-use gos_bus::client::{Bus, RenderFrame, RingConfig, RtsTexture};
+use gos_bus_client::{Bus, RenderFrame, RingConfig, RtsTexture};
 use gos_layouts::records::{
     FRAME_TERRAIN_HEIGHTMAP, PIXEL_BGRA8, PIXEL_R32F, PIXEL_R8, PIXEL_RGBA8,
 };
@@ -460,7 +460,7 @@ fn rts_textures_through_the_bus_shown_by_a_window_and_a_forged_one_refused() {
     .unwrap();
     let sub = bus.subscriber::<RtsTexture>("rts.textures").unwrap();
     let mut publisher = bus.publisher::<RtsTexture>("rts.textures").unwrap();
-    let desc = gos_bus::rts::publish_file(&mut publisher, &file).unwrap();
+    let desc = gos_bus_client::rts::publish_file(&mut publisher, &file).unwrap();
 
     let mut c = compositor();
     let background = frame(&mut c);

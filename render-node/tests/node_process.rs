@@ -2,7 +2,7 @@
 //! Python producer (a separate process) at once, publishing what it composites on
 //! render.output.
 
-use gos_bus::client::{Bus, Bytes, RenderFrame, RingConfig};
+use gos_bus_client::{Bus, Bytes, RenderFrame, RingConfig};
 use gos_layouts::Record;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -19,7 +19,7 @@ fn ring(bus: &Bus, name: &str, size: u32) {
             slot_count: 8,
             slot_size: size,
             layout: RenderFrame::SCHEMA,
-            policy: gos_bus::Policy::OverwriteOldest,
+            policy: gos_bus_client::Policy::OverwriteOldest,
             ..Default::default()
         },
     )

@@ -2,7 +2,7 @@
 //! Xvfb): it presents frames in the window, without a GPU error, and stops cleanly.
 #![cfg(feature = "window")]
 
-use gos_bus::client::{Bus, RenderFrame, RingConfig};
+use gos_bus_client::{Bus, RenderFrame, RingConfig};
 use gos_layouts::Record;
 use std::process::Command;
 
@@ -22,7 +22,7 @@ fn node_presents_frames_in_a_window() {
                 slot_count: 4,
                 slot_size: size,
                 layout: RenderFrame::SCHEMA,
-                policy: gos_bus::Policy::OverwriteOldest,
+                policy: gos_bus_client::Policy::OverwriteOldest,
                 ..Default::default()
             },
         )

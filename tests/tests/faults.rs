@@ -90,7 +90,7 @@ impl Served {
 
 impl Drop for Served {
     fn drop(&mut self) {
-        let _ = gos_bus::broker::clean(&self.bus, true);
+        let _ = gos_bus_broker::clean(&self.bus, true);
         let _ = std::fs::remove_file(&self.manifest);
     }
 }
@@ -265,7 +265,7 @@ fn hostile_bytes_in_registry_and_ring_headers_are_errors_naming_the_segment() {
             ring.error.as_deref().unwrap_or("").contains(&ring_path),
             "{ring:?}"
         );
-        assert!(gos_bus::Segment::open_read_only(&s.bus, "frames").is_err());
+        assert!(gos_bus_protocol::Segment::open_read_only(&s.bus, "frames").is_err());
         // the registry, scribbled after its first bytes (then from byte 0)
         scribble(&reg_path, if round % 2 == 0 { 0 } else { 8 }, 256, &mut rng);
         let e = Bus::attach(&s.bus)
@@ -370,10 +370,10 @@ fn monitor_screen_shows_a_live_bus() {
 #[test]
 fn clean_refuses_a_live_broker_and_removes_a_dead_one() {
     let (s, broker) = Served::new();
-    let e = gos_bus::broker::clean(&s.bus, true).expect_err("a live broker holds the bus");
+    let e = gos_bus_broker::clean(&s.bus, true).expect_err("a live broker holds the bus");
     assert!(e.to_string().contains("already has a live broker"), "{e}");
     broker.kill(); // dies without stopping: its registry still says running
-    let removed = gos_bus::broker::clean(&s.bus, false).unwrap();
+    let removed = gos_bus_broker::clean(&s.bus, false).unwrap();
     assert_eq!(removed.len(), 5, "four rings and the registry: {removed:?}");
     assert!(gos_bus::tools::snapshot::take(&s.bus).rings.is_empty());
     let e = Bus::attach(&s.bus).expect_err("nothing left");

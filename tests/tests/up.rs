@@ -5,7 +5,7 @@
 //! SHA-256 against the fixtures' expected.json, a result for every DNA job, and that no
 //! process and no segment was left behind.
 
-use gos_bus::proc;
+use gos_bus_protocol::proc;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -30,7 +30,7 @@ fn bin_dir() -> PathBuf {
 }
 
 fn fixtures() -> PathBuf {
-    gos_bus::rts::samples_dir()
+    gos_rts::samples_dir()
 }
 
 const W: u32 = 1280;

@@ -640,7 +640,7 @@ pub unsafe extern "C" fn gos_rts_publish(
             unsafe { publisher.as_mut() }.ok_or_else(|| invalid("publisher is a null pointer"))?;
         // SAFETY: forwarded contract.
         let path = unsafe { text(path, "path")? };
-        let d = gos_bus::rts::publish_file_within(
+        let d = gos_bus_client::rts::publish_file_within(
             &mut p.p,
             std::path::Path::new(path),
             timeout(timeout_ns),

@@ -50,7 +50,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         "publishing {windows} windows of {w}x{h} at {fps} frames/s on '{bus_name}'/render.frames"
     );
     // Ctrl-C or SIGTERM: finish the frame, detach cleanly.
-    let stop = gos_bus::proc::stop_on_signals();
+    let stop = gos_bus_client::proc::stop_on_signals();
     while seconds.is_none_or(|s| start.elapsed() < Duration::from_secs(s))
         && !stop.load(std::sync::atomic::Ordering::Relaxed)
     {
@@ -62,7 +62,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 version: 1,
                 pixel_format: PIXEL_RGBA8,
                 frame_seq: seq,
-                timestamp_ns: gos_bus::proc::now_ns() as i64,
+                timestamp_ns: gos_bus_client::proc::now_ns() as i64,
                 source_id: window + 1,
                 kind: FRAME_PIXEL_WINDOW,
                 flags: FRAME_FLAG_VISIBLE,

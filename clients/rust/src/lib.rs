@@ -18,12 +18,31 @@
 //! # Ok::<(), gos_bus_client::Error>(())
 //! ```
 //!
-//! The implementation lives in `gos_bus::client` (so that the `gos-bus` command can publish
-//! too); this crate is the stable name Rust programs depend on.
+//! Built on `gos-bus-protocol` (segments, rings, the client table) and nothing above it; the
+//! broker and the command line depend on this crate, never the other way. With the `rts`
+//! feature, [`rts`] decodes PixelRTS files straight into loaned slots.
+//!
+//! Modules: [`Bus`] and [`Ring`] (`bus.rs`: attach, open, create), [`Publisher`] and [`Loan`]
+//! (`publisher.rs`), [`Subscriber`] and [`Message`] (`subscriber.rs`), the client's entry and
+//! its heartbeat (`registration.rs`), and [`Layout`] (`layout.rs`: which record a ring carries).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-pub use gos_bus::client::*;
+mod bus;
+mod layout;
+mod publisher;
+mod registration;
+#[cfg(feature = "rts")]
+pub mod rts;
+mod subscriber;
+
+pub use bus::{Bus, Ring};
+pub use gos_bus_protocol::{proc, Error, Mode, Policy, Result, RingConfig, WaitStrategy};
+pub use gos_layouts::{DnaJob, DnaResult, Record, RenderFrame, RtsTexture, Schema};
+pub use layout::{Bytes, Layout};
+pub use publisher::{Loan, Publisher, RawLoan};
+pub use registration::HEARTBEAT_PERIOD;
+pub use subscriber::{Iter, Message, RawMessage, Subscriber};
 
 /// The README's Rust examples, compiled as doctests so that they stay true.
 #[cfg(doctest)]

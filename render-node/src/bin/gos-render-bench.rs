@@ -11,7 +11,7 @@
 //! gos-render-bench [--backend vulkan|gl] [--width 1920 --height 1080] [--frames 30] [--rts FILE]
 //! ```
 
-use gos_bus::client::{Bus, RenderFrame, RingConfig, RtsTexture};
+use gos_bus_client::{Bus, RenderFrame, RingConfig, RtsTexture};
 use gos_layouts::Record;
 use gos_render_node::{Backend, Compositor, Gpu, Placement};
 use std::time::{Duration, Instant};
@@ -165,7 +165,7 @@ fn main() {
             c.read_back(&mut out_local).unwrap();
             direct.push(t.elapsed());
             let t = Instant::now();
-            gos_bus::rts::publish_file(&mut rts_pub, path).unwrap();
+            gos_bus_client::rts::publish_file(&mut rts_pub, path).unwrap();
             let m = rts_sub.recv().unwrap();
             let hd = *m.header();
             c.upload(

@@ -5,7 +5,7 @@
 //! and GPU time per frame; on `render.frames` uploads/s, bytes/s, bad frames and drops.
 
 use clap::Parser;
-use gos_bus::client::{Bus, Error, RenderFrame, RtsTexture, Subscriber};
+use gos_bus_client::{Bus, Error, RenderFrame, RtsTexture, Subscriber};
 use gos_layouts::records::PIXEL_RGBA8;
 use gos_render_node::inputs::{apply_frame, apply_texture, placement, Applied};
 use gos_render_node::{Backend, Compositor, Gpu, Placement};
@@ -107,7 +107,7 @@ impl Skips {
 fn next<'a, T: gos_layouts::Record>(
     sub: &'a Subscriber<T>,
     skips: &mut Skips,
-) -> Result<Option<gos_bus::client::Message<'a, T>>, String> {
+) -> Result<Option<gos_bus_client::Message<'a, T>>, String> {
     loop {
         match sub.try_recv() {
             Ok(m) => return Ok(m),
@@ -180,7 +180,7 @@ fn run(a: Args) -> Result<(), String> {
     } else {
         println!("gos-render-node: the adapter has no timestamp queries; GPU time is not measured");
     }
-    let stop = gos_bus::proc::stop_on_signals();
+    let stop = gos_bus_client::proc::stop_on_signals();
     println!("ready");
     let start = Instant::now();
     let period = Duration::from_secs_f64(1.0 / a.fps.max(0.1));
@@ -195,7 +195,7 @@ fn run(a: Args) -> Result<(), String> {
         && !stop.load(std::sync::atomic::Ordering::Relaxed)
     {
         let t0 = Instant::now();
-        let cpu0 = gos_bus::proc::thread_cpu_time();
+        let cpu0 = gos_bus_client::proc::thread_cpu_time();
         // RTS textures first, so a window published with its texture shows it at once.
         if let Some(textures) = &textures {
             while let Some(msg) = next(textures, &mut skips)? {
@@ -271,7 +271,7 @@ fn run(a: Args) -> Result<(), String> {
             version: 1,
             pixel_format: PIXEL_RGBA8,
             frame_seq: n,
-            timestamp_ns: gos_bus::proc::now_ns() as i64,
+            timestamp_ns: gos_bus_client::proc::now_ns() as i64,
             width: a.width,
             height: a.height,
             stride: a.width * 4,
@@ -292,7 +292,7 @@ fn run(a: Args) -> Result<(), String> {
         loan.set_tail_len(pixel_bytes).map_err(|e| e.to_string())?;
         loan.commit();
         let took = t0.elapsed();
-        let took_cpu = gos_bus::proc::thread_cpu_time().saturating_sub(cpu0);
+        let took_cpu = gos_bus_client::proc::thread_cpu_time().saturating_sub(cpu0);
         let took_gpu = c.gpu_time().unwrap_or_default();
         wall += took;
         cpu += took_cpu;

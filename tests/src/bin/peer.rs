@@ -228,7 +228,7 @@ fn take_one(bus: &str, ring: &str) -> Result<String, String> {
 }
 
 fn broker(bus: &str, manifest: &str, liveness_ms: u64) -> Result<u64, String> {
-    use gos_bus::broker::{serve, Manifest, ServeOptions};
+    use gos_bus_broker::{serve, Manifest, ServeOptions};
     let manifest = Manifest::load(std::path::Path::new(manifest)).map_err(|e| e.to_string())?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();

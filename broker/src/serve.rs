@@ -1,0 +1,227 @@
+//! `gos-bus serve`: create or adopt the rings of a manifest, publish the registry, supervise.
+
+use crate::manifest::Manifest;
+use crate::reaper::RingWatch;
+use gos_bus_protocol::registry::{self, Registry};
+use gos_bus_protocol::{Error, Result};
+use gos_bus_protocol::segment::{Geometry, Segment};
+use gos_bus_protocol::RingConfig;
+use std::sync::atomic::{AtomicBool, Ordering::*};
+use std::time::Duration;
+
+/// How `serve` runs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Bus name.
+    pub bus: String,
+    /// The rings to create or adopt.
+    pub manifest: Manifest,
+    /// A client whose process is gone is reaped at the next scan; one whose heartbeat is older
+    /// than this is reaped too, and orphaned claims older than this are reclaimed.
+    pub liveness: Duration,
+    /// Time between two supervision scans.
+    pub scan_every: Duration,
+    /// Remove the rings and the registry on a clean stop (otherwise they stay for the next
+    /// broker, which adopts them).
+    pub remove_on_exit: bool,
+}
+
+/// What a broker run did, printed when it stops.
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    /// Rings created.
+    pub created: Vec<String>,
+    /// Rings adopted from an earlier broker.
+    pub adopted: Vec<String>,
+    /// Clients reaped.
+    pub reaped: u64,
+    /// Abandoned claims committed as skipped.
+    pub skipped: u64,
+    /// Jobs offered again.
+    pub redelivered: u64,
+}
+
+fn describe(
+    mode: gos_bus_protocol::Mode,
+    policy: gos_bus_protocol::Policy,
+    layout: &str,
+    slots: u32,
+    size: u32,
+    single: bool,
+) -> String {
+    format!(
+        "{mode:?}/{policy:?}, layout {layout}, {slots} slots of {size} bytes{}",
+        if single { ", single producer" } else { "" }
+    )
+}
+
+fn adopt(bus: &str, ring: &str, cfg: &RingConfig) -> Result<Segment> {
+    let seg = Segment::open(bus, ring)?;
+    let g = seg.geometry();
+    let found = describe(
+        g.mode,
+        g.policy,
+        &g.layout_name,
+        g.slot_count,
+        g.slot_size,
+        g.single_producer,
+    );
+    let wanted = describe(
+        cfg.mode,
+        cfg.policy,
+        cfg.layout.name,
+        cfg.slot_count,
+        cfg.slot_size,
+        cfg.single_producer,
+    );
+    if g.layout_fingerprint != cfg.layout.fingerprint || found != wanted {
+        return Err(Error::AdoptMismatch {
+            bus: bus.into(),
+            ring: ring.into(),
+            found,
+            wanted,
+        });
+    }
+    Ok(seg)
+}
+
+/// The layout schemas the registry carries, as JSON: `{"records": [...], "segment": [...]}`
+/// (see `gos-bus layouts --json`), so that a client in any language builds its views from the
+/// bus itself.
+pub fn schemas_json() -> String {
+    serde_json::json!({
+        "records": gos_layouts::message_schemas(),
+        "segment": gos_layouts::segment_schemas(),
+    })
+    .to_string()
+}
+
+/// Runs the broker until `stop` is set. `log` receives one line per event.
+pub fn serve(opts: &ServeOptions, stop: &AtomicBool, mut log: impl FnMut(&str)) -> Result<Summary> {
+    let bus = opts.bus.as_str();
+    let mut summary = Summary::default();
+    // A registry left by a broker that is still alive means the bus is taken.
+    match registry::open(bus) {
+        Ok(snap) if snap.broker_alive() => {
+            return Err(Error::BrokerRunning {
+                bus: bus.into(),
+                pid: snap.header.broker_pid,
+            })
+        }
+        Ok(_) | Err(Error::Corrupt { .. }) => {
+            registry::unlink(bus)?;
+            log("removed the registry of a broker that is no longer running");
+        }
+        Err(Error::BusNotRunning { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let mut watches = Vec::new();
+    let mut listed: Vec<(String, Geometry)> = Vec::new();
+    for (name, cfg) in &opts.manifest.rings {
+        let seg = match Segment::create(bus, name, cfg) {
+            Ok(seg) => {
+                summary.created.push(name.clone());
+                seg
+            }
+            Err(Error::AlreadyExists { .. }) => {
+                let seg = adopt(bus, name, cfg)?;
+                summary.adopted.push(name.clone());
+                seg
+            }
+            Err(e) => return Err(e),
+        };
+        seg.ring().ctl.broker_pid.store(std::process::id(), Relaxed);
+        listed.push((name.clone(), seg.geometry().clone()));
+        watches.push(RingWatch::new(seg));
+    }
+    let registry = Registry::create(
+        bus,
+        &listed,
+        opts.liveness.as_millis().min(u32::MAX as u128) as u32,
+        &schemas_json(),
+    )?;
+    log(&format!(
+        "serving bus '{bus}' from {}: {} rings created, {} adopted; registry {}",
+        opts.manifest.origin,
+        summary.created.len(),
+        summary.adopted.len(),
+        registry.path()
+    ));
+    while !stop.load(Relaxed) {
+        registry.beat();
+        for w in &mut watches {
+            w.seg
+                .ring()
+                .ctl
+                .broker_heartbeat_ns
+                .store(gos_bus_protocol::proc::now_ns(), Relaxed);
+            let r = w.scan(opts.liveness);
+            for e in &r.events {
+                log(e);
+            }
+            registry.count(r.clients, r.skipped, r.redelivered);
+            summary.reaped += r.clients;
+            summary.skipped += r.skipped;
+            summary.redelivered += r.redelivered;
+        }
+        std::thread::sleep(opts.scan_every);
+    }
+    for w in &watches {
+        w.seg.ring().ctl.broker_pid.store(0, Relaxed);
+    }
+    registry.stop();
+    if opts.remove_on_exit {
+        for (name, _) in &opts.manifest.rings {
+            let _ = Segment::unlink(bus, name);
+        }
+        let _ = registry::unlink(bus);
+        log("removed the rings and the registry (--remove-on-exit)");
+    } else {
+        log("stopped; the rings stay for the next `gos-bus serve`, which adopts them");
+    }
+    Ok(summary)
+}
+
+/// `gos-bus clean`: removes the registry and every ring of `bus`, refusing while a live broker
+/// holds it, and (unless `force`) while live clients are attached. Returns the removed paths.
+pub fn clean(bus: &str, force: bool) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    match registry::open(bus) {
+        Ok(snap) if snap.broker_alive() => {
+            return Err(Error::BrokerRunning {
+                bus: bus.into(),
+                pid: snap.header.broker_pid,
+            })
+        }
+        _ => {}
+    }
+    let rings = gos_bus_protocol::name::list_rings(bus)?;
+    if !force {
+        for ring in &rings {
+            if let Ok(seg) = Segment::open_read_only(bus, ring) {
+                let r = seg.ring();
+                for i in 0..r.clients.len() {
+                    let e = r.clients.get(i);
+                    let pid = e.pid.load(Relaxed);
+                    if e.state.load(Acquire) != gos_layouts::segment::CLIENT_FREE
+                        && gos_bus_protocol::proc::alive(pid, e.start_time.load(Relaxed))
+                    {
+                        return Err(Error::InvalidConfig(format!(
+                            "ring '{ring}' of bus '{bus}' still has a live client (pid {pid}); stop it, or pass --force"
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    for ring in rings {
+        Segment::unlink(bus, &ring)?;
+        removed.push(gos_bus_protocol::name::object_path(&gos_bus_protocol::name::ring_object(
+            bus, &ring,
+        )?));
+    }
+    if registry::unlink(bus).is_ok() {
+        removed.push(gos_bus_protocol::name::object_path(&registry::object(bus)?));
+    }
+    Ok(removed)
+}

@@ -1,0 +1,183 @@
+//! `monitor`, `inspect` and `ls`.
+
+use gos_bus::tools::{inspect, monitor, snapshot};
+use gos_bus_protocol::{Error, Result, Segment};
+use std::time::Duration;
+
+/// `gos-bus monitor`.
+pub fn monitor(bus: &str, once: bool, json: bool, refresh_ms: u64) -> Result<()> {
+    gos_bus_protocol::name::check_bus(bus)?;
+    if once {
+        let first = snapshot::take(bus);
+        std::thread::sleep(Duration::from_millis(refresh_ms.clamp(10, 2000)));
+        let mut snap = snapshot::take(bus);
+        snapshot::rates(&first, &mut snap);
+        if json {
+            println!("{}", serde_json::to_string_pretty(&snap).expect("json"));
+        } else {
+            print_table(&snap);
+        }
+        return Ok(());
+    }
+    monitor::run(bus, Duration::from_millis(refresh_ms.clamp(50, 10_000))).map_err(|e| Error::Os {
+        op: "drive the terminal for",
+        path: "the monitor".into(),
+        source: e,
+    })
+}
+
+/// Prints a snapshot as a table (`ls`, `monitor --once`).
+pub fn print_table(snap: &snapshot::BusSnapshot) {
+    match &snap.broker {
+        Some(b) => println!(
+            "bus '{}': broker {} (pid {}), reaped {}, skipped {}, redelivered {}",
+            snap.bus, b.status, b.pid, b.clients_reaped, b.claims_skipped, b.jobs_redelivered
+        ),
+        None => println!("bus '{}': no broker", snap.bus),
+    }
+    if let Some(e) = &snap.registry_error {
+        println!("registry: {e}");
+    }
+    if snap.rings.is_empty() {
+        println!(
+            "no rings (start the broker with `gos-bus serve --bus {}`)",
+            snap.bus
+        );
+        return;
+    }
+    println!(
+        "{:<16} {:<10} {:<9} {:<12} {:>6} {:>9} {:>10} {:>9} {:>5}",
+        "ring", "mode", "policy", "layout", "slots", "fill", "published", "msg/s", "cli"
+    );
+    for r in &snap.rings {
+        if let Some(e) = &r.error {
+            println!("{:<16} error: {e}", r.name);
+            continue;
+        }
+        println!(
+            "{:<16} {:<10} {:<9} {:<12} {:>6} {:>9} {:>10} {:>9.0} {:>5}",
+            r.name,
+            r.mode,
+            r.policy,
+            r.layout,
+            r.slot_count,
+            format!("{}/{}", r.fill, r.slot_count),
+            r.published,
+            r.rate_msgs,
+            r.clients.len()
+        );
+    }
+}
+
+/// `gos-bus rts info`.
+pub fn rts_info(file: &std::path::Path, json: bool) -> Result<()> {
+    let rts = gos_rts::decode_file(file).map_err(|e| Error::Rts {
+        path: file.display().to_string(),
+        problem: e.to_string(),
+    })?;
+    let meta: serde_json::Value = serde_json::from_str(&rts.metadata).unwrap_or_default();
+    let v = serde_json::json!({
+        "file": file.display().to_string(),
+        "grid": rts.side,
+        "hilbert_order": rts.order,
+        "encoding": rts.encoding,
+        "data_size": rts.data.len(),
+        "sha256": gos_rts::hex(&rts.sha256),
+        "hash_verified": rts.hash_verified,
+        "entropy": rts.entropy,
+        "has_logic": rts.has_logic,
+        "has_blueprint": rts.has_blueprint,
+        "texture_id": format!("{:#018x}", gos_bus_client::rts::texture_id(file)),
+        "metadata": meta,
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    } else {
+        println!("{}", file.display());
+        for k in [
+            "grid",
+            "hilbert_order",
+            "encoding",
+            "data_size",
+            "sha256",
+            "hash_verified",
+            "entropy",
+            "texture_id",
+        ] {
+            match &v[k] {
+                serde_json::Value::String(s) => println!("  {k:<14} {s}"),
+                other => println!("  {k:<14} {other}"),
+            }
+        }
+        println!("  {:<14} {}", "metadata", rts.metadata);
+    }
+    Ok(())
+}
+
+/// `gos-bus rts publish`.
+pub fn rts_publish(bus: &str, ring: &str, files: &[std::path::PathBuf]) -> Result<()> {
+    let b = gos_bus_client::Bus::attach(bus)?;
+    let mut p = b.publisher::<gos_layouts::RtsTexture>(ring)?;
+    for f in files {
+        let d = gos_bus_client::rts::publish_file(&mut p, f)?;
+        println!(
+            "published {} on '{ring}': {}x{} texture {:#018x}, {} data bytes, sha256 {}",
+            f.display(),
+            d.width,
+            d.height,
+            d.texture_id,
+            d.data_size,
+            gos_rts::hex(&d.sha256)
+        );
+    }
+    Ok(())
+}
+
+/// `gos-bus inspect`.
+pub fn inspect(bus: &str, ring: &str, last: usize, json: bool) -> Result<()> {
+    let seg = Segment::open_read_only(bus, ring)?;
+    let info = snapshot::ring_info(bus, ring, gos_bus_protocol::proc::now_ns());
+    let records = inspect::last_records(&seg, last);
+    if json {
+        let v = serde_json::json!({ "ring": info, "records": records });
+        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        return Ok(());
+    }
+    println!(
+        "{} ({}, {}, layout {}, {} slots of {} B), {} published, fill {}/{}",
+        info.name,
+        info.mode,
+        info.policy,
+        info.layout,
+        info.slot_count,
+        info.slot_size,
+        info.published,
+        info.fill,
+        info.slot_count
+    );
+    for c in &info.clients {
+        println!(
+            "  {:<10} pid {:<7} {:<16} {} lag {} drops {} count {}",
+            c.role,
+            c.pid,
+            c.name,
+            if c.alive { "alive" } else { "DEAD" },
+            c.lag,
+            c.drops,
+            c.count
+        );
+    }
+    if records.is_empty() {
+        println!("no committed records to show");
+    }
+    for d in records {
+        println!("#{} ({} bytes)", d.seq, d.len);
+        for (k, v) in d.fields.iter() {
+            println!("  {k:<20} {v}");
+        }
+        if !d.tail_hex.is_empty() {
+            println!("  {:<20} {}", "(then)", d.tail_hex);
+        }
+    }
+    Ok(())
+}

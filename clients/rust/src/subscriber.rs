@@ -1,0 +1,417 @@
+//! Receiving: a view of a slot in shared memory, released when dropped.
+
+use crate::bus::Ring;
+use crate::layout::Layout;
+use crate::registration::Registration;
+use gos_bus_protocol::ring::broadcast::{self, Read};
+use gos_bus_protocol::ring::work_queue::{self, Take};
+use gos_bus_protocol::ring::{clients, Mode, Policy};
+use gos_bus_protocol::wait::{consumer_slice, wait_until};
+use gos_bus_protocol::{Corrupt, Error, Result, WaitStrategy};
+use gos_layouts::segment::{CLIENT_SLEEPY, ROLE_SUBSCRIBER, ROLE_WORKER};
+use gos_layouts::Record;
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::time::{Duration, Instant};
+
+/// Receives messages of layout `T` from one ring: every message on a broadcast ring, or its
+/// share of the jobs on a work queue. Hold one message at a time; drop it to release it.
+pub struct Subscriber<T: Layout> {
+    ring: Ring,
+    entry: usize,
+    reg: Registration,
+    lease: u64,
+    mode: Mode,
+    policy: Policy,
+    holding: Cell<bool>,
+    wait: Cell<WaitStrategy>,
+    /// When this subscriber registered in `sleepy_consumers` (None while busy-polling).
+    sleepy_since: Cell<Option<Instant>>,
+    /// The message held by `recv_raw`: (seq, len).
+    raw: Cell<Option<(u64, usize)>>,
+    _layout: PhantomData<fn() -> T>,
+}
+
+enum Got {
+    Message(u64),
+    Skipped,
+    Empty,
+}
+
+impl<T: Layout> Subscriber<T> {
+    pub(crate) fn new(ring: Ring) -> Result<Self> {
+        ring.check_layout::<T>()?;
+        let role = match ring.seg.geometry().mode {
+            Mode::Broadcast => ROLE_SUBSCRIBER,
+            Mode::WorkQueue => ROLE_WORKER,
+        };
+        let reg = Registration::new(&ring, role)?;
+        let entry = reg.entry;
+        let generation = reg.generation as u64;
+        let (mode, policy) = (ring.seg.geometry().mode, ring.seg.geometry().policy);
+        Ok(Subscriber {
+            ring,
+            entry,
+            reg,
+            lease: (generation << 32) | (entry as u64 + 1),
+            mode,
+            policy,
+            holding: Cell::new(false),
+            wait: Cell::new(WaitStrategy::BusyPoll),
+            sleepy_since: Cell::new(None),
+            raw: Cell::new(None),
+            _layout: PhantomData,
+        })
+        .inspect(|s| s.set_wait_strategy(WaitStrategy::default()))
+    }
+
+    /// Sets how `recv` waits (default: spin briefly, then sleep on the futex). A subscriber
+    /// that may sleep makes producers check for sleepers on every commit (a memory fence);
+    /// one that busy-polls spares them that.
+    pub fn set_wait_strategy(&self, wait: WaitStrategy) {
+        let r = self.ring.seg.ring();
+        let (ctl, entry) = (r.ctl, r.clients.get(self.entry));
+        let sleepy = wait != WaitStrategy::BusyPoll;
+        match (sleepy, self.sleepy_since.get()) {
+            (true, None) => {
+                ctl.sleepy_consumers.fetch_add(1, SeqCst);
+                entry.flags.store(CLIENT_SLEEPY, Relaxed);
+                self.sleepy_since.set(Some(Instant::now()));
+            }
+            (false, Some(_)) => {
+                // The broker may have reaped us and taken our count back already.
+                if self.reg.check().is_ok() {
+                    entry.flags.store(0, Relaxed);
+                    ctl.sleepy_consumers.fetch_sub(1, SeqCst);
+                }
+                self.sleepy_since.set(None);
+            }
+            _ => {}
+        }
+        self.wait.set(wait);
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// Messages this subscriber lost because producers overwrote them (overwrite-oldest).
+    pub fn dropped(&self) -> u64 {
+        self.ring
+            .seg
+            .ring()
+            .clients
+            .get(self.entry)
+            .drops
+            .load(Relaxed)
+    }
+
+    /// Adds to the counters a handler reports (shown by `gos-bus monitor`): messages whose
+    /// handling failed, and time spent handling messages.
+    pub fn report(&self, failed: u64, work: Duration) {
+        self.reg.report(failed, work, Duration::ZERO);
+    }
+
+    /// Messages received so far.
+    pub fn received(&self) -> u64 {
+        self.ring
+            .seg
+            .ring()
+            .clients
+            .get(self.entry)
+            .count
+            .load(Relaxed)
+    }
+
+    fn attempt(&self) -> Got {
+        let r = self.ring.seg.ring();
+        match (self.mode, self.policy) {
+            (Mode::WorkQueue, _) => match work_queue::try_take(&r, self.lease) {
+                Take::Message(t) => Got::Message(t),
+                Take::Skipped(_) => Got::Skipped,
+                Take::Empty => Got::Empty,
+            },
+            (Mode::Broadcast, policy) => {
+                let read = if policy == Policy::Block {
+                    let c = clients::cursor(&r, self.entry);
+                    broadcast::try_read_block(&r, self.entry, c)
+                } else {
+                    broadcast::try_read_overwrite(&r, self.entry)
+                };
+                match read {
+                    Read::Message(c) => Got::Message(c),
+                    Read::Skipped(_) => Got::Skipped,
+                    Read::Empty => Got::Empty,
+                }
+            }
+        }
+    }
+
+    fn poll(&self) -> Option<u64> {
+        loop {
+            match self.attempt() {
+                Got::Message(s) => return Some(s),
+                Got::Skipped => continue,
+                Got::Empty => return None,
+            }
+        }
+    }
+
+    fn check_free(&self) -> Result<()> {
+        self.reg.check()?;
+        if self.holding.get() {
+            return Err(Error::InvalidConfig(
+                "a message from this subscriber is still held: drop it before receiving the next"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Returns the next message if one is ready, without waiting.
+    pub fn try_recv(&self) -> Result<Option<Message<'_, T>>> {
+        self.check_free()?;
+        match self.poll() {
+            Some(seq) => self.view(seq).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Waits for the next message as long as it takes.
+    pub fn recv(&self) -> Result<Message<'_, T>> {
+        self.recv_until(None)
+    }
+
+    /// Waits for the next message at most `timeout`; [`Error::Timeout`] when none came.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message<'_, T>> {
+        self.recv_until(Some(Instant::now() + timeout))
+            .map_err(|e| match e {
+                Error::Timeout(_) => Error::Timeout(timeout),
+                e => e,
+            })
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<Message<'_, T>> {
+        self.check_free()?;
+        let ctl = self.ring.seg.ring().ctl;
+        let since = self.sleepy_since.get();
+        let slice = || since.map(consumer_slice);
+        let seq = wait_until(
+            &ctl.data_futex,
+            &ctl.data_waiters,
+            self.wait.get(),
+            deadline,
+            slice,
+            || self.poll(),
+        )
+        .ok_or(Error::Timeout(Duration::ZERO))?;
+        self.view(seq)
+    }
+
+    /// An iterator that waits for each message in turn (see [`Subscriber::recv`]).
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { sub: self }
+    }
+
+    fn view(&self, seq: u64) -> Result<Message<'_, T>> {
+        let (ptr, len) = self.checked(seq)?;
+        Ok(Message {
+            sub: self,
+            seq,
+            ptr,
+            len,
+        })
+    }
+
+    /// Validates what a peer wrote in the slot of `seq` before handing out a view of it. The
+    /// slot is held from here; on error it is released again.
+    fn checked(&self, seq: u64) -> Result<(*const u8, usize)> {
+        let seg = &self.ring.seg;
+        let r = seg.ring();
+        let slot = r.slot(seq);
+        let len = slot.len.load(Relaxed);
+        let slot_size = seg.geometry().slot_size;
+        let min = T::LAYOUT.size;
+        self.holding.set(true);
+        let fail = |e: Error| {
+            self.release(seq, 0);
+            Err(e)
+        };
+        if len > slot_size {
+            return fail(Error::Corrupt {
+                path: seg.path().into(),
+                problem: Corrupt::PayloadTooLarge {
+                    seq,
+                    len,
+                    slot_size,
+                },
+            });
+        }
+        if len < min {
+            return fail(Error::Corrupt {
+                path: seg.path().into(),
+                problem: Corrupt::BadField {
+                    field: "len",
+                    value: len as u64,
+                    why: "shorter than the record the ring carries",
+                },
+            });
+        }
+        Ok((seg.payload_ptr(seq), len as usize))
+    }
+
+    /// Receives for a caller that cannot hold a [`Message`] across calls (a foreign-function
+    /// interface): the view stays valid until [`Subscriber::release_raw`]. `None` waits as long
+    /// as it takes; [`Error::Timeout`] when nothing came.
+    pub fn recv_raw(&self, timeout: Option<Duration>) -> Result<RawMessage> {
+        self.check_free()?;
+        let ctl = self.ring.seg.ring().ctl;
+        let since = self.sleepy_since.get();
+        let seq = wait_until(
+            &ctl.data_futex,
+            &ctl.data_waiters,
+            self.wait.get(),
+            timeout.map(|t| Instant::now() + t),
+            || since.map(consumer_slice),
+            || self.poll(),
+        )
+        .ok_or(Error::Timeout(timeout.unwrap_or_default()))?;
+        let (ptr, len) = self.checked(seq)?;
+        self.raw.set(Some((seq, len)));
+        Ok(RawMessage {
+            seq,
+            ptr,
+            len,
+            deliveries: self.ring.seg.ring().slot(seq).deliveries.load(Relaxed),
+        })
+    }
+
+    /// Releases the message received with [`Subscriber::recv_raw`] (nothing if none).
+    pub fn release_raw(&self) {
+        if let Some((seq, len)) = self.raw.take() {
+            self.release(seq, len);
+        }
+    }
+
+    fn release(&self, seq: u64, len: usize) {
+        self.holding.set(false);
+        if self.reg.check().is_err() {
+            // Reaped while holding the message: the broker took the slot back already, and
+            // the entry may belong to another client now. Touch nothing.
+            return;
+        }
+        let r = self.ring.seg.ring();
+        match self.mode {
+            Mode::WorkQueue => {
+                work_queue::release(&r, seq);
+                let count = &r.clients.get(self.entry).count;
+                count.store(count.load(Relaxed) + 1, Relaxed);
+            }
+            Mode::Broadcast => broadcast::release(&r, self.entry, seq),
+        }
+        // Only this subscriber writes its byte counter.
+        let bytes = &r.clients.get(self.entry).bytes;
+        bytes.store(bytes.load(Relaxed) + len as u64, Relaxed);
+        self.holding.set(false);
+    }
+}
+
+impl<T: Layout> Drop for Subscriber<T> {
+    fn drop(&mut self) {
+        self.release_raw();
+        self.set_wait_strategy(WaitStrategy::BusyPoll);
+        // `reg` frees the client entry when it drops, after this.
+    }
+}
+
+/// A message received with [`Subscriber::recv_raw`].
+#[derive(Debug, Clone, Copy)]
+pub struct RawMessage {
+    /// Sequence number.
+    pub seq: u64,
+    /// The payload, `len` bytes in shared memory (read-only).
+    pub ptr: *const u8,
+    /// Payload length.
+    pub len: usize,
+    /// Work queue: times handed to a worker, this time included.
+    pub deliveries: u32,
+}
+
+/// A received message: a read-only view of the slot in shared memory. Dropping it releases
+/// the slot to the producers.
+pub struct Message<'s, T: Layout> {
+    sub: &'s Subscriber<T>,
+    seq: u64,
+    ptr: *const u8,
+    len: usize,
+}
+
+impl<T: Layout> Message<'_, T> {
+    /// Sequence number of the message in its ring.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The payload bytes, in place in shared memory.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `len` was checked against the slot size in `view`; the slot is ours (held
+        // cursor or work-queue lease) until this message is dropped, so no producer writes it.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    /// Work queue: how many times this job has been handed to a worker, this time included
+    /// (more than 1 when a worker died holding it and the broker offered it again). Always 0
+    /// on a broadcast ring.
+    pub fn deliveries(&self) -> u32 {
+        self.sub
+            .ring
+            .seg
+            .ring()
+            .slot(self.seq)
+            .deliveries
+            .load(Relaxed)
+    }
+
+    /// Payload length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl<T: Record> Message<'_, T> {
+    /// The record at the start of the payload (its length was checked on receipt).
+    pub fn header(&self) -> &T {
+        bytemuck::from_bytes(&self.bytes()[..std::mem::size_of::<T>()])
+    }
+
+    /// The bytes after the record.
+    pub fn tail(&self) -> &[u8] {
+        &self.bytes()[std::mem::size_of::<T>()..]
+    }
+}
+
+impl<T: Layout> Drop for Message<'_, T> {
+    fn drop(&mut self) {
+        self.sub.release(self.seq, self.len);
+    }
+}
+
+/// Iterator over received messages; each item waits for the next message.
+pub struct Iter<'s, T: Layout> {
+    sub: &'s Subscriber<T>,
+}
+
+impl<'s, T: Layout> Iterator for Iter<'s, T> {
+    type Item = Result<Message<'s, T>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.sub.recv())
+    }
+}
