@@ -100,21 +100,20 @@ pub fn schemas_json() -> String {
 pub fn serve(opts: &ServeOptions, stop: &AtomicBool, mut log: impl FnMut(&str)) -> Result<Summary> {
     let bus = opts.bus.as_str();
     let mut summary = Summary::default();
-    // A registry left by a broker that is still alive means the bus is taken.
-    match registry::open(bus) {
+    // A registry left by a broker that is still alive means the bus is taken. One left by a
+    // broker that is gone (or a damaged one) stays in place until ours replaces it, so that
+    // clients attaching meanwhile still find the bus.
+    let stale = match registry::open(bus) {
         Ok(snap) if snap.broker_alive() => {
             return Err(Error::BrokerRunning {
                 bus: bus.into(),
                 pid: snap.header.broker_pid,
             })
         }
-        Ok(_) | Err(Error::Corrupt { .. }) => {
-            registry::unlink(bus)?;
-            log("removed the registry of a broker that is no longer running");
-        }
-        Err(Error::BusNotRunning { .. }) => {}
+        Ok(_) | Err(Error::Corrupt { .. }) => true,
+        Err(Error::BusNotRunning { .. }) => false,
         Err(e) => return Err(e),
-    }
+    };
     let mut watches = Vec::new();
     let mut listed: Vec<(String, Geometry)> = Vec::new();
     for (name, cfg) in &opts.manifest.rings {
@@ -134,12 +133,14 @@ pub fn serve(opts: &ServeOptions, stop: &AtomicBool, mut log: impl FnMut(&str)) 
         listed.push((name.clone(), seg.geometry().clone()));
         watches.push(RingWatch::new(seg));
     }
-    let registry = Registry::create(
-        bus,
-        &listed,
-        opts.liveness.as_millis().min(u32::MAX as u128) as u32,
-        &schemas_json(),
-    )?;
+    let liveness_ms = opts.liveness.as_millis().min(u32::MAX as u128) as u32;
+    let registry = if stale {
+        let r = Registry::replace(bus, &listed, liveness_ms, &schemas_json())?;
+        log("replaced the registry of a broker that is no longer running");
+        r
+    } else {
+        Registry::create(bus, &listed, liveness_ms, &schemas_json())?
+    };
     log(&format!(
         "serving bus '{bus}' from {}: {} rings created, {} adopted; registry {}",
         opts.manifest.origin,

@@ -108,6 +108,48 @@ impl Registry {
     ) -> Result<Registry> {
         let object = object(bus)?;
         let path = name::object_path(&object);
+        Registry::write(bus, &object, path, rings, liveness_ms, schemas_json)
+    }
+
+    /// Replaces the registry a broker that is no longer running left (or a damaged one) with
+    /// a new one, in one step: the new registry is written whole under a temporary name
+    /// (`/gos.BUS~PID`, which no bus or ring name can take) and renamed over the old one
+    /// (`rename(2)` in `/dev/shm`, atomic). So a client attaching while a broker restarts
+    /// always finds a registry, the old one or the new one, never none. Arguments and errors
+    /// as in [`Registry::create`].
+    pub fn replace(
+        bus: &str,
+        rings: &[(String, Geometry)],
+        liveness_ms: u32,
+        schemas_json: &str,
+    ) -> Result<Registry> {
+        let object = object(bus)?;
+        let path = name::object_path(&object);
+        let temp = format!("{object}~{}", std::process::id());
+        let temp_path = name::object_path(&temp);
+        // A temporary name left by an earlier broker with our pid (it died mid-way).
+        let _ = std::fs::remove_file(&temp_path);
+        let reg = Registry::write(bus, &temp, path.clone(), rings, liveness_ms, schemas_json)?;
+        std::fs::rename(&temp_path, &path).map_err(|e| {
+            let _ = std::fs::remove_file(&temp_path);
+            Error::Os {
+                op: "replace the registry",
+                path: path.clone(),
+                source: e,
+            }
+        })?;
+        Ok(reg)
+    }
+
+    /// Creates `object` (exclusively) and fills it; `path` is where it will be found.
+    fn write(
+        bus: &str,
+        object: &str,
+        path: String,
+        rings: &[(String, Geometry)],
+        liveness_ms: u32,
+        schemas_json: &str,
+    ) -> Result<Registry> {
         if rings.len() > REGISTRY_MAX_RINGS {
             return Err(Error::InvalidConfig(format!(
                 "{} rings: a bus holds at most {REGISTRY_MAX_RINGS}",
@@ -124,7 +166,7 @@ impl Registry {
             },
             Err(e) => e,
         };
-        let map = shm::create(&object, size as u64, 0o644, exists)?;
+        let map = shm::create(object, size as u64, 0o644, exists)?;
         let me = std::process::id();
         let header = RegistryHeader {
             magic: REGISTRY_MAGIC,

@@ -74,12 +74,17 @@ impl Served {
     }
 
     fn broker_with(&self, stderr: Stdio) -> Peer {
+        self.broker_of(&self.manifest, stderr)
+    }
+
+    /// A broker serving `manifest`, once it has published the registry.
+    fn broker_of(&self, manifest: &std::path::Path, stderr: Stdio) -> Peer {
         Peer::spawn_with(
             PEER,
             &[
                 "broker",
                 &self.bus,
-                self.manifest.to_str().unwrap(),
+                manifest.to_str().unwrap(),
                 &LIVENESS_MS.to_string(),
             ],
             stderr,
@@ -218,6 +223,61 @@ fn broker_killed_under_load_and_restarted_loses_nothing() {
     assert_eq!(snap.broker.unwrap().status, "running");
     broker.stop();
     let _ = std::io::stdout().flush();
+}
+
+/// A broker that restarts over the rings and registry of a dead one must never leave the bus
+/// without a registry: a client attaching meanwhile finds the old registry or the new one.
+/// (The restarted broker used to remove the stale registry first and publish its own only
+/// after adopting and creating every ring; here a 256 MiB ring makes that gap wide.)
+#[test]
+fn restarted_broker_never_leaves_the_bus_without_a_registry() {
+    let (s, first) = Served::new();
+    first.kill();
+    let bigger = std::env::temp_dir().join(format!("gos-bus-{}-big.toml", s.bus));
+    std::fs::write(
+        &bigger,
+        format!("{MANIFEST}\n[[ring]]\nname = \"big\"\nslots = 4\nslot_size = \"64MiB\"\n"),
+    )
+    .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (bus, stop) = (s.bus.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let (mut attached, mut refused) = (0u64, Vec::new());
+            // Attach again and again until the new broker is up (and a little after).
+            loop {
+                let done = stop.load(Ordering::Relaxed);
+                match Bus::attach(&bus) {
+                    Ok(_) => attached += 1,
+                    Err(e) => refused.push(e.to_string()),
+                }
+                if done {
+                    return (attached, refused);
+                }
+            }
+        })
+    };
+    // Let the watcher see the dead broker's registry first.
+    while !std::path::Path::new(&format!("/dev/shm/gos.{}", s.bus)).exists() {
+        std::thread::yield_now();
+    }
+    let second = s.broker_of(&bigger, Stdio::inherit());
+    let snap = gos_bus::tools::snapshot::take(&s.bus);
+    stop.store(true, Ordering::Relaxed);
+    let (attached, refused) = watcher.join().unwrap();
+    std::fs::remove_file(&bigger).unwrap();
+    assert!(attached > 0, "the watcher attached at least once");
+    assert!(
+        refused.is_empty(),
+        "{} of {} attaches were refused while the broker restarted, first: {}",
+        refused.len(),
+        refused.len() as u64 + attached,
+        refused[0]
+    );
+    let broker = snap.broker.expect("the restarted broker's registry");
+    assert_eq!(broker.status, "running");
+    assert_eq!(broker.pid, second.child.id());
+    second.stop();
 }
 
 fn scribble(path: &str, offset: u64, len: usize, rng: &mut Rng) {

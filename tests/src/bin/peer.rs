@@ -251,7 +251,8 @@ fn broker(bus: &str, manifest: &str, liveness_ms: u64) -> Result<u64, String> {
     let mut said_ready = false;
     let summary = serve(&opts, &stop, |line| {
         eprintln!("broker: {line}");
-        if !said_ready {
+        // Ready once the registry is published (the broker's "serving bus ..." line).
+        if !said_ready && line.starts_with("serving bus") {
             println!("ready");
             std::io::stdout().flush().ok();
             said_ready = true;
