@@ -13,9 +13,9 @@
 //! max_clients = 64           # default 64
 //! ```
 
+use gos_bus_protocol::{name, RingConfig};
 use gos_bus_protocol::{Error, Result};
 use gos_bus_protocol::{Mode, Policy};
-use gos_bus_protocol::{name, RingConfig};
 use serde::Deserialize;
 
 /// The manifest compiled into `gos-bus`: the Geometry OS rings.

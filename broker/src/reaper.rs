@@ -12,6 +12,7 @@
 //!   timeout.
 
 use gos_bus_protocol::control::ClientCtl;
+use gos_bus_protocol::ring::entry::{self, Claim};
 use gos_bus_protocol::ring::{broadcast, work_queue, Mode, RingRef};
 use gos_bus_protocol::{proc, Segment};
 use gos_layouts::segment::*;
@@ -89,21 +90,22 @@ impl RingWatch {
     fn scan_ring(&mut self, liveness: Duration) -> Reaped {
         // A header another process overwrote is reported (once) and the ring left alone
         // until it is whole again: supervising it could only spread the damage.
-        if let Err(problem) =
-            gos_bus_protocol::segment::validate(&self.seg.header(), self.seg.geometry().segment_size)
-                .and_then(|g| self.seg.check_cursors().map(|_| g))
-                .and_then(|g| {
-                    if g == *self.seg.geometry() {
-                        Ok(())
-                    } else {
-                        Err(gos_bus_protocol::Corrupt::BadField {
-                            field: "header",
-                            value: 0,
-                            why: "changed since the broker created or adopted the ring",
-                        })
-                    }
+        if let Err(problem) = gos_bus_protocol::segment::validate(
+            &self.seg.header(),
+            self.seg.geometry().segment_size,
+        )
+        .and_then(|g| self.seg.check_cursors().map(|_| g))
+        .and_then(|g| {
+            if g == *self.seg.geometry() {
+                Ok(())
+            } else {
+                Err(gos_bus_protocol::Corrupt::BadField {
+                    field: "header",
+                    value: 0,
+                    why: "changed since the broker created or adopted the ring",
                 })
-        {
+            }
+        }) {
             let mut out = Reaped::default();
             let text = problem.to_string();
             if self.damaged.as_deref() != Some(text.as_str()) {
@@ -133,24 +135,29 @@ impl RingWatch {
         let now = proc::now_ns();
         for i in 0..w.ring.clients.len() {
             let e = w.ring.clients.get(i);
-            // Acquire: pairs with the Release activation of the entry.
-            let state = e.state.load(Acquire);
+            let observed = entry::observe(&w.ring, i);
+            let state = entry::state(observed);
             if state == CLIENT_FREE {
                 continue;
             }
-            let pid = e.pid.load(Relaxed);
-            let gone = !proc::alive(pid, e.start_time.load(Relaxed));
+            let pid = e.pid().load(Relaxed);
+            let gone = !proc::alive(pid, e.start_time().load(Relaxed));
             let silent =
-                now.saturating_sub(e.heartbeat_ns.load(Relaxed)) > liveness.as_nanos() as u64;
+                now.saturating_sub(e.heartbeat_ns().load(Relaxed)) > liveness.as_nanos() as u64;
             if !(gone || (state == CLIENT_ACTIVE && silent)) {
                 continue;
             }
-            let role = e.role.load(Relaxed);
-            if !w.reclaim_client(i, e, role) {
+            let role = e.role().load(Relaxed);
+            let claim = Claim {
+                index: i,
+                generation: entry::generation(observed),
+            };
+            if !w.reclaim_client(claim, e, role) {
                 continue; // could not finish now (ring full): try again next scan
             }
-            // Release: everything reclaimed above happens before the entry is reused.
-            e.state.store(CLIENT_FREE, Release);
+            if !entry::reap(&w.ring, i, observed) {
+                continue; // it changed meanwhile (freed by its holder): nothing to reap
+            }
             w.out.clients += 1;
             w.out.events.push(format!(
                 "reaped {} pid {pid} on ring '{}' ({})",
@@ -173,39 +180,37 @@ struct Work<'a> {
 }
 
 impl Work<'_> {
-    fn reclaim_client(&mut self, i: usize, e: &ClientCtl, role: u32) -> bool {
+    fn reclaim_client(&mut self, claim: Claim, e: &ClientCtl, role: u32) -> bool {
         let ring = self.ring;
         match role {
             ROLE_PUBLISHER => {
-                let claimed = e.claimed.load(Acquire);
-                if claimed != 0 && !self.skip(claimed - 1) {
-                    return false;
+                if let Some(seq) = entry::claim_marker(&ring, claim.index) {
+                    if !self.skip(seq) {
+                        return false;
+                    }
                 }
                 // A single-producer ring's token goes back with its holder.
-                let _ = ring
-                    .ctl
-                    .producer_token
-                    .compare_exchange(i as u32 + 1, 0, Release, Relaxed);
+                entry::release_producer_token(&ring, claim.index);
             }
-            ROLE_SUBSCRIBER if e.flags.load(Relaxed) & CLIENT_SLEEPY != 0 => {
-                e.flags.store(0, Relaxed);
-                ring.ctl.sleepy_consumers.fetch_sub(1, SeqCst);
+            ROLE_SUBSCRIBER if e.flags().load(Relaxed) & CLIENT_SLEEPY != 0 => {
+                e.flags().store(0, Relaxed);
+                ring.ctl.sleepy_consumers().fetch_sub(1, SeqCst);
             }
             ROLE_WORKER => {
-                let lease = ((e.generation.load(Relaxed) as u64) << 32) | (i as u64 + 1);
-                let tail = ring.ctl.tail.load(Acquire);
+                let lease = claim.lease();
+                let tail = ring.ctl.tail().load(Acquire);
                 for seq in tail.saturating_sub(ring.capacity)..tail {
                     let slot = ring.slot(seq);
-                    if slot.stamp.load(Acquire) == seq + 1
-                        && slot.lease.load(Relaxed) == lease
+                    if slot.stamp().load(Acquire) == seq + 1
+                        && slot.lease().load(Relaxed) == lease
                         && !self.redeliver(seq)
                     {
                         return false;
                     }
                 }
-                if e.flags.load(Relaxed) & CLIENT_SLEEPY != 0 {
-                    e.flags.store(0, Relaxed);
-                    ring.ctl.sleepy_consumers.fetch_sub(1, SeqCst);
+                if e.flags().load(Relaxed) & CLIENT_SLEEPY != 0 {
+                    e.flags().store(0, Relaxed);
+                    ring.ctl.sleepy_consumers().fetch_sub(1, SeqCst);
                 }
             }
             _ => {}
@@ -218,7 +223,7 @@ impl Work<'_> {
     fn skip(&mut self, seq: u64) -> bool {
         let ring = &self.ring;
         let out = &mut self.out;
-        let stamp = ring.slot(seq).stamp.load(Acquire);
+        let stamp = ring.slot(seq).stamp().load(Acquire);
         if stamp > seq {
             // It did commit (the stamp shows `seq` or a later lap: a dead publisher's
             // `claimed` can be stale when it died between committing and clearing it).
@@ -250,8 +255,8 @@ impl Work<'_> {
     fn redeliver(&mut self, seq: u64) -> bool {
         let ring = &self.ring;
         let slot = ring.slot(seq);
-        let len = (slot.len.load(Relaxed) as usize).min(self.seg.geometry().slot_size as usize);
-        let deliveries = slot.deliveries.load(Relaxed);
+        let len = (slot.len().load(Relaxed) as usize).min(self.seg.geometry().slot_size as usize);
+        let deliveries = slot.deliveries().load(Relaxed);
         let src = self.seg.payload_ptr(seq);
         match work_queue::try_claim(ring, false) {
             Some(new) => {
@@ -301,17 +306,17 @@ impl Work<'_> {
 
     fn reclaim_orphans(&mut self, orphans: &mut HashMap<u64, Instant>, liveness: Duration) {
         let ring = self.ring;
-        let head = ring.ctl.head.load(Acquire);
+        let head = ring.ctl.head().load(Acquire);
         let window = ring.capacity.min(ORPHAN_WINDOW);
         let mut seen = Vec::new();
         // Claimed, uncommitted, and no live publisher says it holds it.
         for seq in head.saturating_sub(window)..head {
-            let stamp = ring.slot(seq).stamp.load(Acquire);
+            let stamp = ring.slot(seq).stamp().load(Acquire);
             let committed = match self.seg.geometry().mode {
                 Mode::Broadcast => stamp == seq + 1,
                 Mode::WorkQueue => stamp != seq, // committed, taken or released
             };
-            if committed || claimed_by_live_publisher(&ring, seq) {
+            if committed || entry::held_by_live_publisher(&ring, seq) {
                 continue;
             }
             seen.push(seq);
@@ -319,11 +324,11 @@ impl Work<'_> {
         // Work queue: taken, unreleased, and its lease names no live worker.
         let mut stale_takes = Vec::new();
         if self.seg.geometry().mode == Mode::WorkQueue {
-            let tail = ring.ctl.tail.load(Acquire);
+            let tail = ring.ctl.tail().load(Acquire);
             for seq in tail.saturating_sub(window)..tail {
                 let slot = ring.slot(seq);
-                if slot.stamp.load(Acquire) == seq + 1
-                    && !lease_is_live(&ring, slot.lease.load(Relaxed))
+                if slot.stamp().load(Acquire) == seq + 1
+                    && !entry::lease_is_live(&ring, slot.lease().load(Relaxed))
                 {
                     stale_takes.push(seq);
                 }
@@ -352,24 +357,4 @@ impl Work<'_> {
             }
         }
     }
-}
-
-fn claimed_by_live_publisher(ring: &RingRef<'_>, seq: u64) -> bool {
-    (0..ring.clients.len()).any(|i| {
-        let e = ring.clients.get(i);
-        e.state.load(Acquire) == CLIENT_ACTIVE
-            && e.role.load(Relaxed) == ROLE_PUBLISHER
-            && e.claimed.load(Acquire) == seq + 1
-    })
-}
-
-fn lease_is_live(ring: &RingRef<'_>, lease: u64) -> bool {
-    let entry = (lease & 0xffff_ffff) as usize;
-    if entry == 0 || entry > ring.clients.len() {
-        return false;
-    }
-    let e = ring.clients.get(entry - 1);
-    e.state.load(Acquire) == CLIENT_ACTIVE
-        && e.role.load(Relaxed) == ROLE_WORKER
-        && e.generation.load(Relaxed) as u64 == lease >> 32
 }

@@ -3,9 +3,10 @@
 use crate::manifest::Manifest;
 use crate::reaper::RingWatch;
 use gos_bus_protocol::registry::{self, Registry};
-use gos_bus_protocol::{Error, Result};
+use gos_bus_protocol::ring::entry;
 use gos_bus_protocol::segment::{Geometry, Segment};
 use gos_bus_protocol::RingConfig;
+use gos_bus_protocol::{Error, Result};
 use std::sync::atomic::{AtomicBool, Ordering::*};
 use std::time::Duration;
 
@@ -129,7 +130,10 @@ pub fn serve(opts: &ServeOptions, stop: &AtomicBool, mut log: impl FnMut(&str)) 
             }
             Err(e) => return Err(e),
         };
-        seg.ring().ctl.broker_pid.store(std::process::id(), Relaxed);
+        seg.ring()
+            .ctl
+            .broker_pid()
+            .store(std::process::id(), Relaxed);
         listed.push((name.clone(), seg.geometry().clone()));
         watches.push(RingWatch::new(seg));
     }
@@ -154,7 +158,7 @@ pub fn serve(opts: &ServeOptions, stop: &AtomicBool, mut log: impl FnMut(&str)) 
             w.seg
                 .ring()
                 .ctl
-                .broker_heartbeat_ns
+                .broker_heartbeat_ns()
                 .store(gos_bus_protocol::proc::now_ns(), Relaxed);
             let r = w.scan(opts.liveness);
             for e in &r.events {
@@ -168,7 +172,7 @@ pub fn serve(opts: &ServeOptions, stop: &AtomicBool, mut log: impl FnMut(&str)) 
         std::thread::sleep(opts.scan_every);
     }
     for w in &watches {
-        w.seg.ring().ctl.broker_pid.store(0, Relaxed);
+        w.seg.ring().ctl.broker_pid().store(0, Relaxed);
     }
     registry.stop();
     if opts.remove_on_exit {
@@ -203,9 +207,9 @@ pub fn clean(bus: &str, force: bool) -> Result<Vec<String>> {
                 let r = seg.ring();
                 for i in 0..r.clients.len() {
                     let e = r.clients.get(i);
-                    let pid = e.pid.load(Relaxed);
-                    if e.state.load(Acquire) != gos_layouts::segment::CLIENT_FREE
-                        && gos_bus_protocol::proc::alive(pid, e.start_time.load(Relaxed))
+                    let pid = e.pid().load(Relaxed);
+                    if entry::state(entry::observe(&r, i)) != gos_layouts::segment::CLIENT_FREE
+                        && gos_bus_protocol::proc::alive(pid, e.start_time().load(Relaxed))
                     {
                         return Err(Error::InvalidConfig(format!(
                             "ring '{ring}' of bus '{bus}' still has a live client (pid {pid}); stop it, or pass --force"
@@ -217,9 +221,9 @@ pub fn clean(bus: &str, force: bool) -> Result<Vec<String>> {
     }
     for ring in rings {
         Segment::unlink(bus, &ring)?;
-        removed.push(gos_bus_protocol::name::object_path(&gos_bus_protocol::name::ring_object(
-            bus, &ring,
-        )?));
+        removed.push(gos_bus_protocol::name::object_path(
+            &gos_bus_protocol::name::ring_object(bus, &ring)?,
+        ));
     }
     if registry::unlink(bus).is_ok() {
         removed.push(gos_bus_protocol::name::object_path(&registry::object(bus)?));

@@ -10,8 +10,8 @@ use crate::record;
 
 /// `RingHeader::magic`.
 pub const RING_MAGIC: [u8; 4] = *b"GBRG";
-/// `RingHeader::format_version` written by this build.
-pub const RING_FORMAT_VERSION: u32 = 1;
+/// `RingHeader::format_version` written by this build (2: `ClientEntry::lifecycle`).
+pub const RING_FORMAT_VERSION: u32 = 2;
 /// `RingHeader::state`: being built; never attach.
 pub const RING_STATE_BUILDING: u32 = 0;
 /// `RingHeader::state`: fully initialised; written last.
@@ -32,11 +32,11 @@ pub const SLOTS_ALIGN: u64 = 4096;
 pub const SLOT_ALIGN: u64 = 64;
 /// Bit 63 of `ClientEntry::cursor`: the subscriber holds a view of the slot at the cursor.
 pub const CURSOR_HOLD: u64 = 1 << 63;
-/// `ClientEntry::state`: unused.
+/// `ClientEntry::lifecycle` state (low 32 bits): unused.
 pub const CLIENT_FREE: u32 = 0;
-/// `ClientEntry::state`: being claimed by a client.
+/// `ClientEntry::lifecycle` state (low 32 bits): being claimed by a client.
 pub const CLIENT_CLAIMING: u32 = 1;
-/// `ClientEntry::state`: in use.
+/// `ClientEntry::lifecycle` state (low 32 bits): in use.
 pub const CLIENT_ACTIVE: u32 = 2;
 /// `ClientEntry::role`: publisher.
 pub const ROLE_PUBLISHER: u32 = 1;
@@ -58,7 +58,7 @@ record! {
     pub struct RingHeader: magic b"GBRG", version 1, size 512, align 8 {
         /// Magic `GBRG`.
         pub magic: [u8; 4] = 0,
-        /// Segment format version (1).
+        /// Segment format version (2).
         pub format_version: u32 = 4,
         /// 0 while building, 0x52454459 when ready (written last).
         pub state: u32 = 8,
@@ -130,15 +130,14 @@ record! {
 
 record! {
     /// One attached client (publisher, subscriber or worker); 128 bytes, one per client.
-    pub struct ClientEntry: magic b"GBCL", version 1, size 128, align 8 {
-        /// 0 free, 1 claiming, 2 active.
-        pub state: u32 = 0,
+    pub struct ClientEntry: magic b"GBCL", version 2, size 128, align 8 {
+        /// State (bits 0..32: 0 free, 1 claiming, 2 active) and claim generation (bits 32..64,
+        /// incremented at each claim), changed together by one compare-and-swap.
+        pub lifecycle: u64 = 0,
         /// 1 publisher, 2 subscriber, 3 worker.
-        pub role: u32 = 4,
+        pub role: u32 = 8,
         /// Process id of the client.
-        pub pid: u32 = 8,
-        /// Incremented each time the entry is claimed.
-        pub generation: u32 = 12,
+        pub pid: u32 = 12,
         /// Process start time (clock ticks since boot, /proc/PID/stat field 22).
         pub start_time: u64 = 16,
         /// Last heartbeat, nanoseconds since the Unix epoch.

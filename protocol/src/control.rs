@@ -1,219 +1,208 @@
 //! Atomic views of the segment records of `gos_layouts::segment`.
 //!
-//! The structs here have exactly the layout of `RingHeader`, `ClientEntry` and `SlotHeader`
-//! (asserted at compile time), with the words that change at run time typed as atomics. They
-//! are never constructed in shared memory; a mapped segment is viewed through them, and under
-//! loom they are built on the heap so that the same protocol code is model-checked.
+//! A record is defined once, in `gos-layouts` (`RingHeader`, `ClientEntry`, `SlotHeader`: field
+//! names, offsets, sizes). A view here is that record behind an `UnsafeCell`, with one accessor
+//! per word that changes at run time, returning the word as an atomic at the record's own
+//! offset (`offset_of!` on the layout, so there is no second list of offsets or padding to keep
+//! in step). A view is never constructed in shared memory; a mapped segment is looked at
+//! through it. Under loom (`--cfg loom`) the same accessors return loom atomics held in a
+//! plain struct on the heap, so the ring protocols are model-checked with the code that runs.
 
 use crate::sync::{AtomicU32, AtomicU64};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
-/// The run-time words of a ring header (see `gos_layouts::RingHeader`).
-#[repr(C)]
-pub struct RingCtl {
-    _fixed0: [u8; 8],
-    /// `RingHeader::state`, written last at creation with release ordering.
-    pub state: AtomicU32,
-    _fixed1: [u8; 180],
-    /// Producers' claim counter.
-    pub head: AtomicU64,
-    _pad_head: [u8; 56],
-    /// Work-queue consumers' claim counter.
-    pub tail: AtomicU64,
-    _pad_tail: [u8; 56],
-    /// Futex word consumers sleep on.
-    pub data_futex: AtomicU32,
-    /// Consumers asleep or about to sleep.
-    pub data_waiters: AtomicU32,
-    /// Futex word producers sleep on when the ring is full.
-    pub space_futex: AtomicU32,
-    /// Producers asleep or about to sleep.
-    pub space_waiters: AtomicU32,
-    /// Attached consumers that may sleep (not busy-polling).
-    pub sleepy_consumers: AtomicU32,
-    _pad_wait: [u8; 44],
-    /// Pid of the owning broker.
-    pub broker_pid: AtomicU32,
-    /// Single-producer ring: entry + 1 of the publisher holding it.
-    pub producer_token: AtomicU32,
-    /// Broker heartbeat (ns since the epoch, as `u64`).
-    pub broker_heartbeat_ns: AtomicU64,
-    _reserved4: [u8; 112],
+/// Declares the atomic view `$view` of record `$record`: one accessor per listed field, typed
+/// as the listed atomic. Each field's offset and alignment are checked at compile time; its
+/// size against the record's schema by the `fields_match_the_schema` test.
+macro_rules! atomic_view {
+    (
+        $(#[$meta:meta])*
+        pub struct $view:ident = $record:ident {
+            $( $(#[$fmeta:meta])* $field:ident: $atomic:ty, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[cfg(not(loom))]
+        #[repr(transparent)]
+        pub struct $view(std::cell::UnsafeCell<gos_layouts::$record>);
+
+        $(#[$meta])*
+        #[cfg(loom)]
+        #[derive(Default)]
+        pub struct $view {
+            $( $field: $atomic, )*
+        }
+
+        // SAFETY: every word of the record that changes while shared is reached only through
+        // the atomic accessors below; the other words are written before the segment is
+        // published (state READY, Release) and only read afterwards.
+        #[cfg(not(loom))]
+        unsafe impl Sync for $view {}
+
+        impl $view {
+            /// The fields this view exposes, with the size of the atomic each is read as (for
+            /// the test against the record's schema).
+            #[allow(dead_code)]
+            pub(crate) const FIELDS: &'static [(&'static str, usize)] =
+                &[$( (stringify!($field), std::mem::size_of::<$atomic>()) ),*];
+
+            /// A zeroed record on the heap, for loom models.
+            #[cfg(loom)]
+            pub fn new_for_model() -> Self {
+                Self::default()
+            }
+
+            $(
+                $(#[$fmeta])*
+                #[inline]
+                pub fn $field(&self) -> &$atomic {
+                    #[cfg(not(loom))]
+                    {
+                        const OFFSET: usize = std::mem::offset_of!(gos_layouts::$record, $field);
+                        const _: () = assert!(
+                            OFFSET % std::mem::align_of::<$atomic>() == 0
+                                && OFFSET + std::mem::size_of::<$atomic>()
+                                    <= std::mem::size_of::<gos_layouts::$record>()
+                        );
+                        // SAFETY: the word lies inside the record (asserted above), aligned
+                        // for the atomic (the record is 8-aligned and the offset a multiple of
+                        // the atomic's alignment, asserted above), and lives as long as
+                        // `self`; concurrent access to it is atomic only (see `Sync`).
+                        unsafe { &*self.0.get().cast::<u8>().add(OFFSET).cast::<$atomic>() }
+                    }
+                    #[cfg(loom)]
+                    {
+                        &self.$field
+                    }
+                }
+            )*
+        }
+    };
 }
 
-/// The words of one client entry (see `gos_layouts::ClientEntry`).
-#[repr(C)]
-pub struct ClientCtl {
-    /// Free, claiming or active.
-    pub state: AtomicU32,
-    /// Publisher, subscriber or worker.
-    pub role: AtomicU32,
-    /// Process id.
-    pub pid: AtomicU32,
-    /// Claim generation.
-    pub generation: AtomicU32,
-    /// Process start time in clock ticks since boot.
-    pub start_time: AtomicU64,
-    /// Last heartbeat, ns since the epoch.
-    pub heartbeat_ns: AtomicU64,
-    /// Broadcast cursor; bit 63 while a view is held.
-    pub cursor: AtomicU64,
-    /// Messages lost to overwrite-oldest.
-    pub drops: AtomicU64,
-    /// Messages published or received.
-    pub count: AtomicU64,
-    /// Name, NUL-padded, 8 bytes per word (little-endian).
-    pub name: [AtomicU64; 3],
-    /// Publisher: sequence + 1 claimed and not yet committed (0 = none).
-    pub claimed: AtomicU64,
-    /// Payload bytes published or received.
-    pub bytes: AtomicU64,
-    /// `CLIENT_SLEEPY` while counted in `sleepy_consumers`.
-    pub flags: AtomicU32,
-    _reserved0: [u8; 4],
-    /// Messages whose handling failed (reported by daemons).
-    pub failed: AtomicU64,
-    /// Time spent handling messages, ns (reported by daemons).
-    pub work_ns: AtomicU64,
-    /// GPU time spent on them, ns (reported by the render node).
-    pub gpu_ns: AtomicU64,
+atomic_view! {
+    /// The run-time words of a ring header (`gos_layouts::RingHeader`).
+    pub struct RingCtl = RingHeader {
+        /// `RingHeader::state`, written last at creation with release ordering.
+        state: AtomicU32,
+        /// Producers' claim counter.
+        head: AtomicU64,
+        /// Work-queue consumers' claim counter.
+        tail: AtomicU64,
+        /// Futex word consumers sleep on.
+        data_futex: AtomicU32,
+        /// Consumers asleep or about to sleep.
+        data_waiters: AtomicU32,
+        /// Futex word producers sleep on when the ring is full.
+        space_futex: AtomicU32,
+        /// Producers asleep or about to sleep.
+        space_waiters: AtomicU32,
+        /// Attached consumers that may sleep (not busy-polling).
+        sleepy_consumers: AtomicU32,
+        /// Pid of the owning broker.
+        broker_pid: AtomicU32,
+        /// Single-producer ring: entry + 1 of the publisher holding it.
+        producer_token: AtomicU32,
+        /// Broker heartbeat (ns since the epoch, as `u64`).
+        broker_heartbeat_ns: AtomicU64,
+    }
 }
 
-/// The words of one slot header (see `gos_layouts::SlotHeader`).
-#[repr(C)]
-pub struct SlotCtl {
-    /// Sequence stamp.
-    pub stamp: AtomicU64,
-    /// Committed payload length.
-    pub len: AtomicU32,
-    /// Slot flags (`SLOT_SKIPPED`).
-    pub flags: AtomicU32,
-    /// Work-queue lease.
-    pub lease: AtomicU64,
-    /// Work-queue delivery count.
-    pub deliveries: AtomicU32,
-    /// Entry index + 1 of the loaning producer.
-    pub producer: AtomicU32,
+atomic_view! {
+    /// The words of one client entry (`gos_layouts::ClientEntry`). Its lifecycle word (state
+    /// and generation) is changed only by `ring::entry`.
+    pub struct ClientCtl = ClientEntry {
+        /// State (low 32 bits) and claim generation (high 32 bits), changed together.
+        lifecycle: AtomicU64,
+        /// Publisher, subscriber or worker.
+        role: AtomicU32,
+        /// Process id.
+        pid: AtomicU32,
+        /// Process start time in clock ticks since boot.
+        start_time: AtomicU64,
+        /// Last heartbeat, ns since the epoch.
+        heartbeat_ns: AtomicU64,
+        /// Broadcast cursor; bit 63 while a view is held.
+        cursor: AtomicU64,
+        /// Messages lost to overwrite-oldest.
+        drops: AtomicU64,
+        /// Messages published or received.
+        count: AtomicU64,
+        /// Name, NUL-padded, 8 bytes per word (little-endian).
+        name: [AtomicU64; 3],
+        /// Publisher: sequence + 1 claimed and not yet committed (0 = none).
+        claimed: AtomicU64,
+        /// Payload bytes published or received.
+        bytes: AtomicU64,
+        /// `CLIENT_SLEEPY` while counted in `sleepy_consumers`.
+        flags: AtomicU32,
+        /// Messages whose handling failed (reported by daemons).
+        failed: AtomicU64,
+        /// Time spent handling messages, ns (reported by daemons).
+        work_ns: AtomicU64,
+        /// GPU time spent on them, ns (reported by the render node).
+        gpu_ns: AtomicU64,
+    }
 }
 
-#[cfg(not(loom))]
-mod layout_checks {
+atomic_view! {
+    /// The words of one slot header (`gos_layouts::SlotHeader`).
+    pub struct SlotCtl = SlotHeader {
+        /// Sequence stamp.
+        stamp: AtomicU64,
+        /// Committed payload length.
+        len: AtomicU32,
+        /// Slot flags (`SLOT_SKIPPED`).
+        flags: AtomicU32,
+        /// Work-queue lease.
+        lease: AtomicU64,
+        /// Work-queue delivery count.
+        deliveries: AtomicU32,
+        /// Entry index + 1 of the loaning producer.
+        producer: AtomicU32,
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
     use super::*;
-    use gos_layouts::{ClientEntry, RingHeader, SlotHeader};
-    use std::mem::{offset_of, size_of};
+    use gos_layouts::{ClientEntry, Record, RingHeader, SlotHeader};
 
-    const _: () = assert!(size_of::<RingCtl>() == size_of::<RingHeader>());
-    const _: () = assert!(offset_of!(RingCtl, state) == offset_of!(RingHeader, state));
-    const _: () = assert!(offset_of!(RingCtl, head) == offset_of!(RingHeader, head));
-    const _: () = assert!(offset_of!(RingCtl, tail) == offset_of!(RingHeader, tail));
-    const _: () = assert!(offset_of!(RingCtl, data_futex) == offset_of!(RingHeader, data_futex));
-    const _: () =
-        assert!(offset_of!(RingCtl, data_waiters) == offset_of!(RingHeader, data_waiters));
-    const _: () = assert!(offset_of!(RingCtl, space_futex) == offset_of!(RingHeader, space_futex));
-    const _: () =
-        assert!(offset_of!(RingCtl, space_waiters) == offset_of!(RingHeader, space_waiters));
-    const _: () =
-        assert!(offset_of!(RingCtl, sleepy_consumers) == offset_of!(RingHeader, sleepy_consumers));
-    const _: () = assert!(offset_of!(RingCtl, broker_pid) == offset_of!(RingHeader, broker_pid));
-    const _: () =
-        assert!(offset_of!(RingCtl, producer_token) == offset_of!(RingHeader, producer_token));
-    const _: () = assert!(
-        offset_of!(RingCtl, broker_heartbeat_ns) == offset_of!(RingHeader, broker_heartbeat_ns)
-    );
-
-    const _: () = assert!(size_of::<ClientCtl>() == size_of::<ClientEntry>());
-    const _: () = assert!(offset_of!(ClientCtl, state) == offset_of!(ClientEntry, state));
-    const _: () = assert!(offset_of!(ClientCtl, role) == offset_of!(ClientEntry, role));
-    const _: () = assert!(offset_of!(ClientCtl, pid) == offset_of!(ClientEntry, pid));
-    const _: () = assert!(offset_of!(ClientCtl, generation) == offset_of!(ClientEntry, generation));
-    const _: () = assert!(offset_of!(ClientCtl, start_time) == offset_of!(ClientEntry, start_time));
-    const _: () =
-        assert!(offset_of!(ClientCtl, heartbeat_ns) == offset_of!(ClientEntry, heartbeat_ns));
-    const _: () = assert!(offset_of!(ClientCtl, cursor) == offset_of!(ClientEntry, cursor));
-    const _: () = assert!(offset_of!(ClientCtl, drops) == offset_of!(ClientEntry, drops));
-    const _: () = assert!(offset_of!(ClientCtl, count) == offset_of!(ClientEntry, count));
-    const _: () = assert!(offset_of!(ClientCtl, name) == offset_of!(ClientEntry, name));
-    const _: () = assert!(offset_of!(ClientCtl, claimed) == offset_of!(ClientEntry, claimed));
-    const _: () = assert!(offset_of!(ClientCtl, bytes) == offset_of!(ClientEntry, bytes));
-    const _: () = assert!(offset_of!(ClientCtl, flags) == offset_of!(ClientEntry, flags));
-    const _: () = assert!(offset_of!(ClientCtl, failed) == offset_of!(ClientEntry, failed));
-    const _: () = assert!(offset_of!(ClientCtl, work_ns) == offset_of!(ClientEntry, work_ns));
-    const _: () = assert!(offset_of!(ClientCtl, gpu_ns) == offset_of!(ClientEntry, gpu_ns));
-
-    const _: () = assert!(size_of::<SlotCtl>() == size_of::<SlotHeader>());
-    const _: () = assert!(offset_of!(SlotCtl, stamp) == offset_of!(SlotHeader, stamp));
-    const _: () = assert!(offset_of!(SlotCtl, len) == offset_of!(SlotHeader, len));
-    const _: () = assert!(offset_of!(SlotCtl, flags) == offset_of!(SlotHeader, flags));
-    const _: () = assert!(offset_of!(SlotCtl, lease) == offset_of!(SlotHeader, lease));
-    const _: () = assert!(offset_of!(SlotCtl, deliveries) == offset_of!(SlotHeader, deliveries));
-    const _: () = assert!(offset_of!(SlotCtl, producer) == offset_of!(SlotHeader, producer));
-}
-
-#[cfg(loom)]
-impl RingCtl {
-    /// A zeroed header on the heap, for loom models.
-    pub fn new_for_model() -> Self {
-        RingCtl {
-            _fixed0: [0; 8],
-            state: AtomicU32::new(0),
-            _fixed1: [0; 180],
-            head: AtomicU64::new(0),
-            _pad_head: [0; 56],
-            tail: AtomicU64::new(0),
-            _pad_tail: [0; 56],
-            data_futex: AtomicU32::new(0),
-            data_waiters: AtomicU32::new(0),
-            space_futex: AtomicU32::new(0),
-            space_waiters: AtomicU32::new(0),
-            sleepy_consumers: AtomicU32::new(0),
-            _pad_wait: [0; 44],
-            broker_pid: AtomicU32::new(0),
-            producer_token: AtomicU32::new(0),
-            broker_heartbeat_ns: AtomicU64::new(0),
-            _reserved4: [0; 112],
+    fn check(view: &[(&str, usize)], record: gos_layouts::Schema) {
+        for (name, size) in view {
+            let field = record
+                .fields
+                .iter()
+                .find(|f| f.name == *name)
+                .unwrap_or_else(|| panic!("{} has no field {name}", record.name));
+            let bytes = field.scalar.size() * field.count as usize;
+            assert_eq!(bytes, *size, "{}.{name}", record.name);
         }
     }
-}
 
-#[cfg(loom)]
-impl ClientCtl {
-    /// A free entry on the heap, for loom models.
-    pub fn new_for_model() -> Self {
-        ClientCtl {
-            state: AtomicU32::new(0),
-            role: AtomicU32::new(0),
-            pid: AtomicU32::new(0),
-            generation: AtomicU32::new(0),
-            start_time: AtomicU64::new(0),
-            heartbeat_ns: AtomicU64::new(0),
-            cursor: AtomicU64::new(0),
-            drops: AtomicU64::new(0),
-            count: AtomicU64::new(0),
-            name: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
-            claimed: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            flags: AtomicU32::new(0),
-            _reserved0: [0; 4],
-            failed: AtomicU64::new(0),
-            work_ns: AtomicU64::new(0),
-            gpu_ns: AtomicU64::new(0),
-        }
+    #[test]
+    fn fields_match_the_schema() {
+        check(RingCtl::FIELDS, RingHeader::SCHEMA);
+        check(ClientCtl::FIELDS, ClientEntry::SCHEMA);
+        check(SlotCtl::FIELDS, SlotHeader::SCHEMA);
     }
-}
 
-#[cfg(loom)]
-impl SlotCtl {
-    /// A slot header with the given stamp, on the heap, for loom models.
-    pub fn new_for_model(stamp: u64) -> Self {
-        SlotCtl {
-            stamp: AtomicU64::new(stamp),
-            len: AtomicU32::new(0),
-            flags: AtomicU32::new(0),
-            lease: AtomicU64::new(0),
-            deliveries: AtomicU32::new(0),
-            producer: AtomicU32::new(0),
-        }
+    #[test]
+    fn accessors_reach_the_record_words() {
+        let mut h: RingHeader = bytemuck::Zeroable::zeroed();
+        h.head = 7;
+        h.producer_token = 3;
+        // SAFETY: RingCtl is a transparent UnsafeCell over RingHeader.
+        let v = unsafe { &*(&mut h as *mut RingHeader).cast::<RingCtl>() };
+        assert_eq!(v.head().load(std::sync::atomic::Ordering::Relaxed), 7);
+        assert_eq!(
+            v.producer_token()
+                .load(std::sync::atomic::Ordering::Relaxed),
+            3
+        );
+        v.tail().store(9, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(h.tail, 9);
     }
 }
 

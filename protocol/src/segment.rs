@@ -368,12 +368,12 @@ impl Segment {
         if cfg.mode == Mode::WorkQueue {
             let r = seg.ring();
             for i in 0..cfg.slot_count as u64 {
-                r.slot(i).stamp.store(i, Relaxed);
+                r.slot(i).stamp().store(i, Relaxed);
             }
         }
         // Release: pairs with the Acquire load of `state` in `open`; everything above is
         // visible to a client that sees READY.
-        seg.ctl().state.store(RING_STATE_READY, Release);
+        seg.ctl().state().store(RING_STATE_READY, Release);
         Ok(seg)
     }
 
@@ -417,7 +417,7 @@ impl Segment {
         // A segment being created right now becomes READY within microseconds: wait a little.
         for _ in 0..50 {
             // Acquire: pairs with the Release store of READY in `build`.
-            if seg.ctl().state.load(Acquire) == RING_STATE_READY {
+            if seg.ctl().state().load(Acquire) == RING_STATE_READY {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(2));
@@ -447,9 +447,9 @@ impl Segment {
             let count = self.geometry.slot_count as u64;
             for _ in 0..100 {
                 // tail, head, tail: if tail did not move, (t1, head) is a consistent pair.
-                let t1 = r.ctl.tail.load(Acquire);
-                let head = r.ctl.head.load(Acquire);
-                if r.ctl.tail.load(Acquire) != t1 {
+                let t1 = r.ctl.tail().load(Acquire);
+                let head = r.ctl.head().load(Acquire);
+                if r.ctl.tail().load(Acquire) != t1 {
                     continue;
                 }
                 if t1 > head || head - t1 > count {
@@ -464,10 +464,10 @@ impl Segment {
         }
         for i in 0..r.clients.len() {
             let e = r.clients.get(i);
-            if e.state.load(Acquire) == CLIENT_ACTIVE && e.role.load(Relaxed) == ROLE_SUBSCRIBER {
+            if crate::ring::entry::is_active(e) && e.role().load(Relaxed) == ROLE_SUBSCRIBER {
                 // The cursor first, then head: a cursor never passes the head read after it.
-                let c = e.cursor.load(Acquire) & !CURSOR_HOLD;
-                let head = r.ctl.head.load(Acquire);
+                let c = e.cursor().load(Acquire) & !CURSOR_HOLD;
+                let head = r.ctl.head().load(Acquire);
                 if c > head {
                     return Err(Corrupt::CursorsOutOfRange {
                         what: format!("subscriber {i} cursor {c} is past head {head}"),

@@ -1,8 +1,8 @@
 //! Bad input: segments damaged on purpose (by this test acting as a buggy or hostile peer)
 //! are rejected with an error that names the problem, never a panic.
 
-use gos_bus_protocol::{Mode, Policy};
 use gos_bus_protocol::{name, Corrupt, Error, RingConfig, Segment};
+use gos_bus_protocol::{Mode, Policy};
 use gos_layouts::{Record, RenderFrame, RingHeader};
 use proptest::prelude::*;
 use std::fs::OpenOptions;

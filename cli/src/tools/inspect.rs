@@ -108,7 +108,7 @@ pub fn last_records(seg: &Segment, n: usize) -> Vec<Decoded> {
     let schema =
         gos_layouts::schema_by_fingerprint(g.layout_fingerprint).unwrap_or(gos_layouts::BYTES);
     let r = seg.ring();
-    let head = r.ctl.head.load(Acquire);
+    let head = r.ctl.head().load(Acquire);
     let from = head.saturating_sub((n as u64).min(g.slot_count as u64));
     let mut out = Vec::new();
     for seq in from..head {
@@ -117,12 +117,13 @@ pub fn last_records(seg: &Segment, n: usize) -> Vec<Decoded> {
             Mode::Broadcast => stamp == seq + 1,
             Mode::WorkQueue => stamp == seq + 1 || stamp == seq + g.slot_count as u64,
         };
-        let before = slot.stamp.load(Acquire);
-        if !committed(before) || slot.flags.load(Relaxed) & gos_layouts::segment::SLOT_SKIPPED != 0
+        let before = slot.stamp().load(Acquire);
+        if !committed(before)
+            || slot.flags().load(Relaxed) & gos_layouts::segment::SLOT_SKIPPED != 0
         {
             continue;
         }
-        let len = slot.len.load(Relaxed).min(g.slot_size);
+        let len = slot.len().load(Relaxed).min(g.slot_size);
         let take = (len as usize).min(schema.size as usize + 32);
         let mut copy = vec![0u8; take];
         // SAFETY: `take` <= slot_size bytes of the slot's payload, inside the mapping. The
@@ -132,7 +133,7 @@ pub fn last_records(seg: &Segment, n: usize) -> Vec<Decoded> {
             std::ptr::copy_nonoverlapping(seg.payload_ptr(seq), copy.as_mut_ptr(), take);
         }
         std::sync::atomic::fence(Acquire);
-        if slot.stamp.load(Relaxed) != before {
+        if slot.stamp().load(Relaxed) != before {
             continue;
         }
         let head_len = (schema.size as usize).min(copy.len());

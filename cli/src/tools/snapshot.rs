@@ -3,8 +3,9 @@
 //! segment that cannot be read becomes an error line naming it.
 
 use gos_bus_protocol::registry;
-use gos_bus_protocol::{Mode, Policy};
+use gos_bus_protocol::ring::entry;
 use gos_bus_protocol::{name, proc, Segment};
+use gos_bus_protocol::{Mode, Policy};
 use gos_layouts::registry::REGISTRY_RUNNING;
 use gos_layouts::segment::*;
 use serde::Serialize;
@@ -171,24 +172,24 @@ pub fn ring_info(bus: &str, ring: &str, now: u64) -> RingInfo {
     info.layout = g.layout_name.clone();
     info.slot_count = g.slot_count;
     info.slot_size = g.slot_size;
-    let head = r.ctl.head.load(Acquire);
+    let head = r.ctl.head().load(Acquire);
     info.published = head;
     let mut min_cursor = head;
     for i in 0..r.clients.len() {
         let e = r.clients.get(i);
-        if e.state.load(Acquire) != CLIENT_ACTIVE {
+        if !entry::is_active(e) {
             continue;
         }
-        let role = e.role.load(Relaxed);
-        let pid = e.pid.load(Relaxed);
-        let cursor = e.cursor.load(Relaxed) & !CURSOR_HOLD;
+        let role = e.role().load(Relaxed);
+        let pid = e.pid().load(Relaxed);
+        let cursor = e.cursor().load(Relaxed) & !CURSOR_HOLD;
         let lag = if role == ROLE_SUBSCRIBER {
             min_cursor = min_cursor.min(cursor);
             head.saturating_sub(cursor)
         } else {
             0
         };
-        let bytes = e.bytes.load(Relaxed);
+        let bytes = e.bytes().load(Relaxed);
         if role == ROLE_PUBLISHER {
             info.bytes_published += bytes;
         }
@@ -201,23 +202,23 @@ pub fn ring_info(bus: &str, ring: &str, now: u64) -> RingInfo {
                 _ => "unknown",
             },
             pid,
-            name: text(&e.name),
-            alive: proc::alive(pid, e.start_time.load(Relaxed)),
-            heartbeat_age_ms: ms_since(now, e.heartbeat_ns.load(Relaxed)),
+            name: text(e.name()),
+            alive: proc::alive(pid, e.start_time().load(Relaxed)),
+            heartbeat_age_ms: ms_since(now, e.heartbeat_ns().load(Relaxed)),
             lag,
-            drops: e.drops.load(Relaxed),
-            count: e.count.load(Relaxed),
+            drops: e.drops().load(Relaxed),
+            count: e.count().load(Relaxed),
             bytes,
-            failed: e.failed.load(Relaxed),
-            handle_us: per_message_us(&e.work_ns, &e.count),
-            gpu_us: per_message_us(&e.gpu_ns, &e.count),
+            failed: e.failed().load(Relaxed),
+            handle_us: per_message_us(e.work_ns(), e.count()),
+            gpu_us: per_message_us(e.gpu_ns(), e.count()),
             rate_msgs: 0.0,
             rate_bytes: 0.0,
         });
     }
     info.fill = match g.mode {
         Mode::Broadcast => head.saturating_sub(min_cursor),
-        Mode::WorkQueue => head.saturating_sub(r.ctl.tail.load(Acquire)),
+        Mode::WorkQueue => head.saturating_sub(r.ctl.tail().load(Acquire)),
     }
     .min(g.slot_count as u64);
     info

@@ -2,7 +2,7 @@
 
 use crate::layout::Layout;
 use crate::{Publisher, Subscriber};
-use gos_bus_protocol::ring::clients::{self, Identity};
+use gos_bus_protocol::ring::entry::{self, Claim, Identity};
 use gos_bus_protocol::{name, proc, Error, Result, RingConfig, Segment};
 use std::sync::Arc;
 
@@ -106,7 +106,7 @@ impl Ring {
     }
 
     /// Takes an entry in the ring's client table.
-    pub(crate) fn register(&self, role: u32) -> Result<usize> {
+    pub(crate) fn register(&self, role: u32) -> Result<Claim> {
         let pid = std::process::id();
         let exe = std::env::current_exe().ok();
         let base = exe
@@ -124,7 +124,7 @@ impl Ring {
             now_ns: proc::now_ns(),
             name,
         };
-        clients::claim(&self.seg.ring(), &id).ok_or_else(|| Error::ClientTableFull {
+        entry::claim(&self.seg.ring(), &id).ok_or_else(|| Error::ClientTableFull {
             ring: self.name().into(),
             max: self.seg.geometry().max_clients,
         })

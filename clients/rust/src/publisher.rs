@@ -4,7 +4,7 @@ use crate::bus::Ring;
 use crate::layout::Layout;
 use crate::registration::Registration;
 use gos_bus_protocol::ring::broadcast::{self, ProducerCache};
-use gos_bus_protocol::ring::{clients, work_queue, Mode, Policy};
+use gos_bus_protocol::ring::{entry, work_queue, Mode, Policy};
 use gos_bus_protocol::wait::{wait_until, SPACE_SLICE};
 use gos_bus_protocol::{Error, Result, WaitStrategy};
 use gos_layouts::segment::ROLE_PUBLISHER;
@@ -32,15 +32,15 @@ impl<T: Layout> Publisher<T> {
     pub(crate) fn new(ring: Ring) -> Result<Self> {
         ring.check_layout::<T>()?;
         let reg = Registration::new(&ring, ROLE_PUBLISHER)?;
-        let entry = reg.entry;
+        let entry = reg.claim.index;
         let g = ring.seg.geometry();
         let (mode, policy, slot_size) = (g.mode, g.policy, g.slot_size as usize);
         let single = g.single_producer;
         if single {
             let r = ring.seg.ring();
-            if let Err(holder) = clients::take_producer_token(&r, entry) {
+            if let Err(holder) = entry::take_producer_token(&r, reg.claim) {
                 let pid = if holder < r.clients.len() {
-                    r.clients.get(holder).pid.load(Relaxed)
+                    r.clients.get(holder).pid().load(Relaxed)
                 } else {
                     0
                 };
@@ -138,8 +138,8 @@ impl<T: Layout> Publisher<T> {
         let ctl = seg.ring().ctl;
         let wait = self.wait;
         let seq = wait_until(
-            &ctl.space_futex,
-            &ctl.space_waiters,
+            ctl.space_futex(),
+            ctl.space_waiters(),
             wait,
             deadline,
             || Some(SPACE_SLICE),
@@ -167,7 +167,7 @@ impl<T: Layout> Publisher<T> {
         // Which sequence this publisher holds, for the broker if the process dies before
         // committing. (Kept in the publisher's own entry: a store into the slot's first line
         // here, while a caught-up consumer polls that line, measurably slows publishing.)
-        r.clients.get(self.entry).claimed.store(seq + 1, Relaxed);
+        entry::set_claim_marker(&r, self.reg.claim, Some(seq));
         let ptr = self.ring.seg.payload_ptr(seq);
         // The next loan will most likely get the next slot: start taking its lines now.
         self.ring.seg.prefetch_for_write(seq + 4);
@@ -236,7 +236,7 @@ impl<T: Layout> Publisher<T> {
     /// Messages committed by this publisher.
     pub fn published(&self) -> u64 {
         let r = self.ring.seg.ring();
-        r.clients.get(self.entry).count.load(Relaxed)
+        r.clients.get(self.entry).count().load(Relaxed)
     }
 
     fn finish(&mut self, seq: u64, len: usize, skipped: bool) {
@@ -251,12 +251,13 @@ impl<T: Layout> Publisher<T> {
             Mode::WorkQueue => work_queue::commit(&r, seq, len as u32, skipped, 0),
             Mode::Broadcast => broadcast::commit(&r, seq, len as u32, skipped),
         }
+        entry::set_claim_marker(&r, self.reg.claim, None);
         let e = r.clients.get(self.entry);
-        e.claimed.store(0, Relaxed);
         if !skipped {
             // Only this publisher writes its counters: no locked instruction needed.
-            e.count.store(e.count.load(Relaxed) + 1, Relaxed);
-            e.bytes.store(e.bytes.load(Relaxed) + len as u64, Relaxed);
+            e.count().store(e.count().load(Relaxed) + 1, Relaxed);
+            e.bytes()
+                .store(e.bytes().load(Relaxed) + len as u64, Relaxed);
         }
     }
 }
@@ -265,7 +266,7 @@ impl<T: Layout> Drop for Publisher<T> {
     fn drop(&mut self) {
         self.abandon_raw();
         if self.single {
-            clients::release_producer_token(&self.ring.seg.ring(), self.entry);
+            entry::release_producer_token(&self.ring.seg.ring(), self.entry);
         }
         // `reg` frees the client entry when it drops, after this.
     }

@@ -1,14 +1,14 @@
 //! A client's entry in a ring's client table, kept alive by heartbeats.
 //!
-//! Every publisher and subscriber holds one entry while attached. A background thread of the
-//! process (started with the first entry) stamps `heartbeat_ns` of every live entry every
-//! [`HEARTBEAT_PERIOD`], so the broker can tell a live client that is just idle from one that
-//! is gone or stuck.
+//! Every publisher and subscriber holds one entry while attached, named by the
+//! [`Claim`] (index and generation) that `ring::entry` handed out; every change of the entry's
+//! state goes through that module. A background thread of the process (started with the
+//! first entry) stamps the heartbeat of every live entry every [`HEARTBEAT_PERIOD`], so the
+//! broker can tell a live client that is just idle from one that is gone or stuck.
 
 use crate::bus::Ring;
-use gos_bus_protocol::ring::clients;
+use gos_bus_protocol::ring::entry::{self, Claim};
 use gos_bus_protocol::{proc, Error, Result, Segment};
-use gos_layouts::segment::CLIENT_ACTIVE;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::Duration;
@@ -18,8 +18,7 @@ pub const HEARTBEAT_PERIOD: Duration = Duration::from_millis(250);
 
 struct Beat {
     seg: Weak<Segment>,
-    entry: usize,
-    generation: u32,
+    claim: Claim,
 }
 
 static BEATS: Mutex<Vec<Beat>> = Mutex::new(Vec::new());
@@ -32,31 +31,23 @@ fn beat_all() {
         let Some(seg) = b.seg.upgrade() else {
             return false;
         };
-        let r = seg.ring();
-        let e = r.clients.get(b.entry);
-        if e.generation.load(Relaxed) != b.generation || e.state.load(Relaxed) != CLIENT_ACTIVE {
-            return false; // reaped, or already freed
-        }
-        e.heartbeat_ns.store(now, Relaxed);
-        true
+        // False once reaped or freed: then this entry is no longer ours to stamp.
+        entry::heartbeat(&seg.ring(), b.claim, now)
     });
 }
 
 /// An entry of the client table, freed on drop.
 pub(crate) struct Registration {
     pub(crate) ring: Ring,
-    pub(crate) entry: usize,
-    pub(crate) generation: u32,
+    pub(crate) claim: Claim,
 }
 
 impl Registration {
     pub(crate) fn new(ring: &Ring, role: u32) -> Result<Registration> {
-        let entry = ring.register(role)?;
-        let generation = ring.seg.ring().clients.get(entry).generation.load(Relaxed);
+        let claim = ring.register(role)?;
         BEATS.lock().unwrap_or_else(|p| p.into_inner()).push(Beat {
             seg: Arc::downgrade(&ring.seg),
-            entry,
-            generation,
+            claim,
         });
         START.call_once(|| {
             let _ = std::thread::Builder::new()
@@ -68,8 +59,7 @@ impl Registration {
         });
         Ok(Registration {
             ring: ring.clone(),
-            entry,
-            generation,
+            claim,
         })
     }
 
@@ -77,22 +67,20 @@ impl Registration {
     /// writes them, so plain loads and stores suffice.
     pub(crate) fn report(&self, failed: u64, work: Duration, gpu: Duration) {
         if self.check().is_ok() {
-            let e = self.ring.seg.ring().clients.get(self.entry);
+            let e = self.ring.seg.ring().clients.get(self.claim.index);
             let add = |c: &std::sync::atomic::AtomicU64, n: u64| {
                 c.store(c.load(Relaxed).wrapping_add(n), Relaxed)
             };
-            add(&e.failed, failed);
-            add(&e.work_ns, work.as_nanos() as u64);
-            add(&e.gpu_ns, gpu.as_nanos() as u64);
+            add(e.failed(), failed);
+            add(e.work_ns(), work.as_nanos() as u64);
+            add(e.gpu_ns(), gpu.as_nanos() as u64);
         }
     }
 
     /// Fails with [`Error::Reaped`] when the broker has taken this entry back.
     #[inline]
     pub(crate) fn check(&self) -> Result<()> {
-        let r = self.ring.seg.ring();
-        let e = r.clients.get(self.entry);
-        if e.generation.load(Relaxed) == self.generation && e.state.load(Relaxed) == CLIENT_ACTIVE {
+        if entry::is_current(&self.ring.seg.ring(), self.claim) {
             return Ok(());
         }
         Err(Error::Reaped {
@@ -107,9 +95,9 @@ impl Drop for Registration {
         BEATS
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|b| !(b.entry == self.entry && std::ptr::eq(b.seg.as_ptr(), me)));
-        if self.check().is_ok() {
-            clients::free(&self.ring.seg.ring(), self.entry);
-        }
+            .retain(|b| !(b.claim == self.claim && std::ptr::eq(b.seg.as_ptr(), me)));
+        // A compare-and-swap on state and generation: an entry the broker reaped (and maybe
+        // gave to another client since) is left alone.
+        entry::release(&self.ring.seg.ring(), self.claim);
     }
 }

@@ -5,7 +5,7 @@ use crate::layout::Layout;
 use crate::registration::Registration;
 use gos_bus_protocol::ring::broadcast::{self, Read};
 use gos_bus_protocol::ring::work_queue::{self, Take};
-use gos_bus_protocol::ring::{clients, Mode, Policy};
+use gos_bus_protocol::ring::{entry, Mode, Policy};
 use gos_bus_protocol::wait::{consumer_slice, wait_until};
 use gos_bus_protocol::{Corrupt, Error, Result, WaitStrategy};
 use gos_layouts::segment::{CLIENT_SLEEPY, ROLE_SUBSCRIBER, ROLE_WORKER};
@@ -47,14 +47,14 @@ impl<T: Layout> Subscriber<T> {
             Mode::WorkQueue => ROLE_WORKER,
         };
         let reg = Registration::new(&ring, role)?;
-        let entry = reg.entry;
-        let generation = reg.generation as u64;
+        let entry = reg.claim.index;
+        let lease = reg.claim.lease();
         let (mode, policy) = (ring.seg.geometry().mode, ring.seg.geometry().policy);
         Ok(Subscriber {
             ring,
             entry,
             reg,
-            lease: (generation << 32) | (entry as u64 + 1),
+            lease,
             mode,
             policy,
             holding: Cell::new(false),
@@ -75,15 +75,15 @@ impl<T: Layout> Subscriber<T> {
         let sleepy = wait != WaitStrategy::BusyPoll;
         match (sleepy, self.sleepy_since.get()) {
             (true, None) => {
-                ctl.sleepy_consumers.fetch_add(1, SeqCst);
-                entry.flags.store(CLIENT_SLEEPY, Relaxed);
+                ctl.sleepy_consumers().fetch_add(1, SeqCst);
+                entry.flags().store(CLIENT_SLEEPY, Relaxed);
                 self.sleepy_since.set(Some(Instant::now()));
             }
             (false, Some(_)) => {
                 // The broker may have reaped us and taken our count back already.
                 if self.reg.check().is_ok() {
-                    entry.flags.store(0, Relaxed);
-                    ctl.sleepy_consumers.fetch_sub(1, SeqCst);
+                    entry.flags().store(0, Relaxed);
+                    ctl.sleepy_consumers().fetch_sub(1, SeqCst);
                 }
                 self.sleepy_since.set(None);
             }
@@ -104,7 +104,7 @@ impl<T: Layout> Subscriber<T> {
             .ring()
             .clients
             .get(self.entry)
-            .drops
+            .drops()
             .load(Relaxed)
     }
 
@@ -121,7 +121,7 @@ impl<T: Layout> Subscriber<T> {
             .ring()
             .clients
             .get(self.entry)
-            .count
+            .count()
             .load(Relaxed)
     }
 
@@ -135,7 +135,7 @@ impl<T: Layout> Subscriber<T> {
             },
             (Mode::Broadcast, policy) => {
                 let read = if policy == Policy::Block {
-                    let c = clients::cursor(&r, self.entry);
+                    let c = entry::cursor(&r, self.entry);
                     broadcast::try_read_block(&r, self.entry, c)
                 } else {
                     broadcast::try_read_overwrite(&r, self.entry)
@@ -199,8 +199,8 @@ impl<T: Layout> Subscriber<T> {
         let since = self.sleepy_since.get();
         let slice = || since.map(consumer_slice);
         let seq = wait_until(
-            &ctl.data_futex,
-            &ctl.data_waiters,
+            ctl.data_futex(),
+            ctl.data_waiters(),
             self.wait.get(),
             deadline,
             slice,
@@ -231,7 +231,7 @@ impl<T: Layout> Subscriber<T> {
         let seg = &self.ring.seg;
         let r = seg.ring();
         let slot = r.slot(seq);
-        let len = slot.len.load(Relaxed);
+        let len = slot.len().load(Relaxed);
         let slot_size = seg.geometry().slot_size;
         let min = T::LAYOUT.size;
         self.holding.set(true);
@@ -270,8 +270,8 @@ impl<T: Layout> Subscriber<T> {
         let ctl = self.ring.seg.ring().ctl;
         let since = self.sleepy_since.get();
         let seq = wait_until(
-            &ctl.data_futex,
-            &ctl.data_waiters,
+            ctl.data_futex(),
+            ctl.data_waiters(),
             self.wait.get(),
             timeout.map(|t| Instant::now() + t),
             || since.map(consumer_slice),
@@ -284,7 +284,7 @@ impl<T: Layout> Subscriber<T> {
             seq,
             ptr,
             len,
-            deliveries: self.ring.seg.ring().slot(seq).deliveries.load(Relaxed),
+            deliveries: self.ring.seg.ring().slot(seq).deliveries().load(Relaxed),
         })
     }
 
@@ -306,13 +306,13 @@ impl<T: Layout> Subscriber<T> {
         match self.mode {
             Mode::WorkQueue => {
                 work_queue::release(&r, seq);
-                let count = &r.clients.get(self.entry).count;
+                let count = r.clients.get(self.entry).count();
                 count.store(count.load(Relaxed) + 1, Relaxed);
             }
             Mode::Broadcast => broadcast::release(&r, self.entry, seq),
         }
         // Only this subscriber writes its byte counter.
-        let bytes = &r.clients.get(self.entry).bytes;
+        let bytes = r.clients.get(self.entry).bytes();
         bytes.store(bytes.load(Relaxed) + len as u64, Relaxed);
         self.holding.set(false);
     }
@@ -370,7 +370,7 @@ impl<T: Layout> Message<'_, T> {
             .seg
             .ring()
             .slot(self.seq)
-            .deliveries
+            .deliveries()
             .load(Relaxed)
     }
 

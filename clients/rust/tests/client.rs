@@ -137,7 +137,7 @@ fn payload_longer_than_slot_is_refused_on_both_sides() {
     let seq = loan.seq();
     loan.commit();
     let seg = ring.segment();
-    seg.ring().slot(seq).len.store(1000, Ordering::Relaxed);
+    seg.ring().slot(seq).len().store(1000, Ordering::Relaxed);
     let e = sub.try_recv().err().expect("refused");
     let text = e.to_string();
     assert!(

@@ -26,9 +26,10 @@
 //!   starts with a SeqCst fence that pairs with the SeqCst fence of the subscriber join (see
 //!   `clients` for why no producer can miss a joining subscriber).
 
+use super::entry::is_active;
 use super::{notify, RingRef};
 use crate::sync::{fence, spin_hint, Ordering::*};
-use gos_layouts::segment::{CLIENT_ACTIVE, CURSOR_HOLD, ROLE_SUBSCRIBER, SLOT_SKIPPED};
+use gos_layouts::segment::{CURSOR_HOLD, ROLE_SUBSCRIBER, SLOT_SKIPPED};
 
 /// Per-producer state kept in the producer's own memory.
 #[derive(Debug, Default, Clone, Copy)]
@@ -40,14 +41,14 @@ pub struct ProducerCache {
 /// Lowest cursor of the active subscribers, or `head_now` when there are none.
 fn min_cursor(ring: &RingRef<'_>, head_now: u64) -> u64 {
     let mut min = head_now;
-    // SeqCst fence: pairs with the fence in `clients::join` (see there).
+    // SeqCst fence: pairs with the fence in `entry::join` (see there).
     fence(SeqCst);
     for i in 0..ring.clients.len() {
         let e = ring.clients.get(i);
-        // Acquire: pairs with the Release activation in `clients::join`.
-        if e.state.load(Acquire) == CLIENT_ACTIVE && e.role.load(Relaxed) == ROLE_SUBSCRIBER {
+        // Acquire (in `is_active`): pairs with the Release activation in `entry::join`.
+        if is_active(e) && e.role().load(Relaxed) == ROLE_SUBSCRIBER {
             // Acquire: pairs with the subscriber's Release in `release`.
-            let c = e.cursor.load(Acquire) & !CURSOR_HOLD;
+            let c = e.cursor().load(Acquire) & !CURSOR_HOLD;
             min = min.min(c);
         }
     }
@@ -61,7 +62,7 @@ fn min_cursor(ring: &RingRef<'_>, head_now: u64) -> u64 {
 #[inline]
 pub fn try_claim_block(ring: &RingRef<'_>, cache: &mut ProducerCache, single: bool) -> Option<u64> {
     // Acquire: pairs with other producers' AcqRel claims (the join argument needs it).
-    let mut s = ring.ctl.head.load(Acquire);
+    let mut s = ring.ctl.head().load(Acquire);
     loop {
         if s.saturating_sub(cache.min_cursor) >= ring.capacity {
             cache.min_cursor = min_cursor(ring, s);
@@ -71,13 +72,13 @@ pub fn try_claim_block(ring: &RingRef<'_>, cache: &mut ProducerCache, single: bo
         }
         if single {
             // Release: as the AcqRel claim below; we are the only writer of `head`.
-            ring.ctl.head.store(s + 1, Release);
+            ring.ctl.head().store(s + 1, Release);
             return Some(s);
         }
         // AcqRel / Acquire: claims form a release sequence that scans acquire (see `clients`).
         match ring
             .ctl
-            .head
+            .head()
             .compare_exchange_weak(s, s + 1, AcqRel, Acquire)
         {
             Ok(_) => return Some(s),
@@ -92,13 +93,13 @@ pub fn try_claim_block(ring: &RingRef<'_>, cache: &mut ProducerCache, single: bo
 #[inline]
 pub fn claim_overwrite(ring: &RingRef<'_>, cache: &mut ProducerCache, single: bool) -> u64 {
     let s = if single {
-        let s = ring.ctl.head.load(Relaxed);
+        let s = ring.ctl.head().load(Relaxed);
         // Release: as the AcqRel claim below; we are the only writer of `head`.
-        ring.ctl.head.store(s + 1, Release);
+        ring.ctl.head().store(s + 1, Release);
         s
     } else {
         // AcqRel: claims form a release sequence that scans acquire (see `clients`).
-        ring.ctl.head.fetch_add(1, AcqRel)
+        ring.ctl.head().fetch_add(1, AcqRel)
     };
     if s + 1 > ring.capacity {
         let need = s + 1 - ring.capacity; // every cursor must be at least this
@@ -111,18 +112,18 @@ pub fn claim_overwrite(ring: &RingRef<'_>, cache: &mut ProducerCache, single: bo
 
 fn advance_laggards(ring: &RingRef<'_>, need: u64, head_now: u64) -> u64 {
     let mut min = head_now;
-    // SeqCst fence: pairs with the fence in `clients::join` (see there).
+    // SeqCst fence: pairs with the fence in `entry::join` (see there).
     fence(SeqCst);
     for i in 0..ring.clients.len() {
         let e = ring.clients.get(i);
-        // Acquire: pairs with the Release activation in `clients::join`.
-        if e.state.load(Acquire) != CLIENT_ACTIVE || e.role.load(Relaxed) != ROLE_SUBSCRIBER {
+        // Acquire (in `is_active`): pairs with the Release activation in `entry::join`.
+        if !is_active(e) || e.role().load(Relaxed) != ROLE_SUBSCRIBER {
             continue;
         }
         let mut round = 0;
         loop {
             // Acquire: pairs with the subscriber's Release store / AcqRel CAS of its cursor.
-            let c = e.cursor.load(Acquire);
+            let c = e.cursor().load(Acquire);
             let base = c & !CURSOR_HOLD;
             if base >= need {
                 min = min.min(base);
@@ -132,14 +133,17 @@ fn advance_laggards(ring: &RingRef<'_>, need: u64, head_now: u64) -> u64 {
                 // The subscriber is reading the slot we want: wait for its release.
                 spin_hint(round);
                 round += 1;
-                if e.state.load(Acquire) != CLIENT_ACTIVE {
+                if !is_active(e) {
                     break;
                 }
                 continue;
             }
             // AcqRel: acquires the subscriber's release of the slot, publishes the new cursor.
-            if e.cursor.compare_exchange(c, need, AcqRel, Acquire).is_ok() {
-                e.drops.fetch_add(need - base, Relaxed);
+            if e.cursor()
+                .compare_exchange(c, need, AcqRel, Acquire)
+                .is_ok()
+            {
+                e.drops().fetch_add(need - base, Relaxed);
                 min = min.min(need);
                 break;
             }
@@ -159,7 +163,7 @@ pub fn wait_writable(ring: &RingRef<'_>, seq: u64) {
     let slot = ring.slot(seq);
     let mut round = 0;
     // Acquire: pairs with the previous lap's commit (Release), so our writes follow its writes.
-    while slot.stamp.load(Acquire) != expected {
+    while slot.stamp().load(Acquire) != expected {
         spin_hint(round);
         round = round.saturating_add(1);
     }
@@ -173,7 +177,7 @@ pub fn is_writable(ring: &RingRef<'_>, seq: u64) -> bool {
     } else {
         0
     };
-    ring.slot(seq).stamp.load(Acquire) == expected
+    ring.slot(seq).stamp().load(Acquire) == expected
 }
 
 /// Publishes the message in the slot of `seq` (`len` payload bytes, or skipped when
@@ -181,11 +185,11 @@ pub fn is_writable(ring: &RingRef<'_>, seq: u64) -> bool {
 #[inline]
 pub fn commit(ring: &RingRef<'_>, seq: u64, len: u32, skipped: bool) {
     let slot = ring.slot(seq);
-    slot.len.store(len, Relaxed);
-    slot.flags
+    slot.len().store(len, Relaxed);
+    slot.flags()
         .store(if skipped { SLOT_SKIPPED } else { 0 }, Relaxed);
     // Release: pairs with the subscriber's Acquire in `try_read`; payload, len, flags visible.
-    slot.stamp.store(seq + 1, Release);
+    slot.stamp().store(seq + 1, Release);
     notify::wake_consumers(ring);
 }
 
@@ -206,10 +210,10 @@ pub enum Read {
 pub fn try_read_block(ring: &RingRef<'_>, entry: usize, c: u64) -> Read {
     let slot = ring.slot(c);
     // Acquire: pairs with `commit`'s Release.
-    if slot.stamp.load(Acquire) != c + 1 {
+    if slot.stamp().load(Acquire) != c + 1 {
         return Read::Empty;
     }
-    if slot.flags.load(Relaxed) & SLOT_SKIPPED != 0 {
+    if slot.flags().load(Relaxed) & SLOT_SKIPPED != 0 {
         release(ring, entry, c);
         return Read::Skipped(c);
     }
@@ -222,24 +226,24 @@ pub fn try_read_overwrite(ring: &RingRef<'_>, entry: usize) -> Read {
     let e = ring.clients.get(entry);
     loop {
         // Acquire: pairs with a producer's AcqRel CAS that moved the cursor.
-        let c = e.cursor.load(Acquire) & !CURSOR_HOLD;
+        let c = e.cursor().load(Acquire) & !CURSOR_HOLD;
         let slot = ring.slot(c);
         // Acquire: pairs with `commit`'s Release.
-        if slot.stamp.load(Acquire) != c + 1 {
-            if e.cursor.load(Acquire) & !CURSOR_HOLD != c {
+        if slot.stamp().load(Acquire) != c + 1 {
+            if e.cursor().load(Acquire) & !CURSOR_HOLD != c {
                 continue; // moved by a producer meanwhile: look again
             }
             return Read::Empty;
         }
         // A producer rewrites this slot only after moving our cursor past `c`; the CAS fails if
         // that happened since we loaded it, so once it succeeds the slot is ours until release.
-        if e.cursor
+        if e.cursor()
             .compare_exchange(c, c | CURSOR_HOLD, AcqRel, Relaxed)
             .is_err()
         {
             continue;
         }
-        if slot.flags.load(Relaxed) & SLOT_SKIPPED != 0 {
+        if slot.flags().load(Relaxed) & SLOT_SKIPPED != 0 {
             release(ring, entry, c);
             return Read::Skipped(c);
         }
@@ -253,8 +257,8 @@ pub fn release(ring: &RingRef<'_>, entry: usize, c: u64) {
     let e = ring.clients.get(entry);
     // Release: pairs with the producer scan's load; our reads of the slot happen before a
     // producer rewrites it.
-    e.cursor.store(c + 1, Release);
+    e.cursor().store(c + 1, Release);
     // Only this subscriber writes its count: a plain load and store, no locked instruction.
-    e.count.store(e.count.load(Relaxed) + 1, Relaxed);
+    e.count().store(e.count().load(Relaxed) + 1, Relaxed);
     notify::wake_producers(ring);
 }

@@ -2,7 +2,7 @@
 //! `RUSTFLAGS="--cfg loom" cargo test -p gos-bus --release --lib loom`.
 
 use super::broadcast::{self, ProducerCache, Read};
-use super::clients::{self, Identity};
+use super::entry::{self, Identity};
 use super::work_queue::{self, Take};
 use super::{notify, RingRef};
 use crate::control::{ClientCtl, RingCtl, SlotCtl, Table};
@@ -25,7 +25,14 @@ impl Model {
             ctl: RingCtl::new_for_model(),
             clients: (0..clients).map(|_| ClientCtl::new_for_model()).collect(),
             slots: (0..capacity)
-                .map(|i| SlotCtl::new_for_model(if work_queue { i as u64 } else { 0 }))
+                .map(|i| {
+                    let slot = SlotCtl::new_for_model();
+                    // A work-queue slot starts stamped with its index (Vyukov).
+                    let stamp = if work_queue { i as u64 } else { 0 };
+                    slot.stamp()
+                        .store(stamp, loom::sync::atomic::Ordering::Relaxed);
+                    slot
+                })
                 .collect(),
             payload: (0..capacity).map(|_| UnsafeCell::new(0)).collect(),
         })
@@ -88,7 +95,7 @@ fn publish_block(m: &Model, cache: &mut ProducerCache, v: u64, single: bool) {
 fn receive_block(m: &Model, entry: usize) -> u64 {
     let r = m.ring();
     loop {
-        let c = clients::cursor(&r, entry);
+        let c = entry::cursor(&r, entry);
         match broadcast::try_read_block(&r, entry, c) {
             Read::Message(s) => {
                 let v = m.read(s);
@@ -105,7 +112,7 @@ fn receive_block(m: &Model, entry: usize) -> u64 {
 fn loom_broadcast_block_spsc_in_order() {
     loom::model(|| {
         let m = Model::new(2, 2, false);
-        let entry = clients::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap();
+        let entry = entry::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap().index;
         let p = m.clone();
         let producer = thread::spawn(move || {
             let mut cache = ProducerCache::default();
@@ -124,7 +131,7 @@ fn loom_broadcast_block_spsc_in_order() {
 fn loom_broadcast_block_two_producers() {
     loom::model(|| {
         let m = Model::new(2, 3, false);
-        let entry = clients::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap();
+        let entry = entry::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap().index;
         let handles: Vec<_> = [10u64, 20]
             .into_iter()
             .map(|v| {
@@ -148,7 +155,7 @@ fn loom_broadcast_block_two_producers() {
 fn loom_broadcast_overwrite_never_tears_a_held_view() {
     loom::model(|| {
         let m = Model::new(2, 2, false);
-        let entry = clients::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap();
+        let entry = entry::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap().index;
         let p = m.clone();
         let producer = thread::spawn(move || {
             let r = p.ring();
@@ -173,8 +180,8 @@ fn loom_broadcast_overwrite_never_tears_a_held_view() {
             }
         }
         producer.join().unwrap();
-        let drops = m.clients[entry].drops.load(Relaxed);
-        let cursor = clients::cursor(&r, entry);
+        let drops = m.clients[entry].drops().load(Relaxed);
+        let cursor = entry::cursor(&r, entry);
         assert!(cursor + drops <= 3);
     });
 }
@@ -199,8 +206,8 @@ fn join_races_producer(single: bool) {
                 publish_block(&p, &mut cache, v, single);
             }
         });
-        let entry = clients::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap();
-        let start = clients::cursor(&m.ring(), entry);
+        let entry = entry::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap().index;
+        let start = entry::cursor(&m.ring(), entry);
         // Whatever it joined at, it sees every later message in order and untorn.
         for want in start + 1..=3 {
             assert_eq!(receive_block(&m, entry), want);
@@ -230,7 +237,7 @@ fn loom_work_queue_exactly_once() {
         let worker = |m: Arc<Model>| {
             thread::spawn(move || {
                 let r = m.ring();
-                let e = clients::claim(&r, &id(ROLE_WORKER)).unwrap();
+                let e = entry::claim(&r, &id(ROLE_WORKER)).unwrap().index;
                 let mut got = Vec::new();
                 for _ in 0..2 {
                     if let Take::Message(t) = work_queue::try_take(&r, e as u64 + 1) {
@@ -259,23 +266,23 @@ fn loom_no_lost_wakeup() {
     loom::model(|| {
         let m = Model::new(2, 2, false);
         let r = m.ring();
-        let entry = clients::claim(&r, &id(ROLE_SUBSCRIBER)).unwrap();
+        let entry = entry::claim(&r, &id(ROLE_SUBSCRIBER)).unwrap().index;
         // The subscriber registered as a possible sleeper before the producer started (the
         // steady state; the registration window is covered by short sleeps, see `notify`).
-        r.ctl.sleepy_consumers.fetch_add(1, SeqCst);
+        r.ctl.sleepy_consumers().fetch_add(1, SeqCst);
         let p = m.clone();
         let producer = thread::spawn(move || {
             let mut cache = ProducerCache::default();
             publish_block(&p, &mut cache, 7, true);
         });
         // The sleeper side of `wait::wait_until`.
-        let seen = r.ctl.data_futex.load(Acquire);
-        r.ctl.data_waiters.fetch_add(1, Relaxed);
+        let seen = r.ctl.data_futex().load(Acquire);
+        r.ctl.data_waiters().fetch_add(1, Relaxed);
         fence(SeqCst);
-        let c = clients::cursor(&r, entry);
+        let c = entry::cursor(&r, entry);
         let ready = matches!(broadcast::try_read_block(&r, entry, c), Read::Message(_));
         producer.join().unwrap();
-        let woke = r.ctl.data_futex.load(Acquire) != seen;
+        let woke = r.ctl.data_futex().load(Acquire) != seen;
         assert!(
             ready || woke,
             "a sleeper missed the commit and nobody woke it"
@@ -328,7 +335,7 @@ fn loom_work_queue_two_producers() {
 fn loom_broadcast_overwrite_two_producers() {
     loom::model(|| {
         let m = Model::new(2, 3, false);
-        let entry = clients::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap();
+        let entry = entry::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap().index;
         let handles: Vec<_> = [0u64, 1]
             .into_iter()
             .map(|_| {
@@ -358,8 +365,8 @@ fn loom_broadcast_overwrite_two_producers() {
             h.join().unwrap();
         }
         // Whatever was read, skipped or dropped adds up to what was published.
-        let drops = m.clients[entry].drops.load(Relaxed);
-        let cursor = clients::cursor(&r, entry);
+        let drops = m.clients[entry].drops().load(Relaxed);
+        let cursor = entry::cursor(&r, entry);
         assert!(cursor <= 4 && cursor >= drops);
     });
 }

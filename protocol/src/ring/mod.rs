@@ -3,7 +3,7 @@
 //!
 //! - [`broadcast`]: multi-producer, multi-subscriber; every subscriber sees every message.
 //! - [`work_queue`]: multi-producer, multi-consumer; each message is taken by one consumer.
-//! - [`clients`]: claiming and releasing entries of the client table, and the subscriber join.
+//! - [`entry`]: the life of a client-table entry (claim, join, release, reap, leases, token).
 //! - [`notify`]: the wake side of waiting (futex words in the header).
 //!
 //! Sequence numbers are 64-bit and never wrap in practice (at 10^9 messages a second they
@@ -11,7 +11,7 @@
 //! slot of sequence `s` is `s & (capacity - 1)`.
 
 pub mod broadcast;
-pub mod clients;
+pub mod entry;
 pub mod notify;
 pub mod work_queue;
 

@@ -16,15 +16,15 @@ use crate::sync::{fence, Ordering::*};
 /// Called by a producer after it committed a message: wakes sleeping consumers, if any.
 #[inline]
 pub fn wake_consumers(ring: &RingRef<'_>) {
-    if ring.ctl.sleepy_consumers.load(Relaxed) == 0 {
+    if ring.ctl.sleepy_consumers().load(Relaxed) == 0 {
         return;
     }
     // Pairs with the SeqCst fence of the sleeper in `wait::wait_until` (see module docs).
     fence(SeqCst);
-    if ring.ctl.data_waiters.load(Relaxed) != 0 {
+    if ring.ctl.data_waiters().load(Relaxed) != 0 {
         // Release: a woken consumer that reads the new futex value also sees the commit.
-        ring.ctl.data_futex.fetch_add(1, Release);
-        crate::wait::wake_all(&ring.ctl.data_futex);
+        ring.ctl.data_futex().fetch_add(1, Release);
+        crate::wait::wake_all(ring.ctl.data_futex());
     }
 }
 
@@ -35,8 +35,8 @@ pub fn wake_consumers(ring: &RingRef<'_>) {
 /// bounded slices (see `wait::SPACE_SLICE`) and re-check.
 #[inline]
 pub fn wake_producers(ring: &RingRef<'_>) {
-    if ring.ctl.space_waiters.load(Relaxed) != 0 {
-        ring.ctl.space_futex.fetch_add(1, Release);
-        crate::wait::wake_all(&ring.ctl.space_futex);
+    if ring.ctl.space_waiters().load(Relaxed) != 0 {
+        ring.ctl.space_futex().fetch_add(1, Release);
+        crate::wait::wake_all(ring.ctl.space_futex());
     }
 }

@@ -24,19 +24,19 @@ use gos_layouts::segment::SLOT_SKIPPED;
 /// ring's one publisher claims with a plain store.
 #[inline]
 pub fn try_claim(ring: &RingRef<'_>, single: bool) -> Option<u64> {
-    let mut s = ring.ctl.head.load(Relaxed);
+    let mut s = ring.ctl.head().load(Relaxed);
     loop {
         // Acquire: pairs with the consumer's release of the previous lap.
-        let stamp = ring.slot(s).stamp.load(Acquire);
+        let stamp = ring.slot(s).stamp().load(Acquire);
         let diff = stamp.wrapping_sub(s) as i64;
         if diff == 0 {
             if single {
-                ring.ctl.head.store(s + 1, Relaxed);
+                ring.ctl.head().store(s + 1, Relaxed);
                 return Some(s);
             }
             match ring
                 .ctl
-                .head
+                .head()
                 .compare_exchange_weak(s, s + 1, Relaxed, Relaxed)
             {
                 Ok(_) => return Some(s),
@@ -45,7 +45,7 @@ pub fn try_claim(ring: &RingRef<'_>, single: bool) -> Option<u64> {
         } else if diff < 0 {
             return None;
         } else {
-            s = ring.ctl.head.load(Relaxed);
+            s = ring.ctl.head().load(Relaxed);
         }
     }
 }
@@ -56,13 +56,13 @@ pub fn try_claim(ring: &RingRef<'_>, single: bool) -> Option<u64> {
 #[inline]
 pub fn commit(ring: &RingRef<'_>, seq: u64, len: u32, skipped: bool, deliveries: u32) {
     let slot = ring.slot(seq);
-    slot.len.store(len, Relaxed);
-    slot.flags
+    slot.len().store(len, Relaxed);
+    slot.flags()
         .store(if skipped { SLOT_SKIPPED } else { 0 }, Relaxed);
-    slot.lease.store(0, Relaxed);
-    slot.deliveries.store(deliveries, Relaxed);
+    slot.lease().store(0, Relaxed);
+    slot.deliveries().store(deliveries, Relaxed);
     // Release: pairs with the consumer's Acquire in `try_take`.
-    slot.stamp.store(seq + 1, Release);
+    slot.stamp().store(seq + 1, Release);
     notify::wake_consumers(ring);
 }
 
@@ -80,22 +80,22 @@ pub enum Take {
 /// Takes the next message for the consumer whose lease word is `lease`.
 #[inline]
 pub fn try_take(ring: &RingRef<'_>, lease: u64) -> Take {
-    let mut t = ring.ctl.tail.load(Relaxed);
+    let mut t = ring.ctl.tail().load(Relaxed);
     loop {
         let slot = ring.slot(t);
         // Acquire: pairs with the producer's commit.
-        let stamp = slot.stamp.load(Acquire);
+        let stamp = slot.stamp().load(Acquire);
         let diff = stamp.wrapping_sub(t + 1) as i64;
         if diff == 0 {
             match ring
                 .ctl
-                .tail
+                .tail()
                 .compare_exchange_weak(t, t + 1, Relaxed, Relaxed)
             {
                 Ok(_) => {
-                    slot.lease.store(lease, Relaxed);
-                    slot.deliveries.fetch_add(1, Relaxed);
-                    if slot.flags.load(Relaxed) & SLOT_SKIPPED != 0 {
+                    slot.lease().store(lease, Relaxed);
+                    slot.deliveries().fetch_add(1, Relaxed);
+                    if slot.flags().load(Relaxed) & SLOT_SKIPPED != 0 {
                         release(ring, t);
                         return Take::Skipped(t);
                     }
@@ -106,7 +106,7 @@ pub fn try_take(ring: &RingRef<'_>, lease: u64) -> Take {
         } else if diff < 0 {
             return Take::Empty;
         } else {
-            t = ring.ctl.tail.load(Relaxed);
+            t = ring.ctl.tail().load(Relaxed);
         }
     }
 }
@@ -115,9 +115,9 @@ pub fn try_take(ring: &RingRef<'_>, lease: u64) -> Take {
 #[inline]
 pub fn release(ring: &RingRef<'_>, t: u64) {
     let slot = ring.slot(t);
-    slot.lease.store(0, Relaxed);
+    slot.lease().store(0, Relaxed);
     // Release: pairs with the producer's Acquire in `try_claim`; our reads happen before its
     // writes of the next lap.
-    slot.stamp.store(t + ring.capacity, Release);
+    slot.stamp().store(t + ring.capacity, Release);
     notify::wake_producers(ring);
 }

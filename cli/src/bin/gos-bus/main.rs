@@ -2,13 +2,13 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use gos_bus_broker::manifest;
-use gos_bus_protocol::{Mode, Policy};
 use gos_bus_protocol::{name, Result, RingConfig, Segment};
+use gos_bus_protocol::{Mode, Policy};
 
 mod broker_cmd;
 mod up;
 mod view_cmd;
-use gos_layouts::segment::{CLIENT_ACTIVE, CURSOR_HOLD};
+use gos_layouts::segment::CURSOR_HOLD;
 use gos_layouts::{Schema, SlotHeader};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering::Relaxed;
@@ -367,31 +367,31 @@ fn run(cli: Cli) -> Result<()> {
             let mut clients = Vec::new();
             for i in 0..r.clients.len() {
                 let e = r.clients.get(i);
-                if e.state.load(Relaxed) != CLIENT_ACTIVE {
+                if !gos_bus_protocol::ring::entry::is_active(e) {
                     continue;
                 }
                 let mut name = Vec::new();
-                for w in &e.name {
+                for w in e.name() {
                     name.extend_from_slice(&w.load(Relaxed).to_le_bytes());
                 }
                 let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-                let role = match e.role.load(Relaxed) {
+                let role = match e.role().load(Relaxed) {
                     1 => "publisher",
                     2 => "subscriber",
                     3 => "worker",
                     _ => "unknown",
                 };
-                let cursor = e.cursor.load(Relaxed);
+                let cursor = e.cursor().load(Relaxed);
                 clients.push(serde_json::json!({
                     "entry": i,
                     "role": role,
-                    "pid": e.pid.load(Relaxed),
+                    "pid": e.pid().load(Relaxed),
                     "name": String::from_utf8_lossy(&name[..end]),
                     "cursor": cursor & !CURSOR_HOLD,
                     "holding": cursor & CURSOR_HOLD != 0,
                     "lag": h.head.saturating_sub(cursor & !CURSOR_HOLD),
-                    "drops": e.drops.load(Relaxed),
-                    "count": e.count.load(Relaxed),
+                    "drops": e.drops().load(Relaxed),
+                    "count": e.count().load(Relaxed),
                 }));
             }
             let v = serde_json::json!({

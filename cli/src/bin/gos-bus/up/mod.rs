@@ -4,9 +4,9 @@
 //! a window; runs until Ctrl-C or `--for`; then stops every process it started, in order, and
 //! prints (and writes as JSON) a summary.
 
+use gos_bus::tools::snapshot::{self, BusSnapshot};
 use gos_bus_client::{Bus, DnaJob, DnaResult, Publisher, RenderFrame, RtsTexture};
 use gos_bus_protocol::proc;
-use gos_bus::tools::snapshot::{self, BusSnapshot};
 use gos_layouts::records::{DNA_CODE_UTF8, DNA_STATUS_OK, FRAME_FLAG_VISIBLE, FRAME_PIXEL_WINDOW};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

@@ -1,0 +1,318 @@
+//! The life of a client-table entry, in one place: this module is the only code that changes
+//! an entry's state, and the only code that knows how its claim marker, the single-producer
+//! token and work-queue leases name it. Clients (`gos-bus-client`) and the broker's reaper call
+//! the small API below; nothing else stores to `ClientEntry::lifecycle`.
+//!
+//! # The lifecycle word
+//! `ClientEntry::lifecycle` holds the state (low 32 bits: free, claiming, active) and the claim
+//! generation (high 32 bits) in one atomic word, so every transition is one compare-and-swap
+//! on both, and a stale holder can never act on an entry that was freed and claimed again
+//! (the ABA a separate generation word allowed):
+//!
+//! ```text
+//!            claim: CAS (FREE, g) -> (CLAIMING, g+1)      activate: CAS -> (ACTIVE, g+1)
+//!   FREE ─────────────────────────────> CLAIMING ─────────────────────────────> ACTIVE
+//!    ^                                      |                                     |
+//!    |  reap: CAS (observed) -> (FREE, g)   |   release / reap: CAS (ACTIVE, g) -> (FREE, g)
+//!    +--------------------------------------+-------------------------------------+
+//! ```
+//!
+//! A holder is named by a [`Claim`] (index and generation); [`is_current`] is true while the
+//! word still reads `(ACTIVE, generation)`. The generation also makes the work-queue lease
+//! (`generation << 32 | index + 1`, [`Claim::lease`]) that a taken slot records.
+//!
+//! # The subscriber join
+//! The join must not let a producer overwrite a message the new subscriber will read. The
+//! subscriber stores its cursor `h` and activates (Release), issues a SeqCst fence F_S, and
+//! re-reads `head` (Acquire) until it reads `h` again. A producer about to overwrite
+//! sequence `x >= h` must have claimed `x + capacity`, so the minimum cursor M of its last
+//! scan exceeds `h`; M is at most the `head` value `v > h` it loaded before that scan, whose
+//! scan starts with a SeqCst fence F_P. The write of `v` comes after `h` in `head`'s
+//! modification order and (claims are AcqRel, the load Acquire) happens before F_P, while the
+//! subscriber's last read of `h` follows F_S: so F_S precedes F_P in the SeqCst order
+//! (C++20 [atomics.order]), and the scan after F_P sees the subscriber active with a cursor of
+//! at least `h` (the Release activation), making M <= h: a contradiction. Checked by loom
+//! (`loom_subscriber_join_races_producer`).
+
+use super::RingRef;
+use crate::control::ClientCtl;
+use crate::sync::{fence, Ordering::*};
+use gos_layouts::segment::{
+    CLIENT_ACTIVE, CLIENT_CLAIMING, CLIENT_FREE, CURSOR_HOLD, ROLE_PUBLISHER, ROLE_SUBSCRIBER,
+    ROLE_WORKER,
+};
+
+/// The lifecycle word of `state` at `generation`.
+#[inline]
+pub const fn pack(state: u32, generation: u32) -> u64 {
+    ((generation as u64) << 32) | state as u64
+}
+
+/// The state of a lifecycle word (`CLIENT_FREE`, `CLIENT_CLAIMING` or `CLIENT_ACTIVE`).
+#[inline]
+pub const fn state(word: u64) -> u32 {
+    word as u32
+}
+
+/// The claim generation of a lifecycle word.
+#[inline]
+pub const fn generation(word: u64) -> u32 {
+    (word >> 32) as u32
+}
+
+/// An entry as its holder knows it: the index in the client table and the generation it
+/// claimed. Stays valid (see [`is_current`]) until released or reaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// Index in the client table.
+    pub index: usize,
+    /// Generation written by the claim.
+    pub generation: u32,
+}
+
+impl Claim {
+    /// The work-queue lease a slot taken under this claim records:
+    /// `generation << 32 | index + 1` (0 is never a lease).
+    #[inline]
+    pub fn lease(&self) -> u64 {
+        ((self.generation as u64) << 32) | (self.index as u64 + 1)
+    }
+}
+
+/// Identity written into a claimed entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity {
+    /// 1 publisher, 2 subscriber, 3 worker.
+    pub role: u32,
+    /// Process id.
+    pub pid: u32,
+    /// Process start time (clock ticks since boot).
+    pub start_time: u64,
+    /// Heartbeat value to start with.
+    pub now_ns: u64,
+    /// Name, NUL-padded.
+    pub name: [u8; 24],
+}
+
+/// Claims a free entry and activates it; for a subscriber, runs the join protocol.
+/// Returns the claim, or `None` when the table is full.
+pub fn claim(ring: &RingRef<'_>, id: &Identity) -> Option<Claim> {
+    for i in 0..ring.clients.len() {
+        let e = ring.clients.get(i);
+        let word = e.lifecycle().load(Relaxed);
+        if state(word) != CLIENT_FREE {
+            continue;
+        }
+        let generation = generation(word).wrapping_add(1);
+        let claiming = pack(CLIENT_CLAIMING, generation);
+        // Acquire: pairs with the Release of the free, so the last holder's writes to the
+        // entry happen before ours.
+        if e.lifecycle()
+            .compare_exchange(word, claiming, Acquire, Relaxed)
+            .is_err()
+        {
+            continue;
+        }
+        e.role().store(id.role, Relaxed);
+        e.pid().store(id.pid, Relaxed);
+        e.start_time().store(id.start_time, Relaxed);
+        e.heartbeat_ns().store(id.now_ns, Relaxed);
+        e.drops().store(0, Relaxed);
+        e.count().store(0, Relaxed);
+        e.bytes().store(0, Relaxed);
+        e.claimed().store(0, Relaxed);
+        e.flags().store(0, Relaxed);
+        e.failed().store(0, Relaxed);
+        e.work_ns().store(0, Relaxed);
+        e.gpu_ns().store(0, Relaxed);
+        for (w, chunk) in e.name().iter().zip(id.name.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            w.store(u64::from_le_bytes(b), Relaxed);
+        }
+        let c = Claim {
+            index: i,
+            generation,
+        };
+        let activated = if id.role == ROLE_SUBSCRIBER {
+            join(ring, c)
+        } else {
+            e.cursor().store(0, Relaxed);
+            activate(e, c)
+        };
+        if activated {
+            return Some(c);
+        }
+        // Reaped while claiming (this process looked dead or silent): the entry is not ours.
+    }
+    None
+}
+
+/// CLAIMING -> ACTIVE for `c`. Release: a scan that sees ACTIVE (Acquire) sees the fields
+/// written during the claim.
+fn activate(e: &ClientCtl, c: Claim) -> bool {
+    e.lifecycle()
+        .compare_exchange(
+            pack(CLIENT_CLAIMING, c.generation),
+            pack(CLIENT_ACTIVE, c.generation),
+            Release,
+            Relaxed,
+        )
+        .is_ok()
+}
+
+/// Activates subscriber entry `c` at the current head (see the module docs for why it loops).
+fn join(ring: &RingRef<'_>, c: Claim) -> bool {
+    let e = ring.clients.get(c.index);
+    let mut h = ring.ctl.head().load(Acquire);
+    e.cursor().store(h, Relaxed);
+    // Release (in `activate`): a scan that sees ACTIVE (Acquire) sees the cursor above.
+    if !activate(e, c) {
+        return false;
+    }
+    loop {
+        // SeqCst fence F_S: pairs with the fence that starts every producer scan.
+        fence(SeqCst);
+        // Acquire: pairs with the producers' AcqRel claims.
+        let now = ring.ctl.head().load(Acquire);
+        if now == h {
+            return true;
+        }
+        // A producer may have moved our cursor already (overwrite-oldest): then it saw us.
+        match e.cursor().compare_exchange(h, now, AcqRel, Acquire) {
+            Ok(_) => h = now,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// True while `c` still holds its entry: the word reads `(ACTIVE, c.generation)`.
+#[inline]
+pub fn is_current(ring: &RingRef<'_>, c: Claim) -> bool {
+    ring.clients.get(c.index).lifecycle().load(Relaxed) == pack(CLIENT_ACTIVE, c.generation)
+}
+
+/// True when entry `e` is active. Acquire: pairs with the Release activation, so the fields
+/// written at the claim (cursor, role, pid) are visible.
+#[inline]
+pub fn is_active(e: &ClientCtl) -> bool {
+    state(e.lifecycle().load(Acquire)) == CLIENT_ACTIVE
+}
+
+/// The holder frees its entry: `(ACTIVE, g) -> (FREE, g)`. False (and nothing changed) when
+/// the broker reaped it first.
+pub fn release(ring: &RingRef<'_>, c: Claim) -> bool {
+    // Release: everything this client did happens before another client claims the entry.
+    ring.clients
+        .get(c.index)
+        .lifecycle()
+        .compare_exchange(
+            pack(CLIENT_ACTIVE, c.generation),
+            pack(CLIENT_FREE, c.generation),
+            Release,
+            Relaxed,
+        )
+        .is_ok()
+}
+
+/// Stamps the heartbeat of `c` with `now_ns`. False when `c` no longer holds its entry.
+pub fn heartbeat(ring: &RingRef<'_>, c: Claim, now_ns: u64) -> bool {
+    if !is_current(ring, c) {
+        return false;
+    }
+    ring.clients
+        .get(c.index)
+        .heartbeat_ns()
+        .store(now_ns, Relaxed);
+    true
+}
+
+/// The broker's look at entry `i`: its lifecycle word. Acquire: pairs with the Release
+/// activation, so the identity written at the claim is visible.
+#[inline]
+pub fn observe(ring: &RingRef<'_>, i: usize) -> u64 {
+    ring.clients.get(i).lifecycle().load(Acquire)
+}
+
+/// The broker frees entry `i`, whose word it observed as `observed` and whose holdings it has
+/// reclaimed: `observed -> (FREE, generation)`. False when the entry changed since.
+pub fn reap(ring: &RingRef<'_>, i: usize, observed: u64) -> bool {
+    // Release: everything reclaimed happens before the entry is claimed again.
+    ring.clients
+        .get(i)
+        .lifecycle()
+        .compare_exchange(
+            observed,
+            pack(CLIENT_FREE, generation(observed)),
+            Release,
+            Relaxed,
+        )
+        .is_ok()
+}
+
+/// Records on `c`'s entry that it claimed sequence `seq` and has not committed it (`Some`), or
+/// that it committed or abandoned it (`None`), for the reaper.
+#[inline]
+pub fn set_claim_marker(ring: &RingRef<'_>, c: Claim, seq: Option<u64>) {
+    let marker = seq.map_or(0, |s| s + 1);
+    ring.clients.get(c.index).claimed().store(marker, Relaxed);
+}
+
+/// The sequence entry `i` marked as claimed and not committed, if any.
+#[inline]
+pub fn claim_marker(ring: &RingRef<'_>, i: usize) -> Option<u64> {
+    // Acquire: the reaper reads the marker after seeing the entry's word.
+    ring.clients.get(i).claimed().load(Acquire).checked_sub(1)
+}
+
+/// True when a live publisher's marker says it holds sequence `seq`.
+pub fn held_by_live_publisher(ring: &RingRef<'_>, seq: u64) -> bool {
+    (0..ring.clients.len()).any(|i| {
+        let e = ring.clients.get(i);
+        is_active(e)
+            && e.role().load(Relaxed) == ROLE_PUBLISHER
+            && claim_marker(ring, i) == Some(seq)
+    })
+}
+
+/// True when `lease` (see [`Claim::lease`]) names an active worker at that generation.
+pub fn lease_is_live(ring: &RingRef<'_>, lease: u64) -> bool {
+    let entry = (lease & 0xffff_ffff) as usize;
+    if entry == 0 || entry > ring.clients.len() {
+        return false;
+    }
+    let e = ring.clients.get(entry - 1);
+    e.lifecycle().load(Acquire) == pack(CLIENT_ACTIVE, (lease >> 32) as u32)
+        && e.role().load(Relaxed) == ROLE_WORKER
+}
+
+/// The subscriber cursor of entry `i` (without the hold bit).
+#[inline]
+pub fn cursor(ring: &RingRef<'_>, i: usize) -> u64 {
+    ring.clients.get(i).cursor().load(Acquire) & !CURSOR_HOLD
+}
+
+/// Single-producer ring: makes `c` the one publisher. Returns the entry index of the current
+/// holder when another publisher has it.
+pub fn take_producer_token(ring: &RingRef<'_>, c: Claim) -> Result<(), usize> {
+    // AcqRel: acquires the previous holder's release (its last claims of `head`), and
+    // publishes ours.
+    match ring
+        .ctl
+        .producer_token()
+        .compare_exchange(0, c.index as u32 + 1, AcqRel, Acquire)
+    {
+        Ok(_) => Ok(()),
+        Err(holder) => Err(holder.saturating_sub(1) as usize),
+    }
+}
+
+/// Gives the single-producer token of entry `i` back, if that entry holds it: by its
+/// publisher when it drops, or by the reaper for a dead one.
+pub fn release_producer_token(ring: &RingRef<'_>, i: usize) {
+    // Release: pairs with the AcqRel CAS of the next holder.
+    let _ = ring
+        .ctl
+        .producer_token()
+        .compare_exchange(i as u32 + 1, 0, Release, Relaxed);
+}
