@@ -103,7 +103,7 @@ fn wrong_version_is_rejected() {
         p,
         Corrupt::WrongVersion {
             found: 99,
-            expected: 1
+            expected: gos_layouts::segment::RING_FORMAT_VERSION
         }
     );
 }
@@ -183,12 +183,21 @@ fn cursors_out_of_range_are_rejected() {
 fn subscriber_cursor_past_head_is_rejected() {
     let (s, seg) = Scratch::new(&small());
     let client0 = gos_layouts::segment::CLIENTS_OFFSET as usize;
-    s.poke(client0, &gos_layouts::segment::CLIENT_ACTIVE.to_le_bytes());
+    use gos_layouts::ClientEntry;
+    // Active at generation 1 (the lifecycle word: state low, generation high).
+    let active = (1u64 << 32) | gos_layouts::segment::CLIENT_ACTIVE as u64;
     s.poke(
-        client0 + 4,
+        client0 + offset_of!(ClientEntry, lifecycle),
+        &active.to_le_bytes(),
+    );
+    s.poke(
+        client0 + offset_of!(ClientEntry, role),
         &gos_layouts::segment::ROLE_SUBSCRIBER.to_le_bytes(),
     );
-    s.poke(client0 + 32, &1000u64.to_le_bytes());
+    s.poke(
+        client0 + offset_of!(ClientEntry, cursor),
+        &1000u64.to_le_bytes(),
+    );
     drop(seg);
     let (_, p) = corrupt(s.open());
     assert!(p.to_string().contains("cursor 1000 is past head 0"), "{p}");

@@ -1,0 +1,208 @@
+//! What `gos-bus up` runs on the bus besides its processes: DNA jobs it submits and checks,
+//! windows that show every RTS texture it sees, and the sample textures the RTS watcher
+//! publishes when no `--rts-dir` is given (embedded in the binary, so `up` needs no checkout).
+
+use gos_bus_client::{Bus, DnaJob, DnaResult, Publisher, RenderFrame, RtsTexture, Subscriber};
+use gos_bus_protocol::proc;
+use gos_layouts::records::{DNA_CODE_UTF8, DNA_STATUS_OK, FRAME_FLAG_VISIBLE, FRAME_PIXEL_WINDOW};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The size the RTS textures are shown at, in output pixels.
+const TEXTURE_VIEW: u32 = 128;
+
+/// The sample PixelRTS files (`assets/rts/`: the Geometry OS encoder's own output, with their
+/// sidecar metadata), written out by [`write_samples`].
+const SAMPLES: &[(&str, &[u8])] = &[
+    (
+        "blob-1.rts.png",
+        include_bytes!("../../../../../assets/rts/blob-1.rts.png"),
+    ),
+    (
+        "blob-1.rts.png.meta.json",
+        include_bytes!("../../../../../assets/rts/blob-1.rts.png.meta.json"),
+    ),
+    (
+        "blob-5.rts.png",
+        include_bytes!("../../../../../assets/rts/blob-5.rts.png"),
+    ),
+    (
+        "blob-5.rts.png.meta.json",
+        include_bytes!("../../../../../assets/rts/blob-5.rts.png.meta.json"),
+    ),
+    (
+        "blob-1000.rts.png",
+        include_bytes!("../../../../../assets/rts/blob-1000.rts.png"),
+    ),
+    (
+        "blob-1000.rts.png.meta.json",
+        include_bytes!("../../../../../assets/rts/blob-1000.rts.png.meta.json"),
+    ),
+    (
+        "blob-65536.rts.png",
+        include_bytes!("../../../../../assets/rts/blob-65536.rts.png"),
+    ),
+    (
+        "blob-65536.rts.png.meta.json",
+        include_bytes!("../../../../../assets/rts/blob-65536.rts.png.meta.json"),
+    ),
+    (
+        "blob-300001.rts.png",
+        include_bytes!("../../../../../assets/rts/blob-300001.rts.png"),
+    ),
+    (
+        "blob-300001.rts.png.meta.json",
+        include_bytes!("../../../../../assets/rts/blob-300001.rts.png.meta.json"),
+    ),
+];
+
+/// Writes the embedded sample textures into `dir` (created if needed) for the RTS watcher.
+pub fn write_samples(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for (name, bytes) in SAMPLES {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// What the run saw of the bus.
+#[derive(Default)]
+pub struct RunState {
+    /// Each DNA job submitted, with the output it must print.
+    pub expected: BTreeMap<u64, String>,
+    /// Each DNA result seen, by job id.
+    pub results: BTreeMap<u64, Value>,
+    /// Each RTS texture seen, by texture id.
+    pub textures: BTreeMap<u64, Value>,
+}
+
+/// Job `i`: a Python one-liner and the output it must print.
+fn job(i: u64) -> (String, String) {
+    let n = 1000 * (i + 1);
+    (
+        format!("print(sum(range({n})))"),
+        format!("{}\n", n * (n - 1) / 2),
+    )
+}
+
+/// Submits `count` DNA jobs on `dna.jobs`; returns each id with the output it must print.
+pub fn submit_jobs(bus: &Bus, count: u64) -> Result<BTreeMap<u64, String>, String> {
+    let mut jobs = bus
+        .publisher::<DnaJob>("dna.jobs")
+        .map_err(|e| e.to_string())?;
+    let mut expected = BTreeMap::new();
+    for i in 0..count {
+        let (code, want) = job(i);
+        let mut loan = jobs.loan().map_err(|e| e.to_string())?;
+        let id = i + 1;
+        *loan.header_mut() = DnaJob {
+            magic: *b"DNAJ",
+            version: 1,
+            job_id: id,
+            timeout_ms: 10_000,
+            submitted_ns: proc::now_ns() as i64,
+            language: 1,
+            code_encoding: DNA_CODE_UTF8,
+            code_len: code.len() as u32,
+            code_crc32: crc32fast::hash(code.as_bytes()),
+            ..bytemuck::Zeroable::zeroed()
+        };
+        loan.tail_mut()[..code.len()].copy_from_slice(code.as_bytes());
+        loan.set_tail_len(code.len()).map_err(|e| e.to_string())?;
+        loan.commit();
+        expected.insert(id, want);
+    }
+    Ok(expected)
+}
+
+/// Shows texture `id` (the `i`th seen) in a window along the bottom of the output.
+fn show_texture(
+    frames: &mut Publisher<RenderFrame>,
+    i: usize,
+    id: u64,
+    height: u32,
+) -> Result<(), String> {
+    let mut loan = frames.loan().map_err(|e| e.to_string())?;
+    *loan.header_mut() = RenderFrame {
+        magic: *b"GFRM",
+        version: 1,
+        source_id: 1000 + i as u64,
+        kind: FRAME_PIXEL_WINDOW,
+        flags: FRAME_FLAG_VISIBLE,
+        width: TEXTURE_VIEW,
+        height: TEXTURE_VIEW,
+        pos_x: 40 + i as i32 * (TEXTURE_VIEW as i32 + 20),
+        pos_y: height as i32 - TEXTURE_VIEW as i32 - 40,
+        zoom: 1.0,
+        z_order: 100,
+        texture_id: id,
+        ..bytemuck::Zeroable::zeroed()
+    };
+    loan.set_tail_len(0).map_err(|e| e.to_string())?;
+    loan.commit();
+    Ok(())
+}
+
+/// What `up` watches while the system runs: RTS textures (each shown in a window), DNA
+/// results (each checked against its job). Subscribed before anything is published.
+pub struct Watch {
+    textures: Subscriber<RtsTexture>,
+    results: Subscriber<DnaResult>,
+    frames: Publisher<RenderFrame>,
+    shown: Vec<u64>,
+    next_show: Instant,
+}
+
+impl Watch {
+    /// Subscribes to `rts.textures` and `dna.results` and publishes on `render.frames`.
+    pub fn new(bus: &Bus) -> Result<Watch, String> {
+        Ok(Watch {
+            textures: bus.subscriber("rts.textures").map_err(|e| e.to_string())?,
+            results: bus.subscriber("dna.results").map_err(|e| e.to_string())?,
+            frames: bus.publisher("render.frames").map_err(|e| e.to_string())?,
+            shown: Vec::new(),
+            next_show: Instant::now(),
+        })
+    }
+
+    /// Takes in what arrived; every 0.5 s re-publishes the texture windows (so they do not
+    /// fade) along the bottom of an output `height` pixels high.
+    pub fn poll(&mut self, state: &mut RunState, height: u32) -> Result<(), String> {
+        while let Some(m) = self.textures.try_recv().map_err(|e| e.to_string())? {
+            let t = *m.header();
+            if !self.shown.contains(&t.texture_id) {
+                self.shown.push(t.texture_id);
+            }
+            state.textures.insert(
+                t.texture_id,
+                json!({
+                    "texture_id": format!("{:#018x}", t.texture_id),
+                    "side": t.width,
+                    "data_size": t.data_size,
+                    "sha256": gos_rts::hex(&t.sha256),
+                }),
+            );
+        }
+        while let Some(m) = self.results.try_recv().map_err(|e| e.to_string())? {
+            let r = *m.header();
+            let out = m.tail().get(..r.output_len as usize).unwrap_or_default();
+            let out = String::from_utf8_lossy(out).into_owned();
+            let ok = r.status == DNA_STATUS_OK && state.expected.get(&r.job_id) == Some(&out);
+            state.results.insert(
+                r.job_id,
+                json!({"status": r.status, "exit_code": r.exit_code, "output": out, "ok": ok}),
+            );
+        }
+        if Instant::now() >= self.next_show {
+            for (i, id) in self.shown.iter().enumerate() {
+                show_texture(&mut self.frames, i, *id, height)?;
+            }
+            self.next_show += Duration::from_millis(500);
+        }
+        Ok(())
+    }
+}
