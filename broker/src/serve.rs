@@ -86,15 +86,11 @@ fn adopt(bus: &str, ring: &str, cfg: &RingConfig) -> Result<Segment> {
     Ok(seg)
 }
 
-/// The layout schemas the registry carries, as JSON: `{"records": [...], "segment": [...]}`
+/// The layouts document the registry carries, as JSON (`{"records", "segment", "constants"}`)
 /// (see `gos-bus layouts --json`), so that a client in any language builds its views from the
 /// bus itself.
 pub fn schemas_json() -> String {
-    serde_json::json!({
-        "records": gos_layouts::message_schemas(),
-        "segment": gos_layouts::segment_schemas(),
-    })
-    .to_string()
+    serde_json::to_string(&gos_layouts::document()).expect("the layouts document serialises")
 }
 
 /// Runs the broker until `stop` is set. `log` receives one line per event.

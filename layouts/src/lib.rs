@@ -14,7 +14,7 @@ pub mod segment;
 
 pub use records::{DnaJob, DnaResult, RenderFrame, RtsTexture};
 pub use registry::{RegistryHeader, RegistryRing};
-pub use schema::{Field, Record, Scalar, Schema};
+pub use schema::{Constant, Field, Record, Scalar, Schema};
 pub use segment::{ClientEntry, RingHeader, SlotHeader};
 
 /// The pseudo-layout of rings that carry raw bytes with no record.
@@ -29,6 +29,42 @@ pub const BYTES: Schema = Schema {
     doc: "Raw bytes: the payload has no record header.",
     fields: &[],
 };
+
+/// Every published constant: the codes and flags of the message records and the ring modes
+/// and policies (see [`Constant`]).
+pub fn constants() -> Vec<Constant> {
+    [
+        records::RTS_CONSTANTS,
+        records::PIXEL_CONSTANTS,
+        records::DNA_JOB_CONSTANTS,
+        records::DNA_RESULT_CONSTANTS,
+        records::FRAME_CONSTANTS,
+        segment::RING_CONSTANTS,
+    ]
+    .concat()
+}
+
+/// What gos-bus publishes about its layouts, for clients in any language: the message and
+/// segment schemas and the constants. Serialised as JSON by `gos-bus layouts --json`, into the
+/// registry by the broker, and by the C ABI's `gos_layouts_json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Document {
+    /// The message layouts ([`message_schemas`]).
+    pub records: Vec<Schema>,
+    /// The segment records ([`segment_schemas`]).
+    pub segment: Vec<Schema>,
+    /// The constants ([`constants`]).
+    pub constants: Vec<Constant>,
+}
+
+/// The [`Document`] of this build.
+pub fn document() -> Document {
+    Document {
+        records: message_schemas().to_vec(),
+        segment: segment_schemas().to_vec(),
+        constants: constants(),
+    }
+}
 
 /// The message layouts a ring can carry, raw bytes included.
 pub fn message_schemas() -> [Schema; 5] {

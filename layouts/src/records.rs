@@ -5,27 +5,33 @@
 
 use crate::record;
 
-/// `RtsTexture::encoding`: data bytes packed densely along the Hilbert curve.
-pub const RTS_ENCODING_DENSE: u16 = 0;
-/// `RtsTexture::encoding`: pixels coloured by meaning, original bytes in the metadata.
-pub const RTS_ENCODING_CODE: u16 = 1;
-/// `RtsTexture::flags`: the data was compressed before encoding.
-pub const RTS_FLAG_COMPRESSED: u32 = 1 << 0;
-/// `RtsTexture::flags`: the data is executable (kernel, WASM, script).
-pub const RTS_FLAG_EXECUTABLE: u32 = 1 << 1;
-/// `RtsTexture::flags`: the file carries Hybrid DNA logic (`RTS_Logic`).
-pub const RTS_FLAG_HAS_LOGIC: u32 = 1 << 2;
-/// `RtsTexture::flags`: the file carries a `PixelRTS-Blueprint` chunk.
-pub const RTS_FLAG_HAS_BLUEPRINT: u32 = 1 << 3;
+crate::constants! {
+    RTS_CONSTANTS;
+    /// `RtsTexture::encoding`: data bytes packed densely along the Hilbert curve.
+    pub const RTS_ENCODING_DENSE: u16 = 0;
+    /// `RtsTexture::encoding`: pixels coloured by meaning, original bytes in the metadata.
+    pub const RTS_ENCODING_CODE: u16 = 1;
+    /// `RtsTexture::flags`: the data was compressed before encoding.
+    pub const RTS_FLAG_COMPRESSED: u32 = 1 << 0;
+    /// `RtsTexture::flags`: the data is executable (kernel, WASM, script).
+    pub const RTS_FLAG_EXECUTABLE: u32 = 1 << 1;
+    /// `RtsTexture::flags`: the file carries Hybrid DNA logic (`RTS_Logic`).
+    pub const RTS_FLAG_HAS_LOGIC: u32 = 1 << 2;
+    /// `RtsTexture::flags`: the file carries a `PixelRTS-Blueprint` chunk.
+    pub const RTS_FLAG_HAS_BLUEPRINT: u32 = 1 << 3;
+}
 
-/// Pixel format: 8-bit RGBA, 4 bytes per pixel.
-pub const PIXEL_RGBA8: u16 = 1;
-/// Pixel format: 8-bit BGRA, 4 bytes per pixel.
-pub const PIXEL_BGRA8: u16 = 2;
-/// Pixel format: one 8-bit channel (heightmaps).
-pub const PIXEL_R8: u16 = 3;
-/// Pixel format: one 32-bit float channel (heightmaps).
-pub const PIXEL_R32F: u16 = 4;
+crate::constants! {
+    PIXEL_CONSTANTS;
+    /// Pixel format: 8-bit RGBA, 4 bytes per pixel.
+    pub const PIXEL_RGBA8: u16 = 1;
+    /// Pixel format: 8-bit BGRA, 4 bytes per pixel.
+    pub const PIXEL_BGRA8: u16 = 2;
+    /// Pixel format: one 8-bit channel (heightmaps).
+    pub const PIXEL_R8: u16 = 3;
+    /// Pixel format: one 32-bit float channel (heightmaps).
+    pub const PIXEL_R32F: u16 = 4;
+}
 
 record! {
     /// Descriptor of a PixelRTS v2 texture; the RGBA8 pixels follow at `pixel_offset`, then
@@ -74,20 +80,31 @@ record! {
     }
 }
 
-/// `DnaJob::kind`: a script.
-pub const DNA_KIND_SCRIPT: u16 = 0;
-/// `DnaJob::kind`: a genome.
-pub const DNA_KIND_GENOME: u16 = 1;
-/// `DnaJob::kind`: a WASM module.
-pub const DNA_KIND_WASM: u16 = 2;
-/// `DnaJob::code_encoding`: plain UTF-8.
-pub const DNA_CODE_UTF8: u16 = 0;
-/// `DnaJob::code_encoding`: zlib-compressed.
-pub const DNA_CODE_ZLIB: u16 = 1;
-/// `DnaJob::code_encoding`: "Hybrid-DNA-v1", base64 of zlib.
-pub const DNA_CODE_HYBRID_V1: u16 = 2;
-/// Default `DnaJob::timeout_ms`.
-pub const DNA_DEFAULT_TIMEOUT_MS: u32 = 30_000;
+crate::constants! {
+    DNA_JOB_CONSTANTS;
+    /// `DnaJob::kind`: a script.
+    pub const DNA_KIND_SCRIPT: u16 = 0;
+    /// `DnaJob::kind`: a genome.
+    pub const DNA_KIND_GENOME: u16 = 1;
+    /// `DnaJob::kind`: a WASM module.
+    pub const DNA_KIND_WASM: u16 = 2;
+    /// `DnaJob::code_encoding`: plain UTF-8.
+    pub const DNA_CODE_UTF8: u16 = 0;
+    /// `DnaJob::code_encoding`: zlib-compressed.
+    pub const DNA_CODE_ZLIB: u16 = 1;
+    /// `DnaJob::code_encoding`: "Hybrid-DNA-v1", base64 of zlib.
+    pub const DNA_CODE_HYBRID_V1: u16 = 2;
+    /// Default `DnaJob::timeout_ms`.
+    pub const DNA_DEFAULT_TIMEOUT_MS: u32 = 30_000;
+    /// `DnaJob::language`: unknown.
+    pub const DNA_LANG_UNKNOWN: u16 = 0;
+    /// `DnaJob::language`: Python.
+    pub const DNA_LANG_PYTHON: u16 = 1;
+    /// `DnaJob::language`: JavaScript.
+    pub const DNA_LANG_JAVASCRIPT: u16 = 2;
+    /// `DnaJob::language`: WebAssembly.
+    pub const DNA_LANG_WASM: u16 = 3;
+}
 
 record! {
     /// A Hybrid DNA job; `code_len` bytes of code follow the record.
@@ -137,14 +154,17 @@ record! {
     }
 }
 
-/// `DnaResult::status`: finished normally.
-pub const DNA_STATUS_OK: u16 = 0;
-/// `DnaResult::status`: raised an error (text in the output).
-pub const DNA_STATUS_ERROR: u16 = 1;
-/// `DnaResult::status`: exceeded its time limit.
-pub const DNA_STATUS_TIMEOUT: u16 = 2;
-/// `DnaResult::status`: refused before running.
-pub const DNA_STATUS_REJECTED: u16 = 3;
+crate::constants! {
+    DNA_RESULT_CONSTANTS;
+    /// `DnaResult::status`: finished normally.
+    pub const DNA_STATUS_OK: u16 = 0;
+    /// `DnaResult::status`: raised an error (text in the output).
+    pub const DNA_STATUS_ERROR: u16 = 1;
+    /// `DnaResult::status`: exceeded its time limit.
+    pub const DNA_STATUS_TIMEOUT: u16 = 2;
+    /// `DnaResult::status`: refused before running.
+    pub const DNA_STATUS_REJECTED: u16 = 3;
+}
 
 record! {
     /// The result of a DNA job; `output_len` bytes of output follow the record.
@@ -172,20 +192,23 @@ record! {
     }
 }
 
-/// `RenderFrame::kind`: a pixel window.
-pub const FRAME_PIXEL_WINDOW: u16 = 0;
-/// `RenderFrame::kind`: the neural console.
-pub const FRAME_NEURAL_CONSOLE: u16 = 1;
-/// `RenderFrame::kind`: a VM framebuffer.
-pub const FRAME_VM_FRAMEBUFFER: u16 = 2;
-/// `RenderFrame::kind`: a cortex overlay.
-pub const FRAME_CORTEX_OVERLAY: u16 = 3;
-/// `RenderFrame::kind`: a terrain heightmap.
-pub const FRAME_TERRAIN_HEIGHTMAP: u16 = 4;
-/// `RenderFrame::flags`: the dirty rectangle is valid (else the whole frame changed).
-pub const FRAME_FLAG_DIRTY_RECT: u32 = 1 << 0;
-/// `RenderFrame::flags`: the window is visible.
-pub const FRAME_FLAG_VISIBLE: u32 = 1 << 1;
+crate::constants! {
+    FRAME_CONSTANTS;
+    /// `RenderFrame::kind`: a pixel window.
+    pub const FRAME_PIXEL_WINDOW: u16 = 0;
+    /// `RenderFrame::kind`: the neural console.
+    pub const FRAME_NEURAL_CONSOLE: u16 = 1;
+    /// `RenderFrame::kind`: a VM framebuffer.
+    pub const FRAME_VM_FRAMEBUFFER: u16 = 2;
+    /// `RenderFrame::kind`: a cortex overlay.
+    pub const FRAME_CORTEX_OVERLAY: u16 = 3;
+    /// `RenderFrame::kind`: a terrain heightmap.
+    pub const FRAME_TERRAIN_HEIGHTMAP: u16 = 4;
+    /// `RenderFrame::flags`: the dirty rectangle is valid (else the whole frame changed).
+    pub const FRAME_FLAG_DIRTY_RECT: u32 = 1 << 0;
+    /// `RenderFrame::flags`: the window is visible.
+    pub const FRAME_FLAG_VISIBLE: u32 = 1 << 1;
+}
 
 record! {
     /// A render frame; `pixel_bytes` bytes of pixels follow at `pixel_offset`, rows `stride`

@@ -262,3 +262,35 @@ macro_rules! record {
         }
     };
 }
+
+/// A named constant of the layouts (a field's code, flag or default), published beside the
+/// schemas (`constants` in `gos-bus layouts --json`, the registry and the C ABI's
+/// `gos_layouts_json`) so that clients in other languages read it instead of copying it.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Constant {
+    /// The Rust name, e.g. `DNA_STATUS_OK`.
+    pub name: &'static str,
+    /// Its value.
+    pub value: i64,
+    /// What it means.
+    pub doc: &'static str,
+}
+
+/// Declares constants and, under `$list`, the [`Constant`] table that publishes them.
+#[macro_export]
+macro_rules! constants {
+    (
+        $list:ident;
+        $( $(#[doc = $doc:literal])+ pub const $name:ident : $ty:ty = $value:expr; )*
+    ) => {
+        $( $(#[doc = $doc])+ pub const $name: $ty = $value; )*
+        /// The constants above, for [`crate::constants`].
+        pub(crate) const $list: &[$crate::schema::Constant] = &[$(
+            $crate::schema::Constant {
+                name: stringify!($name),
+                value: $name as i64,
+                doc: concat!($($doc),+),
+            },
+        )*];
+    };
+}

@@ -16,14 +16,17 @@ pub const RING_FORMAT_VERSION: u32 = 2;
 pub const RING_STATE_BUILDING: u32 = 0;
 /// `RingHeader::state`: fully initialised; written last.
 pub const RING_STATE_READY: u32 = 0x5245_4459; // "READ" "Y" as a value no zeroed page has
-/// `RingHeader::mode`: every subscriber sees every message.
-pub const MODE_BROADCAST: u32 = 1;
-/// `RingHeader::mode`: each message is taken by exactly one worker.
-pub const MODE_WORK_QUEUE: u32 = 2;
-/// `RingHeader::policy`: producers wait for the slowest subscriber.
-pub const POLICY_BLOCK: u32 = 1;
-/// `RingHeader::policy`: producers overwrite the oldest message and count a drop.
-pub const POLICY_OVERWRITE: u32 = 2;
+crate::constants! {
+    RING_CONSTANTS;
+    /// `RingHeader::mode`: every subscriber sees every message.
+    pub const MODE_BROADCAST: u32 = 1;
+    /// `RingHeader::mode`: each message is taken by exactly one worker.
+    pub const MODE_WORK_QUEUE: u32 = 2;
+    /// `RingHeader::policy`: producers wait for the slowest subscriber.
+    pub const POLICY_BLOCK: u32 = 1;
+    /// `RingHeader::policy`: producers overwrite the oldest message and count a drop.
+    pub const POLICY_OVERWRITE: u32 = 2;
+}
 /// Offset of the client table.
 pub const CLIENTS_OFFSET: u64 = 512;
 /// Alignment of the slot array.

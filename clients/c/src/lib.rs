@@ -37,6 +37,22 @@ pub const GOS_EREAPED: i32 = -8;
 /// A bug inside gos-bus (a panic was caught at the boundary).
 pub const GOS_EPANIC: i32 = -9;
 
+/// The status codes by name, published in `gos_layouts_json` (`status_codes`) so that bindings
+/// read them instead of copying them.
+const STATUS_CODES: &[(&str, i32)] = &[
+    ("GOS_OK", GOS_OK),
+    ("GOS_TIMEOUT", GOS_TIMEOUT),
+    ("GOS_EOTHER", GOS_EOTHER),
+    ("GOS_EBUS_NOT_RUNNING", GOS_EBUS_NOT_RUNNING),
+    ("GOS_ENO_SUCH_RING", GOS_ENO_SUCH_RING),
+    ("GOS_ECORRUPT", GOS_ECORRUPT),
+    ("GOS_EINVALID", GOS_EINVALID),
+    ("GOS_EBUSY", GOS_EBUSY),
+    ("GOS_EPERMISSION", GOS_EPERMISSION),
+    ("GOS_EREAPED", GOS_EREAPED),
+    ("GOS_EPANIC", GOS_EPANIC),
+];
+
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
 }
@@ -128,11 +144,13 @@ pub unsafe extern "C" fn gos_last_error(buf: *mut c_char, len: usize) -> usize {
 /// `buf` is null or valid for writes of `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn gos_layouts_json(buf: *mut c_char, len: usize) -> usize {
-    let json = serde_json::json!({
-        "records": gos_layouts::message_schemas(),
-        "segment": gos_layouts::segment_schemas(),
-    })
-    .to_string();
+    let mut doc = serde_json::to_value(gos_layouts::document()).expect("serialises");
+    doc["status_codes"] = STATUS_CODES
+        .iter()
+        .map(|(name, code)| (name.to_string(), serde_json::Value::from(*code)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    let json = doc.to_string();
     // SAFETY: forwarded contract.
     unsafe { copy_out(&json, buf, len) }
 }

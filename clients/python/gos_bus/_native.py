@@ -7,13 +7,13 @@ target folders of the repository this package sits in (the newer of release and 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
+from functools import lru_cache
 from pathlib import Path
+from typing import Any, Dict
 
 LIB_NAME = "libgos_bus_c.so"
-
-OK = 0
-TIMEOUT = 1
 
 
 class RingInfo(ctypes.Structure):
@@ -122,3 +122,39 @@ def layouts_json() -> str:
     buf = ctypes.create_string_buffer(need)
     lib.gos_layouts_json(buf, need)
     return buf.value.decode("utf-8")
+
+
+@lru_cache(maxsize=1)
+def document() -> Dict[str, Any]:
+    """What the library publishes about its layouts: `records` and `segment` schemas,
+    `constants` (codes and flags of the records, ring modes) and `status_codes` (the C ABI's
+    return codes), as `gos-bus layouts --json` prints them."""
+    return json.loads(layouts_json())
+
+
+def constant(name: str) -> int:
+    """The value of a layouts constant (e.g. `DNA_STATUS_OK`), as the Rust side defines it."""
+    for c in document()["constants"]:
+        if c["name"] == name:
+            return int(c["value"])
+    raise KeyError(f"gos-bus publishes no constant {name!r}: is {LIB_NAME} older than this package?")
+
+
+def status_code(name: str) -> int:
+    """The value of a C ABI status code (e.g. `GOS_TIMEOUT`)."""
+    try:
+        return int(document()["status_codes"][name])
+    except KeyError:
+        raise KeyError(f"gos-bus publishes no status code {name!r}: is {LIB_NAME} older than this package?") from None
+
+
+def status_name(code: int) -> str:
+    """The name of C ABI status `code` (`GOS_EOTHER` for one this package does not know)."""
+    for name, value in document()["status_codes"].items():
+        if value == code:
+            return str(name)
+    return "GOS_EOTHER"
+
+
+OK = status_code("GOS_OK")
+TIMEOUT = status_code("GOS_TIMEOUT")

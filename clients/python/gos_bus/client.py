@@ -35,7 +35,7 @@ class Ring:
         _check(_lib.gos_ring_info(handle, ctypes.byref(info)))
         self.slot_size = info.slot_size
         self.slot_count = info.slot_count
-        self.mode = "broadcast" if info.mode == 1 else "work-queue"
+        self.mode = "broadcast" if info.mode == _native.constant("MODE_BROADCAST") else "work-queue"
         self.layout: Optional[Layout] = by_fingerprint(info.layout_fingerprint)
         self.fingerprint = info.layout_fingerprint
 

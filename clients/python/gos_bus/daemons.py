@@ -32,14 +32,21 @@ from typing import Dict, Optional, Tuple
 from .client import Bus, Message
 from .daemon import Daemon
 from .errors import GosBusError, Timeout
+from . import _native
 from .layouts import by_name
 from .rts import RtsPublisher
 
-# DnaJob / DnaResult codes (gos-bus layouts).
-CODE_UTF8, CODE_ZLIB, CODE_HYBRID = 0, 1, 2
-LANG_PYTHON = 1
-STATUS_OK, STATUS_ERROR, STATUS_TIMEOUT, STATUS_REJECTED = 0, 1, 2, 3
-DEFAULT_TIMEOUT_MS = 30_000
+# DnaJob / DnaResult codes, as the layouts define them (read from the library).
+CODE_UTF8 = _native.constant("DNA_CODE_UTF8")
+CODE_ZLIB = _native.constant("DNA_CODE_ZLIB")
+CODE_HYBRID = _native.constant("DNA_CODE_HYBRID_V1")
+LANG_UNKNOWN = _native.constant("DNA_LANG_UNKNOWN")
+LANG_PYTHON = _native.constant("DNA_LANG_PYTHON")
+STATUS_OK = _native.constant("DNA_STATUS_OK")
+STATUS_ERROR = _native.constant("DNA_STATUS_ERROR")
+STATUS_TIMEOUT = _native.constant("DNA_STATUS_TIMEOUT")
+STATUS_REJECTED = _native.constant("DNA_STATUS_REJECTED")
+DEFAULT_TIMEOUT_MS = _native.constant("DNA_DEFAULT_TIMEOUT_MS")
 
 
 class RtsWatcher:
@@ -149,7 +156,7 @@ class DnaExecutor(Daemon):
 
     def run_job(self, job, code: bytes) -> Tuple[int, int, bytes]:
         """Runs one job: (status, exit code, output)."""
-        if job.language not in (0, LANG_PYTHON):
+        if job.language not in (LANG_UNKNOWN, LANG_PYTHON):
             return STATUS_REJECTED, -1, f"language {job.language} is not supported (python only)".encode()
         try:
             source = self._code(job, code)
@@ -182,22 +189,24 @@ class DnaExecutor(Daemon):
 
     def handle(self, msg: Message) -> None:
         job = msg.header
-        code = bytes(msg.payload[128 : 128 + job.code_len])
+        start = by_name("DnaJob").size
+        code = bytes(msg.payload[start : start + job.code_len])
         started = time.time_ns()
         status, exit_code, output = self.run_job(job, code)
         output = output[: self.max_output]
         with self._results.loan() as r:
             h = r.header
-            h.magic[:] = list(b"DNAR")
-            h.version = 1
+            h.magic[:] = list(by_name("DnaResult").schema["magic"].encode())
+            h.version = by_name("DnaResult").schema["version"]
             h.status = status
             h.job_id = job.job_id
             h.started_ns = started
             h.finished_ns = time.time_ns()
             h.exit_code = exit_code
             h.output_len = len(output)
-            r.payload[64 : 64 + len(output)] = output
-            r.commit(64 + len(output))
+            start = by_name("DnaResult").size
+            r.payload[start : start + len(output)] = output
+            r.commit(start + len(output))
 
 
 def make_job(job_id: int, source: str, timeout_ms: int = DEFAULT_TIMEOUT_MS, encoding: int = CODE_UTF8) -> Tuple[bytes, bytes]:
@@ -205,8 +214,8 @@ def make_job(job_id: int, source: str, timeout_ms: int = DEFAULT_TIMEOUT_MS, enc
     raw = source.encode()
     code = {CODE_UTF8: raw, CODE_ZLIB: zlib.compress(raw), CODE_HYBRID: base64.b64encode(zlib.compress(raw))}[encoding]
     job = by_name("DnaJob").struct()  # type: ignore[misc]
-    job.magic[:] = list(b"DNAJ")
-    job.version = 1
+    job.magic[:] = list(by_name("DnaJob").schema["magic"].encode())
+    job.version = by_name("DnaJob").schema["version"]
     job.job_id = job_id
     job.timeout_ms = timeout_ms
     job.submitted_ns = time.time_ns()

@@ -39,17 +39,20 @@ class Reaped(GosBusError):
     """The broker took this client's entry back (it stopped beating for too long)."""
 
 
-_BY_CODE = {
-    -2: BusNotRunning,
-    -3: NoSuchRing,
-    -4: Corrupt,
-    -6: Busy,
-    -8: Reaped,
+# Which exception each C ABI status stands for, by the status's name; the numbers come from the
+# library (`_native.status_code`), never from a copy here.
+_BY_NAME = {
+    "GOS_TIMEOUT": Timeout,
+    "GOS_EBUS_NOT_RUNNING": BusNotRunning,
+    "GOS_ENO_SUCH_RING": NoSuchRing,
+    "GOS_ECORRUPT": Corrupt,
+    "GOS_EBUSY": Busy,
+    "GOS_EREAPED": Reaped,
 }
 
 
 def from_code(code: int, message: str) -> GosBusError:
     """The exception for a status code of the C ABI."""
-    if code == 1:
-        return Timeout(message)
-    return _BY_CODE.get(code, GosBusError)(message)
+    from . import _native
+
+    return _BY_NAME.get(_native.status_name(code), GosBusError)(message)

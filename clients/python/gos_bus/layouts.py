@@ -5,7 +5,6 @@ JSON, and every field's offset is checked against it."""
 from __future__ import annotations
 
 import ctypes
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Dict, Optional, Type
@@ -54,7 +53,7 @@ def _build(schema: Dict[str, Any]) -> Optional[Type[ctypes.LittleEndianStructure
 @lru_cache(maxsize=1)
 def all_layouts() -> Dict[str, Layout]:
     """Every message layout by name."""
-    doc = json.loads(_native.layouts_json())
+    doc = _native.document()
     out = {}
     for schema in doc["records"]:
         out[schema["name"]] = Layout(

@@ -210,3 +210,23 @@ def test_blocking_calls_release_the_gil(served: str) -> None:
     t.join()
     assert time.monotonic() - start >= 0.5
     assert spins > 100_000, f"the main thread ran while the other waited in the library ({spins})"
+
+
+def test_constants_come_from_the_library() -> None:
+    """The Python package reads codes from the Rust layouts (through the C ABI), never from a
+    copy: they match what `gos-bus layouts --json` prints, and errors map by status name."""
+    import json
+    import subprocess
+
+    from conftest import binary
+    from gos_bus import _native, daemons, errors
+
+    printed = json.loads(subprocess.run([binary("gos-bus"), "layouts", "--json"], check=True, capture_output=True, text=True).stdout)
+    by_name = {c["name"]: c["value"] for c in printed["constants"]}
+    assert {c["name"]: c["value"] for c in _native.document()["constants"]} == by_name
+    assert daemons.CODE_HYBRID == by_name["DNA_CODE_HYBRID_V1"] == 2
+    assert daemons.STATUS_REJECTED == by_name["DNA_STATUS_REJECTED"] == 3
+    assert daemons.LANG_PYTHON == by_name["DNA_LANG_PYTHON"] == 1
+    assert isinstance(errors.from_code(_native.status_code("GOS_EREAPED"), "x"), errors.Reaped)
+    assert isinstance(errors.from_code(_native.TIMEOUT, "x"), errors.Timeout)
+    assert type(errors.from_code(-1000, "x")) is errors.GosBusError

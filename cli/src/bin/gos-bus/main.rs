@@ -286,6 +286,7 @@ fn run(cli: Cli) -> Result<()> {
                     "fingerprint": "FNV-1a 64 over: magic, name, 0, version u16, size u32, align u32, then per field: name, 0, offset u32, type code u8, count u32 (all LE); type codes u8=1 u16=2 u32=3 u64=4 i32=5 i64=6 f32=7 f64=8",
                     "records": messages.iter().map(schema_json).collect::<Vec<_>>(),
                     "segment": segment.iter().map(schema_json).collect::<Vec<_>>(),
+                    "constants": gos_layouts::constants(),
                 });
                 println!("{}", serde_json::to_string_pretty(&v).expect("json"));
             } else {
