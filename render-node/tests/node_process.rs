@@ -28,12 +28,17 @@ fn ring(bus: &Bus, name: &str, size: u32) {
 
 #[test]
 fn node_composites_rust_and_python_windows_into_render_output() {
-    let lib = concat!(env!("CARGO_MANIFEST_DIR"), "/../target");
+    // The C ABI library of this build: target/<profile>/, above this test (target/<profile>/deps/).
+    let exe = std::env::current_exe().unwrap();
+    let lib = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .join("libgos_bus_c.so");
     assert!(
-        ["debug", "release"]
-            .iter()
-            .any(|p| std::path::Path::new(&format!("{lib}/{p}/libgos_bus_c.so")).exists()),
-        "the Python producer needs the C ABI library: cargo build -p gos-bus-c (scripts/test does)"
+        lib.exists(),
+        "the Python producer needs the C ABI library {}: cargo build -p gos-bus-c (scripts/test does)",
+        lib.display()
     );
     let name = format!("rnode{}", std::process::id());
     let bus = Bus::standalone(&name).unwrap();
@@ -73,7 +78,12 @@ for i in range(40):
 "#,
         pkg = concat!(env!("CARGO_MANIFEST_DIR"), "/../clients/python"),
     );
-    let mut python = Command::new("python3").arg("-c").arg(py).spawn().unwrap();
+    let mut python = Command::new("python3")
+        .env("GOS_BUS_LIB", &lib)
+        .arg("-c")
+        .arg(py)
+        .spawn()
+        .unwrap();
     // The Rust producer: a 32x16 red window at (10, 20), z 1.
     let mut publisher = bus.publisher::<RenderFrame>("render.frames").unwrap();
     let mut found = false;
