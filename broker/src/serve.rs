@@ -134,13 +134,10 @@ pub fn serve(opts: &ServeOptions, stop: &AtomicBool, mut log: impl FnMut(&str)) 
         watches.push(RingWatch::new(seg));
     }
     let liveness_ms = opts.liveness.as_millis().min(u32::MAX as u128) as u32;
-    let registry = if stale {
-        let r = Registry::replace(bus, &listed, liveness_ms, &schemas_json())?;
+    let registry = Registry::publish(bus, &listed, liveness_ms, &schemas_json(), stale)?;
+    if stale {
         log("replaced the registry of a broker that is no longer running");
-        r
-    } else {
-        Registry::create(bus, &listed, liveness_ms, &schemas_json())?
-    };
+    }
     log(&format!(
         "serving bus '{bus}' from {}: {} rings created, {} adopted; registry {}",
         opts.manifest.origin,

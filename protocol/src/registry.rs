@@ -97,31 +97,22 @@ fn total_size(schemas_len: usize) -> usize {
 }
 
 impl Registry {
-    /// Creates the registry of `bus` listing `rings` and carrying `schemas_json` (the layout
-    /// schemas as JSON, for clients in any language). Fails with [`Error::BrokerRunning`] if
-    /// one exists: the caller removes a stale one first.
-    pub fn create(
+    /// Publishes the registry of `bus` listing `rings` and carrying `schemas_json` (the
+    /// layouts document as JSON, for clients in any language).
+    ///
+    /// The registry is written whole under a temporary name (`/gos.BUS~PID`, which no bus or
+    /// ring name can take) and only then put in place, so no reader ever sees a half-built
+    /// one: with `over_stale` false by `link(2)`, which fails if a registry exists
+    /// ([`Error::BrokerRunning`], naming the pid it lists); with `over_stale` true (the caller
+    /// found one a broker that is gone left, or a damaged one) by `rename(2)` over it, so a
+    /// client attaching while a broker restarts finds the old registry or the new one, never
+    /// none. Both are atomic in `/dev/shm`.
+    pub fn publish(
         bus: &str,
         rings: &[(String, Geometry)],
         liveness_ms: u32,
         schemas_json: &str,
-    ) -> Result<Registry> {
-        let object = object(bus)?;
-        let path = name::object_path(&object);
-        Registry::write(bus, &object, path, rings, liveness_ms, schemas_json)
-    }
-
-    /// Replaces the registry a broker that is no longer running left (or a damaged one) with
-    /// a new one, in one step: the new registry is written whole under a temporary name
-    /// (`/gos.BUS~PID`, which no bus or ring name can take) and renamed over the old one
-    /// (`rename(2)` in `/dev/shm`, atomic). So a client attaching while a broker restarts
-    /// always finds a registry, the old one or the new one, never none. Arguments and errors
-    /// as in [`Registry::create`].
-    pub fn replace(
-        bus: &str,
-        rings: &[(String, Geometry)],
-        liveness_ms: u32,
-        schemas_json: &str,
+        over_stale: bool,
     ) -> Result<Registry> {
         let object = object(bus)?;
         let path = name::object_path(&object);
@@ -130,15 +121,31 @@ impl Registry {
         // A temporary name left by an earlier broker with our pid (it died mid-way).
         let _ = std::fs::remove_file(&temp_path);
         let reg = Registry::write(bus, &temp, path.clone(), rings, liveness_ms, schemas_json)?;
-        std::fs::rename(&temp_path, &path).map_err(|e| {
-            let _ = std::fs::remove_file(&temp_path);
-            Error::Os {
-                op: "replace the registry",
-                path: path.clone(),
-                source: e,
+        let placed = if over_stale {
+            std::fs::rename(&temp_path, &path)
+        } else {
+            std::fs::hard_link(&temp_path, &path)
+        };
+        let _ = std::fs::remove_file(&temp_path);
+        match placed {
+            Ok(()) => Ok(reg),
+            // Another broker published first: name it.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(match open(bus) {
+                Ok(snap) => Error::BrokerRunning {
+                    bus: bus.into(),
+                    pid: snap.header.broker_pid,
+                },
+                Err(e) => e,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                Err(Error::PermissionDenied { path })
             }
-        })?;
-        Ok(reg)
+            Err(e) => Err(Error::Os {
+                op: "publish the registry",
+                path,
+                source: e,
+            }),
+        }
     }
 
     /// Creates `object` (exclusively) and fills it; `path` is where it will be found.
@@ -158,15 +165,12 @@ impl Registry {
         }
         let schemas = schemas_json;
         let size = total_size(schemas.len()).next_multiple_of(4096);
-        // Another broker created it between our check and now: name it.
-        let exists = || match open(bus) {
-            Ok(snap) => Error::BrokerRunning {
-                bus: bus.into(),
-                pid: snap.header.broker_pid,
-            },
-            Err(e) => e,
+        let taken = || Error::Os {
+            op: "create",
+            path: name::object_path(object),
+            source: std::io::ErrorKind::AlreadyExists.into(),
         };
-        let map = shm::create(object, size as u64, 0o644, exists)?;
+        let map = shm::create(object, size as u64, 0o644, taken)?;
         let me = std::process::id();
         let header = RegistryHeader {
             magic: REGISTRY_MAGIC,
@@ -382,6 +386,29 @@ pub fn parse(bytes: &[u8]) -> Result<(RegistryHeader, Vec<RingInfo>, String), Co
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Publishing is exclusive unless it replaces a stale registry, and never leaves the
+    /// temporary name behind.
+    #[test]
+    fn publish_is_exclusive_and_replace_swaps_in_place() {
+        let bus = format!("regtest{}", std::process::id());
+        let first = Registry::publish(&bus, &[], 1000, "{}", false).unwrap();
+        let again = Registry::publish(&bus, &[], 1000, "{}", false)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(again, Error::BrokerRunning { pid, .. } if pid == std::process::id()),
+            "{again}"
+        );
+        let replaced = Registry::publish(&bus, &[], 2000, "{\"x\":1}", true).unwrap();
+        let snap = open(&bus).unwrap();
+        assert_eq!(snap.header.liveness_ms, 2000);
+        assert_eq!(snap.schemas_json, "{\"x\":1}");
+        let temp = name::object_path(&format!("{}~{}", object(&bus).unwrap(), std::process::id()));
+        assert!(!std::path::Path::new(&temp).exists(), "{temp} left behind");
+        drop((first, replaced));
+        unlink(&bus).unwrap();
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]

@@ -47,6 +47,9 @@ STATUS_ERROR = _native.constant("DNA_STATUS_ERROR")
 STATUS_TIMEOUT = _native.constant("DNA_STATUS_TIMEOUT")
 STATUS_REJECTED = _native.constant("DNA_STATUS_REJECTED")
 DEFAULT_TIMEOUT_MS = _native.constant("DNA_DEFAULT_TIMEOUT_MS")
+# The records themselves: sizes (where the code and output start), versions and magics.
+_JOB = by_name("DnaJob")
+_RESULT = by_name("DnaResult")
 
 
 class RtsWatcher:
@@ -137,7 +140,7 @@ class DnaExecutor(Daemon):
     max_attempts = 1
 
     def on_start(self) -> None:
-        self._result = by_name("DnaResult")
+        self._result = _RESULT
         self._results = self._bus.publisher(self.results_ring, layout="DnaResult")
 
     def on_stop(self) -> None:
@@ -189,33 +192,31 @@ class DnaExecutor(Daemon):
 
     def handle(self, msg: Message) -> None:
         job = msg.header
-        start = by_name("DnaJob").size
-        code = bytes(msg.payload[start : start + job.code_len])
+        code = bytes(msg.payload[_JOB.size : _JOB.size + job.code_len])
         started = time.time_ns()
         status, exit_code, output = self.run_job(job, code)
         output = output[: self.max_output]
         with self._results.loan() as r:
             h = r.header
-            h.magic[:] = list(by_name("DnaResult").schema["magic"].encode())
-            h.version = by_name("DnaResult").schema["version"]
+            h.magic[:] = list(_RESULT.schema["magic"].encode())
+            h.version = _RESULT.schema["version"]
             h.status = status
             h.job_id = job.job_id
             h.started_ns = started
             h.finished_ns = time.time_ns()
             h.exit_code = exit_code
             h.output_len = len(output)
-            start = by_name("DnaResult").size
-            r.payload[start : start + len(output)] = output
-            r.commit(start + len(output))
+            r.payload[_RESULT.size : _RESULT.size + len(output)] = output
+            r.commit(_RESULT.size + len(output))
 
 
 def make_job(job_id: int, source: str, timeout_ms: int = DEFAULT_TIMEOUT_MS, encoding: int = CODE_UTF8) -> Tuple[bytes, bytes]:
     """The bytes of a DnaJob record and its code, for publishing (used by tests and tools)."""
     raw = source.encode()
     code = {CODE_UTF8: raw, CODE_ZLIB: zlib.compress(raw), CODE_HYBRID: base64.b64encode(zlib.compress(raw))}[encoding]
-    job = by_name("DnaJob").struct()  # type: ignore[misc]
-    job.magic[:] = list(by_name("DnaJob").schema["magic"].encode())
-    job.version = by_name("DnaJob").schema["version"]
+    job = _JOB.struct()  # type: ignore[misc]
+    job.magic[:] = list(_JOB.schema["magic"].encode())
+    job.version = _JOB.schema["version"]
     job.job_id = job_id
     job.timeout_ms = timeout_ms
     job.submitted_ns = time.time_ns()

@@ -151,13 +151,20 @@ pub fn claim(ring: &RingRef<'_>, id: &Identity) -> Option<Claim> {
 /// CLAIMING -> ACTIVE for `c`. Release: a scan that sees ACTIVE (Acquire) sees the fields
 /// written during the claim.
 fn activate(e: &ClientCtl, c: Claim) -> bool {
+    transition(
+        e,
+        pack(CLIENT_CLAIMING, c.generation),
+        pack(CLIENT_ACTIVE, c.generation),
+    )
+}
+
+/// The one way an entry's word changes after its claim: `from -> to` in one compare-and-swap,
+/// false when the word is no longer `from`. Release: what the caller wrote before (the
+/// claim's fields, the client's last use, the reaper's reclaim) happens before whoever
+/// acquires the new word (a scan's `is_active`, the next claim's CAS).
+fn transition(e: &ClientCtl, from: u64, to: u64) -> bool {
     e.lifecycle()
-        .compare_exchange(
-            pack(CLIENT_CLAIMING, c.generation),
-            pack(CLIENT_ACTIVE, c.generation),
-            Release,
-            Relaxed,
-        )
+        .compare_exchange(from, to, Release, Relaxed)
         .is_ok()
 }
 
@@ -202,17 +209,11 @@ pub fn is_active(e: &ClientCtl) -> bool {
 /// The holder frees its entry: `(ACTIVE, g) -> (FREE, g)`. False (and nothing changed) when
 /// the broker reaped it first.
 pub fn release(ring: &RingRef<'_>, c: Claim) -> bool {
-    // Release: everything this client did happens before another client claims the entry.
-    ring.clients
-        .get(c.index)
-        .lifecycle()
-        .compare_exchange(
-            pack(CLIENT_ACTIVE, c.generation),
-            pack(CLIENT_FREE, c.generation),
-            Release,
-            Relaxed,
-        )
-        .is_ok()
+    transition(
+        ring.clients.get(c.index),
+        pack(CLIENT_ACTIVE, c.generation),
+        pack(CLIENT_FREE, c.generation),
+    )
 }
 
 /// Stamps the heartbeat of `c` with `now_ns`. False when `c` no longer holds its entry.
@@ -237,17 +238,11 @@ pub fn observe(ring: &RingRef<'_>, i: usize) -> u64 {
 /// The broker frees entry `i`, whose word it observed as `observed` and whose holdings it has
 /// reclaimed: `observed -> (FREE, generation)`. False when the entry changed since.
 pub fn reap(ring: &RingRef<'_>, i: usize, observed: u64) -> bool {
-    // Release: everything reclaimed happens before the entry is claimed again.
-    ring.clients
-        .get(i)
-        .lifecycle()
-        .compare_exchange(
-            observed,
-            pack(CLIENT_FREE, generation(observed)),
-            Release,
-            Relaxed,
-        )
-        .is_ok()
+    transition(
+        ring.clients.get(i),
+        observed,
+        pack(CLIENT_FREE, generation(observed)),
+    )
 }
 
 /// Records on `c`'s entry that it claimed sequence `seq` and has not committed it (`Some`), or
@@ -261,7 +256,9 @@ pub fn set_claim_marker(ring: &RingRef<'_>, c: Claim, seq: Option<u64>) {
 /// The sequence entry `i` marked as claimed and not committed, if any.
 #[inline]
 pub fn claim_marker(ring: &RingRef<'_>, i: usize) -> Option<u64> {
-    // Acquire: the reaper reads the marker after seeing the entry's word.
+    // The marker is a hint, stored Relaxed by its publisher: whoever acts on it (the reaper's
+    // `skip`) first checks the slot's stamp with Acquire, which pairs with the commit's
+    // Release, so a stale marker is never acted on.
     ring.clients.get(i).claimed().load(Acquire).checked_sub(1)
 }
 

@@ -210,16 +210,25 @@ fn run(
     if let Some(b) = &a.backend {
         node.args(["--backend", b]);
     }
-    let node = start(children, "render-node", node, logs, Some("ready"), stop)?;
+    let ready = Ready::line("ready", "ready (GPU adapter and rings)", 60);
+    let node = start(children, "render-node", node, logs, ready, stop)?;
     println!("  render node      pid {node}");
 
     let dna = programs.python(&["dna-exec", "--bus", &a.bus]);
-    let dna = start(children, "dna-exec", dna, logs, Some("ready"), stop)?;
+    let dna = start(
+        children,
+        "dna-exec",
+        dna,
+        logs,
+        Ready::line("ready", "ready", 30),
+        stop,
+    )?;
     println!("  DNA executor     pid {dna} (Python)");
 
     let folder = rts_dir.to_string_lossy().into_owned();
     let watcher = programs.python(&["rts-watch", "--folder", &folder, "--bus", &a.bus]);
-    let watcher = start(children, "rts-watch", watcher, logs, Some("ready"), stop)?;
+    let ready = Ready::line("ready", "ready", 30);
+    let watcher = start(children, "rts-watch", watcher, logs, ready, stop)?;
     println!(
         "  RTS watcher      pid {watcher} (Python) on {}",
         rts_dir.display()
@@ -233,7 +242,8 @@ fn run(
         &format!("{}", a.fps.round().max(1.0) as u32),
     ]);
     producer.args(["--windows", &a.windows.to_string()]);
-    let producer = start(children, "frames", producer, logs, None, stop)?;
+    let ready = Ready::any_line("publishing", 10);
+    let producer = start(children, "frames", producer, logs, ready, stop)?;
     println!(
         "  frame producer   pid {producer} (Rust, {} windows)",
         a.windows
@@ -286,23 +296,43 @@ fn run(
     Ok(state)
 }
 
-/// Spawns `cmd` as `name` and waits until it is ready (a line containing `ready`, or any
-/// line when `None`); returns its pid.
+/// When a started process counts as ready: it printed a line containing `marker` (any line
+/// when `None`) within `limit`; `what` names the wait in errors.
+struct Ready {
+    marker: Option<&'static str>,
+    what: &'static str,
+    limit: Duration,
+}
+
+impl Ready {
+    fn line(marker: &'static str, what: &'static str, secs: u64) -> Ready {
+        Ready {
+            marker: Some(marker),
+            what,
+            limit: Duration::from_secs(secs),
+        }
+    }
+
+    fn any_line(what: &'static str, secs: u64) -> Ready {
+        Ready {
+            marker: None,
+            what,
+            limit: Duration::from_secs(secs),
+        }
+    }
+}
+
+/// Spawns `cmd` as `name` and waits until it is `ready`; returns its pid.
 fn start(
     children: &mut Vec<Child>,
     name: &'static str,
     cmd: std::process::Command,
     logs: &Path,
-    ready: Option<&str>,
+    ready: Ready,
     stop: &AtomicBool,
 ) -> Result<u32, String> {
-    children.push(spawn(name, cmd, logs, ready)?);
+    children.push(spawn(name, cmd, logs, ready.marker)?);
     let c = children.last_mut().expect("just pushed");
-    let (what, limit) = match name {
-        "render-node" => ("ready (GPU adapter and rings)", 60),
-        "frames" => ("publishing", 10),
-        _ => ("ready", 30),
-    };
-    wait_ready(c, what, Duration::from_secs(limit), stop)?;
+    wait_ready(c, ready.what, ready.limit, stop)?;
     Ok(c.pid())
 }
