@@ -2,6 +2,7 @@
 
 use crate::manifest::Manifest;
 use crate::reaper::RingWatch;
+use gos_bus_protocol::lock::BrokerLock;
 use gos_bus_protocol::registry::{self, Registry};
 use gos_bus_protocol::ring::entry;
 use gos_bus_protocol::segment::{Geometry, Segment};
@@ -97,16 +98,12 @@ pub fn schemas_json() -> String {
 pub fn serve(opts: &ServeOptions, stop: &AtomicBool, mut log: impl FnMut(&str)) -> Result<Summary> {
     let bus = opts.bus.as_str();
     let mut summary = Summary::default();
-    // A registry left by a broker that is still alive means the bus is taken. One left by a
-    // broker that is gone (or a damaged one) stays in place until ours replaces it, so that
-    // clients attaching meanwhile still find the bus.
+    // One broker per bus: the kernel's lock, held until we return (or die), decides. Whoever
+    // holds it owns every object of the bus, so a registry found now was left by a broker
+    // that is gone (or is damaged): it stays in place until ours replaces it, so that clients
+    // attaching meanwhile still find the bus.
+    let lock = BrokerLock::acquire(bus)?;
     let stale = match registry::open(bus) {
-        Ok(snap) if snap.broker_alive() => {
-            return Err(Error::BrokerRunning {
-                bus: bus.into(),
-                pid: snap.header.broker_pid,
-            })
-        }
         Ok(_) | Err(Error::Corrupt { .. }) => true,
         Err(Error::BusNotRunning { .. }) => false,
         Err(e) => return Err(e),
@@ -173,6 +170,8 @@ pub fn serve(opts: &ServeOptions, stop: &AtomicBool, mut log: impl FnMut(&str)) 
             let _ = Segment::unlink(bus, name);
         }
         let _ = registry::unlink(bus);
+        // Still held: removing it now is safe (see `gos_bus_protocol::lock`).
+        let _ = lock.remove();
         log("removed the rings and the registry (--remove-on-exit)");
     } else {
         log("stopped; the rings stay for the next `gos-bus serve`, which adopts them");
@@ -180,19 +179,13 @@ pub fn serve(opts: &ServeOptions, stop: &AtomicBool, mut log: impl FnMut(&str)) 
     Ok(summary)
 }
 
-/// `gos-bus clean`: removes the registry and every ring of `bus`, refusing while a live broker
-/// holds it, and (unless `force`) while live clients are attached. Returns the removed paths.
+/// `gos-bus clean`: removes the registry and every ring of `bus`, refusing while a broker
+/// holds its lock, and (unless `force`) while live clients are attached. Returns the removed paths.
 pub fn clean(bus: &str, force: bool) -> Result<Vec<String>> {
     let mut removed = Vec::new();
-    match registry::open(bus) {
-        Ok(snap) if snap.broker_alive() => {
-            return Err(Error::BrokerRunning {
-                bus: bus.into(),
-                pid: snap.header.broker_pid,
-            })
-        }
-        _ => {}
-    }
+    // Held while removing, so no broker starts on the bus half-way; fails (naming the pid)
+    // while a broker runs.
+    let lock = BrokerLock::try_lock(bus)?;
     let rings = gos_bus_protocol::name::list_rings(bus)?;
     if !force {
         for ring in &rings {
@@ -221,5 +214,6 @@ pub fn clean(bus: &str, force: bool) -> Result<Vec<String>> {
     if registry::unlink(bus).is_ok() {
         removed.push(gos_bus_protocol::name::object_path(&registry::object(bus)?));
     }
+    removed.push(lock.remove()?);
     Ok(removed)
 }

@@ -176,7 +176,7 @@ pub enum Error {
         path: String,
     },
     /// A live broker already serves the bus.
-    #[error("bus '{bus}' already has a live broker (pid {pid}): stop it first (kill -TERM {pid}), or pick another --bus")]
+    #[error("bus '{bus}' already has a broker (pid {pid}): stop it first (kill -TERM {pid}), or pick another --bus")]
     BrokerRunning {
         /// Bus name.
         bus: String,

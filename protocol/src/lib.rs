@@ -10,6 +10,7 @@
 //!   lifecycle in [`ring::entry`], wake-ups), model-checked with loom (`--cfg loom`);
 //! - [`wait`]: futex waiting and the wait strategies;
 //! - [`shm`], [`segment`]: POSIX shared-memory objects and ring segments (create, validate, map);
+//! - [`lock`]: the broker lock (one broker per bus, dropped by the kernel when it dies);
 //! - [`registry`]: the bus registry's format (`/gos.BUS`), read by everyone, written by the
 //!   broker.
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -21,6 +22,8 @@ pub mod ring;
 mod sync;
 pub mod wait;
 
+#[cfg(not(loom))]
+pub mod lock;
 #[cfg(not(loom))]
 pub mod name;
 #[cfg(not(loom))]

@@ -83,15 +83,6 @@ pub struct Snapshot {
     pub path: String,
 }
 
-impl Snapshot {
-    /// True when a broker process owns the bus right now (state running, and its pid alive with
-    /// the same start time).
-    pub fn broker_alive(&self) -> bool {
-        self.header.state == REGISTRY_RUNNING
-            && proc::alive(self.header.broker_pid, self.header.broker_start_time)
-    }
-}
-
 fn total_size(schemas_len: usize) -> usize {
     REGISTRY_RINGS_OFFSET + REGISTRY_MAX_RINGS * size_of::<RegistryRing>() + schemas_len
 }

@@ -431,13 +431,77 @@ fn monitor_screen_shows_a_live_bus() {
 fn clean_refuses_a_live_broker_and_removes_a_dead_one() {
     let (s, broker) = Served::new();
     let e = gos_bus_broker::clean(&s.bus, true).expect_err("a live broker holds the bus");
-    assert!(e.to_string().contains("already has a live broker"), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("already has a broker (pid {})", broker.child.id())),
+        "{e}"
+    );
     broker.kill(); // dies without stopping: its registry still says running
     let removed = gos_bus_broker::clean(&s.bus, false).unwrap();
-    assert_eq!(removed.len(), 5, "four rings and the registry: {removed:?}");
+    assert_eq!(
+        removed.len(),
+        6,
+        "four rings, the registry and the broker lock: {removed:?}"
+    );
     assert!(gos_bus::tools::snapshot::take(&s.bus).rings.is_empty());
     let e = Bus::attach(&s.bus).expect_err("nothing left");
     assert!(e.to_string().contains("is not running"), "{e}");
+}
+
+/// Two brokers started at the same moment on one bus: exactly one serves, the other exits
+/// non-zero naming it, and `clean` refuses while it serves. (Staleness used to be judged from
+/// the registry's state word, so both could stay up, one adopting the other's rings.)
+#[test]
+fn two_brokers_started_together_exactly_one_serves() {
+    let s = Served::bare();
+    let args = |m: &std::path::Path| {
+        vec![
+            "broker".to_string(),
+            s.bus.clone(),
+            m.to_str().unwrap().to_string(),
+            LIVENESS_MS.to_string(),
+        ]
+    };
+    for round in 0..5 {
+        let a = args(&s.manifest);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let mut first = Peer::spawn_with(PEER, &a, Stdio::null());
+        let mut second = Peer::spawn_with(PEER, &a, Stdio::null());
+        let (l1, l2) = (first.line(), second.line());
+        let (mut winner, mut loser, said) = match (l1.as_str(), l2.as_str()) {
+            ("ready", _) => (first, second, l2),
+            (_, "ready") => (second, first, l1),
+            _ => panic!("round {round}: neither broker serves: {l1:?} / {l2:?}"),
+        };
+        let status = loser.child.wait().unwrap();
+        assert!(
+            !status.success(),
+            "round {round}: the second broker exits non-zero"
+        );
+        let pid = winner.child.id();
+        assert!(
+            said.contains(&format!("bus '{}' already has a broker (pid {pid})", s.bus)),
+            "round {round}: {said}"
+        );
+        assert!(
+            winner.child.try_wait().unwrap().is_none(),
+            "the winner serves on"
+        );
+        let e = gos_bus_broker::clean(&s.bus, true).expect_err("clean refuses a served bus");
+        assert!(e.to_string().contains(&format!("(pid {pid})")), "{e}");
+        assert!(
+            std::path::Path::new(&format!("/dev/shm/gos.{}.frames", s.bus)).exists(),
+            "the served rings stay"
+        );
+        if round % 2 == 0 {
+            winner.stop();
+        } else {
+            // Killed: the kernel drops its lock, and the next round starts on its rings.
+            winner.child.kill().unwrap();
+            winner.child.wait().unwrap();
+        }
+        drop(loser);
+    }
 }
 
 #[test]

@@ -238,7 +238,11 @@ pub fn take(bus: &str) -> BusSnapshot {
     match registry::open(bus) {
         Ok(reg) => {
             let h = reg.header;
-            let alive = proc::alive(h.broker_pid, h.broker_start_time);
+            // The broker lock, not the pid, says whether a broker runs (a pid can be reused).
+            let alive = matches!(
+                gos_bus_protocol::lock::BrokerLock::is_held(bus),
+                Ok(Some(_))
+            );
             snap.broker = Some(BrokerInfo {
                 pid: h.broker_pid,
                 status: match (h.state == REGISTRY_RUNNING, alive) {

@@ -75,13 +75,11 @@ pub struct UpArgs {
 /// `gos-bus up`. Returns whether the run was clean (no errors in the summary).
 pub fn up(a: UpArgs) -> Result<bool, String> {
     let programs = Programs::find(a.bin_dir.as_deref(), &a.python)?;
-    if let Ok(reg) = gos_bus_protocol::registry::open(&a.bus) {
-        if proc::alive(reg.header.broker_pid, reg.header.broker_start_time) {
-            return Err(format!(
-                "a broker already runs bus '{}' (pid {}): stop it, or use another bus with --bus NAME",
-                a.bus, reg.header.broker_pid
-            ));
-        }
+    if let Ok(Some(pid)) = gos_bus_protocol::lock::BrokerLock::is_held(&a.bus) {
+        return Err(format!(
+            "bus '{}' already has a broker (pid {pid}): stop it, or use another bus with --bus NAME",
+            a.bus
+        ));
     }
     let (logs, snaps) = (a.out.join("logs"), a.out.join("snapshots"));
     for d in [&logs, &snaps] {
