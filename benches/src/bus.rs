@@ -26,7 +26,7 @@ fn send(p: &mut Publisher<Bytes>, len: usize, seq: u64, fill: Option<&[u8]>) {
         b.copy_from_slice(&src[..len]);
     }
     b[..8].copy_from_slice(&seq.to_le_bytes());
-    loan.commit();
+    loan.commit().expect("commit");
 }
 
 fn take(s: &Subscriber<Bytes>) -> u64 {

@@ -12,7 +12,7 @@
 //!   timeout.
 
 use gos_bus_protocol::control::ClientCtl;
-use gos_bus_protocol::ring::entry::{self, Claim};
+use gos_bus_protocol::ring::entry::{self, Claim, Pin};
 use gos_bus_protocol::ring::{broadcast, work_queue, Mode, RingRef};
 use gos_bus_protocol::{proc, Segment};
 use gos_layouts::segment::*;
@@ -48,6 +48,19 @@ pub struct RingWatch {
     damaged: Option<String>,
     /// The object was found removed from /dev/shm (reported once).
     unlinked: bool,
+    /// Per client entry: its (lifecycle word, heartbeat word) as last seen, and since when
+    /// (the broker's monotonic clock) it has not changed.
+    beats: HashMap<usize, ((u64, u64), Instant)>,
+}
+
+/// What reclaiming one client came to.
+enum Outcome {
+    /// Not possible now (a slot not yet writable, a full queue): again next scan.
+    Retry,
+    /// Everything it held is reclaimed: free the entry.
+    Free,
+    /// Its process lives: the entry is reaped (state REAPED), pinning this.
+    Pinned(Pin),
 }
 
 fn role_name(role: u32) -> &'static str {
@@ -68,11 +81,18 @@ impl RingWatch {
             pending: Vec::new(),
             damaged: None,
             unlinked: false,
+            beats: HashMap::new(),
         }
     }
 
     /// One pass: reaps dead clients, then reclaims orphans.
     pub fn scan(&mut self, liveness: Duration) -> Reaped {
+        self.scan_at(liveness, Instant::now())
+    }
+
+    /// [`RingWatch::scan`] with the broker's monotonic clock reading `now`, so tests can move
+    /// time (a client is silent once its heartbeat has not changed for `liveness` of it).
+    pub fn scan_at(&mut self, liveness: Duration, now: Instant) -> Reaped {
         let mut notes = Vec::new();
         let present = std::path::Path::new(self.seg.path()).exists();
         if !present && !self.unlinked {
@@ -82,12 +102,12 @@ impl RingWatch {
             ));
         }
         self.unlinked = !present;
-        let mut out = self.scan_ring(liveness);
+        let mut out = self.scan_ring(liveness, now);
         out.events.splice(0..0, notes);
         out
     }
 
-    fn scan_ring(&mut self, liveness: Duration) -> Reaped {
+    fn scan_ring(&mut self, liveness: Duration, now: Instant) -> Reaped {
         // A header another process overwrote is reported (once) and the ring left alone
         // until it is whole again: supervising it could only spread the damage.
         if let Err(problem) = gos_bus_protocol::segment::validate(
@@ -123,6 +143,7 @@ impl RingWatch {
             seg,
             orphans,
             pending,
+            beats,
             ..
         } = self;
         let mut w = Work {
@@ -132,7 +153,10 @@ impl RingWatch {
             out: Reaped::default(),
         };
         w.flush_pending();
-        let now = proc::now_ns();
+        // Liveness on the broker's own monotonic clock: a client is silent when its heartbeat
+        // word has not changed for `liveness`, whatever the wall clock did meanwhile (a jump
+        // forward no longer reaps live clients; a jump back no longer keeps dead ones).
+        let mut seen_beats = HashMap::new();
         for i in 0..w.ring.clients.len() {
             let e = w.ring.clients.get(i);
             let observed = entry::observe(&w.ring, i);
@@ -142,30 +166,54 @@ impl RingWatch {
             }
             let pid = e.pid().load(Relaxed);
             let gone = !proc::alive(pid, e.start_time().load(Relaxed));
-            let silent =
-                now.saturating_sub(e.heartbeat_ns().load(Relaxed)) > liveness.as_nanos() as u64;
+            let role = e.role().load(Relaxed);
+            if state == CLIENT_REAPED {
+                w.watch_reaped(i, observed, e, role, gone);
+                continue;
+            }
+            let beat = (observed, e.heartbeat_ns().load(Relaxed));
+            let since = match beats.get(&i) {
+                Some(&(b, t)) if b == beat => t,
+                _ => now,
+            };
+            seen_beats.insert(i, (beat, since));
+            let silent = now.saturating_duration_since(since) > liveness;
             if !(gone || (state == CLIENT_ACTIVE && silent)) {
                 continue;
             }
-            let role = e.role().load(Relaxed);
             let claim = Claim {
                 index: i,
                 generation: entry::generation(observed),
             };
-            if !w.reclaim_client(claim, e, role) {
-                continue; // could not finish now (ring full): try again next scan
-            }
-            if !entry::reap(&w.ring, i, observed) {
-                continue; // it changed meanwhile (freed by its holder): nothing to reap
-            }
+            let how = match w.reclaim_client(claim, observed, e, role, !gone) {
+                Outcome::Retry => continue, // could not finish now (ring full): next scan
+                Outcome::Free => {
+                    if !entry::reap(&w.ring, i, observed) {
+                        continue; // it changed meanwhile (freed by its holder): nothing to reap
+                    }
+                    if gone {
+                        "process gone".to_string()
+                    } else {
+                        "no heartbeat".to_string()
+                    }
+                }
+                Outcome::Pinned(pin) => format!(
+                    "no heartbeat, but its process lives: {}, until it resumes or exits",
+                    match pin {
+                        Pin::Seq(seq) => format!("the slot of sequence {seq} stays pinned"),
+                        Pin::Cursor => "the slot at its cursor stays pinned".into(),
+                        Pin::Nothing => "its entry stays reserved".into(),
+                    }
+                ),
+            };
             w.out.clients += 1;
             w.out.events.push(format!(
-                "reaped {} pid {pid} on ring '{}' ({})",
+                "reaped {} pid {pid} on ring '{}' ({how})",
                 role_name(role),
-                w.seg.name(),
-                if gone { "process gone" } else { "no heartbeat" }
+                w.seg.name()
             ));
         }
+        *beats = seen_beats;
         w.reclaim_orphans(orphans, liveness);
         w.out
     }
@@ -180,42 +228,165 @@ struct Work<'a> {
 }
 
 impl Work<'_> {
-    fn reclaim_client(&mut self, claim: Claim, e: &ClientCtl, role: u32) -> bool {
+    /// Takes back what client `claim` (whose word was `observed`) held. A client whose
+    /// process still lives (`alive`: it stopped beating) may resume and touch the slot it
+    /// held, so that slot is pinned (see `entry::reap_pinned`) before anything of it is
+    /// handed on.
+    fn reclaim_client(
+        &mut self,
+        claim: Claim,
+        observed: u64,
+        e: &ClientCtl,
+        role: u32,
+        alive: bool,
+    ) -> Outcome {
         let ring = self.ring;
+        let i = claim.index;
         match role {
             ROLE_PUBLISHER => {
-                if let Some(seq) = entry::claim_marker(&ring, claim.index) {
-                    if !self.skip(seq) {
-                        return false;
+                let mut pin = Pin::Nothing;
+                if let Some(seq) = entry::claim_marker(&ring, i) {
+                    if ring.slot(seq).stamp().load(Acquire) <= seq {
+                        if !self.committable(seq) {
+                            return Outcome::Retry;
+                        }
+                        pin = Pin::Seq(seq);
+                        // Pinned first (when alive): a publisher that then loses the claim
+                        // finds itself reaped, and the pin is there before the skip makes the
+                        // slot's next lap writable.
+                        if alive && !entry::reap_pinned(&ring, i, observed, pin) {
+                            return Outcome::Retry; // it changed meanwhile: look again
+                        }
+                        // The claim marker decides who commits: it or us.
+                        if entry::end_claim(&ring, i, seq) {
+                            self.commit_skipped(seq);
+                        } else if !alive {
+                            return Outcome::Retry; // it committed meanwhile: look again
+                        }
                     }
                 }
-                // A single-producer ring's token goes back with its holder.
-                entry::release_producer_token(&ring, claim.index);
+                if alive {
+                    // Kept reaped, not freed, even with nothing loaned: a claim it makes
+                    // in the instant of the reap stays marked on an entry nobody else
+                    // takes, and a single-producer ring's token stays with a publisher that
+                    // may resume mid-claim (its plain store of `head` would undo another's
+                    // claims). Both go when the process is gone.
+                    if pin == Pin::Nothing && !entry::reap_pinned(&ring, i, observed, pin) {
+                        return Outcome::Retry;
+                    }
+                    return Outcome::Pinned(pin);
+                }
+                entry::release_producer_token(&ring, claim);
+                Outcome::Free
             }
-            ROLE_SUBSCRIBER if e.flags().load(Relaxed) & CLIENT_SLEEPY != 0 => {
-                e.flags().store(0, Relaxed);
-                ring.ctl.sleepy_consumers().fetch_sub(1, SeqCst);
+            ROLE_SUBSCRIBER => {
+                self.unsleep(e);
+                if alive {
+                    // Its live cursor names the slot it may be reading.
+                    if entry::reap_pinned(&ring, i, observed, Pin::Cursor) {
+                        return Outcome::Pinned(Pin::Cursor);
+                    }
+                    return Outcome::Retry;
+                }
+                Outcome::Free
             }
             ROLE_WORKER => {
                 let lease = claim.lease();
                 let tail = ring.ctl.tail().load(Acquire);
-                for seq in tail.saturating_sub(ring.capacity)..tail {
-                    let slot = ring.slot(seq);
-                    if slot.stamp().load(Acquire) == seq + 1
-                        && slot.lease().load(Relaxed) == lease
-                        && !self.redeliver(seq)
-                    {
-                        return false;
-                    }
+                let taken: Vec<u64> = (tail.saturating_sub(ring.capacity)..tail)
+                    .filter(|&seq| {
+                        let slot = ring.slot(seq);
+                        slot.stamp().load(Acquire) == seq + 1 && slot.lease().load(Relaxed) == lease
+                    })
+                    .collect();
+                let pin = match taken.first() {
+                    Some(&seq) => Pin::Seq(seq),
+                    None => Pin::Nothing,
+                };
+                if alive && !entry::reap_pinned(&ring, i, observed, pin) {
+                    return Outcome::Retry;
                 }
-                if e.flags().load(Relaxed) & CLIENT_SLEEPY != 0 {
-                    e.flags().store(0, Relaxed);
-                    ring.ctl.sleepy_consumers().fetch_sub(1, SeqCst);
+                for seq in taken {
+                    // `redeliver` never fails: a job that finds the queue full waits in the
+                    // broker's pending list.
+                    self.redeliver(seq);
+                }
+                self.unsleep(e);
+                if alive {
+                    Outcome::Pinned(pin)
+                } else {
+                    Outcome::Free
                 }
             }
-            _ => {}
+            _ => Outcome::Free,
         }
-        true
+    }
+
+    /// A reaped entry whose process lived when it was reaped: freed once the process is
+    /// gone (a claim it made after the reap is skipped first), and a claim it made after
+    /// the reap taken back and pinned when it lives on.
+    fn watch_reaped(&mut self, i: usize, observed: u64, e: &ClientCtl, role: u32, gone: bool) {
+        let ring = self.ring;
+        if role == ROLE_PUBLISHER {
+            if let Some(seq) = entry::claim_marker(&ring, i) {
+                if ring.slot(seq).stamp().load(Acquire) <= seq
+                    && self.committable(seq)
+                    && entry::end_claim(&ring, i, seq)
+                {
+                    if !gone {
+                        entry::repin(&ring, i, seq);
+                    }
+                    self.commit_skipped(seq);
+                }
+            }
+        }
+        if !gone || !entry::free_reaped(&ring, i, observed) {
+            return;
+        }
+        if role == ROLE_PUBLISHER {
+            let claim = Claim {
+                index: i,
+                generation: entry::generation(observed),
+            };
+            entry::release_producer_token(&ring, claim);
+        }
+        self.out.events.push(format!(
+            "freed the entry of reaped {} pid {} on ring '{}' (its process is gone)",
+            role_name(role),
+            e.pid().load(Relaxed),
+            self.seg.name()
+        ));
+    }
+
+    /// A consumer that counted itself among the possible sleepers no longer does.
+    fn unsleep(&self, e: &ClientCtl) {
+        if e.flags().load(Relaxed) & CLIENT_SLEEPY != 0 {
+            e.flags().store(0, Relaxed);
+            self.ring.ctl.sleepy_consumers().fetch_sub(1, SeqCst);
+        }
+    }
+
+    /// True when claimed sequence `seq` can be committed now: its slot's previous lap is
+    /// committed (broadcast) or it is the slot's turn (work queue).
+    fn committable(&self, seq: u64) -> bool {
+        let stamp = self.ring.slot(seq).stamp().load(Acquire);
+        match self.seg.geometry().mode {
+            Mode::Broadcast => broadcast::is_writable(&self.ring, seq),
+            Mode::WorkQueue => stamp == seq,
+        }
+    }
+
+    /// Commits `seq`, which we own, as skipped.
+    fn commit_skipped(&mut self, seq: u64) {
+        match self.seg.geometry().mode {
+            Mode::Broadcast => broadcast::commit(&self.ring, seq, 0, true),
+            Mode::WorkQueue => work_queue::commit(&self.ring, seq, 0, true, 0),
+        }
+        self.out.skipped += 1;
+        self.out.events.push(format!(
+            "committed abandoned sequence {seq} of ring '{}' as skipped",
+            self.seg.name()
+        ));
     }
 
     /// Commits claimed sequence `seq` as skipped if it is still uncommitted. False when it

@@ -10,8 +10,10 @@ use crate::record;
 
 /// `RingHeader::magic`.
 pub const RING_MAGIC: [u8; 4] = *b"GBRG";
-/// `RingHeader::format_version` written by this build (2: `ClientEntry::lifecycle`).
-pub const RING_FORMAT_VERSION: u32 = 2;
+/// `RingHeader::format_version` written by this build (2: `ClientEntry::lifecycle`; 3: the
+/// single-producer token carries the holder's generation, `RingHeader::pins`, the reaped
+/// state).
+pub const RING_FORMAT_VERSION: u32 = 3;
 /// `RingHeader::state`: being built; never attach.
 pub const RING_STATE_BUILDING: u32 = 0;
 /// `RingHeader::state`: fully initialised; written last.
@@ -41,6 +43,11 @@ pub const CLIENT_FREE: u32 = 0;
 pub const CLIENT_CLAIMING: u32 = 1;
 /// `ClientEntry::lifecycle` state (low 32 bits): in use.
 pub const CLIENT_ACTIVE: u32 = 2;
+/// `ClientEntry::lifecycle` state (low 32 bits): taken back by the broker from a client whose
+/// process still lives (paused, or too slow to beat): it lost its place, and the slot of the
+/// sequence in `ClientEntry::cursor` stays pinned (producers pass over it) until the client
+/// gives the entry up or its process is gone.
+pub const CLIENT_REAPED: u32 = 3;
 /// `ClientEntry::role`: publisher.
 pub const ROLE_PUBLISHER: u32 = 1;
 /// `ClientEntry::role`: broadcast subscriber (has a cursor).
@@ -97,8 +104,9 @@ record! {
         pub layout_name: [u8; 32] = 88,
         /// Name of the ring, NUL-padded.
         pub ring_name: [u8; 64] = 120,
-        /// Reserved, zero.
-        pub reserved2: [u8; 8] = 184,
+        /// Single-producer ring: the lease (`generation << 32 | entry + 1`) of the publisher
+        /// that holds it (0 = none).
+        pub producer_token: u64 = 184,
         /// Producers' claim counter: the next sequence number to loan (own cache line).
         pub head: u64 = 192,
         /// Padding.
@@ -122,19 +130,22 @@ record! {
         pub pad_wait: [u8; 44] = 340,
         /// Pid of the broker that owns the ring (0 = none yet).
         pub broker_pid: u32 = 384,
-        /// Single-producer ring: entry + 1 of the publisher that holds it (0 = none).
-        pub producer_token: u32 = 388,
+        /// Reserved, zero.
+        pub reserved3: u32 = 388,
         /// Broker heartbeat, nanoseconds since the Unix epoch.
         pub broker_heartbeat_ns: i64 = 392,
+        /// Number of client entries in the reaped state (each pins one slot); producers look
+        /// for pinned slots only while it is not zero.
+        pub pins: u32 = 400,
         /// Reserved for the broker, zero.
-        pub reserved4: [u8; 112] = 400,
+        pub reserved4: [u8; 108] = 404,
     }
 }
 
 record! {
     /// One attached client (publisher, subscriber or worker); 128 bytes, one per client.
     pub struct ClientEntry: magic b"GBCL", version 2, size 128, align 8 {
-        /// State (bits 0..32: 0 free, 1 claiming, 2 active) and claim generation (bits 32..64,
+        /// State (bits 0..32: 0 free, 1 claiming, 2 active, 3 reaped) and claim generation (bits 32..64,
         /// incremented at each claim), changed together by one compare-and-swap.
         pub lifecycle: u64 = 0,
         /// 1 publisher, 2 subscriber, 3 worker.
@@ -145,7 +156,8 @@ record! {
         pub start_time: u64 = 16,
         /// Last heartbeat, nanoseconds since the Unix epoch.
         pub heartbeat_ns: i64 = 24,
-        /// Broadcast subscriber: next sequence to read; bit 63 set while a view is held.
+        /// Broadcast subscriber: next sequence to read; bit 63 set while a view is held. In the
+        /// reaped state (any role): the sequence whose slot is pinned.
         pub cursor: u64 = 32,
         /// Messages this subscriber lost to overwrite-oldest.
         pub drops: u64 = 40,

@@ -100,10 +100,12 @@ atomic_view! {
         space_waiters: AtomicU32,
         /// Attached consumers that may sleep (not busy-polling).
         sleepy_consumers: AtomicU32,
+        /// Single-producer ring: lease of the publisher holding it.
+        producer_token: AtomicU64,
         /// Pid of the owning broker.
         broker_pid: AtomicU32,
-        /// Single-producer ring: entry + 1 of the publisher holding it.
-        producer_token: AtomicU32,
+        /// Client entries in the reaped state (each pins a slot).
+        pins: AtomicU32,
         /// Broker heartbeat (ns since the epoch, as `u64`).
         broker_heartbeat_ns: AtomicU64,
     }

@@ -6,20 +6,9 @@ pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
-/// Gives the CPU (or, under loom, the model scheduler) to another thread while spinning.
+/// Gives the model scheduler to another thread while a loom model spins.
+#[cfg(loom)]
 #[inline]
-pub(crate) fn spin_hint(round: u32) {
-    #[cfg(loom)]
-    {
-        let _ = round;
-        loom::thread::yield_now();
-    }
-    #[cfg(not(loom))]
-    {
-        if round < 64 {
-            std::hint::spin_loop();
-        } else {
-            std::thread::yield_now();
-        }
-    }
+pub(crate) fn spin_hint() {
+    loom::thread::yield_now();
 }

@@ -109,7 +109,7 @@ for i in range(40):
             px.copy_from_slice(&[255, 0, 0, 255]);
         }
         loan.set_tail_len(32 * 16 * 4).unwrap();
-        loan.commit();
+        loan.commit().unwrap();
         if let Ok(m) = out.recv_timeout(Duration::from_millis(100)) {
             let b = m.bytes();
             let at = |x: u32, y: u32| {

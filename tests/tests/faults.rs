@@ -117,7 +117,7 @@ fn publish_end(bus: &str, ring: &str) {
     let mut loan = p.loan_timeout(Duration::from_secs(10)).unwrap();
     loan.set_len(gos_bus_tests::MESSAGE_LEN).unwrap();
     gos_bus_tests::encode(loan.bytes_mut(), gos_bus_tests::END, 0);
-    loan.commit();
+    loan.commit().unwrap();
 }
 
 #[test]
@@ -197,7 +197,7 @@ fn job_of_a_killed_worker_goes_to_another_worker() {
         let mut loan = p.loan().unwrap();
         loan.set_len(gos_bus_tests::MESSAGE_LEN).unwrap();
         gos_bus_tests::encode(loan.bytes_mut(), 7, 42);
-        loan.commit();
+        loan.commit().unwrap();
     }
     let mut a = a;
     assert_eq!(a.line(), "holding 7:42");
@@ -373,7 +373,7 @@ fn monitor_screen_shows_a_live_bus() {
         f.version = 1;
         f.width = 640 + i;
         f.height = 480;
-        loan.commit();
+        loan.commit().unwrap();
     }
     drop(sub.recv().unwrap());
 

@@ -347,7 +347,7 @@ pub unsafe extern "C" fn gos_publisher_abandon(publisher: *mut GosPublisher) -> 
         // SAFETY: a live handle, or null (checked).
         let p =
             unsafe { publisher.as_mut() }.ok_or_else(|| invalid("publisher is a null pointer"))?;
-        p.p.abandon_raw();
+        p.p.abandon_raw()?;
         Ok(GOS_OK)
     })
 }
@@ -480,6 +480,9 @@ pub unsafe extern "C" fn gos_subscriber_recv_many(
             let m = match s.s.recv_raw(wait) {
                 Ok(m) => m,
                 Err(Error::Timeout(_)) => break,
+                // Messages already copied out were released: they are the caller's now, so
+                // hand them over; the error comes back on the next call.
+                Err(_) if n > 0 => break,
                 Err(e) => return Err(e),
             };
             // SAFETY: `m.len` <= slot_size <= cap - used bytes fit at buf + used (checked

@@ -173,15 +173,23 @@ class LoanedMessage:
 
     def commit(self, length: Optional[int] = None) -> None:
         """Publishes the message: `length` payload bytes (default: the record alone, or what
-        `length` was set to)."""
+        `length` was set to). A commit that fails (a length over the slot size, say) leaves
+        the loan open: fix it and commit again, or `abandon()` it. After `Reaped` there is
+        no loan left (the broker took it back)."""
         if self._done:
             raise GosBusError("this loan was already committed or abandoned")
         n = self.length if length is None else length
-        self._done = True
-        _check(_lib.gos_publisher_commit(self._pub._handle, n))
+        code = _lib.gos_publisher_commit(self._pub._handle, n)
+        if code == _native.OK:
+            self._done = True
+            return
+        # The library keeps the loan open after a refused commit (and has none after a
+        # reap); abandon() below is safe either way.
+        raise from_code(code, _native.last_error())
 
     def abandon(self) -> None:
-        """Gives the slot back unpublished."""
+        """Gives the slot back unpublished (consumers skip it). Does nothing once the loan
+        was committed or abandoned."""
         if not self._done:
             self._done = True
             _lib.gos_publisher_abandon(self._pub._handle)
@@ -190,9 +198,12 @@ class LoanedMessage:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is None:
-            if not self._done:
+        if exc_type is None and not self._done:
+            try:
                 self.commit()
+            except BaseException:
+                self.abandon()
+                raise
         else:
             self.abandon()
 

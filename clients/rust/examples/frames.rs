@@ -84,7 +84,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 px.copy_from_slice(&[x.wrapping_add(shift), y, (window as u8) * 80, 255]);
             }
             loan.set_tail_len(pixels)?;
-            loan.commit();
+            loan.commit()?;
         }
         seq += 1;
         next += period;

@@ -8,7 +8,7 @@
 //! let mut loan = publisher.loan()?;
 //! loan.header_mut().width = 640;
 //! loan.tail_mut()[..4].copy_from_slice(&[255, 0, 0, 255]);
-//! loan.commit();
+//! loan.commit()?;
 //!
 //! let subscriber = bus.subscriber::<RenderFrame>("render.frames")?;
 //! for message in subscriber.iter().take(1) {

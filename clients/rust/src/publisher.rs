@@ -24,6 +24,8 @@ pub struct Publisher<T: Layout> {
     single: bool,
     slot_size: usize,
     raw: Option<u64>,
+    /// A sequence claimed but not yet writable when the last loan gave up (timeout).
+    pending: Option<u64>,
     wait: WaitStrategy,
     _layout: PhantomData<fn(T)>,
 }
@@ -60,6 +62,7 @@ impl<T: Layout> Publisher<T> {
             single,
             slot_size,
             raw: None,
+            pending: None,
             wait: WaitStrategy::default(),
             _layout: PhantomData,
         })
@@ -80,26 +83,64 @@ impl<T: Layout> Publisher<T> {
         &self.ring
     }
 
+    /// One non-blocking attempt at a writable sequence. A sequence claimed but not writable
+    /// yet (the previous lap's writer is still at it, or a laggard holds a view under
+    /// overwrite-oldest) stays this publisher's (`pending`, and marked on its entry for the
+    /// broker) and is tried again first next time: claims are never lost to a timeout. A
+    /// sequence whose slot a reaped client pins is committed as skipped, untouched, and the
+    /// next one claimed.
     fn try_claim(&mut self) -> Option<u64> {
         let r = self.ring.seg.ring();
-        match (self.mode, self.policy) {
-            (Mode::WorkQueue, _) => work_queue::try_claim(&r, self.single),
-            (Mode::Broadcast, Policy::Block) => {
-                let s = broadcast::try_claim_block(&r, &mut self.cache, self.single)?;
-                broadcast::wait_writable(&r, s);
-                Some(s)
+        loop {
+            let s = match self.pending {
+                Some(s) => s,
+                None => {
+                    let s = match (self.mode, self.policy) {
+                        (Mode::WorkQueue, _) => work_queue::try_claim(&r, self.single)?,
+                        (Mode::Broadcast, Policy::Block) => {
+                            broadcast::try_claim_block(&r, &mut self.cache, self.single)?
+                        }
+                        (Mode::Broadcast, Policy::OverwriteOldest) => {
+                            broadcast::claim_overwrite(&r, self.single)
+                        }
+                    };
+                    // Which sequence this publisher holds, for the broker if the process
+                    // dies or stalls before committing. (Kept in the publisher's own entry: a
+                    // store into the slot's first line here, while a caught-up consumer polls
+                    // that line, measurably slows publishing.)
+                    entry::set_claim_marker(&r, self.reg.claim, Some(s));
+                    self.pending = Some(s);
+                    s
+                }
+            };
+            if self.mode == Mode::Broadcast {
+                if self.policy == Policy::OverwriteOldest
+                    && !broadcast::make_room(&r, &mut self.cache, s)
+                {
+                    return None;
+                }
+                if !broadcast::is_writable(&r, s) {
+                    return None;
+                }
             }
-            (Mode::Broadcast, Policy::OverwriteOldest) => {
-                let s = broadcast::claim_overwrite(&r, &mut self.cache, self.single);
-                broadcast::wait_writable(&r, s);
-                Some(s)
+            self.pending = None;
+            if !entry::is_pinned(&r, s) {
+                return Some(s);
+            }
+            // A reaped client that may still touch this slot pins it: pass over it.
+            if self.finish(s, 0, true).is_err() {
+                return None; // reaped ourselves: the caller's check reports it
             }
         }
     }
 
-    /// Loans the next slot without waiting; `None` when the ring is full.
+    /// Loans the next slot without waiting; `None` when the ring is full (or this publisher
+    /// was reaped: [`Publisher::loan_timeout`] with a zero timeout tells which).
     pub fn try_loan(&mut self) -> Option<Loan<'_, T>> {
         self.reg.check().ok()?;
+        if self.raw.is_some() {
+            return None;
+        }
         let seq = self.try_claim()?;
         Some(self.make_loan(seq))
     }
@@ -109,7 +150,9 @@ impl<T: Layout> Publisher<T> {
         self.loan_until(None)
     }
 
-    /// Loans the next slot, waiting for space at most `timeout`.
+    /// Loans the next slot, waiting for space at most `timeout`: [`Error::Timeout`] by then,
+    /// whatever holds the ring up (a full ring, a paused writer of the slot's previous lap,
+    /// a subscriber holding a view). Waits spin briefly, then sleep.
     pub fn loan_timeout(&mut self, timeout: Duration) -> Result<Loan<'_, T>> {
         self.loan_until(Some(Instant::now() + timeout))
             .map_err(|e| match e {
@@ -137,16 +180,31 @@ impl<T: Layout> Publisher<T> {
         let seg = self.ring.seg.clone();
         let ctl = seg.ring().ctl;
         let wait = self.wait;
-        let seq = wait_until(
+        let got = wait_until(
             ctl.space_futex(),
             ctl.space_waiters(),
             wait,
             deadline,
             || Some(SPACE_SLICE),
-            || self.try_claim(),
-        )
-        .ok_or(Error::Timeout(Duration::ZERO))?;
-        Ok(seq)
+            || {
+                // Stop waiting once reaped: the wait would be for a ring we left.
+                if self.reg.check().is_err() {
+                    return Some(None);
+                }
+                self.try_claim().map(Some)
+            },
+        );
+        match got {
+            Some(Some(seq)) => Ok(seq),
+            Some(None) => Err(self.reaped()),
+            None => Err(Error::Timeout(Duration::ZERO)),
+        }
+    }
+
+    fn reaped(&self) -> Error {
+        self.reg.check().err().unwrap_or(Error::Reaped {
+            ring: self.ring.name().into(),
+        })
     }
 
     fn make_loan(&mut self, seq: u64) -> Loan<'_, T> {
@@ -161,13 +219,8 @@ impl<T: Layout> Publisher<T> {
         }
     }
 
-    /// Records the claim of `seq` and returns its payload pointer.
+    /// The payload pointer of claimed sequence `seq`.
     fn begin(&mut self, seq: u64) -> *mut u8 {
-        let r = self.ring.seg.ring();
-        // Which sequence this publisher holds, for the broker if the process dies before
-        // committing. (Kept in the publisher's own entry: a store into the slot's first line
-        // here, while a caught-up consumer polls that line, measurably slows publishing.)
-        entry::set_claim_marker(&r, self.reg.claim, Some(seq));
         let ptr = self.ring.seg.payload_ptr(seq);
         // The next loan will most likely get the next slot: start taking its lines now.
         self.ring.seg.prefetch_for_write(seq + 4);
@@ -194,7 +247,10 @@ impl<T: Layout> Publisher<T> {
         })
     }
 
-    /// Publishes the outstanding raw loan with `len` payload bytes.
+    /// Publishes the outstanding raw loan with `len` payload bytes. A refused length
+    /// ([`Error::PayloadTooLarge`]) leaves the loan outstanding: commit again or abandon it.
+    /// [`Error::Reaped`] when the broker took the loan back (this publisher stalled past the
+    /// liveness timeout): nothing was published and no loan is left.
     pub fn commit_raw(&mut self, len: usize) -> Result<()> {
         if len > self.slot_size {
             return Err(Error::PayloadTooLarge {
@@ -206,24 +262,32 @@ impl<T: Layout> Publisher<T> {
         let seq = self.raw.take().ok_or_else(|| {
             Error::InvalidConfig("commit_raw without an outstanding raw loan".into())
         })?;
-        self.finish(seq, len, false);
-        Ok(())
+        self.finish(seq, len, false)
     }
 
-    /// Gives the outstanding raw loan back unpublished (consumers skip its slot).
-    pub fn abandon_raw(&mut self) {
-        if let Some(seq) = self.raw.take() {
-            self.finish(seq, 0, true);
+    /// Gives the outstanding raw loan back unpublished (consumers skip its slot). Nothing
+    /// when none is outstanding; [`Error::Reaped`] when the broker had taken it back already.
+    pub fn abandon_raw(&mut self) -> Result<()> {
+        match self.raw.take() {
+            Some(seq) => self.finish(seq, 0, true),
+            None => Ok(()),
         }
     }
 
-    /// Copies `bytes` into a loaned slot and commits it (a convenience over `loan`).
+    /// Copies `bytes` into a loaned slot and commits it (a convenience over `loan`). A
+    /// payload over the slot size is refused before anything is loaned.
     pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        if bytes.len() > self.slot_size {
+            return Err(Error::PayloadTooLarge {
+                ring: self.ring.name().into(),
+                len: bytes.len(),
+                slot_size: self.slot_size as u32,
+            });
+        }
         let mut loan = self.loan()?;
         loan.set_len(bytes.len())?;
         loan.bytes_mut().copy_from_slice(bytes);
-        loan.commit();
-        Ok(())
+        loan.commit()
     }
 
     /// Adds to this publisher's counters, shown by `gos-bus monitor`: messages it failed to
@@ -239,19 +303,28 @@ impl<T: Layout> Publisher<T> {
         r.clients.get(self.entry).count().load(Relaxed)
     }
 
-    fn finish(&mut self, seq: u64, len: usize, skipped: bool) {
-        if self.reg.check().is_err() {
-            // Reaped during the loan (stopped longer than the liveness timeout): the broker
-            // committed this sequence as skipped already; committing again could publish over
-            // a later message in the slot.
-            return;
-        }
+    /// Commits claimed sequence `seq` (or skips it), if this publisher still owns it: the
+    /// claim marker decides ([`entry::end_claim`]). When the broker took it first (this
+    /// publisher was reaped while it held the loan), nothing is written, the pin the broker
+    /// put on the slot is released (we are done with it), and [`Error::Reaped`] says so.
+    fn finish(&self, seq: u64, len: usize, skipped: bool) -> Result<()> {
         let r = self.ring.seg.ring();
+        if !entry::end_claim(&r, self.reg.claim.index, seq)
+            || !(entry::is_current(&r, self.reg.claim) || entry::is_reaped(&r, self.reg.claim))
+        {
+            entry::give_up(&r, self.reg.claim);
+            return Err(self.reaped());
+        }
         match self.mode {
             Mode::WorkQueue => work_queue::commit(&r, seq, len as u32, skipped, 0),
             Mode::Broadcast => broadcast::commit(&r, seq, len as u32, skipped),
         }
-        entry::set_claim_marker(&r, self.reg.claim, None);
+        if !entry::is_current(&r, self.reg.claim) {
+            // Reaped after we took the claim back (so the broker skipped nothing of ours):
+            // the message is out, but this publisher is not; the next call says so.
+            entry::give_up(&r, self.reg.claim);
+            return Ok(());
+        }
         let e = r.clients.get(self.entry);
         if !skipped {
             // Only this publisher writes its counters: no locked instruction needed.
@@ -259,14 +332,23 @@ impl<T: Layout> Publisher<T> {
             e.bytes()
                 .store(e.bytes().load(Relaxed) + len as u64, Relaxed);
         }
+        Ok(())
     }
 }
 
 impl<T: Layout> Drop for Publisher<T> {
     fn drop(&mut self) {
-        self.abandon_raw();
+        let _ = self.abandon_raw();
+        if let Some(seq) = self.pending.take() {
+            // Claimed, never loaned (a timeout): pass it over when it becomes writable, or
+            // leave it to the broker, which skips orphaned claims.
+            let r = self.ring.seg.ring();
+            if self.mode == Mode::WorkQueue || broadcast::is_writable(&r, seq) {
+                let _ = self.finish(seq, 0, true);
+            }
+        }
         if self.single {
-            entry::release_producer_token(&self.ring.seg.ring(), self.entry);
+            entry::release_producer_token(&self.ring.seg.ring(), self.reg.claim);
         }
         // `reg` frees the client entry when it drops, after this.
     }
@@ -326,8 +408,11 @@ impl<T: Layout> Loan<'_, T> {
     /// The whole slot payload (`slot_size` bytes), writable in place.
     pub fn slot_mut(&mut self) -> &mut [u8] {
         let n = self.publisher.slot_size();
-        // SAFETY: the payload of a claimed slot is `slot_size` bytes inside the mapping, and the
-        // ring protocol gives this loan exclusive use of it until commit.
+        // SAFETY: the payload of a claimed slot is `slot_size` bytes inside the mapping. The
+        // ring protocol gives this loan exclusive use of it until commit: no other producer
+        // claims the sequence, and no consumer reads it before the commit's stamp. If the
+        // broker reaps this publisher meanwhile, it pins the slot (`entry::reap_pinned`), so
+        // no later message is written there while this loan lives either.
         unsafe { std::slice::from_raw_parts_mut(self.ptr, n) }
     }
 
@@ -337,10 +422,12 @@ impl<T: Layout> Loan<'_, T> {
         &mut self.slot_mut()[..n]
     }
 
-    /// Publishes the message.
-    pub fn commit(mut self) {
+    /// Publishes the message. [`Error::Reaped`] when the broker took the loan back while
+    /// this publisher was stalled past the liveness timeout: then nothing was published (the
+    /// broker had committed the sequence as skipped) and the publisher must attach again.
+    pub fn commit(mut self) -> Result<()> {
         self.done = true;
-        self.publisher.finish(self.seq, self.len, false);
+        self.publisher.finish(self.seq, self.len, false)
     }
 }
 
@@ -366,7 +453,7 @@ impl<T: Record> Loan<'_, T> {
 impl<T: Layout> Drop for Loan<'_, T> {
     fn drop(&mut self) {
         if !self.done {
-            self.publisher.finish(self.seq, 0, true);
+            let _ = self.publisher.finish(self.seq, 0, true);
         }
     }
 }

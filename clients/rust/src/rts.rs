@@ -126,6 +126,6 @@ pub fn publish_file_within(
     loan.tail_mut()[pixel_bytes..pixel_bytes + file.metadata.len()]
         .copy_from_slice(file.metadata.as_bytes());
     loan.set_tail_len(pixel_bytes + file.metadata.len())?;
-    loan.commit();
+    loan.commit()?;
     Ok(desc)
 }

@@ -297,12 +297,15 @@ impl<T: Layout> Subscriber<T> {
 
     fn release(&self, seq: u64, len: usize) {
         self.holding.set(false);
+        let r = self.ring.seg.ring();
         if self.reg.check().is_err() {
-            // Reaped while holding the message: the broker took the slot back already, and
-            // the entry may belong to another client now. Touch nothing.
+            // Reaped while holding the message (stalled past the liveness timeout): our place
+            // is gone, and the broker pinned the slot we were reading. We are done with it
+            // now: give the entry up, which unpins it. (If it is no longer ours at all,
+            // `give_up` changes nothing.)
+            entry::give_up(&r, self.reg.claim);
             return;
         }
-        let r = self.ring.seg.ring();
         match self.mode {
             Mode::WorkQueue => {
                 work_queue::release(&r, seq);
@@ -358,6 +361,8 @@ impl<T: Layout> Message<'_, T> {
     pub fn bytes(&self) -> &[u8] {
         // SAFETY: `len` was checked against the slot size in `view`; the slot is ours (held
         // cursor or work-queue lease) until this message is dropped, so no producer writes it.
+        // If the broker reaps this subscriber meanwhile (stalled past the liveness timeout),
+        // it pins the slot (`entry::reap_pinned`) until the release gives the entry up.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 

@@ -69,7 +69,7 @@ fn typed_publish_and_receive_in_place() {
     };
     loan.tail_mut()[..4].copy_from_slice(&[1, 2, 3, 4]);
     loan.set_tail_len(64 * 64 * 4).unwrap();
-    loan.commit();
+    loan.commit().unwrap();
     assert_eq!(publisher.published(), 1);
 
     let msg = sub.try_recv().unwrap().expect("a message");
@@ -135,7 +135,7 @@ fn payload_longer_than_slot_is_refused_on_both_sides() {
     let mut loan = p.loan().unwrap();
     loan.set_len(8).unwrap();
     let seq = loan.seq();
-    loan.commit();
+    loan.commit().unwrap();
     let seg = ring.segment();
     seg.ring().slot(seq).len().store(1000, Ordering::Relaxed);
     let e = sub.try_recv().err().expect("refused");
@@ -439,7 +439,7 @@ fn raw_loans_and_views_for_foreign_callers() {
     assert!(matches!(e, Error::Timeout(_)));
     // An abandoned raw loan is skipped by consumers.
     p.loan_raw(None).unwrap();
-    p.abandon_raw();
+    p.abandon_raw().unwrap();
     p.send_bytes(b"next").unwrap();
     assert_eq!(sub.recv().unwrap().bytes(), b"next");
 }

@@ -7,6 +7,9 @@
 //! - Producers claim sequence `s` by CAS on `head`. Under [`Policy::Block`] they claim only when
 //!   `s - min(subscriber cursors) < capacity`; under [`Policy::OverwriteOldest`] they claim at
 //!   once and then move every subscriber that is a full ring behind forward (counting its drops).
+//! - Nothing here waits: a producer whose slot is not writable yet ([`is_writable`]) or whose
+//!   laggard holds a view ([`make_room`]) keeps its claim and retries under its own deadline
+//!   (`gos-bus-client`'s publisher), sleeping between tries.
 //! - Before writing slot `s & mask` a producer waits until its stamp shows the previous lap
 //!   (`s - capacity`) committed, so two producers never write one slot.
 //! - Commit stores `stamp = s + 1` with Release. A subscriber at cursor `c` reads slot
@@ -28,7 +31,7 @@
 
 use super::entry::is_active;
 use super::{notify, RingRef};
-use crate::sync::{fence, spin_hint, Ordering::*};
+use crate::sync::{fence, Ordering::*};
 use gos_layouts::segment::{CURSOR_HOLD, ROLE_SUBSCRIBER, SLOT_SKIPPED};
 
 /// Per-producer state kept in the producer's own memory.
@@ -87,12 +90,11 @@ pub fn try_claim_block(ring: &RingRef<'_>, cache: &mut ProducerCache, single: bo
     }
 }
 
-/// Overwrite-oldest policy: claims the next sequence at once and moves every subscriber that
-/// is a full ring behind to the oldest message that survives, adding what it skipped to its
-/// drop counter. Waits (spinning) while such a subscriber holds a view.
+/// Overwrite-oldest policy: claims the next sequence at once. Before writing it the producer
+/// must make room with [`make_room`].
 #[inline]
-pub fn claim_overwrite(ring: &RingRef<'_>, cache: &mut ProducerCache, single: bool) -> u64 {
-    let s = if single {
+pub fn claim_overwrite(ring: &RingRef<'_>, single: bool) -> u64 {
+    if single {
         let s = ring.ctl.head().load(Relaxed);
         // Release: as the AcqRel claim below; we are the only writer of `head`.
         ring.ctl.head().store(s + 1, Release);
@@ -100,18 +102,34 @@ pub fn claim_overwrite(ring: &RingRef<'_>, cache: &mut ProducerCache, single: bo
     } else {
         // AcqRel: claims form a release sequence that scans acquire (see `clients`).
         ring.ctl.head().fetch_add(1, AcqRel)
-    };
-    if s + 1 > ring.capacity {
-        let need = s + 1 - ring.capacity; // every cursor must be at least this
-        if cache.min_cursor < need {
-            cache.min_cursor = advance_laggards(ring, need, s);
-        }
     }
-    s
 }
 
-fn advance_laggards(ring: &RingRef<'_>, need: u64, head_now: u64) -> u64 {
+/// Overwrite-oldest policy, for claimed sequence `s`: moves every subscriber that is a full
+/// ring behind to the oldest message that survives, adding what it skipped to its drop
+/// counter. Never waits: false when a subscriber that must move holds a view (the caller
+/// waits, with its deadline, and calls again).
+#[inline]
+pub fn make_room(ring: &RingRef<'_>, cache: &mut ProducerCache, s: u64) -> bool {
+    if s < ring.capacity {
+        return true;
+    }
+    let need = s + 1 - ring.capacity; // every cursor must be at least this
+    if cache.min_cursor >= need {
+        return true;
+    }
+    match advance_laggards(ring, need, s) {
+        Some(min) => {
+            cache.min_cursor = min;
+            true
+        }
+        None => false,
+    }
+}
+
+fn advance_laggards(ring: &RingRef<'_>, need: u64, head_now: u64) -> Option<u64> {
     let mut min = head_now;
+    let mut held = false;
     // SeqCst fence: pairs with the fence in `entry::join` (see there).
     fence(SeqCst);
     for i in 0..ring.clients.len() {
@@ -120,7 +138,6 @@ fn advance_laggards(ring: &RingRef<'_>, need: u64, head_now: u64) -> u64 {
         if !is_active(e) || e.role().load(Relaxed) != ROLE_SUBSCRIBER {
             continue;
         }
-        let mut round = 0;
         loop {
             // Acquire: pairs with the subscriber's Release store / AcqRel CAS of its cursor.
             let c = e.cursor().load(Acquire);
@@ -130,13 +147,10 @@ fn advance_laggards(ring: &RingRef<'_>, need: u64, head_now: u64) -> u64 {
                 break;
             }
             if c & CURSOR_HOLD != 0 {
-                // The subscriber is reading the slot we want: wait for its release.
-                spin_hint(round);
-                round += 1;
-                if !is_active(e) {
-                    break;
-                }
-                continue;
+                // The subscriber is reading a slot we are about to pass: it must release
+                // first. Move the others now, and report that we must come back.
+                held = true;
+                break;
             }
             // AcqRel: acquires the subscriber's release of the slot, publishes the new cursor.
             if e.cursor()
@@ -149,24 +163,7 @@ fn advance_laggards(ring: &RingRef<'_>, need: u64, head_now: u64) -> u64 {
             }
         }
     }
-    min
-}
-
-/// Waits until the slot of `seq` is free to write: its previous lap has been committed.
-#[inline]
-pub fn wait_writable(ring: &RingRef<'_>, seq: u64) {
-    let expected = if seq >= ring.capacity {
-        seq - ring.capacity + 1
-    } else {
-        0
-    };
-    let slot = ring.slot(seq);
-    let mut round = 0;
-    // Acquire: pairs with the previous lap's commit (Release), so our writes follow its writes.
-    while slot.stamp().load(Acquire) != expected {
-        spin_hint(round);
-        round = round.saturating_add(1);
-    }
+    (!held).then_some(min)
 }
 
 /// Returns true when the slot of `seq` is free to write, without waiting.

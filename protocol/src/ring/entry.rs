@@ -15,7 +15,27 @@
 //!    ^                                      |                                     |
 //!    |  reap: CAS (observed) -> (FREE, g)   |   release / reap: CAS (ACTIVE, g) -> (FREE, g)
 //!    +--------------------------------------+-------------------------------------+
+//!    |                                                                            |
+//!    |  give_up (the client) / free_reaped (process gone)      reap_pinned (alive) |
+//!    +------------------------------------ REAPED <-------------------------------+
 //! ```
+//!
+//! # Reaping a client that still lives
+//! A paused (SIGSTOP, debugger, swap) or starved client is reaped like a dead one, so it
+//! holds nobody back, but its process may resume and touch the slot it had loaned or was
+//! reading. So the broker moves it to REAPED instead of FREE, with the sequence whose slot it
+//! held in `cursor` (a subscriber: its live cursor), and counts it in `RingHeader::pins`.
+//! Producers that claim a sequence whose slot is pinned commit it as skipped without touching
+//! its payload ([`is_pinned`]), and claim again. The pin goes when the client, resumed, finds
+//! itself reaped and gives the entry up ([`give_up`], after its last access), or when the
+//! broker finds the process gone ([`free_reaped`]). A paused client loses its place, not
+//! its memory safety.
+//!
+//! # Who commits a claimed sequence
+//! A publisher's claim marker (`ClientEntry::claimed`, sequence + 1) is ended by one
+//! compare-and-swap ([`end_claim`]), by the publisher when it commits or abandons, or by the
+//! broker when it reclaims the sequence: exactly one of them writes the stamp, and a late
+//! commit after a reap returns `Reaped` instead of publishing over the broker's skip.
 //!
 //! A holder is named by a [`Claim`] (index and generation); [`is_current`] is true while the
 //! word still reads `(ACTIVE, generation)`. The generation also makes the work-queue lease
@@ -38,8 +58,8 @@ use super::RingRef;
 use crate::control::ClientCtl;
 use crate::sync::{fence, Ordering::*};
 use gos_layouts::segment::{
-    CLIENT_ACTIVE, CLIENT_CLAIMING, CLIENT_FREE, CURSOR_HOLD, ROLE_PUBLISHER, ROLE_SUBSCRIBER,
-    ROLE_WORKER,
+    CLIENT_ACTIVE, CLIENT_CLAIMING, CLIENT_FREE, CLIENT_REAPED, CURSOR_HOLD, ROLE_PUBLISHER,
+    ROLE_SUBSCRIBER, ROLE_WORKER,
 };
 
 /// The lifecycle word of `state` at `generation`.
@@ -206,14 +226,122 @@ pub fn is_active(e: &ClientCtl) -> bool {
     state(e.lifecycle().load(Acquire)) == CLIENT_ACTIVE
 }
 
-/// The holder frees its entry: `(ACTIVE, g) -> (FREE, g)`. False (and nothing changed) when
-/// the broker reaped it first.
+/// The holder frees its entry: `(ACTIVE, g) -> (FREE, g)`, or, when the broker reaped it
+/// while its process lived, gives the reaped entry up ([`give_up`]). False (and nothing
+/// changed) when the entry is no longer `c`'s in either state.
 pub fn release(ring: &RingRef<'_>, c: Claim) -> bool {
     transition(
         ring.clients.get(c.index),
         pack(CLIENT_ACTIVE, c.generation),
         pack(CLIENT_FREE, c.generation),
-    )
+    ) || give_up(ring, c)
+}
+
+/// True when the broker reaped `c` while its process lived: the entry reads
+/// `(REAPED, c.generation)` and pins a slot until [`give_up`].
+#[inline]
+pub fn is_reaped(ring: &RingRef<'_>, c: Claim) -> bool {
+    ring.clients.get(c.index).lifecycle().load(Relaxed) == pack(CLIENT_REAPED, c.generation)
+}
+
+/// A reaped client that is done with the memory it held (its late commit or release failed,
+/// or it detaches) gives its entry up: `(REAPED, g) -> (FREE, g)`, and the slot it pinned is
+/// free for producers again. False when it was not reaped (or the broker freed it already).
+pub fn give_up(ring: &RingRef<'_>, c: Claim) -> bool {
+    // Release (in `transition`): our last reads and writes of the pinned slot happen before a
+    // producer that sees the entry free (Acquire in `is_pinned`) writes it.
+    let freed = transition(
+        ring.clients.get(c.index),
+        pack(CLIENT_REAPED, c.generation),
+        pack(CLIENT_FREE, c.generation),
+    );
+    if freed {
+        ring.ctl.pins().fetch_sub(1, Release);
+    }
+    freed
+}
+
+/// What a reaped entry pins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pin {
+    /// The slot of this sequence (a publisher's loan, a worker's job).
+    Seq(u64),
+    /// The slot at the entry's live cursor (a subscriber may be reading it).
+    Cursor,
+    /// No slot (nothing was held); the entry is kept only so that the client's late calls
+    /// fail instead of acting on an entry someone else claimed.
+    Nothing,
+}
+
+/// `ClientEntry::cursor` of a reaped entry that pins no slot.
+pub const NO_PIN: u64 = u64::MAX;
+
+/// The broker takes entry `i` (observed as `observed`, claiming or active) from a client
+/// whose process still lives, pinning what `pin` says: `observed -> (REAPED, generation)`. Producers
+/// pass over a pinned slot ([`is_pinned`]) until the client gives the entry up or the broker
+/// finds its process gone ([`free_reaped`]), so memory a paused client may still touch is
+/// never handed to another message. False when the entry changed meanwhile.
+pub fn reap_pinned(ring: &RingRef<'_>, i: usize, observed: u64, pin: Pin) -> bool {
+    let e = ring.clients.get(i);
+    match pin {
+        Pin::Seq(seq) => e.cursor().store(seq, Relaxed),
+        Pin::Nothing => e.cursor().store(NO_PIN, Relaxed),
+        Pin::Cursor => {}
+    }
+    // Counted before the state changes: a producer that sees the reaped state (Acquire) or a
+    // stamp the broker commits after this (Acquire) sees the count.
+    ring.ctl.pins().fetch_add(1, Release);
+    if transition(e, observed, pack(CLIENT_REAPED, generation(observed))) {
+        return true;
+    }
+    ring.ctl.pins().fetch_sub(1, Release);
+    false
+}
+
+/// The broker moves the pin of reaped entry `i` to the slot of `seq` (a claim the client made
+/// after it was reaped, and that the broker took back with [`end_claim`]). Before the
+/// broker commits `seq`, so the producer of its next lap sees the pin.
+pub fn repin(ring: &RingRef<'_>, i: usize, seq: u64) {
+    // Release: pairs with the Acquire load in `is_pinned`.
+    ring.clients.get(i).cursor().store(seq, Release);
+}
+
+/// The broker frees reaped entry `i` (observed as `observed`) whose process is gone.
+pub fn free_reaped(ring: &RingRef<'_>, i: usize, observed: u64) -> bool {
+    if state(observed) != CLIENT_REAPED {
+        return false;
+    }
+    let freed = transition(
+        ring.clients.get(i),
+        observed,
+        pack(CLIENT_FREE, generation(observed)),
+    );
+    if freed {
+        ring.ctl.pins().fetch_sub(1, Release);
+    }
+    freed
+}
+
+/// True when the slot of `seq` is pinned by a reaped client whose process may still use it:
+/// the producer that claimed `seq` must commit it as skipped without touching its payload.
+/// One load of `RingHeader::pins` while nothing is pinned.
+#[inline]
+pub fn is_pinned(ring: &RingRef<'_>, seq: u64) -> bool {
+    // Acquire: pairs with the Release increment in `reap_pinned`.
+    if ring.ctl.pins().load(Acquire) == 0 {
+        return false;
+    }
+    let mask = ring.capacity - 1;
+    (0..ring.clients.len()).any(|i| {
+        let e = ring.clients.get(i);
+        // Acquire: pairs with the Release of `reap_pinned`'s transition (the pinned sequence
+        // stored before it is visible).
+        if state(e.lifecycle().load(Acquire)) != CLIENT_REAPED {
+            return false;
+        }
+        let pinned = e.cursor().load(Acquire);
+        pinned != NO_PIN && (pinned & !CURSOR_HOLD) & mask == seq & mask
+    })
 }
 
 /// Stamps the heartbeat of `c` with `now_ns`. False when `c` no longer holds its entry.
@@ -253,6 +381,20 @@ pub fn set_claim_marker(ring: &RingRef<'_>, c: Claim, seq: Option<u64>) {
     ring.clients.get(c.index).claimed().store(marker, Relaxed);
 }
 
+/// Ends the claim of `seq` recorded on entry `i`, for whoever commits it: the publisher (its
+/// commit or abandon) or the broker (reclaiming it). One compare-and-swap decides, so exactly
+/// one of them writes the slot's stamp: true for the one that took it, false when the other
+/// did first (for the publisher: it was reaped, and must not publish).
+#[inline]
+pub fn end_claim(ring: &RingRef<'_>, i: usize, seq: u64) -> bool {
+    // AcqRel: the broker that takes a claim sees what the publisher did before losing it.
+    ring.clients
+        .get(i)
+        .claimed()
+        .compare_exchange(seq + 1, 0, AcqRel, Relaxed)
+        .is_ok()
+}
+
 /// The sequence entry `i` marked as claimed and not committed, if any.
 #[inline]
 pub fn claim_marker(ring: &RingRef<'_>, i: usize) -> Option<u64> {
@@ -262,11 +404,15 @@ pub fn claim_marker(ring: &RingRef<'_>, i: usize) -> Option<u64> {
     ring.clients.get(i).claimed().load(Acquire).checked_sub(1)
 }
 
-/// True when a live publisher's marker says it holds sequence `seq`.
+/// True when a publisher's marker says it holds sequence `seq`: an active one, or a reaped
+/// one whose process lived (the broker settles those through [`end_claim`], never as
+/// orphans).
 pub fn held_by_live_publisher(ring: &RingRef<'_>, seq: u64) -> bool {
     (0..ring.clients.len()).any(|i| {
         let e = ring.clients.get(i);
-        is_active(e)
+        // Acquire: pairs with the Release activation (the role and marker are visible).
+        let st = state(e.lifecycle().load(Acquire));
+        (st == CLIENT_ACTIVE || st == CLIENT_REAPED)
             && e.role().load(Relaxed) == ROLE_PUBLISHER
             && claim_marker(ring, i) == Some(seq)
     })
@@ -289,27 +435,30 @@ pub fn cursor(ring: &RingRef<'_>, i: usize) -> u64 {
     ring.clients.get(i).cursor().load(Acquire) & !CURSOR_HOLD
 }
 
-/// Single-producer ring: makes `c` the one publisher. Returns the entry index of the current
-/// holder when another publisher has it.
+/// Single-producer ring: makes `c` the one publisher. The token holds `c`'s lease
+/// (generation and index), so a stale holder can never give back a token another claim of
+/// the same entry took since. Returns the entry index of the current holder when another
+/// publisher has it.
 pub fn take_producer_token(ring: &RingRef<'_>, c: Claim) -> Result<(), usize> {
     // AcqRel: acquires the previous holder's release (its last claims of `head`), and
     // publishes ours.
     match ring
         .ctl
         .producer_token()
-        .compare_exchange(0, c.index as u32 + 1, AcqRel, Acquire)
+        .compare_exchange(0, c.lease(), AcqRel, Acquire)
     {
         Ok(_) => Ok(()),
-        Err(holder) => Err(holder.saturating_sub(1) as usize),
+        Err(holder) => Err(((holder & 0xffff_ffff) as usize).saturating_sub(1)),
     }
 }
 
-/// Gives the single-producer token of entry `i` back, if that entry holds it: by its
-/// publisher when it drops, or by the reaper for a dead one.
-pub fn release_producer_token(ring: &RingRef<'_>, i: usize) {
+/// Gives the single-producer token back if `c` (index and generation) holds it: by its
+/// publisher when it drops, or by the reaper for a dead one. A compare-and-swap on the whole
+/// lease: nothing changes when another claim holds it now.
+pub fn release_producer_token(ring: &RingRef<'_>, c: Claim) {
     // Release: pairs with the AcqRel CAS of the next holder.
     let _ = ring
         .ctl
         .producer_token()
-        .compare_exchange(i as u32 + 1, 0, Release, Relaxed);
+        .compare_exchange(c.lease(), 0, Release, Relaxed);
 }

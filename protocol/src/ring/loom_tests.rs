@@ -79,6 +79,14 @@ fn id(role: u32) -> Identity {
     }
 }
 
+/// Waits (yielding to the model) until claimed sequence `s` may be written, as the client's
+/// publisher does under its deadline.
+fn writable(r: &RingRef<'_>, cache: &mut ProducerCache, s: u64, overwrite: bool) {
+    while !((!overwrite || broadcast::make_room(r, cache, s)) && broadcast::is_writable(r, s)) {
+        crate::sync::spin_hint();
+    }
+}
+
 fn publish_block(m: &Model, cache: &mut ProducerCache, v: u64, single: bool) {
     let r = m.ring();
     let s = loop {
@@ -87,7 +95,7 @@ fn publish_block(m: &Model, cache: &mut ProducerCache, v: u64, single: bool) {
         }
         thread::yield_now();
     };
-    broadcast::wait_writable(&r, s);
+    writable(&r, cache, s, false);
     m.write(s, v);
     broadcast::commit(&r, s, 8, false);
 }
@@ -161,8 +169,8 @@ fn loom_broadcast_overwrite_never_tears_a_held_view() {
             let r = p.ring();
             let mut cache = ProducerCache::default();
             for v in 1..=3u64 {
-                let s = broadcast::claim_overwrite(&r, &mut cache, true);
-                broadcast::wait_writable(&r, s);
+                let s = broadcast::claim_overwrite(&r, true);
+                writable(&r, &mut cache, s, true);
                 p.write(s, v);
                 broadcast::commit(&r, s, 8, false);
             }
@@ -344,8 +352,8 @@ fn loom_broadcast_overwrite_two_producers() {
                     let r = p.ring();
                     let mut cache = ProducerCache::default();
                     for _ in 0..2 {
-                        let s = broadcast::claim_overwrite(&r, &mut cache, false);
-                        broadcast::wait_writable(&r, s);
+                        let s = broadcast::claim_overwrite(&r, false);
+                        writable(&r, &mut cache, s, true);
                         p.write(s, s + 1);
                         broadcast::commit(&r, s, 8, false);
                     }
@@ -368,5 +376,98 @@ fn loom_broadcast_overwrite_two_producers() {
         let drops = m.clients[entry].drops().load(Relaxed);
         let cursor = entry::cursor(&r, entry);
         assert!(cursor <= 4 && cursor >= drops);
+    });
+}
+
+/// The broker reaps a publisher that holds a loan while the publisher, alive, finishes it: the
+/// claim marker decides who commits sequence 0, exactly once, and when the broker wins, the
+/// slot stays pinned, so the producer of its next lap never writes the payload the late
+/// publisher may still be writing (loom flags that race) until the late one gives it up.
+#[test]
+fn loom_reaper_takes_a_loan_the_late_publisher_then_finishes() {
+    use gos_layouts::segment::{ROLE_PUBLISHER, SLOT_SKIPPED};
+    loom::model(|| {
+        let m = Model::new(2, 2, false);
+        let a = entry::claim(&m.ring(), &id(ROLE_PUBLISHER)).unwrap();
+        let b = entry::claim(&m.ring(), &id(ROLE_PUBLISHER)).unwrap();
+        // A claimed sequence 0 and marked it.
+        let mut cache = ProducerCache::default();
+        let s0 = broadcast::try_claim_block(&m.ring(), &mut cache, false).unwrap();
+        assert_eq!(s0, 0);
+        entry::set_claim_marker(&m.ring(), a, Some(0));
+        let observed = entry::observe(&m.ring(), a.index);
+
+        let late = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let r = m.ring();
+                m.write(0, 7);
+                if entry::end_claim(&r, a.index, 0) {
+                    broadcast::commit(&r, 0, 8, false);
+                    true
+                } else {
+                    assert!(
+                        entry::give_up(&r, a),
+                        "reaped while alive: the entry was pinned"
+                    );
+                    false
+                }
+            })
+        };
+        let reaper = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let r = m.ring();
+                // Pinned first, then the claim taken: a publisher that loses the claim finds
+                // its entry reaped already.
+                assert!(entry::reap_pinned(
+                    &r,
+                    a.index,
+                    observed,
+                    entry::Pin::Seq(0)
+                ));
+                if broadcast::is_writable(&r, 0) && entry::end_claim(&r, a.index, 0) {
+                    broadcast::commit(&r, 0, 0, true);
+                    true
+                } else {
+                    false
+                }
+            })
+        };
+        // B publishes sequences 1 and 2; 2 is the next lap of slot 0.
+        let r = m.ring();
+        let mut cache = ProducerCache::default();
+        let mut wrote_slot0 = false;
+        for v in [1u64, 2] {
+            let s = loop {
+                if let Some(s) = broadcast::try_claim_block(&r, &mut cache, false) {
+                    break s;
+                }
+                thread::yield_now();
+            };
+            writable(&r, &mut cache, s, false);
+            if entry::is_pinned(&r, s) {
+                broadcast::commit(&r, s, 0, true);
+            } else {
+                m.write(s, v);
+                broadcast::commit(&r, s, 8, false);
+                wrote_slot0 |= s == 2;
+            }
+        }
+        let committed = late.join().unwrap();
+        let took = reaper.join().unwrap();
+        // A publisher that committed still finds itself reaped, and gives the pin up.
+        if committed {
+            assert!(entry::give_up(&r, a));
+        }
+        assert_eq!(
+            m.ctl.pins().load(Relaxed),
+            0,
+            "no pin outlives the late publisher"
+        );
+        assert!(committed != took, "exactly one of them commits sequence 0");
+        let _ = (b, wrote_slot0);
+        let flags = m.slots[0].flags().load(Relaxed);
+        assert_eq!(flags & SLOT_SKIPPED != 0, !wrote_slot0);
     });
 }

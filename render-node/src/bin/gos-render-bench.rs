@@ -109,7 +109,7 @@ fn main() {
                 loan.header_mut().source_id = i as u64;
                 loan.tail_mut()[..win_bytes].copy_from_slice(pixels);
                 loan.set_tail_len(win_bytes).unwrap();
-                loan.commit();
+                loan.commit().unwrap();
             }
             for _ in 0..n {
                 let m = sub.recv().unwrap();
@@ -121,7 +121,7 @@ fn main() {
             let mut loan = output.loan().unwrap();
             c.read_back(&mut loan.tail_mut()[..out_bytes]).unwrap();
             loan.set_tail_len(out_bytes).unwrap();
-            loan.commit();
+            loan.commit().unwrap();
             let bus_time = t.elapsed();
             if f >= 4 {
                 t_local.push(local_time);

@@ -290,7 +290,7 @@ fn run(a: Args) -> Result<(), String> {
             }
         }
         loan.set_tail_len(pixel_bytes).map_err(|e| e.to_string())?;
-        loan.commit();
+        loan.commit().map_err(|e| e.to_string())?;
         let took = t0.elapsed();
         let took_cpu = gos_bus_client::proc::thread_cpu_time().saturating_sub(cpu0);
         let took_gpu = c.gpu_time().unwrap_or_default();

@@ -29,7 +29,7 @@ fn produce(bus: &str, ring: &str, id: u64, count: u64, ends: u64) -> Result<(), 
             .map_err(|e| format!("loan {seq}: {e}"))?;
         loan.set_len(MESSAGE_LEN).map_err(|e| e.to_string())?;
         encode(loan.bytes_mut(), id, seq);
-        loan.commit();
+        loan.commit().map_err(|e| format!("commit {seq}: {e}"))?;
     }
     Ok(())
 }
@@ -138,7 +138,7 @@ fn produce_forever(bus: &str, ring: &str, run: u64) -> Result<u64, String> {
             .map_err(|e| format!("loan {seq}: {e}"))?;
         loan.set_len(MESSAGE_LEN).map_err(|e| e.to_string())?;
         encode(loan.bytes_mut(), run, seq);
-        loan.commit();
+        loan.commit().map_err(|e| e.to_string())?;
     }
     Ok(0)
 }
@@ -153,7 +153,7 @@ fn produce_big(bus: &str, ring: &str, id: u64, count: u64) -> Result<u64, String
             .map_err(|e| format!("loan {seq}: {e}"))?;
         loan.set_len(size).map_err(|e| e.to_string())?;
         encode(loan.bytes_mut(), id, seq);
-        loan.commit();
+        loan.commit().map_err(|e| e.to_string())?;
     }
     Ok(count)
 }

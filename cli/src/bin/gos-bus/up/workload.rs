@@ -113,7 +113,7 @@ pub fn submit_jobs(bus: &Bus, count: u64) -> Result<BTreeMap<u64, String>, Strin
         };
         loan.tail_mut()[..code.len()].copy_from_slice(code.as_bytes());
         loan.set_tail_len(code.len()).map_err(|e| e.to_string())?;
-        loan.commit();
+        loan.commit().map_err(|e| e.to_string())?;
         expected.insert(id, want);
     }
     Ok(expected)
@@ -143,7 +143,7 @@ fn show_texture(
         ..bytemuck::Zeroable::zeroed()
     };
     loan.set_tail_len(0).map_err(|e| e.to_string())?;
-    loan.commit();
+    loan.commit().map_err(|e| e.to_string())?;
     Ok(())
 }
 
