@@ -36,12 +36,24 @@ fn os(op: &'static str, path: &str, e: std::io::Error) -> Error {
     }
 }
 
-/// The pid written in a lock file (0 when none is written yet).
+/// The pid written in a lock file by its holder. The holder writes it just after taking the
+/// lock, so a file still showing an earlier broker's pid (one that died holding it) or none
+/// is read again for a moment; 0 when no live pid shows up.
 fn holder(file: &mut File) -> u32 {
-    let mut text = String::new();
-    let _ = file.rewind();
-    let _ = file.read_to_string(&mut text);
-    text.trim().parse().unwrap_or(0)
+    let read = |file: &mut File| {
+        let mut text = String::new();
+        let _ = file.rewind();
+        let _ = file.read_to_string(&mut text);
+        text.trim().parse::<u32>().unwrap_or(0)
+    };
+    for _ in 0..100 {
+        let pid = read(file);
+        if pid != 0 && std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return pid;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    0
 }
 
 impl BrokerLock {
@@ -111,12 +123,19 @@ impl BrokerLock {
     /// Removes the lock file while holding the lock (`gos-bus clean`), then releases it.
     pub fn remove(self) -> Result<String> {
         std::fs::remove_file(&self.path).map_err(|e| os("remove", &self.path, e))?;
-        Ok(self.path)
+        Ok(self.path.clone())
     }
 
     /// Where the lock lives.
     pub fn path(&self) -> &str {
         &self.path
+    }
+}
+
+impl Drop for BrokerLock {
+    fn drop(&mut self) {
+        // No pid left behind for the next reader (the kernel drops the lock itself).
+        let _ = self.file.set_len(0);
     }
 }
 

@@ -70,6 +70,14 @@ impl Peer {
             .unwrap_or_else(|_| panic!("unexpected peer output {s:?}"))
     }
 
+    /// Writes `line` to the peer's stdin.
+    pub fn say(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{line}").expect("write to peer");
+        stdin.flush().expect("flush to peer");
+    }
+
     /// Closes the peer's stdin (a broker peer stops then) and waits for a clean exit.
     pub fn stop(mut self) {
         drop(self.stdin.take());

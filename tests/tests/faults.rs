@@ -79,13 +79,18 @@ impl Served {
 
     /// A broker serving `manifest`, once it has published the registry.
     fn broker_of(&self, manifest: &std::path::Path, stderr: Stdio) -> Peer {
+        self.broker_liveness(manifest, stderr, LIVENESS_MS)
+    }
+
+    /// A broker with liveness timeout `liveness_ms`.
+    fn broker_liveness(&self, manifest: &std::path::Path, stderr: Stdio, liveness_ms: u64) -> Peer {
         Peer::spawn_with(
             PEER,
             &[
                 "broker",
                 &self.bus,
                 manifest.to_str().unwrap(),
-                &LIVENESS_MS.to_string(),
+                &liveness_ms.to_string(),
             ],
             stderr,
         )
@@ -527,5 +532,163 @@ fn silent_client_is_reaped_after_the_liveness_timeout() {
     );
     let _ = Command::new("kill").args(["-CONT", &pid]).status();
     holder.kill();
+    broker.stop();
+}
+
+fn signal(peer: &Peer, sig: &str) {
+    let pid = peer.child.id().to_string();
+    assert!(Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// Waits until the broker of `bus` has reaped `n` clients (an event, not a time: the bound
+/// only keeps a broken build from hanging the suite).
+fn wait_reaped(bus: &str, n: u64) {
+    let give_up = Instant::now() + Duration::from_secs(60);
+    while gos_bus_protocol::registry::open(bus)
+        .unwrap()
+        .header
+        .clients_reaped
+        < n
+    {
+        assert!(
+            Instant::now() < give_up,
+            "the broker never reaped the client"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A paused publisher holds a loan on an overwrite-oldest ring of 8 slots: another
+/// publisher's 8th loan needs that very slot. Its timeout must be honoured (it spun, at full
+/// CPU, until the broker reaped the paused one), sleeping rather than spinning; and once the
+/// paused one resumes and commits, the claim the timeout left is loaned at once.
+#[test]
+fn loans_return_by_their_deadline_while_a_paused_writer_holds_the_slot() {
+    let s = Served::bare();
+    // A liveness far beyond the test: whatever returns, returns by its deadline.
+    let broker = s.broker_liveness(&s.manifest, Stdio::inherit(), 600_000);
+    let mut a = peer(&["loan-hold", &s.bus, "render.frames"]);
+    assert_eq!(a.line(), "loaned 0");
+    signal(&a, "-STOP");
+    let bus = Bus::attach(&s.bus).unwrap();
+    let mut b = bus.publisher::<Bytes>("render.frames").unwrap();
+    for i in 1..8u64 {
+        let mut loan = b.loan().unwrap();
+        assert_eq!(loan.seq(), i);
+        loan.set_len(gos_bus_tests::MESSAGE_LEN).unwrap();
+        gos_bus_tests::encode(loan.bytes_mut(), 1, i);
+        loan.commit().unwrap();
+    }
+    let (wall, cpu) = (Instant::now(), gos_bus_protocol::proc::thread_cpu_time());
+    match b.loan_timeout(Duration::from_millis(400)) {
+        Err(gos_bus_client::Error::Timeout(t)) => assert_eq!(t, Duration::from_millis(400)),
+        Err(e) => panic!("expected a timeout, got {e}"),
+        Ok(l) => panic!("loaned sequence {} over a held slot", l.seq()),
+    }
+    let (wall, cpu) = (
+        wall.elapsed(),
+        gos_bus_protocol::proc::thread_cpu_time() - cpu,
+    );
+    assert!(
+        wall >= Duration::from_millis(400),
+        "returned early: {wall:?}"
+    );
+    assert!(
+        cpu * 4 < wall,
+        "the wait slept: {cpu:?} of CPU in {wall:?} of waiting"
+    );
+    assert!(matches!(
+        b.loan_timeout(Duration::ZERO),
+        Err(gos_bus_client::Error::Timeout(_))
+    ));
+    // The paused writer resumes and commits: the claim left by the timeout is loaned now.
+    signal(&a, "-CONT");
+    a.say("go");
+    assert_eq!(a.finish(), "1");
+    let loan = b.loan_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(loan.seq(), 8, "the claim the timeout kept");
+    loan.commit().unwrap();
+    broker.stop();
+}
+
+/// A publisher paused with a loan until the broker reaps it, then resumed: its late commit
+/// returns Reaped and publishes nothing, and the bytes it writes after the reap land in a
+/// slot the broker pinned, never over a newer message (they used to: its commit returned OK
+/// and it wrote over the message that reused the slot).
+#[test]
+fn paused_publisher_is_reaped_and_its_late_writes_touch_no_newer_message() {
+    let (s, broker) = Served::new();
+    let bus = Bus::attach(&s.bus).unwrap();
+    let sub = bus.subscriber::<Bytes>("small").unwrap();
+    let mut a = peer(&["loan-hold", &s.bus, "small"]);
+    assert_eq!(a.line(), "loaned 0");
+    signal(&a, "-STOP");
+    wait_reaped(&s.bus, 1);
+    let mut b = bus.publisher::<Bytes>("small").unwrap();
+    let mut seqs = Vec::new();
+    // Nine messages through 8 slots, read as they come: the ninth lap of slot 0 is pinned.
+    for i in 1..=9u64 {
+        let mut loan = b.loan_timeout(Duration::from_secs(30)).unwrap();
+        seqs.push(loan.seq());
+        loan.set_len(gos_bus_tests::MESSAGE_LEN).unwrap();
+        gos_bus_tests::encode(loan.bytes_mut(), 1, i);
+        loan.commit().unwrap();
+        let m = sub.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!(gos_bus_tests::decode(m.bytes()).unwrap(), (1, i));
+    }
+    assert_eq!(
+        seqs,
+        [1, 2, 3, 4, 5, 6, 7, 9, 10],
+        "sequence 8 (slot 0) passed over"
+    );
+    // Resumed: it overwrites its old payload and commits.
+    signal(&a, "-CONT");
+    a.say("go");
+    let said = a.line();
+    assert!(
+        said.starts_with("error commit:") && said.contains("reaped"),
+        "{said}"
+    );
+    assert!(!a.child.wait().unwrap().success());
+    // Every message still in the ring is intact, and slot 0 carries the skip, not A's bytes.
+    let seg = gos_bus_protocol::Segment::open_read_only(&s.bus, "small").unwrap();
+    let r = seg.ring();
+    for seq in 3..=10u64 {
+        let slot = r.slot(seq);
+        let stamp = slot.stamp().load(Ordering::Acquire);
+        assert_eq!(
+            stamp,
+            seq + 1,
+            "sequence {seq} committed once, never regressed"
+        );
+        let skipped = slot.flags().load(Ordering::Relaxed) & gos_layouts::segment::SLOT_SKIPPED;
+        if seq == 8 {
+            assert_ne!(skipped, 0, "the pinned slot's lap is a skip");
+            continue;
+        }
+        // SAFETY: a committed slot of a ring nobody writes now; `MESSAGE_LEN` bytes of it.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(seg.payload_ptr(seq), gos_bus_tests::MESSAGE_LEN) };
+        assert!(gos_bus_tests::decode(bytes).is_ok(), "sequence {seq}");
+    }
+    assert_eq!(
+        r.ctl.pins().load(Ordering::Relaxed),
+        0,
+        "its exit unpinned the slot"
+    );
+    // And the ring flows on through slot 0.
+    for i in 10..=12u64 {
+        let mut loan = b.loan_timeout(Duration::from_secs(30)).unwrap();
+        loan.set_len(gos_bus_tests::MESSAGE_LEN).unwrap();
+        gos_bus_tests::encode(loan.bytes_mut(), 1, i);
+        loan.commit().unwrap();
+        let m = sub.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!(gos_bus_tests::decode(m.bytes()).unwrap(), (1, i));
+    }
+    drop((b, sub));
     broker.stop();
 }

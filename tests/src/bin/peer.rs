@@ -11,6 +11,8 @@
 //! gos-bus-peer slow BUS RING MS                     (reads one message every MS, forever)
 //! gos-bus-peer take-one BUS RING                    (prints `ok received=PRODUCER:SEQ:DELIVERIES`)
 //! gos-bus-peer broker BUS MANIFEST LIVENESS_MS      (the real broker; stops when stdin closes)
+//! gos-bus-peer loan-hold BUS RING                   (loans a slot, prints `loaned SEQ`, waits for
+//!                                                   a line, then overwrites the payload and commits)
 //! ```
 //! `idle` blocks in `recv_timeout` and prints `ok received=CPU_MS`: the CPU time it used.
 //! A consumer prints `ready` once attached, then `ok received=N` (or `error ...` and exits 1).
@@ -227,6 +229,23 @@ fn take_one(bus: &str, ring: &str) -> Result<String, String> {
     Ok(format!("{p}:{seq}:{}", msg.deliveries()))
 }
 
+/// A publisher that stalls holding a loan: the test pauses it (SIGSTOP) and resumes it.
+/// After the line on stdin it writes the whole payload again (a late writer) and commits.
+fn loan_hold(bus: &str, ring: &str) -> Result<u64, String> {
+    let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
+    let mut p = bus.publisher::<Bytes>(ring).map_err(|e| e.to_string())?;
+    let mut loan = p.loan().map_err(|e| e.to_string())?;
+    loan.set_len(MESSAGE_LEN).map_err(|e| e.to_string())?;
+    encode(loan.bytes_mut(), 9, 0);
+    println!("loaned {}", loan.seq());
+    std::io::stdout().flush().ok();
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    loan.slot_mut().fill(0xAA);
+    loan.commit().map_err(|e| format!("commit: {e}"))?;
+    Ok(1)
+}
+
 fn broker(bus: &str, manifest: &str, liveness_ms: u64) -> Result<u64, String> {
     use gos_bus_broker::{serve, Manifest, ServeOptions};
     let manifest = Manifest::load(std::path::Path::new(manifest)).map_err(|e| e.to_string())?;
@@ -288,6 +307,7 @@ fn main() {
             Err(e) => Err(e),
         },
         "broker" => broker(arg(2), arg(3), num(4)),
+        "loan-hold" => loan_hold(arg(2), arg(3)),
         _ => Err("usage: gos-bus-peer produce|consume ...".to_string()),
     };
     // The test may have stopped reading (it failed): ignore a closed stdout.
