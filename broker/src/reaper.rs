@@ -529,3 +529,57 @@ impl Work<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gos_bus_protocol::ring::entry::Identity;
+    use gos_bus_protocol::RingConfig;
+
+    /// Liveness is judged on the broker's monotonic clock (moved by hand here), by whether
+    /// the heartbeat word changes, never by its wall-clock value: a heartbeat that reads an
+    /// hour old (the clock jumped forward) reaps nobody, and one that reads an hour ahead
+    /// (the clock jumped back) keeps nobody alive once it stops changing.
+    #[test]
+    fn liveness_follows_the_monotonic_clock_not_the_heartbeat_value() {
+        let bus = format!("reaptest{}", std::process::id());
+        let seg = Segment::create(&bus, "r", &RingConfig::default()).unwrap();
+        let r = seg.ring();
+        let me = std::process::id();
+        let hour = 3_600_000_000_000u64;
+        let id = Identity {
+            role: ROLE_PUBLISHER,
+            pid: me,
+            start_time: proc::start_time(me).unwrap(),
+            now_ns: proc::now_ns() - hour,
+            name: [0; 24],
+        };
+        let c = entry::claim(&r, &id).unwrap();
+        let mut watch = RingWatch::new(Segment::open(&bus, "r").unwrap());
+        let live = Duration::from_secs(1);
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert_eq!(
+            watch.scan_at(live, at(0)).clients,
+            0,
+            "an hour-old value reaps no one"
+        );
+        assert_eq!(watch.scan_at(live, at(900)).clients, 0);
+        // A beat, with a value an hour ahead of the wall clock.
+        r.clients
+            .get(c.index)
+            .heartbeat_ns()
+            .store(proc::now_ns() + hour, Relaxed);
+        assert_eq!(watch.scan_at(live, at(1500)).clients, 0, "it beat at 1.5 s");
+        assert_eq!(watch.scan_at(live, at(2400)).clients, 0);
+        let reaped = watch.scan_at(live, at(2600));
+        assert_eq!(reaped.clients, 1, "silent for 1.1 s: {:?}", reaped.events);
+        assert!(
+            entry::is_reaped(&r, c),
+            "its process lives: reaped, not freed"
+        );
+        drop(watch);
+        drop(seg);
+        Segment::unlink(&bus, "r").unwrap();
+    }
+}

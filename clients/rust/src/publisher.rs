@@ -338,6 +338,10 @@ impl<T: Layout> Publisher<T> {
 
 impl<T: Layout> Drop for Publisher<T> {
     fn drop(&mut self) {
+        if !self.reg.owned_here() {
+            // Inherited through fork: the loan, view and entry are the parent's.
+            return;
+        }
         let _ = self.abandon_raw();
         if let Some(seq) = self.pending.take() {
             // Claimed, never loaned (a timeout): pass it over when it becomes writable, or

@@ -9,8 +9,8 @@
 use crate::bus::Ring;
 use gos_bus_protocol::ring::entry::{self, Claim};
 use gos_bus_protocol::{proc, Error, Result, Segment};
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex, Once, Weak};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// How often a client process stamps its heartbeats.
@@ -19,14 +19,22 @@ pub const HEARTBEAT_PERIOD: Duration = Duration::from_millis(250);
 struct Beat {
     seg: Weak<Segment>,
     claim: Claim,
+    /// The process that claimed the entry (a forked child inherits the list).
+    pid: u32,
 }
 
 static BEATS: Mutex<Vec<Beat>> = Mutex::new(Vec::new());
-static START: Once = Once::new();
+/// The process whose heartbeat thread runs (threads do not survive `fork`: a child that
+/// makes clients starts its own).
+static BEATING_IN: AtomicU32 = AtomicU32::new(0);
 
 fn beat_all() {
     let now = proc::now_ns();
+    let me = std::process::id();
     let mut beats = BEATS.lock().unwrap_or_else(|p| p.into_inner());
+    // Entries a forked child inherited are its parent's: never beat them from here (a dead
+    // parent would look alive).
+    beats.retain(|b| b.pid == me);
     beats.retain(|b| {
         let Some(seg) = b.seg.upgrade() else {
             return false;
@@ -40,26 +48,34 @@ fn beat_all() {
 pub(crate) struct Registration {
     pub(crate) ring: Ring,
     pub(crate) claim: Claim,
+    /// The process that claimed the entry.
+    pid: u32,
 }
 
 impl Registration {
     pub(crate) fn new(ring: &Ring, role: u32) -> Result<Registration> {
         let claim = ring.register(role)?;
+        let pid = std::process::id();
         BEATS.lock().unwrap_or_else(|p| p.into_inner()).push(Beat {
             seg: Arc::downgrade(&ring.seg),
             claim,
+            pid,
         });
-        START.call_once(|| {
+        if BEATING_IN.swap(pid, Relaxed) != pid {
             let _ = std::thread::Builder::new()
                 .name("gos-bus-heartbeat".into())
-                .spawn(|| loop {
+                .spawn(move || loop {
                     std::thread::sleep(HEARTBEAT_PERIOD);
+                    if BEATING_IN.load(Relaxed) != std::process::id() {
+                        return;
+                    }
                     beat_all();
                 });
-        });
+        }
         Ok(Registration {
             ring: ring.clone(),
             claim,
+            pid,
         })
     }
 
@@ -77,6 +93,13 @@ impl Registration {
         }
     }
 
+    /// True in the process that claimed the entry; false in a child forked after it, which
+    /// must leave the entry (its parent's) alone: no loan, release or free from there.
+    #[inline]
+    pub(crate) fn owned_here(&self) -> bool {
+        self.pid == std::process::id()
+    }
+
     /// Fails with [`Error::Reaped`] when the broker has taken this entry back.
     #[inline]
     pub(crate) fn check(&self) -> Result<()> {
@@ -91,6 +114,10 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        if !self.owned_here() {
+            // A forked child dropping what it inherited: the entry is its parent's.
+            return;
+        }
         let me = Arc::as_ptr(&self.ring.seg);
         BEATS
             .lock()

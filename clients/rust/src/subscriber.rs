@@ -323,6 +323,10 @@ impl<T: Layout> Subscriber<T> {
 
 impl<T: Layout> Drop for Subscriber<T> {
     fn drop(&mut self) {
+        if !self.reg.owned_here() {
+            // Inherited through fork: the loan, view and entry are the parent's.
+            return;
+        }
         self.release_raw();
         self.set_wait_strategy(WaitStrategy::BusyPoll);
         // `reg` frees the client entry when it drops, after this.
