@@ -236,3 +236,25 @@ fn rts_publish_puts_pixels_and_metadata_in_the_slot() {
     drop((sub, p));
     bus.remove_ring("rts.textures").unwrap();
 }
+
+/// `gos-bus layouts | head -0`: a reader that closed the pipe ends the output quietly (the
+/// default SIGPIPE), never with a panic about a broken pipe.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gos-bus"))
+        .args(["layouts", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // closed before the child writes
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        out.status.success() || out.status.signal() == Some(13),
+        "{:?}: {err}",
+        out.status
+    );
+}

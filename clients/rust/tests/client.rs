@@ -231,20 +231,22 @@ fn overwrite_never_moves_a_held_view() {
     p.send_bytes(&[2]).unwrap();
     let held = sub.try_recv().unwrap().unwrap();
     assert_eq!(held.bytes(), &[1]);
-    // A producer in another thread wants slot 0 back: it must wait for the release.
-    let ring2 = ring.clone();
-    let t = std::thread::spawn(move || {
-        let mut p = ring2.publisher::<Bytes>().unwrap();
-        p.send_bytes(&[3]).unwrap();
-    });
-    std::thread::sleep(Duration::from_millis(100));
+    // The next message needs slot 0 back: the loan must wait for the release (it times out
+    // while the view is held, keeping its claim) and never overwrite the view.
+    match p.loan_timeout(Duration::ZERO) {
+        Err(gos_bus_client::Error::Timeout(_)) => {}
+        Err(e) => panic!("expected a timeout, got {e}"),
+        Ok(l) => panic!("loaned sequence {} over a held view", l.seq()),
+    }
     assert_eq!(
         held.bytes(),
         &[1],
         "the view was not overwritten while held"
     );
     drop(held);
-    t.join().unwrap();
+    let loan = p.loan_timeout(Duration::ZERO).unwrap();
+    assert_eq!(loan.seq(), 2, "the claim kept by the timeout");
+    drop(loan);
     let next = sub.recv_timeout(Duration::from_secs(1)).unwrap();
     assert_eq!(next.bytes(), &[2]);
 }

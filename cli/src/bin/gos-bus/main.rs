@@ -469,6 +469,16 @@ fn print_info(v: &serde_json::Value) {
 }
 
 fn main() -> ExitCode {
+    // A closed pipe (`gos-bus ls | head -1`) ends the listing quietly, as with other
+    // command-line tools, instead of a panic in println!.
+    // SAFETY: restoring the default disposition of SIGPIPE, before any thread starts; no
+    // handler runs our code.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    };
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
