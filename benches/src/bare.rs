@@ -33,7 +33,7 @@ impl Shm {
     }
 
     fn word(&self, offset: usize) -> &AtomicU64 {
-        assert!(offset + 8 <= self.map.len() && offset % 8 == 0);
+        assert!(offset + 8 <= self.map.len() && offset.is_multiple_of(8));
         // SAFETY: in bounds and aligned (checked above, page-aligned base); the file is only
         // ever accessed through atomics at these offsets.
         unsafe { &*self.map.as_ptr().add(offset).cast::<AtomicU64>() }

@@ -210,14 +210,14 @@ impl Registry {
     }
 
     fn u32_at(&self, offset: usize) -> &AtomicU32 {
-        assert!(offset + 4 <= size_of::<RegistryHeader>() && offset % 4 == 0);
+        assert!(offset + 4 <= size_of::<RegistryHeader>() && offset.is_multiple_of(4));
         // SAFETY: inside the header (checked), aligned (page-aligned base, offset % 4 == 0);
         // the word is only accessed atomically after creation.
         unsafe { &*self.map.as_ptr().add(offset).cast::<AtomicU32>() }
     }
 
     fn u64_at(&self, offset: usize) -> &AtomicU64 {
-        assert!(offset + 8 <= size_of::<RegistryHeader>() && offset % 8 == 0);
+        assert!(offset + 8 <= size_of::<RegistryHeader>() && offset.is_multiple_of(8));
         // SAFETY: as in `u32_at`, 8-aligned.
         unsafe { &*self.map.as_ptr().add(offset).cast::<AtomicU64>() }
     }

@@ -132,7 +132,7 @@ pub fn wait_until<R>(
             for _ in 0..BACKOFF.min(round) {
                 std::hint::spin_loop();
             }
-            if round % 64 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+            if round.is_multiple_of(64) && deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
             }
             continue;

@@ -207,7 +207,7 @@ fn check_rows(
             "stride {stride} is shorter than a row of {row} bytes"
         ));
     }
-    if stride % bpp != 0 {
+    if !stride.is_multiple_of(bpp) {
         return Err(format!(
             "stride {stride} is not a multiple of the {bpp}-byte pixel"
         ));
