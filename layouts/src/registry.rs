@@ -8,8 +8,8 @@ use crate::record;
 
 /// `RegistryHeader::magic`.
 pub const REGISTRY_MAGIC: [u8; 4] = *b"GBRY";
-/// `RegistryHeader::format_version` written by this build.
-pub const REGISTRY_FORMAT_VERSION: u32 = 1;
+/// `RegistryHeader::format_version` written by this build (2: `broker_pid_ns`).
+pub const REGISTRY_FORMAT_VERSION: u32 = 2;
 /// `RegistryHeader::state`: the broker is running (or died without stopping).
 pub const REGISTRY_RUNNING: u32 = 0x5255_4E4E; // "RUNN"
 /// `RegistryHeader::state`: the broker stopped cleanly; the rings stay for the next one.
@@ -52,8 +52,11 @@ record! {
         pub schemas_len: u32 = 76,
         /// Bus name, NUL-padded.
         pub bus_name: [u8; 32] = 80,
+        /// Inode of the broker's PID namespace (`/proc/self/ns/pid`), so that a client can
+        /// tell whether the broker's pids are comparable with its own (0 = unknown).
+        pub broker_pid_ns: u64 = 112,
         /// Reserved, zero.
-        pub reserved: [u8; 144] = 112,
+        pub reserved: [u8; 136] = 120,
     }
 }
 

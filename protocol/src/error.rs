@@ -159,11 +159,24 @@ pub enum Error {
         /// Pid of the publisher holding it.
         pid: u32,
     },
-    /// The broker took this client's entry back (its heartbeat stopped for too long).
-    #[error("this client of ring '{ring}' was reaped by the broker (no heartbeat within the liveness timeout); attach again")]
+    /// The broker took this client's entry back.
+    #[error("this client of ring '{ring}' was reaped by the broker ({why}); attach again")]
     Reaped {
         /// Ring name.
         ring: String,
+        /// Why, as far as the client can tell from its entry.
+        why: &'static str,
+    },
+    /// The broker runs in another PID namespace: its pids and ours are not comparable, so it
+    /// would judge this client dead at once.
+    #[error("bus '{bus}' is served by a broker in another PID namespace (pid:[{broker}], this process pid:[{ours}]): it cannot see this process and would reap it at once; share the broker's PID namespace (for example docker run --pid=host, or run the client outside the container)")]
+    ForeignPidNamespace {
+        /// Bus name.
+        bus: String,
+        /// The broker's PID namespace inode.
+        broker: u64,
+        /// Ours.
+        ours: u64,
     },
     /// The bus has no registry: no broker was ever started for it, or it was cleaned.
     #[error(

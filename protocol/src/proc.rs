@@ -32,6 +32,13 @@ pub fn alive(pid: u32, start_time: u64) -> bool {
     fields.nth(18).and_then(|f| f.parse::<u64>().ok()) == Some(start_time)
 }
 
+/// The PID namespace of this process: the inode of `/proc/self/ns/pid` (the number `readlink`
+/// shows as `pid:[N]`). Two processes compare pids meaningfully only in the same one.
+pub fn pid_namespace() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/pid").ok().map(|m| m.ino())
+}
+
 /// Nanoseconds since the Unix epoch.
 pub fn now_ns() -> u64 {
     std::time::SystemTime::now()

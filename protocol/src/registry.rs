@@ -176,6 +176,7 @@ impl Registry {
             schemas_offset: total_size(0) as u32,
             schemas_len: schemas.len() as u32,
             bus_name: field(bus),
+            broker_pid_ns: proc::pid_namespace().unwrap_or(0),
             ..bytemuck::Zeroable::zeroed()
         };
         let base = map.as_mut_ptr();
@@ -415,7 +416,7 @@ mod tests {
             let mut bytes = vec![0u8; total_size(100)];
             let h = RegistryHeader {
                 magic: REGISTRY_MAGIC,
-                format_version: 1,
+                format_version: REGISTRY_FORMAT_VERSION,
                 state: if state { REGISTRY_RUNNING } else { REGISTRY_STOPPED },
                 ring_count: count,
                 schemas_offset: off,

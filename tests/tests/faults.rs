@@ -682,3 +682,41 @@ fn paused_publisher_is_reaped_and_its_late_writes_touch_no_newer_message() {
     drop((b, sub));
     broker.stop();
 }
+
+/// A client in another PID namespace (a container without `--pid=host`) registered with a pid
+/// the broker could not see and was reaped at once as "process gone". Now attach refuses it,
+/// saying what to do. Needs `unshare` (root or user namespaces); where the machine refuses
+/// one, the test says so and checks nothing else.
+#[test]
+fn a_client_in_another_pid_namespace_is_refused_at_attach() {
+    let (s, broker) = Served::new();
+    let probe = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "true"])
+        .status();
+    if !probe.map(|st| st.success()).unwrap_or(false) {
+        eprintln!("unshare --pid is not permitted on this machine: nothing to check");
+        broker.stop();
+        return;
+    }
+    let out = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", PEER, "attach", &s.bus])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "refused: {said}");
+    assert!(
+        said.contains("another PID namespace") && said.contains("--pid=host"),
+        "{said}"
+    );
+    // In the broker's namespace the same attach works.
+    let here = Command::new(PEER)
+        .args(["attach", &s.bus])
+        .output()
+        .unwrap();
+    assert!(
+        here.status.success(),
+        "{}",
+        String::from_utf8_lossy(&here.stdout)
+    );
+    broker.stop();
+}

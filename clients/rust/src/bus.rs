@@ -17,8 +17,22 @@ impl Bus {
     /// (`gos-bus serve`) must have set up: without its registry this fails with
     /// [`Error::BusNotRunning`], naming the bus, the path looked at and the command to run.
     /// The rings keep working while the broker restarts.
+    ///
+    /// A broker in another PID namespace than this process (a client in a container without
+    /// `--pid=host`) is refused with [`Error::ForeignPidNamespace`]: it could not tell this
+    /// process alive.
     pub fn attach(name: &str) -> Result<Bus> {
-        gos_bus_protocol::registry::open(name)?;
+        let reg = gos_bus_protocol::registry::open(name)?;
+        let broker = reg.header.broker_pid_ns;
+        if let Some(ours) = proc::pid_namespace() {
+            if broker != 0 && broker != ours {
+                return Err(Error::ForeignPidNamespace {
+                    bus: name.into(),
+                    broker,
+                    ours,
+                });
+            }
+        }
         Ok(Bus { name: name.into() })
     }
 

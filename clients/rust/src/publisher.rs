@@ -204,6 +204,7 @@ impl<T: Layout> Publisher<T> {
     fn reaped(&self) -> Error {
         self.reg.check().err().unwrap_or(Error::Reaped {
             ring: self.ring.name().into(),
+            why: "it took this loan back: this process stalled past the liveness timeout",
         })
     }
 

@@ -103,11 +103,17 @@ impl Registration {
     /// Fails with [`Error::Reaped`] when the broker has taken this entry back.
     #[inline]
     pub(crate) fn check(&self) -> Result<()> {
-        if entry::is_current(&self.ring.seg.ring(), self.claim) {
+        let r = self.ring.seg.ring();
+        if entry::is_current(&r, self.claim) {
             return Ok(());
         }
         Err(Error::Reaped {
             ring: self.ring.name().into(),
+            why: if entry::is_reaped(&r, self.claim) {
+                "no heartbeat within the liveness timeout: this process was paused or starved"
+            } else {
+                "it judged this process gone: is it in the broker's PID namespace?"
+            },
         })
     }
 }

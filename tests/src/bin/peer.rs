@@ -11,6 +11,7 @@
 //! gos-bus-peer slow BUS RING MS                     (reads one message every MS, forever)
 //! gos-bus-peer take-one BUS RING                    (prints `ok received=PRODUCER:SEQ:DELIVERIES`)
 //! gos-bus-peer broker BUS MANIFEST LIVENESS_MS      (the real broker; stops when stdin closes)
+//! gos-bus-peer attach BUS                          (attaches as a client does: `ok received=0`)
 //! gos-bus-peer loan-hold BUS RING                   (loans a slot, prints `loaned SEQ`, waits for
 //!                                                   a line, then overwrites the payload and commits)
 //! ```
@@ -308,6 +309,7 @@ fn main() {
         },
         "broker" => broker(arg(2), arg(3), num(4)),
         "loan-hold" => loan_hold(arg(2), arg(3)),
+        "attach" => Bus::attach(arg(2)).map(|_| 0).map_err(|e| e.to_string()),
         _ => Err("usage: gos-bus-peer produce|consume ...".to_string()),
     };
     // The test may have stopped reading (it failed): ignore a closed stdout.
