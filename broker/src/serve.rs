@@ -110,18 +110,28 @@ pub fn serve(opts: &ServeOptions, stop: &AtomicBool, mut log: impl FnMut(&str)) 
     };
     let mut watches = Vec::new();
     let mut listed: Vec<(String, Geometry)> = Vec::new();
+    // A start that fails half way (no room for the next ring, a ring left with another
+    // layout) removes the rings it created itself, and leaves adopted ones as they were.
+    let undo = |created: &[String], e: Error| {
+        for name in created {
+            let _ = Segment::unlink(bus, name);
+        }
+        e
+    };
     for (name, cfg) in &opts.manifest.rings {
         let seg = match Segment::create(bus, name, cfg) {
             Ok(seg) => {
                 summary.created.push(name.clone());
                 seg
             }
-            Err(Error::AlreadyExists { .. }) => {
-                let seg = adopt(bus, name, cfg)?;
-                summary.adopted.push(name.clone());
-                seg
-            }
-            Err(e) => return Err(e),
+            Err(Error::AlreadyExists { .. }) => match adopt(bus, name, cfg) {
+                Ok(seg) => {
+                    summary.adopted.push(name.clone());
+                    seg
+                }
+                Err(e) => return Err(undo(&summary.created, e)),
+            },
+            Err(e) => return Err(undo(&summary.created, e)),
         };
         seg.ring()
             .ctl
@@ -131,7 +141,8 @@ pub fn serve(opts: &ServeOptions, stop: &AtomicBool, mut log: impl FnMut(&str)) 
         watches.push(RingWatch::new(seg));
     }
     let liveness_ms = opts.liveness.as_millis().min(u32::MAX as u128) as u32;
-    let registry = Registry::publish(bus, &listed, liveness_ms, &schemas_json(), stale)?;
+    let registry = Registry::publish(bus, &listed, liveness_ms, &schemas_json(), stale)
+        .map_err(|e| undo(&summary.created, e))?;
     if stale {
         log("replaced the registry of a broker that is no longer running");
     }

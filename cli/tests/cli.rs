@@ -258,3 +258,61 @@ fn a_closed_pipe_ends_the_output_quietly() {
         out.status
     );
 }
+
+/// A publish that fails after its loan (a corrupt file) leaves a skipped sequence: `ls`, the
+/// snapshot and `info` count it as skipped, not as published; `info` gives a publisher no
+/// cursor or lag, which only subscribers have.
+#[test]
+fn a_failed_publish_is_counted_as_skipped_and_a_publisher_has_no_cursor() {
+    use gos_bus_client::{Bus, RingConfig, RtsTexture};
+    use gos_layouts::Record;
+    let name = format!("skip{}", std::process::id());
+    let bus = Bus::standalone(&name).unwrap();
+    let ring = bus
+        .create_ring(
+            "rts.textures",
+            &RingConfig {
+                slot_count: 4,
+                slot_size: 2 << 20,
+                layout: RtsTexture::SCHEMA,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let sub = ring.subscriber::<RtsTexture>().unwrap();
+    let mut p = ring.publisher::<RtsTexture>().unwrap();
+    gos_bus_client::rts::publish_file(&mut p, &fixtures().join("blob-1.rts.png")).unwrap();
+    let bad = std::env::temp_dir().join(format!("{name}.rts.png"));
+    std::fs::write(&bad, b"\x89PNG\r\n\x1a\n not really").unwrap();
+    assert!(gos_bus_client::rts::publish_file(&mut p, &bad).is_err());
+    std::fs::remove_file(&bad).unwrap();
+
+    let snap = gos_bus::tools::snapshot::take(&name);
+    let r = snap
+        .rings
+        .iter()
+        .find(|r| r.name == "rts.textures")
+        .unwrap();
+    assert_eq!((r.published, r.skipped), (1, 1), "{r:?}");
+    let ls = stdout(&run(&["ls", "--bus", &name]));
+    assert!(ls.contains("skipped"), "{ls}");
+
+    let o = run(&["info", "rts.textures", "--bus", &name, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        (v["published"].as_u64(), v["skipped"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let clients = v["clients"].as_array().unwrap();
+    let of = |role: &str| clients.iter().find(|c| c["role"] == role).unwrap().clone();
+    assert!(of("publisher")["cursor"].is_null() && of("publisher")["lag"].is_null());
+    assert_eq!(
+        of("subscriber")["lag"].as_u64(),
+        Some(2),
+        "two sequences unread"
+    );
+    let text = stdout(&run(&["info", "rts.textures", "--bus", &name]));
+    assert!(text.contains("publisher  active"), "{text}");
+    drop((sub, p));
+    bus.remove_ring("rts.textures").unwrap();
+}

@@ -137,8 +137,13 @@ record! {
         /// Number of client entries in the reaped state (each pins one slot); producers look
         /// for pinned slots only while it is not zero.
         pub pins: u32 = 400,
+        /// Padding.
+        pub reserved5: u32 = 404,
+        /// Sequences committed as skipped (abandoned loans, reclaimed claims, pinned slots
+        /// passed over): `head - skipped` were published as messages.
+        pub skipped: u64 = 408,
         /// Reserved for the broker, zero.
-        pub reserved4: [u8; 108] = 404,
+        pub reserved4: [u8; 96] = 416,
     }
 }
 

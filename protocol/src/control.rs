@@ -106,6 +106,8 @@ atomic_view! {
         broker_pid: AtomicU32,
         /// Client entries in the reaped state (each pins a slot).
         pins: AtomicU32,
+        /// Sequences committed as skipped.
+        skipped: AtomicU64,
         /// Broker heartbeat (ns since the epoch, as `u64`).
         broker_heartbeat_ns: AtomicU64,
     }

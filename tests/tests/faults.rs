@@ -720,3 +720,40 @@ fn a_client_in_another_pid_namespace_is_refused_at_attach() {
     );
     broker.stop();
 }
+
+/// A manifest whose start fails half way (its second ring exists with another geometry)
+/// leaves nothing it created behind: the first ring, made by this start, is removed again.
+#[test]
+fn a_start_that_fails_half_way_removes_the_rings_it_created() {
+    let s = Served::bare();
+    let manifest = std::env::temp_dir().join(format!("gos-bus-{}-half.toml", s.bus));
+    std::fs::write(
+        &manifest,
+        "[[ring]]\nname = \"a.first\"\nslots = 4\nslot_size = 64\n\n[[ring]]\nname = \"b.second\"\nslots = 8\nslot_size = 64\n",
+    )
+    .unwrap();
+    // b.second already exists, with 4 slots: the start must refuse to adopt it.
+    let existing = gos_bus_protocol::RingConfig {
+        slot_count: 4,
+        slot_size: 64,
+        ..Default::default()
+    };
+    let b = Bus::standalone(&s.bus).unwrap();
+    b.create_ring("b.second", &existing).unwrap();
+    let mut broker = Peer::spawn_with(
+        PEER,
+        &["broker", &s.bus, manifest.to_str().unwrap(), "1000"],
+        Stdio::null(),
+    );
+    let said = broker.line();
+    assert!(said.contains("already exists with"), "{said}");
+    assert!(!broker.child.wait().unwrap().success());
+    std::fs::remove_file(&manifest).unwrap();
+    let rings = gos_bus_protocol::name::list_rings(&s.bus).unwrap();
+    assert_eq!(
+        rings,
+        ["b.second"],
+        "a.first removed, b.second left as it was"
+    );
+    b.remove_ring("b.second").unwrap();
+}

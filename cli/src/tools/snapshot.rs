@@ -82,8 +82,10 @@ pub struct RingInfo {
     pub slot_count: u32,
     /// Slot size.
     pub slot_size: u32,
-    /// Messages published so far (`head`).
+    /// Messages published so far (`head` less the skipped sequences).
     pub published: u64,
+    /// Sequences committed as skipped (abandoned loans, failed publishes, reclaimed claims).
+    pub skipped: u64,
     /// Occupied slots: broadcast, published but not read by the slowest subscriber; work
     /// queue, published but not taken.
     pub fill: u64,
@@ -146,6 +148,7 @@ pub fn ring_info(bus: &str, ring: &str, now: u64) -> RingInfo {
         slot_count: 0,
         slot_size: 0,
         published: 0,
+        skipped: 0,
         fill: 0,
         bytes_published: 0,
         rate_msgs: 0.0,
@@ -173,7 +176,8 @@ pub fn ring_info(bus: &str, ring: &str, now: u64) -> RingInfo {
     info.slot_count = g.slot_count;
     info.slot_size = g.slot_size;
     let head = r.ctl.head().load(Acquire);
-    info.published = head;
+    info.skipped = r.ctl.skipped().load(Relaxed);
+    info.published = head.saturating_sub(info.skipped);
     let mut min_cursor = head;
     for i in 0..r.clients.len() {
         let e = r.clients.get(i);

@@ -185,6 +185,10 @@ pub fn commit(ring: &RingRef<'_>, seq: u64, len: u32, skipped: bool) {
     slot.len().store(len, Relaxed);
     slot.flags()
         .store(if skipped { SLOT_SKIPPED } else { 0 }, Relaxed);
+    if skipped {
+        // Counted for the tools (`gos-bus ls`, `info`); never on the path of a message.
+        ring.ctl.skipped().fetch_add(1, Relaxed);
+    }
     // Release: pairs with the subscriber's Acquire in `try_read`; payload, len, flags visible.
     slot.stamp().store(seq + 1, Release);
     notify::wake_consumers(ring);

@@ -61,6 +61,10 @@ pub fn commit(ring: &RingRef<'_>, seq: u64, len: u32, skipped: bool, deliveries:
         .store(if skipped { SLOT_SKIPPED } else { 0 }, Relaxed);
     slot.lease().store(0, Relaxed);
     slot.deliveries().store(deliveries, Relaxed);
+    if skipped {
+        // Counted for the tools (`gos-bus ls`, `info`); never on the path of a message.
+        ring.ctl.skipped().fetch_add(1, Relaxed);
+    }
     // Release: pairs with the consumer's Acquire in `try_take`.
     slot.stamp().store(seq + 1, Release);
     notify::wake_consumers(ring);

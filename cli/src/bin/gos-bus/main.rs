@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use gos_bus_broker::manifest;
+use gos_bus_protocol::ring::entry;
 use gos_bus_protocol::{name, Result, RingConfig, Segment};
 use gos_bus_protocol::{Mode, Policy};
 
@@ -368,9 +369,12 @@ fn run(cli: Cli) -> Result<()> {
             let mut clients = Vec::new();
             for i in 0..r.clients.len() {
                 let e = r.clients.get(i);
-                if !gos_bus_protocol::ring::entry::is_active(e) {
-                    continue;
-                }
+                let state = match entry::state(entry::observe(&r, i)) {
+                    gos_layouts::segment::CLIENT_ACTIVE => "active",
+                    // Reaped while its process lives: shown, since it still pins a slot.
+                    gos_layouts::segment::CLIENT_REAPED => "reaped",
+                    _ => continue,
+                };
                 let mut name = Vec::new();
                 for w in e.name() {
                     name.extend_from_slice(&w.load(Relaxed).to_le_bytes());
@@ -382,15 +386,21 @@ fn run(cli: Cli) -> Result<()> {
                     3 => "worker",
                     _ => "unknown",
                 };
+                // Only a subscriber has a cursor and a lag (a reaped entry's cursor word names
+                // the sequence it pins instead).
                 let cursor = e.cursor().load(Relaxed);
+                let reading = role == "subscriber" && state == "active";
+                let maybe =
+                    |v: serde_json::Value| if reading { v } else { serde_json::Value::Null };
                 clients.push(serde_json::json!({
                     "entry": i,
                     "role": role,
+                    "state": state,
                     "pid": e.pid().load(Relaxed),
                     "name": String::from_utf8_lossy(&name[..end]),
-                    "cursor": cursor & !CURSOR_HOLD,
-                    "holding": cursor & CURSOR_HOLD != 0,
-                    "lag": h.head.saturating_sub(cursor & !CURSOR_HOLD),
+                    "cursor": maybe((cursor & !CURSOR_HOLD).into()),
+                    "holding": maybe((cursor & CURSOR_HOLD != 0).into()),
+                    "lag": maybe(h.head.saturating_sub(cursor & !CURSOR_HOLD).into()),
                     "drops": e.drops().load(Relaxed),
                     "count": e.count().load(Relaxed),
                 }));
@@ -409,6 +419,8 @@ fn run(cli: Cli) -> Result<()> {
                 "segment_size": g.segment_size,
                 "head": h.head,
                 "tail": h.tail,
+                "published": h.head.saturating_sub(h.skipped),
+                "skipped": h.skipped,
                 "permissions": format!("{:o}", g.permissions),
                 "single_producer": g.single_producer,
                 "creator_pid": g.creator_pid,
@@ -439,6 +451,8 @@ fn print_info(v: &serde_json::Value) {
         "segment_size",
         "head",
         "tail",
+        "published",
+        "skipped",
         "permissions",
         "creator_pid",
     ] {
@@ -450,18 +464,24 @@ fn print_info(v: &serde_json::Value) {
     let clients = v["clients"].as_array().cloned().unwrap_or_default();
     println!("\nclients ({}):", clients.len());
     println!(
-        "  {:>5}  {:<10} {:>8}  {:<16} {:>12} {:>8} {:>8} {:>12}",
-        "entry", "role", "pid", "name", "cursor", "lag", "drops", "count"
+        "  {:>5}  {:<10} {:<7} {:>8}  {:<16} {:>12} {:>8} {:>8} {:>12}",
+        "entry", "role", "state", "pid", "name", "cursor", "lag", "drops", "count"
     );
+    // A field a client does not have (a publisher's cursor) shows as "-".
+    let cell = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "-".to_string(),
+        v => v.to_string(),
+    };
     for c in clients {
         println!(
-            "  {:>5}  {:<10} {:>8}  {:<16} {:>12} {:>8} {:>8} {:>12}",
+            "  {:>5}  {:<10} {:<7} {:>8}  {:<16} {:>12} {:>8} {:>8} {:>12}",
             c["entry"].to_string(),
             c["role"].as_str().unwrap_or(""),
+            c["state"].as_str().unwrap_or(""),
             c["pid"].to_string(),
             c["name"].as_str().unwrap_or(""),
-            c["cursor"].to_string(),
-            c["lag"].to_string(),
+            cell(&c["cursor"]),
+            cell(&c["lag"]),
             c["drops"].to_string(),
             c["count"].to_string()
         );

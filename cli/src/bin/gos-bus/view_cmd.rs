@@ -46,8 +46,8 @@ pub fn print_table(snap: &snapshot::BusSnapshot) {
         return;
     }
     println!(
-        "{:<16} {:<10} {:<9} {:<12} {:>6} {:>9} {:>10} {:>9} {:>5}",
-        "ring", "mode", "policy", "layout", "slots", "fill", "published", "msg/s", "cli"
+        "{:<16} {:<10} {:<9} {:<12} {:>6} {:>9} {:>10} {:>8} {:>9} {:>5}",
+        "ring", "mode", "policy", "layout", "slots", "fill", "published", "skipped", "msg/s", "cli"
     );
     for r in &snap.rings {
         if let Some(e) = &r.error {
@@ -55,7 +55,7 @@ pub fn print_table(snap: &snapshot::BusSnapshot) {
             continue;
         }
         println!(
-            "{:<16} {:<10} {:<9} {:<12} {:>6} {:>9} {:>10} {:>9.0} {:>5}",
+            "{:<16} {:<10} {:<9} {:<12} {:>6} {:>9} {:>10} {:>8} {:>9.0} {:>5}",
             r.name,
             r.mode,
             r.policy,
@@ -63,6 +63,7 @@ pub fn print_table(snap: &snapshot::BusSnapshot) {
             r.slot_count,
             format!("{}/{}", r.fill, r.slot_count),
             r.published,
+            r.skipped,
             r.rate_msgs,
             r.clients.len()
         );
