@@ -115,6 +115,7 @@ impl RingWatch {
             self.seg.geometry().segment_size,
         )
         .and_then(|g| self.seg.check_cursors().map(|_| g))
+        .and_then(|g| self.seg.check_stamps().map(|_| g))
         .and_then(|g| {
             if g == *self.seg.geometry() {
                 Ok(())

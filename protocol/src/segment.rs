@@ -478,6 +478,39 @@ impl Segment {
         Ok(())
     }
 
+    /// Checks every slot's stamp against the states the protocol makes (for the broker's
+    /// scan; O(slots)): broadcast, 0 or one past a sequence of that slot that was claimed;
+    /// work queue, the slot's index, a commit (+1) or a release (+capacity) of its laps, at
+    /// most a lap past `head`. A stamp outside them can never become one a producer waits
+    /// for, so the ring is reported damaged instead of waited on. `head` is read after the
+    /// stamps, so a busy ring never looks damaged.
+    pub fn check_stamps(&self) -> Result<(), Corrupt> {
+        let r = self.ring();
+        let cap = r.capacity;
+        let stamps: Vec<u64> = (0..cap)
+            .map(|i| r.slots.get(i as usize).stamp().load(Acquire))
+            .collect();
+        let head = r.ctl.head().load(Acquire);
+        for (i, &stamp) in stamps.iter().enumerate() {
+            let i = i as u64;
+            let ok = match self.geometry.mode {
+                Mode::Broadcast => stamp == 0 || ((stamp - 1) % cap == i && stamp <= head),
+                Mode::WorkQueue => {
+                    let lap = stamp.wrapping_sub(i) % cap;
+                    stamp >= i && (lap == 0 || lap == 1) && stamp <= head + cap
+                }
+            };
+            if !ok {
+                return Err(Corrupt::CursorsOutOfRange {
+                    what: format!(
+                        "slot {i} has stamp {stamp}, which no sequence of the ring makes (head {head})"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// A consistent-enough snapshot of the header (every word read atomically).
     pub fn header(&self) -> RingHeader {
         let mut words = [0u64; 64];

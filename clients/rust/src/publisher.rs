@@ -26,6 +26,8 @@ pub struct Publisher<T: Layout> {
     raw: Option<u64>,
     /// A sequence claimed but not yet writable when the last loan gave up (timeout).
     pending: Option<u64>,
+    /// A claimed sequence whose slot's stamp can never let it be written (damage).
+    damaged: Option<u64>,
     wait: WaitStrategy,
     _layout: PhantomData<fn(T)>,
 }
@@ -63,6 +65,7 @@ impl<T: Layout> Publisher<T> {
             slot_size,
             raw: None,
             pending: None,
+            damaged: None,
             wait: WaitStrategy::default(),
             _layout: PhantomData,
         })
@@ -120,6 +123,9 @@ impl<T: Layout> Publisher<T> {
                     return None;
                 }
                 if !broadcast::is_writable(&r, s) {
+                    if broadcast::never_writable(&r, s) {
+                        self.damaged = Some(s);
+                    }
                     return None;
                 }
             }
@@ -187,8 +193,9 @@ impl<T: Layout> Publisher<T> {
             deadline,
             || Some(SPACE_SLICE),
             || {
-                // Stop waiting once reaped: the wait would be for a ring we left.
-                if self.reg.check().is_err() {
+                // Stop waiting once reaped (the wait would be for a ring we left), or once
+                // the slot shows a stamp no producer could ever clear.
+                if self.reg.check().is_err() || self.damaged.is_some() {
                     return Some(None);
                 }
                 self.try_claim().map(Some)
@@ -196,9 +203,25 @@ impl<T: Layout> Publisher<T> {
         );
         match got {
             Some(Some(seq)) => Ok(seq),
-            Some(None) => Err(self.reaped()),
-            None => Err(Error::Timeout(Duration::ZERO)),
+            Some(None) => Err(self.damage().unwrap_or_else(|| self.reaped())),
+            None => Err(self.damage().unwrap_or(Error::Timeout(Duration::ZERO))),
         }
+    }
+
+    /// The error for a slot that can never become writable, once seen.
+    fn damage(&self) -> Option<Error> {
+        let seq = self.damaged?;
+        let r = self.ring.seg.ring();
+        Some(Error::Corrupt {
+            path: self.ring.seg.path().into(),
+            problem: gos_bus_protocol::Corrupt::CursorsOutOfRange {
+                what: format!(
+                    "slot {} has stamp {}, which can never let sequence {seq} be written (the broker reports the ring damaged; `gos-bus clean` and a restart rebuild it)",
+                    r.index(seq),
+                    r.slot(seq).stamp().load(Relaxed)
+                ),
+            },
+        })
     }
 
     fn reaped(&self) -> Error {

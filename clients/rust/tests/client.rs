@@ -445,3 +445,63 @@ fn raw_loans_and_views_for_foreign_callers() {
     p.send_bytes(b"next").unwrap();
     assert_eq!(sub.recv().unwrap().bytes(), b"next");
 }
+
+/// A slot whose stamp no sequence of the ring can make (another process wrote it): a loan that
+/// needs it fails as damage, naming the segment, instead of waiting forever; the broker's
+/// stamp check reports the same; a hostile work-queue stamp makes a loan time out, never spin.
+#[test]
+fn a_stamp_no_producer_can_clear_is_damage_not_a_wait() {
+    let mut s = Scratch::new();
+    let ring = s.ring(
+        "stamped",
+        RingConfig {
+            slot_count: 4,
+            slot_size: 16,
+            ..RingConfig::default()
+        },
+    );
+    let mut p = ring.publisher::<Bytes>().unwrap();
+    p.send_bytes(b"fine").unwrap();
+    assert!(ring.segment().check_stamps().is_ok());
+    // Slot 1 shows a stamp of another slot's lap.
+    let r = ring.segment().ring();
+    r.slots
+        .get(1)
+        .stamp()
+        .store(4 * 1000 + 3, Ordering::Relaxed);
+    let e = ring.segment().check_stamps().unwrap_err().to_string();
+    assert!(e.contains("slot 1 has stamp 4003"), "{e}");
+    match p.loan_timeout(Duration::from_secs(60)) {
+        Err(Error::Corrupt { path, problem }) => {
+            assert!(path.contains("stamped"), "{path}");
+            assert!(
+                problem.to_string().contains("can never let sequence 1"),
+                "{problem}"
+            );
+        }
+        Err(e) => panic!("expected damage, got {e}"),
+        Ok(l) => panic!("loaned {} over a damaged slot", l.seq()),
+    }
+
+    let wq = s.ring(
+        "stamped.jobs",
+        RingConfig {
+            mode: Mode::WorkQueue,
+            slot_count: 4,
+            slot_size: 16,
+            ..RingConfig::default()
+        },
+    );
+    wq.segment()
+        .ring()
+        .slots
+        .get(0)
+        .stamp()
+        .store(1 << 40, Ordering::Relaxed);
+    assert!(wq.segment().check_stamps().is_err());
+    let mut p = wq.publisher::<Bytes>().unwrap();
+    assert!(matches!(
+        p.loan_timeout(Duration::from_millis(50)),
+        Err(Error::Timeout(_))
+    ));
+}

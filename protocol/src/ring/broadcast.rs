@@ -166,6 +166,21 @@ fn advance_laggards(ring: &RingRef<'_>, need: u64, head_now: u64) -> Option<u64>
     (!held).then_some(min)
 }
 
+/// True when the stamp of the slot of claimed sequence `seq` can never become the one that
+/// makes it writable: it is not a stamp of that slot (0, or one past a sequence of the slot),
+/// or it shows a lap at or past `seq` itself. Only a damaged slot does that; a producer
+/// waiting for it reports the ring damaged instead of waiting forever.
+pub fn never_writable(ring: &RingRef<'_>, seq: u64) -> bool {
+    let stamp = ring.slot(seq).stamp().load(Acquire);
+    let expected = if seq >= ring.capacity {
+        seq - ring.capacity + 1
+    } else {
+        0
+    };
+    stamp > expected
+        || (stamp != 0 && (stamp - 1) & (ring.capacity - 1) != seq & (ring.capacity - 1))
+}
+
 /// Returns true when the slot of `seq` is free to write, without waiting.
 #[inline]
 pub fn is_writable(ring: &RingRef<'_>, seq: u64) -> bool {

@@ -45,7 +45,15 @@ pub fn try_claim(ring: &RingRef<'_>, single: bool) -> Option<u64> {
         } else if diff < 0 {
             return None;
         } else {
-            s = ring.ctl.head().load(Relaxed);
+            // Another producer took `s` (head moved on): look again. A stamp ahead of an
+            // unmoved head is no state the protocol makes (a damaged slot): report the queue
+            // full rather than spin on it; the caller's deadline and the broker's check of
+            // the stamps take it from there.
+            let now = ring.ctl.head().load(Relaxed);
+            if now == s {
+                return None;
+            }
+            s = now;
         }
     }
 }
@@ -110,7 +118,12 @@ pub fn try_take(ring: &RingRef<'_>, lease: u64) -> Take {
         } else if diff < 0 {
             return Take::Empty;
         } else {
-            t = ring.ctl.tail().load(Relaxed);
+            // As in `try_claim`: a stamp ahead of an unmoved tail is damage, not a race.
+            let now = ring.ctl.tail().load(Relaxed);
+            if now == t {
+                return Take::Empty;
+            }
+            t = now;
         }
     }
 }
