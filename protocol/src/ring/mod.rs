@@ -102,3 +102,6 @@ impl Policy {
 
 #[cfg(all(test, loom))]
 mod loom_tests;
+
+#[cfg(all(test, not(loom)))]
+mod miri_tests;
