@@ -220,6 +220,18 @@ impl RingWatch {
     }
 }
 
+/// Claims a work-queue slot for a job the broker re-offers, passing over (committing as
+/// skipped, untouched) any slot a reaped client pins, as every producer does.
+fn claim_unpinned(ring: &RingRef<'_>) -> Option<u64> {
+    loop {
+        let s = work_queue::try_claim(ring, false)?;
+        if !entry::is_pinned(ring, s) {
+            return Some(s);
+        }
+        work_queue::commit(ring, s, 0, true, 0);
+    }
+}
+
 /// One scan's working state.
 struct Work<'a> {
     seg: &'a Segment,
@@ -430,7 +442,7 @@ impl Work<'_> {
         let len = (slot.len().load(Relaxed) as usize).min(self.seg.geometry().slot_size as usize);
         let deliveries = slot.deliveries().load(Relaxed);
         let src = self.seg.payload_ptr(seq);
-        match work_queue::try_claim(ring, false) {
+        match claim_unpinned(ring) {
             Some(new) => {
                 // SAFETY: both slots are inside the mapping with `slot_size` bytes of payload;
                 // the old one is held (taken, unreleased) and the new one claimed by us, so no
@@ -459,7 +471,7 @@ impl Work<'_> {
     fn flush_pending(&mut self) {
         while let Some((bytes, deliveries)) = self.pending.pop() {
             let ring = self.ring;
-            let Some(new) = work_queue::try_claim(&ring, false) else {
+            let Some(new) = claim_unpinned(&ring) else {
                 self.pending.push((bytes, deliveries));
                 return;
             };

@@ -757,3 +757,41 @@ fn a_start_that_fails_half_way_removes_the_rings_it_created() {
     );
     b.remove_ring("b.second").unwrap();
 }
+
+/// A subscriber paused while it holds a view on an overwrite-oldest ring, until the broker
+/// reaps it: producers go on (they pass over the pinned slot instead of waiting for it or
+/// writing it), the view still shows its message when the subscriber resumes, and its next
+/// receive says it was reaped. (Its entry used to be freed, and producers then wrote the slot
+/// under the view.)
+#[test]
+fn paused_subscriber_keeps_its_view_and_producers_pass_it_by() {
+    let (s, broker) = Served::new();
+    let mut holder = peer(&["hold-verify", &s.bus, "render.frames"]).ready();
+    let bus = Bus::attach(&s.bus).unwrap();
+    let mut p = bus.publisher::<Bytes>("render.frames").unwrap();
+    let send = |p: &mut gos_bus_client::Publisher<Bytes>, i: u64| {
+        let mut loan = p.loan_timeout(Duration::from_secs(30)).unwrap();
+        loan.set_len(gos_bus_tests::MESSAGE_LEN).unwrap();
+        gos_bus_tests::encode(loan.bytes_mut(), 1, i);
+        loan.commit().unwrap();
+    };
+    send(&mut p, 0);
+    assert_eq!(holder.line(), "holding 1:0");
+    signal(&holder, "-STOP");
+    wait_reaped(&s.bus, 1);
+    // Five laps of the 8-slot ring: every loan succeeds, none over the held slot.
+    for i in 1..=40 {
+        send(&mut p, i);
+    }
+    signal(&holder, "-CONT");
+    holder.say("go");
+    assert_eq!(holder.finish(), "intact, then reaped");
+    let seg = gos_bus_protocol::Segment::open_read_only(&s.bus, "render.frames").unwrap();
+    assert_eq!(
+        seg.ring().ctl.pins().load(Ordering::Relaxed),
+        0,
+        "unpinned on release"
+    );
+    drop(p);
+    broker.stop();
+}

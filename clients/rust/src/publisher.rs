@@ -371,7 +371,9 @@ impl<T: Layout> Drop for Publisher<T> {
             // Claimed, never loaned (a timeout): pass it over when it becomes writable, or
             // leave it to the broker, which skips orphaned claims.
             let r = self.ring.seg.ring();
-            if self.mode == Mode::WorkQueue || broadcast::is_writable(&r, seq) {
+            let room = self.policy != Policy::OverwriteOldest
+                || broadcast::make_room(&r, &mut self.cache, seq);
+            if self.mode == Mode::WorkQueue || (room && broadcast::is_writable(&r, seq)) {
                 let _ = self.finish(seq, 0, true);
             }
         }

@@ -11,6 +11,7 @@
 //! gos-bus-peer slow BUS RING MS                     (reads one message every MS, forever)
 //! gos-bus-peer take-one BUS RING                    (prints `ok received=PRODUCER:SEQ:DELIVERIES`)
 //! gos-bus-peer broker BUS MANIFEST LIVENESS_MS      (the real broker; stops when stdin closes)
+//! gos-bus-peer hold-verify BUS RING                 (holds a view until a line on stdin, checks it)
 //! gos-bus-peer attach BUS                          (attaches as a client does: `ok received=0`)
 //! gos-bus-peer loan-hold BUS RING                   (loans a slot, prints `loaned SEQ`, waits for
 //!                                                   a line, then overwrites the payload and commits)
@@ -207,6 +208,35 @@ fn hold(bus: &str, ring: &str) -> Result<u64, String> {
     Ok(0)
 }
 
+/// Takes one message and holds its view until a line arrives on stdin (the test pauses and
+/// resumes it meanwhile), then checks the view still shows that message, releases it, and
+/// expects its next receive to say it was reaped.
+fn hold_verify(bus: &str, ring: &str) -> Result<String, String> {
+    let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
+    let sub = bus.subscriber::<Bytes>(ring).map_err(|e| e.to_string())?;
+    println!("ready");
+    std::io::stdout().flush().ok();
+    let msg = sub
+        .recv_timeout(Duration::from_secs(60))
+        .map_err(|e| e.to_string())?;
+    let held = decode(msg.bytes())?;
+    println!("holding {}:{}", held.0, held.1);
+    std::io::stdout().flush().ok();
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    let now = decode(msg.bytes()).map_err(|e| format!("the held view changed: {e}"))?;
+    if now != held {
+        return Err(format!("the held view now shows {now:?}, not {held:?}"));
+    }
+    drop(msg);
+    let next = match sub.try_recv() {
+        Err(Error::Reaped { .. }) => Ok("intact, then reaped".into()),
+        Err(e) => Err(format!("expected Reaped, got {e}")),
+        Ok(_) => Err("received after being reaped".into()),
+    };
+    next
+}
+
 fn slow(bus: &str, ring: &str, ms: u64) -> Result<u64, String> {
     let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
     let sub = bus.subscriber::<Bytes>(ring).map_err(|e| e.to_string())?;
@@ -310,6 +340,13 @@ fn main() {
         "broker" => broker(arg(2), arg(3), num(4)),
         "loan-hold" => loan_hold(arg(2), arg(3)),
         "attach" => Bus::attach(arg(2)).map(|_| 0).map_err(|e| e.to_string()),
+        "hold-verify" => match hold_verify(arg(2), arg(3)) {
+            Ok(s) => {
+                println!("ok received={s}");
+                return;
+            }
+            Err(e) => Err(e),
+        },
         _ => Err("usage: gos-bus-peer produce|consume ...".to_string()),
     };
     // The test may have stopped reading (it failed): ignore a closed stdout.
