@@ -55,7 +55,10 @@ def _candidates() -> list[Path]:
     found.append(here / LIB_NAME)
     for parent in here.parents:
         if (parent / "Cargo.toml").exists() and (parent / "clients" / "c").exists():
-            built = [parent / "target" / p / LIB_NAME for p in ("release", "debug")]
+            # Cargo's target folder: CARGO_TARGET_DIR when set (relative to the workspace,
+            # as cargo reads it), else the workspace's own.
+            target = parent / os.environ.get("CARGO_TARGET_DIR", "target")
+            built = [target / p / LIB_NAME for p in ("release", "debug")]
             found += sorted(built, key=lambda p: p.stat().st_mtime if p.exists() else 0, reverse=True)
             break
     return found

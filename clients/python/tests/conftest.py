@@ -73,8 +73,9 @@ slot_size = 64
 
 def binary(name: str) -> str:
     """A Rust binary of the workspace (built by `cargo test` / `cargo build`)."""
+    target = ROOT / os.environ.get("CARGO_TARGET_DIR", "target")
     for profile in ("debug", "release"):
-        path = ROOT / "target" / profile / name
+        path = target / profile / name
         if path.exists():
             return str(path)
     raise RuntimeError(f"{name} is not built: run `cargo build -p gos-bus-tests` first")
