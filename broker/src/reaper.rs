@@ -215,7 +215,7 @@ impl RingWatch {
             ));
         }
         *beats = seen_beats;
-        w.reclaim_orphans(orphans, liveness);
+        w.reclaim_orphans(orphans, liveness, now);
         w.out
     }
 }
@@ -353,6 +353,25 @@ impl Work<'_> {
                 }
             }
         }
+        if role == ROLE_WORKER {
+            // A job the worker took in the instant of its reap (its lease is dead now): pin
+            // it while the process lives, then offer it again.
+            let lease = Claim {
+                index: i,
+                generation: entry::generation(observed),
+            }
+            .lease();
+            let tail = ring.ctl.tail().load(Acquire);
+            for seq in tail.saturating_sub(ring.capacity)..tail {
+                let slot = ring.slot(seq);
+                if slot.stamp().load(Acquire) == seq + 1 && slot.lease().load(Relaxed) == lease {
+                    if !gone {
+                        entry::repin(&ring, i, seq);
+                    }
+                    self.redeliver(seq);
+                }
+            }
+        }
         if !gone || !entry::free_reaped(&ring, i, observed) {
             return;
         }
@@ -439,6 +458,12 @@ impl Work<'_> {
     fn redeliver(&mut self, seq: u64) -> bool {
         let ring = &self.ring;
         let slot = ring.slot(seq);
+        // The job is ours once the lease we saw is ours: a worker that released it meanwhile
+        // (a late release after a reap included) wins, and there is nothing to offer.
+        let lease = slot.lease().load(Relaxed);
+        if slot.stamp().load(Acquire) != seq + 1 || !work_queue::take_lease(ring, seq, lease) {
+            return true;
+        }
         let len = (slot.len().load(Relaxed) as usize).min(self.seg.geometry().slot_size as usize);
         let deliveries = slot.deliveries().load(Relaxed);
         let src = self.seg.payload_ptr(seq);
@@ -488,7 +513,12 @@ impl Work<'_> {
         }
     }
 
-    fn reclaim_orphans(&mut self, orphans: &mut HashMap<u64, Instant>, liveness: Duration) {
+    fn reclaim_orphans(
+        &mut self,
+        orphans: &mut HashMap<u64, Instant>,
+        liveness: Duration,
+        now: Instant,
+    ) {
         let ring = self.ring;
         let head = ring.ctl.head().load(Acquire);
         let window = ring.capacity.min(ORPHAN_WINDOW);
@@ -518,7 +548,6 @@ impl Work<'_> {
                 }
             }
         }
-        let now = Instant::now();
         let keys: Vec<u64> = seen
             .iter()
             .copied()
@@ -527,7 +556,7 @@ impl Work<'_> {
         orphans.retain(|k, _| keys.contains(k));
         for key in keys {
             let first = *orphans.entry(key).or_insert(now);
-            if now.duration_since(first) < liveness {
+            if now.saturating_duration_since(first) < liveness {
                 continue;
             }
             let seq = key & !(1 << 63);

@@ -45,9 +45,11 @@ pub const CLIENT_CLAIMING: u32 = 1;
 pub const CLIENT_ACTIVE: u32 = 2;
 /// `ClientEntry::lifecycle` state (low 32 bits): taken back by the broker from a client whose
 /// process still lives (paused, or too slow to beat): it lost its place, and the slot of the
-/// sequence in `ClientEntry::cursor` stays pinned (producers pass over it) until the client
+/// slot in `ClientEntry::pinned` stays pinned (producers pass over it) until the client
 /// gives the entry up or its process is gone.
 pub const CLIENT_REAPED: u32 = 3;
+/// Bit 31 of `ClientEntry::pinned`: the slot after the pinned one is pinned too.
+pub const PIN_NEXT: u32 = 1 << 31;
 /// `ClientEntry::role`: publisher.
 pub const ROLE_PUBLISHER: u32 = 1;
 /// `ClientEntry::role`: broadcast subscriber (has a cursor).
@@ -161,8 +163,7 @@ record! {
         pub start_time: u64 = 16,
         /// Last heartbeat, nanoseconds since the Unix epoch.
         pub heartbeat_ns: i64 = 24,
-        /// Broadcast subscriber: next sequence to read; bit 63 set while a view is held. In the
-        /// reaped state (any role): the sequence whose slot is pinned.
+        /// Broadcast subscriber: next sequence to read; bit 63 set while a view is held.
         pub cursor: u64 = 32,
         /// Messages this subscriber lost to overwrite-oldest.
         pub drops: u64 = 40,
@@ -176,8 +177,9 @@ record! {
         pub bytes: u64 = 88,
         /// Bit set: 1 = counted in `sleepy_consumers` (its wait strategy may sleep).
         pub flags: u32 = 96,
-        /// Reserved, zero.
-        pub reserved0: u32 = 100,
+        /// Reaped state: the pinned slot's index + 1 (0 = none yet); bit 31 set when the slot
+        /// after it is pinned too (a subscriber's, see `gos_bus_protocol::ring::entry`).
+        pub pinned: u32 = 100,
         /// Messages whose handling failed (reported by daemons).
         pub failed: u64 = 104,
         /// Total time spent handling messages, nanoseconds (reported by daemons).

@@ -141,6 +141,8 @@ atomic_view! {
         bytes: AtomicU64,
         /// `CLIENT_SLEEPY` while counted in `sleepy_consumers`.
         flags: AtomicU32,
+        /// Reaped state: pinned slot index + 1, `PIN_NEXT` for the slot after it too.
+        pinned: AtomicU32,
         /// Messages whose handling failed (reported by daemons).
         failed: AtomicU64,
         /// Time spent handling messages, ns (reported by daemons).

@@ -84,10 +84,17 @@ impl BrokerLock {
             match file.try_lock() {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => {
+                    // The kernel's table names the holder at once; the pid it wrote into the
+                    // file is the fallback (it writes it just after locking).
+                    let meta = file.metadata().map_err(|e| os("stat", &path, e))?;
+                    let listed = std::fs::read_to_string("/proc/locks")
+                        .ok()
+                        .and_then(|t| flock_holder(&t, meta.dev(), meta.ino()))
+                        .filter(|&pid| pid != 0);
                     return Err(Error::BrokerRunning {
                         bus: bus.into(),
-                        pid: holder(&mut file),
-                    })
+                        pid: listed.unwrap_or_else(|| holder(&mut file)),
+                    });
                 }
                 Err(TryLockError::Error(e)) => return Err(os("lock", &path, e)),
             }
@@ -103,21 +110,21 @@ impl BrokerLock {
         }
     }
 
-    /// The pid of the broker holding the lock of `bus` now (0 when it has not written it
-    /// yet), or `None` when no process holds it. Creates nothing: a bus that never had a
-    /// broker has no lock file.
+    /// The pid of the broker holding the lock of `bus` now (0 when it cannot be told), or
+    /// `None` when no process holds it. Takes no lock itself (a probe that did would make a
+    /// broker starting at that moment think the bus taken): it reads the kernel's table of
+    /// locks, `/proc/locks`, for an exclusive `flock` on the lock file's inode. Creates
+    /// nothing: a bus that never had a broker has no lock file.
     pub fn is_held(bus: &str) -> Result<Option<u32>> {
         let path = path(bus)?;
-        let mut file = match File::open(&path) {
-            Ok(f) => f,
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(os("open", &path, e)),
+            Err(e) => return Err(os("stat", &path, e)),
         };
-        match file.try_lock_shared() {
-            Ok(()) => Ok(None),
-            Err(TryLockError::WouldBlock) => Ok(Some(holder(&mut file))),
-            Err(TryLockError::Error(e)) => Err(os("lock", &path, e)),
-        }
+        let table =
+            std::fs::read_to_string("/proc/locks").map_err(|e| os("read", "/proc/locks", e))?;
+        Ok(flock_holder(&table, meta.dev(), meta.ino()))
     }
 
     /// Removes the lock file while holding the lock (`gos-bus clean`), then releases it.
@@ -130,6 +137,24 @@ impl BrokerLock {
     pub fn path(&self) -> &str {
         &self.path
     }
+}
+
+/// The pid holding an exclusive `flock` on inode `ino` of device `dev`, from the text of
+/// `/proc/locks` (`N: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE START END`, device numbers in
+/// hex, the inode in decimal; waiters' lines carry `->` and are skipped). `Some(0)` when the
+/// line names no pid.
+fn flock_holder(table: &str, dev: u64, ino: u64) -> Option<u32> {
+    // Linux's encoding of a dev_t (the `major`/`minor` of glibc's sysmacros).
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let want = format!("{major:02x}:{minor:02x}:{ino}");
+    table.lines().find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f.as_slice() {
+            [_, "FLOCK", _, "WRITE", pid, id, ..] if *id == want => Some(pid.parse().unwrap_or(0)),
+            _ => None,
+        }
+    })
 }
 
 impl Drop for BrokerLock {
@@ -160,6 +185,16 @@ mod tests {
         assert_eq!(BrokerLock::is_held(&bus).unwrap(), None);
         BrokerLock::try_lock(&bus).unwrap().remove().unwrap();
         assert!(!std::path::Path::new(&path(&bus).unwrap()).exists());
+    }
+
+    #[test]
+    fn proc_locks_lines_name_the_holder() {
+        let table = "1: FLOCK  ADVISORY  WRITE 9549 00:1b:5146 0 EOF\n\
+                     2: -> FLOCK  ADVISORY  WRITE 9550 00:1b:5146 0 EOF\n\
+                     3: POSIX  ADVISORY  WRITE 77 00:1b:9 0 EOF\n";
+        assert_eq!(flock_holder(table, 27, 5146), Some(9549));
+        assert_eq!(flock_holder(table, 27, 9), None, "a POSIX lock is not ours");
+        assert_eq!(flock_holder(table, 28, 5146), None, "another device");
     }
 
     #[test]

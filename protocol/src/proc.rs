@@ -47,6 +47,16 @@ pub fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// Registers fork handlers (`pthread_atfork(3)`): `prepare` runs in the forking thread just
+/// before `fork`, `parent` and `child` just after it in each process. For state a lock
+/// guards, so that a child never inherits it locked by a thread it does not have. Returns
+/// false when the handlers could not be registered (out of memory).
+pub fn at_fork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) -> bool {
+    // SAFETY: the three are plain `extern "C" fn()` with no arguments, as pthread_atfork
+    // expects, and live for the whole program (fn items are 'static).
+    unsafe { nix::libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) == 0 }
+}
+
 static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 extern "C" fn on_stop_signal(_: nix::libc::c_int) {

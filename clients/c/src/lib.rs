@@ -367,6 +367,9 @@ pub unsafe extern "C" fn gos_publisher_free(publisher: *mut GosPublisher) {
 /// A subscriber (a competing worker on a work queue).
 pub struct GosSubscriber {
     s: Subscriber<Bytes>,
+    /// An error `gos_subscriber_recv_many` met after it had copied messages out: returned,
+    /// by the next receive, after those messages were handed over.
+    deferred: std::cell::Cell<Option<Error>>,
 }
 
 /// A message received by `gos_subscriber_recv`.
@@ -407,7 +410,12 @@ pub unsafe extern "C" fn gos_subscriber_new(
             _ => WaitStrategy::default(),
         });
         // SAFETY: non-null and valid for a write.
-        unsafe { *out = Box::into_raw(Box::new(GosSubscriber { s })) };
+        unsafe {
+            *out = Box::into_raw(Box::new(GosSubscriber {
+                s,
+                deferred: std::cell::Cell::new(None),
+            }))
+        };
         Ok(GOS_OK)
     })
 }
@@ -432,6 +440,9 @@ pub unsafe extern "C" fn gos_subscriber_recv(
             return Err(invalid("out is a null pointer"));
         }
         s.s.release_raw();
+        if let Some(e) = s.deferred.take() {
+            return Err(e);
+        }
         let m = s.s.recv_raw(timeout(timeout_ns))?;
         // SAFETY: non-null and valid for a write.
         unsafe {
@@ -473,6 +484,9 @@ pub unsafe extern "C" fn gos_subscriber_recv_many(
             return Err(invalid("an out pointer is null"));
         }
         s.s.release_raw();
+        if let Some(e) = s.deferred.take() {
+            return Err(e);
+        }
         let slot = s.s.ring().segment().geometry().slot_size as u64;
         let (mut used, mut n) = (0u64, 0u32);
         let mut wait = timeout(timeout_ns);
@@ -482,7 +496,10 @@ pub unsafe extern "C" fn gos_subscriber_recv_many(
                 Err(Error::Timeout(_)) => break,
                 // Messages already copied out were released: they are the caller's now, so
                 // hand them over; the error comes back on the next call.
-                Err(_) if n > 0 => break,
+                Err(e) if n > 0 => {
+                    s.deferred.set(Some(e));
+                    break;
+                }
                 Err(e) => return Err(e),
             };
             // SAFETY: `m.len` <= slot_size <= cap - used bytes fit at buf + used (checked

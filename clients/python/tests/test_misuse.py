@@ -40,12 +40,23 @@ def test_a_forked_child_leaves_its_parents_clients_alone(served: str) -> None:
         # the parent's, and must stay so.
         code = 0
         try:
+            # Using them is refused, clearly; dropping them leaves the parent's entries be.
+            try:
+                pub.send(b"from the child", timeout=1)
+                code = 2
+            except gos_bus.GosBusError as e:
+                if "before a fork" not in str(e):
+                    code = 3
             del pub, sub
             gc.collect()
+            # A client of its own works in the child.
+            own = gos_bus.Bus.attach(served).publisher("small")
+            own.send(b"the child's own", timeout=5)
         except BaseException:
             code = 1
         os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+    assert bytes(sub.recv(timeout=5).payload) == b"the child's own"
     pub.send(b"parent still attached", timeout=5)
     assert bytes(sub.recv(timeout=5).payload) == b"parent still attached"

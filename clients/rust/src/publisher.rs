@@ -4,7 +4,8 @@ use crate::bus::Ring;
 use crate::layout::Layout;
 use crate::registration::Registration;
 use gos_bus_protocol::ring::broadcast::{self, ProducerCache};
-use gos_bus_protocol::ring::{entry, work_queue, Mode, Policy};
+use gos_bus_protocol::ring::entry::Pinned;
+use gos_bus_protocol::ring::{entry, work_queue, Mode, Policy, RingRef};
 use gos_bus_protocol::wait::{wait_until, SPACE_SLICE};
 use gos_bus_protocol::{Error, Result, WaitStrategy};
 use gos_layouts::segment::ROLE_PUBLISHER;
@@ -91,27 +92,53 @@ impl<T: Layout> Publisher<T> {
     /// overwrite-oldest) stays this publisher's (`pending`, and marked on its entry for the
     /// broker) and is tried again first next time: claims are never lost to a timeout. A
     /// sequence whose slot a reaped client pins is committed as skipped, untouched, and the
-    /// next one claimed.
+    /// next one claimed. The common case (a fresh claim, writable, nothing pinned) stays
+    /// small and inline; the rest is in [`Publisher::try_claim_slow`].
+    #[inline]
     fn try_claim(&mut self) -> Option<u64> {
-        let r = self.ring.seg.ring();
+        if self.pending.is_none() {
+            let r = self.ring.seg.ring();
+            let s = claim_next(
+                &r,
+                self.mode,
+                self.policy,
+                self.single,
+                &mut self.cache,
+                self.reg.claim,
+            )?;
+            let ready = match (self.mode, self.policy) {
+                (Mode::WorkQueue, _) => true,
+                (_, Policy::Block) => broadcast::is_writable(&r, s),
+                (_, Policy::OverwriteOldest) => {
+                    broadcast::make_room(&r, &mut self.cache, s) && broadcast::is_writable(&r, s)
+                }
+            };
+            if ready && entry::pinned(&r, s) == Pinned::No {
+                return Some(s);
+            }
+            self.pending = Some(s);
+        }
+        self.try_claim_slow()
+    }
+
+    /// The pending claim, once writable; pinned slots passed over.
+    #[cold]
+    #[inline(never)]
+    fn try_claim_slow(&mut self) -> Option<u64> {
+        let seg = self.ring.seg.clone();
+        let r = seg.ring();
         loop {
             let s = match self.pending {
                 Some(s) => s,
                 None => {
-                    let s = match (self.mode, self.policy) {
-                        (Mode::WorkQueue, _) => work_queue::try_claim(&r, self.single)?,
-                        (Mode::Broadcast, Policy::Block) => {
-                            broadcast::try_claim_block(&r, &mut self.cache, self.single)?
-                        }
-                        (Mode::Broadcast, Policy::OverwriteOldest) => {
-                            broadcast::claim_overwrite(&r, self.single)
-                        }
-                    };
-                    // Which sequence this publisher holds, for the broker if the process
-                    // dies or stalls before committing. (Kept in the publisher's own entry: a
-                    // store into the slot's first line here, while a caught-up consumer polls
-                    // that line, measurably slows publishing.)
-                    entry::set_claim_marker(&r, self.reg.claim, Some(s));
+                    let s = claim_next(
+                        &r,
+                        self.mode,
+                        self.policy,
+                        self.single,
+                        &mut self.cache,
+                        self.reg.claim,
+                    )?;
                     self.pending = Some(s);
                     s
                 }
@@ -123,19 +150,29 @@ impl<T: Layout> Publisher<T> {
                     return None;
                 }
                 if !broadcast::is_writable(&r, s) {
-                    if broadcast::never_writable(&r, s) {
+                    // Damage only while the claim is still ours: a claim the broker took back
+                    // (it reaped us) and committed shows a stamp past ours too.
+                    if broadcast::never_writable(&r, s)
+                        && entry::claim_marker(&r, self.reg.claim.index) == Some(s)
+                    {
                         self.damaged = Some(s);
                     }
                     return None;
                 }
             }
-            self.pending = None;
-            if !entry::is_pinned(&r, s) {
-                return Some(s);
-            }
-            // A reaped client that may still touch this slot pins it: pass over it.
-            if self.finish(s, 0, true).is_err() {
-                return None; // reaped ourselves: the caller's check reports it
+            match entry::pinned(&r, s) {
+                Pinned::No => {
+                    self.pending = None;
+                    return Some(s);
+                }
+                Pinned::Pending => return None, // the broker is writing a pin: a moment
+                Pinned::Yes => {
+                    // A reaped client that may still touch this slot pins it: pass over it.
+                    self.pending = None;
+                    if self.finish(s, 0, true).is_err() || self.reg.check().is_err() {
+                        return None; // reaped ourselves: the caller's check says so
+                    }
+                }
             }
         }
     }
@@ -173,7 +210,13 @@ impl<T: Layout> Publisher<T> {
     }
 
     fn claim_until(&mut self, deadline: Option<Instant>) -> Result<u64> {
-        self.reg.check()?;
+        if let Err(e) = self.reg.check() {
+            if self.raw.is_none() {
+                // Holding nothing: the pin (if any) can go now rather than at drop.
+                self.lost();
+            }
+            return Err(e);
+        }
         if self.raw.is_some() {
             return Err(Error::InvalidConfig(
                 "a raw loan of this publisher is outstanding: commit_raw or abandon_raw it first"
@@ -331,22 +374,22 @@ impl<T: Layout> Publisher<T> {
     /// claim marker decides ([`entry::end_claim`]). When the broker took it first (this
     /// publisher was reaped while it held the loan), nothing is written, the pin the broker
     /// put on the slot is released (we are done with it), and [`Error::Reaped`] says so.
+    #[inline]
     fn finish(&self, seq: u64, len: usize, skipped: bool) -> Result<()> {
         let r = self.ring.seg.ring();
-        if !entry::end_claim(&r, self.reg.claim.index, seq)
-            || !(entry::is_current(&r, self.reg.claim) || entry::is_reaped(&r, self.reg.claim))
-        {
-            entry::give_up(&r, self.reg.claim);
-            return Err(self.reaped());
+        // Owned, the entry is ours (active, or reaped with our generation): a claim on an
+        // entry someone else took since reads another marker.
+        if !entry::end_claim(&r, self.reg.claim.index, seq) {
+            return Err(self.lost());
         }
         match self.mode {
             Mode::WorkQueue => work_queue::commit(&r, seq, len as u32, skipped, 0),
             Mode::Broadcast => broadcast::commit(&r, seq, len as u32, skipped),
         }
         if !entry::is_current(&r, self.reg.claim) {
-            // Reaped after we took the claim back (so the broker skipped nothing of ours):
-            // the message is out, but this publisher is not; the next call says so.
-            entry::give_up(&r, self.reg.claim);
+            // Reaped around the commit (the broker skipped nothing of ours): the message is
+            // out, but this publisher is not.
+            self.lost();
             return Ok(());
         }
         let e = r.clients.get(self.entry);
@@ -357,6 +400,20 @@ impl<T: Layout> Publisher<T> {
                 .store(e.bytes().load(Relaxed) + len as u64, Relaxed);
         }
         Ok(())
+    }
+
+    /// This publisher was reaped and is done with the slot it held: the single-producer
+    /// token and the entry (with its pin) go back. Returns the error that says so.
+    #[cold]
+    fn lost(&self) -> Error {
+        let r = self.ring.seg.ring();
+        if entry::is_reaped(&r, self.reg.claim) {
+            if self.single {
+                entry::release_producer_token(&r, self.reg.claim);
+            }
+            entry::give_up(&r, self.reg.claim);
+        }
+        self.reaped()
     }
 }
 
@@ -382,6 +439,28 @@ impl<T: Layout> Drop for Publisher<T> {
         }
         // `reg` frees the client entry when it drops, after this.
     }
+}
+
+/// Claims the next sequence and marks it on the publisher's entry (`claim`): which sequence
+/// it holds, for the broker if the process dies or stalls before committing. (Kept in the
+/// publisher's own entry: a store into the slot's first line here, while a caught-up consumer
+/// polls that line, measurably slows publishing.)
+#[inline]
+fn claim_next(
+    r: &RingRef<'_>,
+    mode: Mode,
+    policy: Policy,
+    single: bool,
+    cache: &mut ProducerCache,
+    claim: entry::Claim,
+) -> Option<u64> {
+    let s = match (mode, policy) {
+        (Mode::WorkQueue, _) => work_queue::try_claim(r, single)?,
+        (Mode::Broadcast, Policy::Block) => broadcast::try_claim_block(r, cache, single)?,
+        (Mode::Broadcast, Policy::OverwriteOldest) => broadcast::claim_overwrite(r, single),
+    };
+    entry::set_claim_marker(r, claim, Some(s));
+    Some(s)
 }
 
 /// A slot loaned with [`Publisher::loan_raw`].

@@ -24,6 +24,35 @@ struct Beat {
 }
 
 static BEATS: Mutex<Vec<Beat>> = Mutex::new(Vec::new());
+
+thread_local! {
+    /// `BEATS` locked across a `fork` by the forking thread (see `hold_beats`).
+    static HELD: std::cell::RefCell<Option<std::sync::MutexGuard<'static, Vec<Beat>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Fork handlers: `BEATS` is locked just before `fork` and unlocked just after it in both
+/// processes, so a child never inherits it locked by the heartbeat thread (which the child
+/// does not have) and can make clients of its own.
+extern "C" fn hold_beats() {
+    let guard = BEATS.lock().unwrap_or_else(|p| p.into_inner());
+    HELD.with(|h| *h.borrow_mut() = Some(guard));
+}
+
+extern "C" fn free_beats() {
+    HELD.with(|h| drop(h.borrow_mut().take()));
+}
+
+/// This process's pid, kept by the fork handler (a `getpid` per call would cost a system
+/// call on every loan); 0 until the first client.
+static CURRENT_PID: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn child_after_fork() {
+    CURRENT_PID.store(std::process::id(), Relaxed);
+    free_beats();
+}
+
+static AT_FORK: std::sync::Once = std::sync::Once::new();
 /// The process whose heartbeat thread runs (threads do not survive `fork`: a child that
 /// makes clients starts its own).
 static BEATING_IN: AtomicU32 = AtomicU32::new(0);
@@ -55,6 +84,10 @@ pub(crate) struct Registration {
 impl Registration {
     pub(crate) fn new(ring: &Ring, role: u32) -> Result<Registration> {
         let claim = ring.register(role)?;
+        AT_FORK.call_once(|| {
+            CURRENT_PID.store(std::process::id(), Relaxed);
+            proc::at_fork(hold_beats, free_beats, child_after_fork);
+        });
         let pid = std::process::id();
         BEATS.lock().unwrap_or_else(|p| p.into_inner()).push(Beat {
             seg: Arc::downgrade(&ring.seg),
@@ -97,15 +130,22 @@ impl Registration {
     /// must leave the entry (its parent's) alone: no loan, release or free from there.
     #[inline]
     pub(crate) fn owned_here(&self) -> bool {
-        self.pid == std::process::id()
+        self.pid == CURRENT_PID.load(Relaxed)
     }
 
     /// Fails with [`Error::Reaped`] when the broker has taken this entry back.
     #[inline]
     pub(crate) fn check(&self) -> Result<()> {
         let r = self.ring.seg.ring();
-        if entry::is_current(&r, self.claim) {
+        if entry::is_current(&r, self.claim) && self.owned_here() {
             return Ok(());
+        }
+        if !self.owned_here() {
+            return Err(Error::InvalidConfig(format!(
+                "this client of ring '{}' was made by process {} before a fork: make a new one in this process",
+                self.ring.name(),
+                self.pid
+            )));
         }
         Err(Error::Reaped {
             ring: self.ring.name().into(),

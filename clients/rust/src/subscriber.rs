@@ -159,8 +159,26 @@ impl<T: Layout> Subscriber<T> {
         }
     }
 
+    /// [`Subscriber::poll`] that first makes sure this subscriber was not reaped while it
+    /// waited (a paused process resumes here): then it stops, reading nothing more, and gives
+    /// its entry up (it holds no message while it waits), which frees the slot the broker
+    /// pinned for it.
+    #[inline]
+    fn poll_live(&self) -> Option<Result<u64>> {
+        if let Err(e) = self.reg.check() {
+            entry::give_up(&self.ring.seg.ring(), self.reg.claim);
+            return Some(Err(e));
+        }
+        self.poll().map(Ok)
+    }
+
     fn check_free(&self) -> Result<()> {
-        self.reg.check()?;
+        if let Err(e) = self.reg.check() {
+            if !self.holding.get() {
+                entry::give_up(&self.ring.seg.ring(), self.reg.claim);
+            }
+            return Err(e);
+        }
         if self.holding.get() {
             return Err(Error::InvalidConfig(
                 "a message from this subscriber is still held: drop it before receiving the next"
@@ -204,9 +222,9 @@ impl<T: Layout> Subscriber<T> {
             self.wait.get(),
             deadline,
             slice,
-            || self.poll(),
+            || self.poll_live(),
         )
-        .ok_or(Error::Timeout(Duration::ZERO))?;
+        .ok_or(Error::Timeout(Duration::ZERO))??;
         self.view(seq)
     }
 
@@ -275,9 +293,9 @@ impl<T: Layout> Subscriber<T> {
             self.wait.get(),
             timeout.map(|t| Instant::now() + t),
             || since.map(consumer_slice),
-            || self.poll(),
+            || self.poll_live(),
         )
-        .ok_or(Error::Timeout(timeout.unwrap_or_default()))?;
+        .ok_or(Error::Timeout(timeout.unwrap_or_default()))??;
         let (ptr, len) = self.checked(seq)?;
         self.raw.set(Some((seq, len)));
         Ok(RawMessage {
@@ -308,7 +326,9 @@ impl<T: Layout> Subscriber<T> {
         }
         match self.mode {
             Mode::WorkQueue => {
-                work_queue::release(&r, seq);
+                // The lease decides: if the broker took the job back meanwhile, the slot is
+                // not ours to release.
+                work_queue::release_leased(&r, seq, self.lease);
                 let count = r.clients.get(self.entry).count();
                 count.store(count.load(Relaxed) + 1, Relaxed);
             }

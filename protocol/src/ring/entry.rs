@@ -4,7 +4,7 @@
 //! the small API below; nothing else stores to `ClientEntry::lifecycle`.
 //!
 //! # The lifecycle word
-//! `ClientEntry::lifecycle` holds the state (low 32 bits: free, claiming, active) and the claim
+//! `ClientEntry::lifecycle` holds the state (low 32 bits: free, claiming, active, reaped) and the claim
 //! generation (high 32 bits) in one atomic word, so every transition is one compare-and-swap
 //! on both, and a stale holder can never act on an entry that was freed and claimed again
 //! (the ABA a separate generation word allowed):
@@ -24,9 +24,9 @@
 //! A paused (SIGSTOP, debugger, swap) or starved client is reaped like a dead one, so it
 //! holds nobody back, but its process may resume and touch the slot it had loaned or was
 //! reading. So the broker moves it to REAPED instead of FREE, with the sequence whose slot it
-//! held in `cursor` (a subscriber: its live cursor), and counts it in `RingHeader::pins`.
-//! Producers that claim a sequence whose slot is pinned commit it as skipped without touching
-//! its payload ([`is_pinned`]), and claim again. The pin goes when the client, resumed, finds
+//! held in `ClientEntry::pinned` (a subscriber: the slot at its cursor and the next), and
+//! counts it in `RingHeader::pins`. Producers that claim a sequence whose slot is pinned
+//! commit it as skipped without touching its payload ([`pinned`]), and claim again. The pin goes when the client, resumed, finds
 //! itself reaped and gives the entry up ([`give_up`], after its last access), or when the
 //! broker finds the process gone ([`free_reaped`]). A paused client loses its place, not
 //! its memory safety.
@@ -58,8 +58,8 @@ use super::RingRef;
 use crate::control::ClientCtl;
 use crate::sync::{fence, Ordering::*};
 use gos_layouts::segment::{
-    CLIENT_ACTIVE, CLIENT_CLAIMING, CLIENT_FREE, CLIENT_REAPED, CURSOR_HOLD, ROLE_PUBLISHER,
-    ROLE_SUBSCRIBER, ROLE_WORKER,
+    CLIENT_ACTIVE, CLIENT_CLAIMING, CLIENT_FREE, CLIENT_REAPED, CURSOR_HOLD, PIN_NEXT,
+    ROLE_PUBLISHER, ROLE_SUBSCRIBER, ROLE_WORKER,
 };
 
 /// The lifecycle word of `state` at `generation`.
@@ -68,7 +68,8 @@ pub const fn pack(state: u32, generation: u32) -> u64 {
     ((generation as u64) << 32) | state as u64
 }
 
-/// The state of a lifecycle word (`CLIENT_FREE`, `CLIENT_CLAIMING` or `CLIENT_ACTIVE`).
+/// The state of a lifecycle word (`CLIENT_FREE`, `CLIENT_CLAIMING`, `CLIENT_ACTIVE` or
+/// `CLIENT_REAPED`).
 #[inline]
 pub const fn state(word: u64) -> u32 {
     word as u32
@@ -145,6 +146,7 @@ pub fn claim(ring: &RingRef<'_>, id: &Identity) -> Option<Claim> {
         e.failed().store(0, Relaxed);
         e.work_ns().store(0, Relaxed);
         e.gpu_ns().store(0, Relaxed);
+        e.pinned().store(0, Relaxed);
         for (w, chunk) in e.name().iter().zip(id.name.chunks_exact(8)) {
             let mut b = [0u8; 8];
             b.copy_from_slice(chunk);
@@ -266,44 +268,76 @@ pub fn give_up(ring: &RingRef<'_>, c: Claim) -> bool {
 pub enum Pin {
     /// The slot of this sequence (a publisher's loan, a worker's job).
     Seq(u64),
-    /// The slot at the entry's live cursor (a subscriber may be reading it).
+    /// The slot at the subscriber's cursor and the one after it: the cursor is read after
+    /// the entry is reaped, and a subscriber that was running meanwhile may be one slot past
+    /// the value the broker read (its cursor store still on its way).
     Cursor,
     /// No slot (nothing was held); the entry is kept only so that the client's late calls
     /// fail instead of acting on an entry someone else claimed.
     Nothing,
 }
 
-/// `ClientEntry::cursor` of a reaped entry that pins no slot.
-pub const NO_PIN: u64 = u64::MAX;
+/// `ClientEntry::pinned` of a reaped entry that pins no slot.
+pub const NO_PIN: u32 = u32::MAX & !PIN_NEXT;
+/// `ClientEntry::pinned` while the broker has not yet written the pin (a subscriber's, read
+/// after the transition): producers wait rather than guess.
+const PIN_PENDING: u32 = 0;
+
+fn pin_word(ring: &RingRef<'_>, seq: u64, next: bool) -> u32 {
+    let word = ring.index(seq) as u32 + 1;
+    if next {
+        word | PIN_NEXT
+    } else {
+        word
+    }
+}
 
 /// The broker takes entry `i` (observed as `observed`, claiming or active) from a client
-/// whose process still lives, pinning what `pin` says: `observed -> (REAPED, generation)`. Producers
-/// pass over a pinned slot ([`is_pinned`]) until the client gives the entry up or the broker
-/// finds its process gone ([`free_reaped`]), so memory a paused client may still touch is
-/// never handed to another message. False when the entry changed meanwhile.
+/// whose process still lives, pinning what `pin` says: `observed -> (REAPED, generation)`.
+/// Producers pass over a pinned slot ([`pinned`]) until the client gives the entry up or the
+/// broker finds its process gone ([`free_reaped`]), so memory a paused client may still
+/// touch is never handed to another message. False when the entry changed meanwhile.
+///
+/// A subscriber's pin is its cursor read *after* the transition (its locked instruction is
+/// a full fence on x86): once a subscriber can see itself reaped it reads no further slot,
+/// so the cursor it shows then, and the slot after it, cover every slot it may still read
+/// (a subscriber checks its state before each read). Until that pin is written, producers
+/// that would write a slot wait ([`Pinned::Pending`]).
 pub fn reap_pinned(ring: &RingRef<'_>, i: usize, observed: u64, pin: Pin) -> bool {
     let e = ring.clients.get(i);
-    match pin {
-        Pin::Seq(seq) => e.cursor().store(seq, Relaxed),
-        Pin::Nothing => e.cursor().store(NO_PIN, Relaxed),
-        Pin::Cursor => {}
-    }
+    e.pinned().store(
+        match pin {
+            Pin::Seq(seq) => pin_word(ring, seq, false),
+            Pin::Nothing => NO_PIN,
+            Pin::Cursor => PIN_PENDING,
+        },
+        Relaxed,
+    );
     // Counted before the state changes: a producer that sees the reaped state (Acquire) or a
     // stamp the broker commits after this (Acquire) sees the count.
     ring.ctl.pins().fetch_add(1, Release);
-    if transition(e, observed, pack(CLIENT_REAPED, generation(observed))) {
-        return true;
+    if !transition(e, observed, pack(CLIENT_REAPED, generation(observed))) {
+        ring.ctl.pins().fetch_sub(1, Release);
+        return false;
     }
-    ring.ctl.pins().fetch_sub(1, Release);
-    false
+    if pin == Pin::Cursor {
+        // Acquire: pairs with the subscriber's Release cursor stores.
+        let c = e.cursor().load(Acquire) & !CURSOR_HOLD;
+        // Release: pairs with the Acquire load in `pinned`.
+        e.pinned().store(pin_word(ring, c, true), Release);
+    }
+    true
 }
 
 /// The broker moves the pin of reaped entry `i` to the slot of `seq` (a claim the client made
-/// after it was reaped, and that the broker took back with [`end_claim`]). Before the
-/// broker commits `seq`, so the producer of its next lap sees the pin.
+/// after it was reaped, or a job it took then, that the broker took back). Before the broker
+/// hands the slot on, so the producer of its next lap sees the pin.
 pub fn repin(ring: &RingRef<'_>, i: usize, seq: u64) {
-    // Release: pairs with the Acquire load in `is_pinned`.
-    ring.clients.get(i).cursor().store(seq, Release);
+    // Release: pairs with the Acquire load in `pinned`.
+    ring.clients
+        .get(i)
+        .pinned()
+        .store(pin_word(ring, seq, false), Release);
 }
 
 /// The broker frees reaped entry `i` (observed as `observed`) whose process is gone.
@@ -322,26 +356,61 @@ pub fn free_reaped(ring: &RingRef<'_>, i: usize, observed: u64) -> bool {
     freed
 }
 
-/// True when the slot of `seq` is pinned by a reaped client whose process may still use it:
-/// the producer that claimed `seq` must commit it as skipped without touching its payload.
+/// Whether a producer may write the slot of a sequence it claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pinned {
+    /// Nobody pins it: write it.
+    No,
+    /// A reaped client that may still touch it pins it: commit the sequence as skipped,
+    /// without touching the payload, and claim another.
+    Yes,
+    /// A reaped subscriber's pin is being written: try again in a moment.
+    Pending,
+}
+
+/// Whether the slot of `seq` is pinned by a reaped client whose process may still use it.
 /// One load of `RingHeader::pins` while nothing is pinned.
 #[inline]
-pub fn is_pinned(ring: &RingRef<'_>, seq: u64) -> bool {
+pub fn pinned(ring: &RingRef<'_>, seq: u64) -> Pinned {
     // Acquire: pairs with the Release increment in `reap_pinned`.
     if ring.ctl.pins().load(Acquire) == 0 {
-        return false;
+        return Pinned::No;
     }
+    pinned_slow(ring, seq)
+}
+
+#[cold]
+fn pinned_slow(ring: &RingRef<'_>, seq: u64) -> Pinned {
     let mask = ring.capacity - 1;
-    (0..ring.clients.len()).any(|i| {
+    let slot = seq & mask;
+    let mut out = Pinned::No;
+    for i in 0..ring.clients.len() {
         let e = ring.clients.get(i);
-        // Acquire: pairs with the Release of `reap_pinned`'s transition (the pinned sequence
-        // stored before it is visible).
+        // Acquire: pairs with the Release of `reap_pinned`'s transition (the pin stored
+        // before it is visible).
         if state(e.lifecycle().load(Acquire)) != CLIENT_REAPED {
-            return false;
+            continue;
         }
-        let pinned = e.cursor().load(Acquire);
-        pinned != NO_PIN && (pinned & !CURSOR_HOLD) & mask == seq & mask
-    })
+        // Acquire: pairs with the Release pin stores of `reap_pinned` and `repin`.
+        let word = e.pinned().load(Acquire);
+        if word == PIN_PENDING {
+            out = Pinned::Pending;
+            continue;
+        }
+        if word == NO_PIN {
+            continue;
+        }
+        let first = ((word & !PIN_NEXT) - 1) as u64;
+        if first == slot || (word & PIN_NEXT != 0 && (first + 1) & mask == slot) {
+            return Pinned::Yes;
+        }
+    }
+    out
+}
+
+/// [`pinned`] as a yes or no (a pending pin counts as pinned), for tests and tools.
+pub fn is_pinned(ring: &RingRef<'_>, seq: u64) -> bool {
+    pinned(ring, seq) != Pinned::No
 }
 
 /// Stamps the heartbeat of `c` with `now_ns`. False when `c` no longer holds its entry.
@@ -387,7 +456,8 @@ pub fn set_claim_marker(ring: &RingRef<'_>, c: Claim, seq: Option<u64>) {
 /// did first (for the publisher: it was reaped, and must not publish).
 #[inline]
 pub fn end_claim(ring: &RingRef<'_>, i: usize, seq: u64) -> bool {
-    // AcqRel: the broker that takes a claim sees what the publisher did before losing it.
+    // AcqRel: the one that takes the claim acquires the other's earlier writes to the entry
+    // (the marker itself is stored Relaxed: the compare-and-swap only decides who commits).
     ring.clients
         .get(i)
         .claimed()
@@ -418,14 +488,19 @@ pub fn held_by_live_publisher(ring: &RingRef<'_>, seq: u64) -> bool {
     })
 }
 
-/// True when `lease` (see [`Claim::lease`]) names an active worker at that generation.
+/// True when `lease` (see [`Claim::lease`]) names an active (or reaped) worker at that
+/// generation.
 pub fn lease_is_live(ring: &RingRef<'_>, lease: u64) -> bool {
     let entry = (lease & 0xffff_ffff) as usize;
     if entry == 0 || entry > ring.clients.len() {
         return false;
     }
     let e = ring.clients.get(entry - 1);
-    e.lifecycle().load(Acquire) == pack(CLIENT_ACTIVE, (lease >> 32) as u32)
+    // A reaped worker's jobs are the broker's to settle (pinned, then offered again), never
+    // orphans.
+    let word = e.lifecycle().load(Acquire);
+    (word == pack(CLIENT_ACTIVE, (lease >> 32) as u32)
+        || word == pack(CLIENT_REAPED, (lease >> 32) as u32))
         && e.role().load(Relaxed) == ROLE_WORKER
 }
 
