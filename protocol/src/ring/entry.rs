@@ -278,7 +278,7 @@ pub enum Pin {
 }
 
 /// `ClientEntry::pinned` of a reaped entry that pins no slot.
-pub const NO_PIN: u32 = u32::MAX & !PIN_NEXT;
+pub const NO_PIN: u32 = !PIN_NEXT;
 /// `ClientEntry::pinned` while the broker has not yet written the pin (a subscriber's, read
 /// after the transition): producers wait rather than guess.
 const PIN_PENDING: u32 = 0;
