@@ -471,3 +471,42 @@ fn loom_reaper_takes_a_loan_the_late_publisher_then_finishes() {
         assert_eq!(flags & SLOT_SKIPPED != 0, !wrote_slot0);
     });
 }
+
+/// A worker's late release races the broker taking its job back (to offer it again): one
+/// compare-and-swap on the slot's lease decides, so the slot is released exactly once and
+/// its stamp never goes back a lap.
+#[test]
+fn loom_late_worker_release_races_the_broker() {
+    loom::model(|| {
+        let m = Model::new(2, 2, true);
+        let w = entry::claim(&m.ring(), &id(ROLE_WORKER)).unwrap();
+        {
+            let r = m.ring();
+            let s = work_queue::try_claim(&r, false).unwrap();
+            m.write(s, 5);
+            work_queue::commit(&r, s, 8, false, 0);
+            assert_eq!(work_queue::try_take(&r, w.lease()), Take::Message(0));
+        }
+        let worker = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let r = m.ring();
+                let v = m.read(0);
+                (v, work_queue::release_leased(&r, 0, w.lease()))
+            })
+        };
+        let r = m.ring();
+        let broker = work_queue::take_lease(&r, 0, w.lease());
+        if broker {
+            work_queue::release(&r, 0);
+        }
+        let (v, released) = worker.join().unwrap();
+        assert_eq!(v, 5);
+        assert!(released != broker, "exactly one of them releases the slot");
+        assert_eq!(
+            m.slots[0].stamp().load(Relaxed),
+            2,
+            "released once: one lap on"
+        );
+    });
+}
