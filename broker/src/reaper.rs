@@ -1,10 +1,14 @@
 //! Reclaim: what the broker does for a client that died (or stopped beating) while it held
 //! part of a ring. See the table in docs/ARCHITECTURE.md.
 //!
-//! - a publisher that claimed a sequence and did not commit it: the broker commits it as a
-//!   skipped slot, so consumers pass over it and the ring flows again;
-//! - a subscriber: its entry is removed, so it no longer holds producers back, and it no
-//!   longer counts as a possible sleeper;
+//! - a publisher that claimed a sequence and did not commit it: the broker takes the claim
+//!   (one compare-and-swap on its marker) and commits it as a skipped slot, so consumers pass
+//!   over it and the ring flows again;
+//! - a subscriber: its entry no longer holds producers back, and it no longer counts as a
+//!   possible sleeper;
+//! - a client whose process still lives (paused, starved) is kept in the REAPED state with the
+//!   slot it held pinned (see `gos_bus_protocol::ring::entry`), until it gives its entry up
+//!   or its process is gone; one that died is freed;
 //! - a worker holding jobs: each job is offered again (copied into a new slot with its
 //!   delivery count) and the old slot released: at-least-once;
 //! - a claimed sequence or a taken job that no live client owns (the owner died between the

@@ -17,8 +17,9 @@
 //! - Each producer caches the minimum cursor it last saw (rtrb's cached index) and rescans the
 //!   client table only when that cache says the ring is full.
 //! - Under overwrite-oldest a subscriber marks its cursor with [`CURSOR_HOLD`] (CAS) while it
-//!   holds a view; a producer never moves a held cursor, it waits for the release. So a view is
-//!   never overwritten under the reader: zero copy stays safe.
+//!   holds a view; a producer never moves a held cursor: [`make_room`] reports it, and the
+//!   producer keeps its claim and tries again (under its deadline) after the release. So a
+//!   view is never overwritten under the reader: zero copy stays safe.
 //!
 //! Memory orderings (each Acquire with the Release it pairs with):
 //! - commit `stamp.store(s+1, Release)` -> subscriber `stamp.load(Acquire)`: payload visible.
