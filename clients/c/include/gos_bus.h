@@ -300,7 +300,8 @@ int32_t gos_publisher_send(struct GosPublisher *publisher,
                            int64_t timeout_ns);
 
 /**
- * Releases the message returned by the last `gos_subscriber_recv`.
+ * Releases the message returned by the last `gos_subscriber_recv`. `GOS_EREAPED` when the
+ * broker reaped this subscriber while it held the message (the view stayed intact until now).
  *
  * # Safety
  * `subscriber` is a live handle.

@@ -439,7 +439,8 @@ pub unsafe extern "C" fn gos_subscriber_recv(
         if out.is_null() {
             return Err(invalid("out is a null pointer"));
         }
-        s.s.release_raw();
+        // A reap while the previous message was held is reported by the receive below.
+        let _ = s.s.release_raw();
         if let Some(e) = s.deferred.take() {
             return Err(e);
         }
@@ -483,7 +484,7 @@ pub unsafe extern "C" fn gos_subscriber_recv_many(
         if buf.is_null() || lens.is_null() || count.is_null() {
             return Err(invalid("an out pointer is null"));
         }
-        s.s.release_raw();
+        let _ = s.s.release_raw();
         if let Some(e) = s.deferred.take() {
             return Err(e);
         }
@@ -508,10 +509,14 @@ pub unsafe extern "C" fn gos_subscriber_recv_many(
                 std::ptr::copy_nonoverlapping(m.ptr, buf.add(used as usize), m.len);
                 *lens.add(n as usize) = m.len as u32;
             }
-            s.s.release_raw();
             used += m.len as u64;
             n += 1;
             wait = Some(Duration::ZERO);
+            // Copied out already: a reap noticed here is the next call's to report.
+            if let Err(e) = s.s.release_raw() {
+                s.deferred.set(Some(e));
+                break;
+            }
         }
         // SAFETY: non-null and valid for a write.
         unsafe { count.write(n) };
@@ -554,7 +559,8 @@ pub unsafe extern "C" fn gos_publisher_send(
     })
 }
 
-/// Releases the message returned by the last `gos_subscriber_recv`.
+/// Releases the message returned by the last `gos_subscriber_recv`. `GOS_EREAPED` when the
+/// broker reaped this subscriber while it held the message (the view stayed intact until now).
 ///
 /// # Safety
 /// `subscriber` is a live handle.
@@ -564,7 +570,7 @@ pub unsafe extern "C" fn gos_subscriber_release(subscriber: *mut GosSubscriber) 
         // SAFETY: a live handle, or null (checked).
         let s = unsafe { subscriber.as_ref() }
             .ok_or_else(|| invalid("subscriber is a null pointer"))?;
-        s.s.release_raw();
+        s.s.release_raw()?;
         Ok(GOS_OK)
     })
 }

@@ -254,7 +254,7 @@ impl<T: Layout> Subscriber<T> {
         let min = T::LAYOUT.size;
         self.holding.set(true);
         let fail = |e: Error| {
-            self.release(seq, 0);
+            let _ = self.release(seq, 0);
             Err(e)
         };
         if len > slot_size {
@@ -307,22 +307,25 @@ impl<T: Layout> Subscriber<T> {
     }
 
     /// Releases the message received with [`Subscriber::recv_raw`] (nothing if none).
-    pub fn release_raw(&self) {
-        if let Some((seq, len)) = self.raw.take() {
-            self.release(seq, len);
+    /// [`Error::Reaped`] when the broker reaped this subscriber while it held the message:
+    /// the view was kept intact (its slot pinned) and is let go now.
+    pub fn release_raw(&self) -> Result<()> {
+        match self.raw.take() {
+            Some((seq, len)) => self.release(seq, len),
+            None => Ok(()),
         }
     }
 
-    fn release(&self, seq: u64, len: usize) {
+    fn release(&self, seq: u64, len: usize) -> Result<()> {
         self.holding.set(false);
         let r = self.ring.seg.ring();
-        if self.reg.check().is_err() {
+        if let Err(e) = self.reg.check() {
             // Reaped while holding the message (stalled past the liveness timeout): our place
             // is gone, and the broker pinned the slot we were reading. We are done with it
             // now: give the entry up, which unpins it. (If it is no longer ours at all,
             // `give_up` changes nothing.)
             entry::give_up(&r, self.reg.claim);
-            return;
+            return Err(e);
         }
         match self.mode {
             Mode::WorkQueue => {
@@ -338,6 +341,7 @@ impl<T: Layout> Subscriber<T> {
         let bytes = r.clients.get(self.entry).bytes();
         bytes.store(bytes.load(Relaxed) + len as u64, Relaxed);
         self.holding.set(false);
+        Ok(())
     }
 }
 
@@ -347,7 +351,7 @@ impl<T: Layout> Drop for Subscriber<T> {
             // Inherited through fork: the loan, view and entry are the parent's.
             return;
         }
-        self.release_raw();
+        let _ = self.release_raw();
         self.set_wait_strategy(WaitStrategy::BusyPoll);
         // `reg` frees the client entry when it drops, after this.
     }
@@ -428,7 +432,8 @@ impl<T: Record> Message<'_, T> {
 
 impl<T: Layout> Drop for Message<'_, T> {
     fn drop(&mut self) {
-        self.sub.release(self.seq, self.len);
+        // A drop cannot report a reap: the next receive does.
+        let _ = self.sub.release(self.seq, self.len);
     }
 }
 

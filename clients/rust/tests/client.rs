@@ -436,7 +436,7 @@ fn raw_loans_and_views_for_foreign_callers() {
     let got = unsafe { std::slice::from_raw_parts(m.ptr, m.len) };
     assert_eq!(got, b"hello");
     assert!(sub.try_recv().is_err(), "the raw message is still held");
-    sub.release_raw();
+    sub.release_raw().unwrap();
     let e = sub.recv_raw(Some(Duration::from_millis(20))).unwrap_err();
     assert!(matches!(e, Error::Timeout(_)));
     // An abandoned raw loan is skipped by consumers.
