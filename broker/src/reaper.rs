@@ -274,8 +274,9 @@ impl Work<'_> {
                         if alive && !entry::reap_pinned(&ring, i, observed, pin) {
                             return Outcome::Retry; // it changed meanwhile: look again
                         }
-                        // The claim marker decides who commits: it or us.
-                        if entry::end_claim(&ring, i, seq) {
+                        // The claim marker decides who commits: it or us. (A live publisher
+                        // that is committing finishes its commit; the pin holds the slot.)
+                        if entry::take_claim(&ring, i, seq, !alive) {
                             self.commit_skipped(seq);
                         } else if !alive {
                             return Outcome::Retry; // it committed meanwhile: look again
@@ -297,14 +298,15 @@ impl Work<'_> {
                 Outcome::Free
             }
             ROLE_SUBSCRIBER => {
-                self.unsleep(e);
                 if alive {
                     // Its live cursor names the slot it may be reading.
                     if entry::reap_pinned(&ring, i, observed, Pin::Cursor) {
+                        self.unsleep(e);
                         return Outcome::Pinned(Pin::Cursor);
                     }
                     return Outcome::Retry;
                 }
+                self.unsleep(e);
                 Outcome::Free
             }
             ROLE_WORKER => {
@@ -344,11 +346,14 @@ impl Work<'_> {
     /// the reap taken back and pinned when it lives on.
     fn watch_reaped(&mut self, i: usize, observed: u64, e: &ClientCtl, role: u32, gone: bool) {
         let ring = self.ring;
+        // A subscriber's pin left unwritten (a broker that died between the reap and the pin):
+        // write it now, or producers would wait on it.
+        entry::finish_pin(&ring, i);
         if role == ROLE_PUBLISHER {
             if let Some(seq) = entry::claim_marker(&ring, i) {
                 if ring.slot(seq).stamp().load(Acquire) <= seq
                     && self.committable(seq)
-                    && entry::end_claim(&ring, i, seq)
+                    && entry::take_claim(&ring, i, seq, gone)
                 {
                     if !gone {
                         entry::repin(&ring, i, seq);
@@ -396,8 +401,8 @@ impl Work<'_> {
 
     /// A consumer that counted itself among the possible sleepers no longer does.
     fn unsleep(&self, e: &ClientCtl) {
-        if e.flags().load(Relaxed) & CLIENT_SLEEPY != 0 {
-            e.flags().store(0, Relaxed);
+        // One swap decides between us and the client clearing its own flag.
+        if e.flags().swap(0, AcqRel) & CLIENT_SLEEPY != 0 {
             self.ring.ctl.sleepy_consumers().fetch_sub(1, SeqCst);
         }
     }
@@ -462,32 +467,27 @@ impl Work<'_> {
     fn redeliver(&mut self, seq: u64) -> bool {
         let ring = &self.ring;
         let slot = ring.slot(seq);
-        // The job is ours once the lease we saw is ours: a worker that released it meanwhile
-        // (a late release after a reap included) wins, and there is nothing to offer.
-        let lease = slot.lease().load(Relaxed);
-        if slot.stamp().load(Acquire) != seq + 1 || !work_queue::take_lease(ring, seq, lease) {
-            return true;
+        if slot.stamp().load(Acquire) != seq + 1 {
+            return true; // released meanwhile
         }
         let len = (slot.len().load(Relaxed) as usize).min(self.seg.geometry().slot_size as usize);
         let deliveries = slot.deliveries().load(Relaxed);
-        let src = self.seg.payload_ptr(seq);
-        match claim_unpinned(ring) {
-            Some(new) => {
-                // SAFETY: both slots are inside the mapping with `slot_size` bytes of payload;
-                // the old one is held (taken, unreleased) and the new one claimed by us, so no
-                // one else writes either.
-                unsafe { std::ptr::copy_nonoverlapping(src, self.seg.payload_ptr(new), len) };
-                work_queue::commit(ring, new, len as u32, false, deliveries);
-            }
-            None => {
-                // The queue is full, possibly because of this very slot: keep the job here
-                // and free the slot; it is committed as soon as a slot frees up.
-                // SAFETY: as above; the old slot is still ours until the release below.
-                let bytes = unsafe { std::slice::from_raw_parts(src, len) }.to_vec();
-                self.pending.push((bytes, deliveries));
-            }
+        let skipped = slot.flags().load(Relaxed) & SLOT_SKIPPED != 0;
+        // Copy the job out while the slot is still taken (the worker, if it lives, only reads
+        // it), then release it: the stamp's compare-and-swap decides between us and a worker
+        // releasing it itself. If the worker won, the copy is dropped: the job was done.
+        // SAFETY: the slot's payload has `slot_size` >= len bytes inside the mapping; it is
+        // taken and not released (stamp `seq + 1`), so no producer writes it until one of the
+        // two releases below succeeds, and a copy made before that is whole.
+        let bytes = unsafe { std::slice::from_raw_parts(self.seg.payload_ptr(seq), len) }.to_vec();
+        if !work_queue::release_taken(ring, seq) {
+            return true;
         }
-        work_queue::release(ring, seq);
+        if skipped {
+            return true; // a skipped slot caught inside a take: nothing to offer
+        }
+        self.pending.push((bytes, deliveries));
+        self.flush_pending();
         self.out.redelivered += 1;
         self.out.events.push(format!(
             "offered job {seq} of ring '{}' to another worker (delivery {})",

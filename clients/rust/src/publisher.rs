@@ -127,6 +127,9 @@ impl<T: Layout> Publisher<T> {
     fn try_claim_slow(&mut self) -> Option<u64> {
         let seg = self.ring.seg.clone();
         let r = seg.ring();
+        // At most a lap of pinned slots passed over per attempt (a tiny ring can be all
+        // pinned): then the caller's wait, and its deadline, take over.
+        let mut passed = 0;
         loop {
             let s = match self.pending {
                 Some(s) => s,
@@ -171,6 +174,10 @@ impl<T: Layout> Publisher<T> {
                     self.pending = None;
                     if self.finish(s, 0, true).is_err() || self.reg.check().is_err() {
                         return None; // reaped ourselves: the caller's check says so
+                    }
+                    passed += 1;
+                    if passed >= self.ring.seg.geometry().slot_count {
+                        return None;
                     }
                 }
             }
@@ -386,6 +393,7 @@ impl<T: Layout> Publisher<T> {
             Mode::WorkQueue => work_queue::commit(&r, seq, len as u32, skipped, 0),
             Mode::Broadcast => broadcast::commit(&r, seq, len as u32, skipped),
         }
+        entry::committed(&r, self.reg.claim);
         if !entry::is_current(&r, self.reg.claim) {
             // Reaped around the commit (the broker skipped nothing of ours): the message is
             // out, but this publisher is not.

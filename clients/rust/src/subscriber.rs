@@ -12,7 +12,7 @@ use gos_layouts::segment::{CLIENT_SLEEPY, ROLE_SUBSCRIBER, ROLE_WORKER};
 use gos_layouts::Record;
 use std::cell::Cell;
 use std::marker::PhantomData;
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::Ordering::{AcqRel, Relaxed, SeqCst};
 use std::time::{Duration, Instant};
 
 /// Receives messages of layout `T` from one ring: every message on a broadcast ring, or its
@@ -81,8 +81,9 @@ impl<T: Layout> Subscriber<T> {
             }
             (false, Some(_)) => {
                 // The broker may have reaped us and taken our count back already.
-                if self.reg.check().is_ok() {
-                    entry.flags().store(0, Relaxed);
+                // Whoever clears the flag (we, or the broker reaping us) takes the count back:
+                // one swap decides.
+                if self.reg.check().is_ok() && entry.flags().swap(0, AcqRel) & CLIENT_SLEEPY != 0 {
                     ctl.sleepy_consumers().fetch_sub(1, SeqCst);
                 }
                 self.sleepy_since.set(None);
@@ -165,11 +166,19 @@ impl<T: Layout> Subscriber<T> {
     /// pinned for it.
     #[inline]
     fn poll_live(&self) -> Option<Result<u64>> {
-        if let Err(e) = self.reg.check() {
-            entry::give_up(&self.ring.seg.ring(), self.reg.claim);
-            return Some(Err(e));
+        loop {
+            // Before every attempt, skipped slots included: a reaped subscriber reads no slot
+            // past the two the broker pinned at its cursor.
+            if let Err(e) = self.reg.check() {
+                entry::give_up(&self.ring.seg.ring(), self.reg.claim);
+                return Some(Err(e));
+            }
+            match self.attempt() {
+                Got::Message(s) => return Some(Ok(s)),
+                Got::Skipped => continue,
+                Got::Empty => return None,
+            }
         }
-        self.poll().map(Ok)
     }
 
     fn check_free(&self) -> Result<()> {
@@ -331,7 +340,7 @@ impl<T: Layout> Subscriber<T> {
             Mode::WorkQueue => {
                 // The lease decides: if the broker took the job back meanwhile, the slot is
                 // not ours to release.
-                work_queue::release_leased(&r, seq, self.lease);
+                work_queue::release_taken(&r, seq);
                 let count = r.clients.get(self.entry).count();
                 count.store(count.load(Relaxed) + 1, Relaxed);
             }

@@ -33,9 +33,11 @@
 //!
 //! # Who commits a claimed sequence
 //! A publisher's claim marker (`ClientEntry::claimed`, sequence + 1) is ended by one
-//! compare-and-swap ([`end_claim`]), by the publisher when it commits or abandons, or by the
-//! broker when it reclaims the sequence: exactly one of them writes the stamp, and a late
-//! commit after a reap returns `Reaped` instead of publishing over the broker's skip.
+//! compare-and-swap: by the publisher when it commits or abandons ([`end_claim`], which marks
+//! it committing until its stamp is out), or by the broker when it reclaims the sequence
+//! ([`take_claim`], which leaves a committing claim alone while its process lives). Exactly
+//! one of them writes the stamp, and a late commit after a reap returns `Reaped` instead of
+//! publishing over the broker's skip.
 //!
 //! A holder is named by a [`Claim`] (index and generation); [`is_current`] is true while the
 //! word still reads `(ACTIVE, generation)`. The generation also makes the work-queue lease
@@ -321,12 +323,25 @@ pub fn reap_pinned(ring: &RingRef<'_>, i: usize, observed: u64, pin: Pin) -> boo
         return false;
     }
     if pin == Pin::Cursor {
-        // Acquire: pairs with the subscriber's Release cursor stores.
-        let c = e.cursor().load(Acquire) & !CURSOR_HOLD;
-        // Release: pairs with the Acquire load in `pinned`.
-        e.pinned().store(pin_word(ring, c, true), Release);
+        finish_pin(ring, i);
     }
     true
+}
+
+/// Writes the cursor pin of reaped subscriber entry `i` if it is still pending (see
+/// [`reap_pinned`]); the broker calls it again on every scan of a reaped entry, so a broker
+/// that died between the reap and the pin leaves no pin pending for its successor.
+pub fn finish_pin(ring: &RingRef<'_>, i: usize) {
+    let e = ring.clients.get(i);
+    if e.pinned().load(Acquire) != PIN_PENDING {
+        return;
+    }
+    // Acquire: pairs with the subscriber's Release cursor stores.
+    let c = e.cursor().load(Acquire) & !CURSOR_HOLD;
+    // Release: pairs with the Acquire load in `pinned`. (Only a pending pin is replaced.)
+    let _ = e
+        .pinned()
+        .compare_exchange(PIN_PENDING, pin_word(ring, c, true), Release, Relaxed);
 }
 
 /// The broker moves the pin of reaped entry `i` to the slot of `seq` (a claim the client made
@@ -450,10 +465,15 @@ pub fn set_claim_marker(ring: &RingRef<'_>, c: Claim, seq: Option<u64>) {
     ring.clients.get(c.index).claimed().store(marker, Relaxed);
 }
 
-/// Ends the claim of `seq` recorded on entry `i`, for whoever commits it: the publisher (its
-/// commit or abandon) or the broker (reclaiming it). One compare-and-swap decides, so exactly
-/// one of them writes the slot's stamp: true for the one that took it, false when the other
-/// did first (for the publisher: it was reaped, and must not publish).
+/// Bit 63 of `ClientEntry::claimed`: the publisher took its claim to commit it, and is
+/// between that and its stamp store. Still a claim (not an orphan), but no longer the
+/// broker's to take while the publisher lives.
+pub const CLAIM_COMMITTING: u64 = 1 << 63;
+
+/// The publisher ends its claim of `seq` on entry `i` to commit (or abandon) it: one
+/// compare-and-swap from "claimed" to "committing". True when it still owned the claim;
+/// false when the broker took it first ([`take_claim`]: it was reaped, and must not publish).
+/// After its stamp store the publisher clears the marker ([`committed`]).
 #[inline]
 pub fn end_claim(ring: &RingRef<'_>, i: usize, seq: u64) -> bool {
     // AcqRel: the one that takes the claim acquires the other's earlier writes to the entry
@@ -461,22 +481,44 @@ pub fn end_claim(ring: &RingRef<'_>, i: usize, seq: u64) -> bool {
     ring.clients
         .get(i)
         .claimed()
-        .compare_exchange(seq + 1, 0, AcqRel, Relaxed)
+        .compare_exchange(seq + 1, CLAIM_COMMITTING | (seq + 1), AcqRel, Relaxed)
         .is_ok()
 }
 
-/// The sequence entry `i` marked as claimed and not committed, if any.
+/// The publisher of `c` wrote the stamp of the sequence it was committing: no claim left.
+#[inline]
+pub fn committed(ring: &RingRef<'_>, c: Claim) {
+    // Release: a broker that sees no claim (Acquire in `claim_marker`) sees the stamp.
+    ring.clients.get(c.index).claimed().store(0, Release);
+}
+
+/// The broker takes the claim of `seq` on entry `i` to commit it as skipped: true when it
+/// did. A claim the publisher is committing is taken only when its process is `gone` (it died
+/// between its compare-and-swap and its stamp): a live one finishes its commit, so the stamp
+/// of `seq` is written exactly once, and never after a later lap of the slot.
+#[inline]
+pub fn take_claim(ring: &RingRef<'_>, i: usize, seq: u64, gone: bool) -> bool {
+    let marker = ring.clients.get(i).claimed();
+    // AcqRel: as in `end_claim`.
+    marker.compare_exchange(seq + 1, 0, AcqRel, Relaxed).is_ok()
+        || (gone
+            && marker
+                .compare_exchange(CLAIM_COMMITTING | (seq + 1), 0, AcqRel, Relaxed)
+                .is_ok())
+}
+
+/// The sequence entry `i` marked as claimed and not committed (committing included), if any.
 #[inline]
 pub fn claim_marker(ring: &RingRef<'_>, i: usize) -> Option<u64> {
     // The marker is a hint, stored Relaxed by its publisher: whoever acts on it (the reaper's
     // `skip`) first checks the slot's stamp with Acquire, which pairs with the commit's
     // Release, so a stale marker is never acted on.
-    ring.clients.get(i).claimed().load(Acquire).checked_sub(1)
+    (ring.clients.get(i).claimed().load(Acquire) & !CLAIM_COMMITTING).checked_sub(1)
 }
 
-/// True when a publisher's marker says it holds sequence `seq`: an active one, or a reaped
-/// one whose process lived (the broker settles those through [`end_claim`], never as
-/// orphans).
+/// True when a publisher's marker says it holds sequence `seq` (committing included): an
+/// active one, or a reaped one whose process lived (the broker settles those through
+/// [`take_claim`], never as orphans).
 pub fn held_by_live_publisher(ring: &RingRef<'_>, seq: u64) -> bool {
     (0..ring.clients.len()).any(|i| {
         let e = ring.clients.get(i);

@@ -404,6 +404,7 @@ fn loom_reaper_takes_a_loan_the_late_publisher_then_finishes() {
                 m.write(0, 7);
                 if entry::end_claim(&r, a.index, 0) {
                     broadcast::commit(&r, 0, 8, false);
+                    entry::committed(&r, a);
                     true
                 } else {
                     assert!(
@@ -426,7 +427,7 @@ fn loom_reaper_takes_a_loan_the_late_publisher_then_finishes() {
                     observed,
                     entry::Pin::Seq(0)
                 ));
-                if broadcast::is_writable(&r, 0) && entry::end_claim(&r, a.index, 0) {
+                if broadcast::is_writable(&r, 0) && entry::take_claim(&r, a.index, 0, false) {
                     broadcast::commit(&r, 0, 0, true);
                     true
                 } else {
@@ -473,8 +474,8 @@ fn loom_reaper_takes_a_loan_the_late_publisher_then_finishes() {
 }
 
 /// A worker's late release races the broker taking its job back (to offer it again): one
-/// compare-and-swap on the slot's lease decides, so the slot is released exactly once and
-/// its stamp never goes back a lap.
+/// compare-and-swap on the slot's stamp decides, so the slot is released exactly once and its
+/// stamp never goes back a lap.
 #[test]
 fn loom_late_worker_release_races_the_broker() {
     loom::model(|| {
@@ -492,16 +493,15 @@ fn loom_late_worker_release_races_the_broker() {
             thread::spawn(move || {
                 let r = m.ring();
                 let v = m.read(0);
-                (v, work_queue::release_leased(&r, 0, w.lease()))
+                (v, work_queue::release_taken(&r, 0))
             })
         };
+        // The broker copies the job out, then releases it if the worker has not.
         let r = m.ring();
-        let broker = work_queue::take_lease(&r, 0, w.lease());
-        if broker {
-            work_queue::release(&r, 0);
-        }
+        let copy = m.read(0);
+        let broker = work_queue::release_taken(&r, 0);
         let (v, released) = worker.join().unwrap();
-        assert_eq!(v, 5);
+        assert_eq!((v, copy), (5, 5), "both read the whole job");
         assert!(released != broker, "exactly one of them releases the slot");
         assert_eq!(
             m.slots[0].stamp().load(Relaxed),

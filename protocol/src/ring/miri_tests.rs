@@ -227,7 +227,7 @@ fn a_pinned_slot_is_passed_over_and_the_token_names_its_holder() {
     entry::set_claim_marker(&r, a, Some(s0));
     let observed = entry::observe(&r, a.index);
     assert!(entry::reap_pinned(&r, a.index, observed, Pin::Seq(s0)));
-    assert!(entry::end_claim(&r, a.index, s0));
+    assert!(entry::take_claim(&r, a.index, s0, false));
     broadcast::commit(&r, s0, 0, true);
     assert!(!entry::end_claim(&r, a.index, s0), "A's late commit loses");
     assert!(entry::is_pinned(&r, 2) && !entry::is_pinned(&r, 1));

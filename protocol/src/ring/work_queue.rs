@@ -108,7 +108,7 @@ pub fn try_take(ring: &RingRef<'_>, lease: u64) -> Take {
                     slot.lease().store(lease, Relaxed);
                     slot.deliveries().fetch_add(1, Relaxed);
                     if slot.flags().load(Relaxed) & SLOT_SKIPPED != 0 {
-                        release_leased(ring, t, lease);
+                        release_taken(ring, t);
                         return Take::Skipped(t);
                     }
                     return Take::Message(t);
@@ -128,49 +128,34 @@ pub fn try_take(ring: &RingRef<'_>, lease: u64) -> Take {
     }
 }
 
-/// The worker holding lease `lease` releases the slot of `t`, if the slot is still its own:
-/// one compare-and-swap on the slot's lease decides between the worker and the broker
-/// (which takes the job of a reaped worker to offer it again), so a late release can never
-/// write the stamp of a slot that moved on. False when the broker took it first.
+/// Releases taken slot `t` if it is still taken: one compare-and-swap of its stamp from
+/// "committed, taken" (`t + 1`) to "free for the next lap" (`t + capacity`). The worker's
+/// release and the broker's re-offer of the same job (when it thinks the worker dead or
+/// reaped) both go through it, so exactly one of them releases the slot, and a late release
+/// can never move the stamp of a slot that went on to another lap. False when the other did
+/// first (for the broker: drop the copy it took; for the worker: the job went to another).
 #[inline]
-pub fn release_leased(ring: &RingRef<'_>, t: u64, lease: u64) -> bool {
+pub fn release_taken(ring: &RingRef<'_>, t: u64) -> bool {
     let slot = ring.slot(t);
-    // AcqRel: the winner sees the other's earlier writes of the slot's header.
+    // AcqRel: Release as in `release` (our reads of the slot happen before the next lap's
+    // writes); Acquire so that the loser sees the winner's release.
     if slot
-        .lease()
-        .compare_exchange(lease, 0, AcqRel, Relaxed)
+        .stamp()
+        .compare_exchange(t + 1, t + ring.capacity, AcqRel, Relaxed)
         .is_err()
     {
         return false;
     }
-    release_stamp(ring, t);
+    slot.lease().store(0, Relaxed);
+    notify::wake_producers(ring);
     true
 }
-
-/// The broker takes the job in the slot of `t` from the lease it observed there (a dead or
-/// reaped worker's): true when it did, and then the slot is the broker's to copy out and
-/// [`release`]; false when the worker released it meanwhile.
-#[inline]
-pub fn take_lease(ring: &RingRef<'_>, t: u64, observed: u64) -> bool {
-    ring.slot(t)
-        .lease()
-        .compare_exchange(observed, TAKEN_BY_BROKER, AcqRel, Relaxed)
-        .is_ok()
-}
-
-/// The lease a slot shows while the broker holds it.
-pub const TAKEN_BY_BROKER: u64 = u64::MAX;
 
 /// Releases the slot of `t` after its holder (which owns it) is done with it.
 #[inline]
 pub fn release(ring: &RingRef<'_>, t: u64) {
-    ring.slot(t).lease().store(0, Relaxed);
-    release_stamp(ring, t);
-}
-
-#[inline]
-fn release_stamp(ring: &RingRef<'_>, t: u64) {
     let slot = ring.slot(t);
+    slot.lease().store(0, Relaxed);
     // Release: pairs with the producer's Acquire in `try_claim`; our reads happen before its
     // writes of the next lap.
     slot.stamp().store(t + ring.capacity, Release);
