@@ -299,7 +299,7 @@ impl Work<'_> {
             }
             ROLE_SUBSCRIBER => {
                 if alive {
-                    // Its live cursor names the slot it may be reading.
+                    // Pinned at its cursor, read after the reap, and the slot after it.
                     if entry::reap_pinned(&ring, i, observed, Pin::Cursor) {
                         self.unsleep(e);
                         return Outcome::Pinned(Pin::Cursor);
@@ -433,33 +433,15 @@ impl Work<'_> {
     /// Commits claimed sequence `seq` as skipped if it is still uncommitted. False when it
     /// cannot be done yet (the previous lap of the slot is still being written).
     fn skip(&mut self, seq: u64) -> bool {
-        let ring = &self.ring;
-        let out = &mut self.out;
-        let stamp = ring.slot(seq).stamp().load(Acquire);
-        if stamp > seq {
+        if self.ring.slot(seq).stamp().load(Acquire) > seq {
             // It did commit (the stamp shows `seq` or a later lap: a dead publisher's
             // `claimed` can be stale when it died between committing and clearing it).
             return true;
         }
-        match self.seg.geometry().mode {
-            Mode::Broadcast => {
-                if !broadcast::is_writable(ring, seq) {
-                    return false;
-                }
-                broadcast::commit(ring, seq, 0, true);
-            }
-            Mode::WorkQueue => {
-                if stamp != seq {
-                    return false;
-                }
-                work_queue::commit(ring, seq, 0, true, 0);
-            }
+        if !self.committable(seq) {
+            return false;
         }
-        out.skipped += 1;
-        out.events.push(format!(
-            "committed abandoned sequence {seq} of ring '{}' as skipped",
-            self.seg.name()
-        ));
+        self.commit_skipped(seq);
         true
     }
 

@@ -201,22 +201,26 @@ fn rts_info_reports_grid_size_and_sha256() {
     assert_eq!(e.lines().count(), 1);
 }
 
+/// An `rts.textures` ring of 4 slots of 2 MiB on `bus`.
+fn rts_ring(bus: &gos_bus_client::Bus) -> gos_bus_client::Ring {
+    use gos_layouts::Record;
+    bus.create_ring(
+        "rts.textures",
+        &gos_bus_client::RingConfig {
+            slot_count: 4,
+            slot_size: 2 << 20,
+            layout: gos_bus_client::RtsTexture::SCHEMA,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
 #[test]
 fn rts_publish_puts_pixels_and_metadata_in_the_slot() {
-    use gos_bus_client::{Bus, RingConfig, RtsTexture};
-    use gos_layouts::Record;
+    use gos_bus_client::{Bus, RtsTexture};
     let bus = Bus::standalone(&format!("rts{}", std::process::id())).unwrap();
-    let ring = bus
-        .create_ring(
-            "rts.textures",
-            &RingConfig {
-                slot_count: 4,
-                slot_size: 2 << 20,
-                layout: RtsTexture::SCHEMA,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let ring = rts_ring(&bus);
     let sub = ring.subscriber::<RtsTexture>().unwrap();
     let mut p = ring.publisher::<RtsTexture>().unwrap();
     for name in ["blob-1.rts.png", "blob-65536.rts.png"] {
@@ -264,21 +268,10 @@ fn a_closed_pipe_ends_the_output_quietly() {
 /// cursor or lag, which only subscribers have.
 #[test]
 fn a_failed_publish_is_counted_as_skipped_and_a_publisher_has_no_cursor() {
-    use gos_bus_client::{Bus, RingConfig, RtsTexture};
-    use gos_layouts::Record;
+    use gos_bus_client::{Bus, RtsTexture};
     let name = format!("skip{}", std::process::id());
     let bus = Bus::standalone(&name).unwrap();
-    let ring = bus
-        .create_ring(
-            "rts.textures",
-            &RingConfig {
-                slot_count: 4,
-                slot_size: 2 << 20,
-                layout: RtsTexture::SCHEMA,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let ring = rts_ring(&bus);
     let sub = ring.subscriber::<RtsTexture>().unwrap();
     let mut p = ring.publisher::<RtsTexture>().unwrap();
     gos_bus_client::rts::publish_file(&mut p, &fixtures().join("blob-1.rts.png")).unwrap();

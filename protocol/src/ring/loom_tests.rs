@@ -250,7 +250,7 @@ fn loom_work_queue_exactly_once() {
                 for _ in 0..2 {
                     if let Take::Message(t) = work_queue::try_take(&r, e as u64 + 1) {
                         got.push(m.read(t));
-                        work_queue::release(&r, t);
+                        assert!(work_queue::release_taken(&r, t));
                     }
                 }
                 got
@@ -262,7 +262,7 @@ fn loom_work_queue_exactly_once() {
         let r = m.ring();
         while let Take::Message(t) = work_queue::try_take(&r, 9) {
             all.push(m.read(t));
-            work_queue::release(&r, t);
+            assert!(work_queue::release_taken(&r, t));
         }
         all.sort();
         assert_eq!(all, vec![1, 2]);
@@ -326,7 +326,7 @@ fn loom_work_queue_two_producers() {
             match work_queue::try_take(&r, 1) {
                 Take::Message(t) => {
                     got.push(m.read(t));
-                    work_queue::release(&r, t);
+                    assert!(work_queue::release_taken(&r, t));
                 }
                 _ => thread::yield_now(),
             }

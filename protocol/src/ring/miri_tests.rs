@@ -193,7 +193,7 @@ fn work_queue_across_threads_each_job_once() {
             match work_queue::try_take(&r, w.lease()) {
                 Take::Message(s) => {
                     got.push(h.read(s));
-                    work_queue::release(&r, s);
+                    assert!(work_queue::release_taken(&r, s));
                 }
                 Take::Skipped(_) => {}
                 Take::Empty => std::thread::yield_now(),

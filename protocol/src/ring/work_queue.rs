@@ -6,14 +6,15 @@
 //! - Slot `i` starts with `stamp = i`. A producer at `head = s` may write the slot when
 //!   `stamp == s`; it claims `s` by CAS on `head`, writes, and commits `stamp = s + 1`.
 //! - A consumer at `tail = t` may take the slot when `stamp == t + 1`; it claims `t` by CAS on
-//!   `tail`, reads the payload in place, and releases with `stamp = t + capacity`, which makes
+//!   `tail`, reads the payload in place, and releases with `stamp = t + capacity` (a
+//!   compare-and-swap from `t + 1`, [`release_taken`], shared with the broker's re-offer), which makes
 //!   the slot writable for the producer of the next lap.
 //! - While a consumer holds a slot it records its lease in the slot (`lease`,
 //!   `deliveries`), so that the broker can hand the job to another worker if it dies.
 //!
 //! Memory orderings (each Acquire with the Release it pairs with):
 //! - producer commit `stamp.store(s+1, Release)` -> consumer `stamp.load(Acquire)`.
-//! - consumer release `stamp.store(t+cap, Release)` -> producer `stamp.load(Acquire)`.
+//! - consumer release `stamp` CAS `t+1 -> t+cap` (AcqRel) -> producer `stamp.load(Acquire)`.
 //! - the CASes on `head` and `tail` only arbitrate between peers of one side: Relaxed.
 
 use super::{notify, RingRef};
@@ -81,7 +82,7 @@ pub fn commit(ring: &RingRef<'_>, seq: u64, len: u32, skipped: bool, deliveries:
 /// What a consumer found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Take {
-    /// A message at this sequence, now leased to the caller until [`release`].
+    /// A message at this sequence, now leased to the caller until [`release_taken`].
     Message(u64),
     /// A skipped slot (already released); try again.
     Skipped(u64),
@@ -137,8 +138,9 @@ pub fn try_take(ring: &RingRef<'_>, lease: u64) -> Take {
 #[inline]
 pub fn release_taken(ring: &RingRef<'_>, t: u64) -> bool {
     let slot = ring.slot(t);
-    // AcqRel: Release as in `release` (our reads of the slot happen before the next lap's
-    // writes); Acquire so that the loser sees the winner's release.
+    // AcqRel: Release pairs with the producer's Acquire in `try_claim` (our reads of the
+    // slot happen before the next lap's writes); Acquire so that the loser sees the winner's
+    // release.
     if slot
         .stamp()
         .compare_exchange(t + 1, t + ring.capacity, AcqRel, Relaxed)
@@ -149,15 +151,4 @@ pub fn release_taken(ring: &RingRef<'_>, t: u64) -> bool {
     slot.lease().store(0, Relaxed);
     notify::wake_producers(ring);
     true
-}
-
-/// Releases the slot of `t` after its holder (which owns it) is done with it.
-#[inline]
-pub fn release(ring: &RingRef<'_>, t: u64) {
-    let slot = ring.slot(t);
-    slot.lease().store(0, Relaxed);
-    // Release: pairs with the producer's Acquire in `try_claim`; our reads happen before its
-    // writes of the next lap.
-    slot.stamp().store(t + ring.capacity, Release);
-    notify::wake_producers(ring);
 }

@@ -24,6 +24,15 @@ use gos_bus_tests::{decode, encode, END, MESSAGE_LEN};
 use std::io::Write;
 use std::time::Duration;
 
+/// A subscriber of `ring` on `bus`, announced with `ready` once attached.
+fn subscribe(bus: &str, ring: &str) -> Result<gos_bus_client::Subscriber<Bytes>, String> {
+    let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
+    let sub = bus.subscriber::<Bytes>(ring).map_err(|e| e.to_string())?;
+    println!("ready");
+    std::io::stdout().flush().ok();
+    Ok(sub)
+}
+
 fn produce(bus: &str, ring: &str, id: u64, count: u64, ends: u64) -> Result<(), String> {
     let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
     let mut p = bus.publisher::<Bytes>(ring).map_err(|e| e.to_string())?;
@@ -118,10 +127,7 @@ fn cpu_ms() -> u64 {
 }
 
 fn idle(bus: &str, ring: &str, ms: u64) -> Result<u64, String> {
-    let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
-    let sub = bus.subscriber::<Bytes>(ring).map_err(|e| e.to_string())?;
-    println!("ready");
-    std::io::stdout().flush().ok();
+    let sub = subscribe(bus, ring)?;
     let before = cpu_ms();
     let outcome = match sub.recv_timeout(Duration::from_millis(ms)) {
         Err(Error::Timeout(_)) => Ok(cpu_ms() - before),
@@ -166,10 +172,7 @@ fn produce_big(bus: &str, ring: &str, id: u64, count: u64) -> Result<u64, String
 /// point) and checks that each run's messages arrive as an unbroken prefix 0, 1, 2, ...:
 /// every committed message arrives, none twice, none torn. Stops at a message from run END.
 fn consume_runs(bus: &str, ring: &str) -> Result<u64, String> {
-    let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
-    let sub = bus.subscriber::<Bytes>(ring).map_err(|e| e.to_string())?;
-    println!("ready");
-    std::io::stdout().flush().ok();
+    let sub = subscribe(bus, ring)?;
     let mut next: std::collections::HashMap<u64, u64> = Default::default();
     let mut received = 0u64;
     loop {
@@ -193,10 +196,7 @@ fn consume_runs(bus: &str, ring: &str) -> Result<u64, String> {
 }
 
 fn hold(bus: &str, ring: &str) -> Result<u64, String> {
-    let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
-    let sub = bus.subscriber::<Bytes>(ring).map_err(|e| e.to_string())?;
-    println!("ready");
-    std::io::stdout().flush().ok();
+    let sub = subscribe(bus, ring)?;
     let msg = sub
         .recv_timeout(Duration::from_secs(60))
         .map_err(|e| e.to_string())?;
@@ -212,10 +212,7 @@ fn hold(bus: &str, ring: &str) -> Result<u64, String> {
 /// resumes it meanwhile), then checks the view still shows that message, releases it, and
 /// expects its next receive to say it was reaped.
 fn hold_verify(bus: &str, ring: &str) -> Result<String, String> {
-    let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
-    let sub = bus.subscriber::<Bytes>(ring).map_err(|e| e.to_string())?;
-    println!("ready");
-    std::io::stdout().flush().ok();
+    let sub = subscribe(bus, ring)?;
     let msg = sub
         .recv_timeout(Duration::from_secs(60))
         .map_err(|e| e.to_string())?;
@@ -238,10 +235,7 @@ fn hold_verify(bus: &str, ring: &str) -> Result<String, String> {
 }
 
 fn slow(bus: &str, ring: &str, ms: u64) -> Result<u64, String> {
-    let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
-    let sub = bus.subscriber::<Bytes>(ring).map_err(|e| e.to_string())?;
-    println!("ready");
-    std::io::stdout().flush().ok();
+    let sub = subscribe(bus, ring)?;
     loop {
         drop(sub.recv().map_err(|e| e.to_string())?);
         std::thread::sleep(Duration::from_millis(ms));
@@ -249,10 +243,7 @@ fn slow(bus: &str, ring: &str, ms: u64) -> Result<u64, String> {
 }
 
 fn take_one(bus: &str, ring: &str) -> Result<String, String> {
-    let bus = Bus::standalone(bus).map_err(|e| e.to_string())?;
-    let sub = bus.subscriber::<Bytes>(ring).map_err(|e| e.to_string())?;
-    println!("ready");
-    std::io::stdout().flush().ok();
+    let sub = subscribe(bus, ring)?;
     let msg = sub
         .recv_timeout(Duration::from_secs(30))
         .map_err(|e| e.to_string())?;
