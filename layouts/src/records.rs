@@ -104,6 +104,12 @@ crate::constants! {
     pub const DNA_LANG_JAVASCRIPT: u16 = 2;
     /// `DnaJob::language`: WebAssembly.
     pub const DNA_LANG_WASM: u16 = 3;
+    /// `DnaJob::allowed_api_mask` bit: `log(message)` (a line on the `events` ring).
+    pub const DNA_API_LOG: u64 = 1 << 0;
+    /// `DnaJob::allowed_api_mask` bit: `spawn_brick(x, y, texture_id)` (a window on screen).
+    pub const DNA_API_SPAWN_BRICK: u64 = 1 << 1;
+    /// `DnaJob::allowed_api_mask` bit: `deploy_to_map(x, y, name)` (a brick placed on the map).
+    pub const DNA_API_DEPLOY_TO_MAP: u64 = 1 << 2;
 }
 
 record! {
@@ -164,14 +170,34 @@ crate::constants! {
     pub const DNA_STATUS_TIMEOUT: u16 = 2;
     /// `DnaResult::status`: refused before running.
     pub const DNA_STATUS_REJECTED: u16 = 3;
+    /// `DnaResult::limit`: no limit ended the job.
+    pub const DNA_LIMIT_NONE: u16 = 0;
+    /// `DnaResult::limit`: the wall-clock time limit (the job's `timeout_ms`).
+    pub const DNA_LIMIT_WALL_TIME: u16 = 1;
+    /// `DnaResult::limit`: the CPU time limit (`RLIMIT_CPU`).
+    pub const DNA_LIMIT_CPU_TIME: u16 = 2;
+    /// `DnaResult::limit`: the address-space limit (`RLIMIT_AS`).
+    pub const DNA_LIMIT_MEMORY: u16 = 3;
+    /// `DnaResult::limit`: the process limit (`RLIMIT_NPROC`).
+    pub const DNA_LIMIT_PROCESSES: u16 = 4;
+    /// `DnaResult::limit`: the file-size limit (`RLIMIT_FSIZE`).
+    pub const DNA_LIMIT_FILE_SIZE: u16 = 5;
+    /// `DnaResult::limit`: the output limit (the job was stopped when it passed it).
+    pub const DNA_LIMIT_OUTPUT: u16 = 6;
+    /// `DnaResult::limit`: the work folder's size.
+    pub const DNA_LIMIT_WORK_FOLDER: u16 = 7;
+    /// `DnaResult::limit`: the open-files limit (`RLIMIT_NOFILE`).
+    pub const DNA_LIMIT_OPEN_FILES: u16 = 8;
+    /// `DnaResult::limit`: a system call the sandbox forbids (seccomp, Landlock).
+    pub const DNA_LIMIT_FORBIDDEN: u16 = 9;
 }
 
 record! {
     /// The result of a DNA job; `output_len` bytes of output follow the record.
-    pub struct DnaResult: magic b"DNAR", version 1, size 64, align 8 {
+    pub struct DnaResult: magic b"DNAR", version 2, size 64, align 8 {
         /// Magic `DNAR`.
         pub magic: [u8; 4] = 0,
-        /// Layout version (1).
+        /// Layout version (2).
         pub version: u16 = 4,
         /// 0 = ok, 1 = error, 2 = timeout, 3 = rejected.
         pub status: u16 = 6,
@@ -183,12 +209,20 @@ record! {
         pub finished_ns: i64 = 24,
         /// Texture produced by the job (0 = none).
         pub output_texture_id: u64 = 32,
-        /// Exit code of the process that ran the job.
+        /// Exit code of the process that ran the job (128 + N when signal N ended it).
         pub exit_code: i32 = 40,
         /// Length of the output after the record.
         pub output_len: u32 = 44,
+        /// The limit that ended the job (`DNA_LIMIT_*`; 0 = none).
+        pub limit: u16 = 48,
         /// Reserved, zero.
-        pub reserved: [u8; 16] = 48,
+        pub reserved0: u16 = 50,
+        /// API calls the job made that the executor carried out.
+        pub api_calls: u32 = 52,
+        /// API calls the executor refused (not granted, malformed, over the bound).
+        pub api_refused: u32 = 56,
+        /// Reserved, zero.
+        pub reserved: [u8; 4] = 60,
     }
 }
 

@@ -1,0 +1,242 @@
+//! The second wall, raised inside bubblewrap's namespaces just before the job's interpreter
+//! starts: rlimits, `no_new_privs`, a Landlock ruleset and a seccomp filter, in that order,
+//! then `execve`. Nothing of it can be undone by the job: rlimits are set hard, Landlock and
+//! seccomp only ever tighten, and `no_new_privs` stays across `execve`.
+//!
+//! - Landlock (ABI 6, the `landlock` crate): read and execute beneath the interpreter's
+//!   folders, everything beneath the work folder, no TCP bind or connect, no signals to
+//!   processes outside the sandbox, no abstract Unix sockets outside it.
+//! - seccomp (the `seccompiler` crate): the calls a job never needs fail with `EPERM`:
+//!   sockets other than Unix ones, `ptrace` and `process_vm_*`, namespaces and mounts,
+//!   kernel keys, BPF, perf, modules, `io_uring`, clocks, reboot and the like. The default is
+//!   to allow: the namespaces and Landlock hold the files, the network and the processes; the
+//!   filter shrinks what is left of the kernel to reach.
+
+use crate::limits::Limits;
+use landlock::{
+    path_beneath_rules, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset,
+    RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+};
+use nix::sys::resource::{setrlimit, Resource};
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule,
+};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// What to confine a process to.
+#[derive(Debug, Clone, Default)]
+pub struct Confinement {
+    /// Folders (or files) readable and executable.
+    pub read: Vec<PathBuf>,
+    /// Folders (or files) fully writable.
+    pub write: Vec<PathBuf>,
+    /// Allow a Landlock that enforces less than ABI 6 asks (an older kernel), instead of
+    /// refusing to run.
+    pub weaker: bool,
+}
+
+/// What was applied, reported to the runner before the job starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// Landlock: "full", "partial" or "none" (enforced fully, partly, not at all).
+    pub landlock: &'static str,
+    /// The seccomp filter is loaded.
+    pub seccomp: bool,
+}
+
+impl Applied {
+    /// As the runner's `confined` line: `{"landlock": "full"|"partial"|"none", "seccomp": bool}`.
+    pub fn to_json(self) -> serde_json::Value {
+        serde_json::json!({ "landlock": self.landlock, "seccomp": self.seccomp })
+    }
+}
+
+/// Why a process could not be confined.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfineError {
+    /// An rlimit could not be set.
+    #[error("cannot set {what}: {source}")]
+    Rlimit {
+        /// The limit.
+        what: &'static str,
+        /// The OS error.
+        source: nix::Error,
+    },
+    /// Landlock refused the ruleset.
+    #[error("Landlock: {0}")]
+    Landlock(#[from] landlock::RulesetError),
+    /// Landlock enforces less than asked and the weaker mode was not chosen.
+    #[error("Landlock is enforced {0}ly on this kernel (ABI 6 needed); pass --weaker to run anyway")]
+    LandlockPartial(&'static str),
+    /// The seccomp filter could not be built or loaded.
+    #[error("seccomp: {0}")]
+    Seccomp(String),
+}
+
+/// Sets every rlimit of `limits` that the kernel enforces for a process (soft = hard, except
+/// CPU time: SIGXCPU at the soft limit, SIGKILL one second later), and no core dumps.
+///
+/// # Errors
+/// The first limit the kernel refused.
+pub fn set_rlimits(limits: &Limits) -> Result<(), ConfineError> {
+    let set = |what, r, soft: u64, hard: u64| {
+        setrlimit(r, soft, hard).map_err(|source| ConfineError::Rlimit { what, source })
+    };
+    set(
+        "RLIMIT_CPU",
+        Resource::RLIMIT_CPU,
+        limits.cpu_secs,
+        limits.cpu_secs + 1,
+    )?;
+    set("RLIMIT_AS", Resource::RLIMIT_AS, limits.memory, limits.memory)?;
+    set(
+        "RLIMIT_NPROC",
+        Resource::RLIMIT_NPROC,
+        limits.processes,
+        limits.processes,
+    )?;
+    set(
+        "RLIMIT_FSIZE",
+        Resource::RLIMIT_FSIZE,
+        limits.file_size,
+        limits.file_size,
+    )?;
+    set(
+        "RLIMIT_NOFILE",
+        Resource::RLIMIT_NOFILE,
+        limits.open_files,
+        limits.open_files,
+    )?;
+    set("RLIMIT_CORE", Resource::RLIMIT_CORE, 0, 0)
+}
+
+/// Restricts this process (and everything it starts) with Landlock, then loads the seccomp
+/// filter. Sets `no_new_privs` first (both need it).
+///
+/// # Errors
+/// A layer that could not be applied, or Landlock enforcing less than ABI 6 without
+/// `weaker`.
+pub fn restrict(c: &Confinement) -> Result<Applied, ConfineError> {
+    let abi = ABI::V6;
+    let status = Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(AccessFs::from_all(abi))?
+        .handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp)?
+        .scope(Scope::AbstractUnixSocket | Scope::Signal)?
+        .create()?
+        .no_new_privs(true)
+        .add_rules(path_beneath_rules(&c.read, AccessFs::from_read(abi)))?
+        .add_rules(path_beneath_rules(&c.write, AccessFs::from_all(abi)))?
+        .restrict_self()?;
+    let landlock = match status.ruleset {
+        RulesetStatus::FullyEnforced => "full",
+        RulesetStatus::PartiallyEnforced => "partial",
+        RulesetStatus::NotEnforced => "none",
+    };
+    if landlock != "full" && !c.weaker {
+        return Err(ConfineError::LandlockPartial(landlock));
+    }
+    if !status.no_new_privs {
+        return Err(ConfineError::Seccomp("no_new_privs could not be set".into()));
+    }
+    let seccomp = seccomp_program().and_then(|program| {
+        seccompiler::apply_filter(&program).map_err(|e| ConfineError::Seccomp(e.to_string()))
+    });
+    match seccomp {
+        Err(e) if !c.weaker => Err(e),
+        r => Ok(Applied {
+            landlock,
+            seccomp: r.is_ok(),
+        }),
+    }
+}
+
+/// System calls a job never needs; each fails with `EPERM`.
+const DENIED: &[libc::c_long] = &[
+    libc::SYS_ptrace,
+    libc::SYS_process_vm_readv,
+    libc::SYS_process_vm_writev,
+    libc::SYS_mount,
+    libc::SYS_umount2,
+    libc::SYS_pivot_root,
+    libc::SYS_chroot,
+    libc::SYS_unshare,
+    libc::SYS_setns,
+    libc::SYS_bpf,
+    libc::SYS_perf_event_open,
+    libc::SYS_keyctl,
+    libc::SYS_add_key,
+    libc::SYS_request_key,
+    libc::SYS_userfaultfd,
+    libc::SYS_init_module,
+    libc::SYS_finit_module,
+    libc::SYS_delete_module,
+    libc::SYS_kexec_load,
+    libc::SYS_kexec_file_load,
+    libc::SYS_reboot,
+    libc::SYS_swapon,
+    libc::SYS_swapoff,
+    libc::SYS_acct,
+    libc::SYS_settimeofday,
+    libc::SYS_clock_settime,
+    libc::SYS_clock_adjtime,
+    libc::SYS_adjtimex,
+    libc::SYS_open_by_handle_at,
+    libc::SYS_name_to_handle_at,
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
+    libc::SYS_fanotify_init,
+    libc::SYS_quotactl,
+    libc::SYS_vhangup,
+    libc::SYS_syslog,
+    libc::SYS_personality,
+    libc::SYS_mknodat,
+];
+
+/// The seccomp program: [`DENIED`] and every `socket` but `AF_UNIX` fail with `EPERM`; the rest
+/// is allowed.
+///
+/// # Errors
+/// The filter could not be compiled for this architecture.
+pub fn seccomp_program() -> Result<BpfProgram, ConfineError> {
+    let err = |e: seccompiler::BackendError| ConfineError::Seccomp(e.to_string());
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
+        DENIED.iter().map(|&n| (n as i64, Vec::new())).collect();
+    let not_unix = SeccompCondition::new(
+        0,
+        SeccompCmpArgLen::Dword,
+        SeccompCmpOp::Ne,
+        libc::AF_UNIX as u64,
+    )
+    .map_err(err)?;
+    rules.insert(
+        libc::SYS_socket as i64,
+        vec![SeccompRule::new(vec![not_unix]).map_err(err)?],
+    );
+    let arch = std::env::consts::ARCH
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| ConfineError::Seccomp(e.to_string()))?;
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch,
+    )
+    .map_err(err)?;
+    filter.try_into().map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seccomp_program_compiles_for_this_machine() {
+        let p = seccomp_program().unwrap();
+        // The architecture check, one comparison per denied call and socket's argument check.
+        assert!(p.len() > DENIED.len(), "{} instructions", p.len());
+    }
+}
