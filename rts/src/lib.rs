@@ -8,6 +8,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod hilbert;
+pub mod logic;
 
 use base64::Engine;
 use serde_json::Value;
@@ -113,6 +114,15 @@ pub fn samples_dir() -> PathBuf {
     std::env::var_os("GOS_RTS_FIXTURES")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets/rts"))
+}
+
+/// The folder of one small file per PixelRTS variant Geometry OS writes (with
+/// `expected.json`: the right bytes, the rule, the logic carried, or the error):
+/// `GOS_RTS_VARIANTS` when set, else this repository's `assets/rts-variants`.
+pub fn variants_dir() -> PathBuf {
+    std::env::var_os("GOS_RTS_VARIANTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets/rts-variants"))
 }
 
 /// Hex of bytes.
@@ -232,25 +242,13 @@ pub fn decode_into<'a>(
         .map_err(|e| RtsError::Png(e.to_string()))?;
     // The text chunks may also come after the image data: read them from the finished reader.
     let _ = reader.finish();
-    let texts: Vec<(String, String)> = reader
-        .info()
-        .uncompressed_latin1_text
-        .iter()
-        .map(|t| (t.keyword.clone(), t.text.clone()))
-        .chain(
-            reader
-                .info()
-                .utf8_text
-                .iter()
-                .filter_map(|t| t.get_text().ok().map(|v| (t.keyword.clone(), v))),
-        )
-        .collect();
+    let texts = logic::texts(reader.info());
     let chunk = texts
         .iter()
-        .find(|(k, _)| k == "PixelRTS")
-        .map(|(_, v)| v.strip_prefix("PixelRTS").unwrap_or(v).to_string());
-    let has_blueprint = texts.iter().any(|(k, _)| k == "PixelRTS-Blueprint");
-    let has_logic = texts.iter().any(|(k, _)| k == "RTS_Logic");
+        .find(|(k, _, _)| k == "PixelRTS")
+        .map(|(_, v, _)| v.strip_prefix("PixelRTS").unwrap_or(v).to_string());
+    let has_blueprint = texts.iter().any(|(k, _, _)| k == "PixelRTS-Blueprint");
+    let has_logic = matches!(logic::from_texts(&texts), Ok(Some(_)));
     let meta_text = chunk
         .or_else(|| sidecar.map(str::to_string))
         .ok_or(RtsError::NoMetadata {

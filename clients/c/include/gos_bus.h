@@ -364,6 +364,29 @@ int32_t gos_rts_publish(struct GosRtsPublisher *publisher,
                         uint8_t *sha256);
 
 /**
+ * The Hybrid DNA that the PixelRTS file at `path` carries, as JSON: `null` when it carries
+ * none, else `{"code", "language", "carrier", "texture_id"}` (`carrier`: "RTS_Logic tEXt",
+ * "RTS_Logic iTXt", "RTS_Logic zTXt" or "Hybrid-DNA-v1"; `texture_id`: the id its texture
+ * is published under). Copies it NUL-terminated into `buf` when `len` is enough and writes
+ * the length it needs (NUL included) to `need`. A file that cannot be read, or whose carrier
+ * is malformed, fails with the reason.
+ *
+ * # Safety
+ * `path` is a NUL-terminated string; `buf` is null or valid for `len` bytes; `need` is valid
+ * for one write.
+ */
+int32_t gos_rts_logic_json(const char *path, char *buf, size_t len, size_t *need);
+
+/**
+ * The id a PixelRTS file at `path` is published under on `rts.textures` (FNV-1a 64 of its
+ * canonical path); 0 when `path` is null or not UTF-8.
+ *
+ * # Safety
+ * `path` is null or a NUL-terminated string.
+ */
+uint64_t gos_rts_texture_id(const char *path);
+
+/**
  * Frees a texture publisher.
  *
  * # Safety

@@ -705,6 +705,58 @@ pub unsafe extern "C" fn gos_rts_publish(
     })
 }
 
+/// The Hybrid DNA that the PixelRTS file at `path` carries, as JSON: `null` when it carries
+/// none, else `{"code", "language", "carrier", "texture_id"}` (`carrier`: "RTS_Logic tEXt",
+/// "RTS_Logic iTXt", "RTS_Logic zTXt" or "Hybrid-DNA-v1"; `texture_id`: the id its texture
+/// is published under). Copies it NUL-terminated into `buf` when `len` is enough and writes
+/// the length it needs (NUL included) to `need`. A file that cannot be read, or whose carrier
+/// is malformed, fails with the reason.
+///
+/// # Safety
+/// `path` is a NUL-terminated string; `buf` is null or valid for `len` bytes; `need` is valid
+/// for one write.
+#[no_mangle]
+pub unsafe extern "C" fn gos_rts_logic_json(
+    path: *const c_char,
+    buf: *mut c_char,
+    len: usize,
+    need: *mut usize,
+) -> i32 {
+    guard(|| {
+        // SAFETY: forwarded contract.
+        let path = std::path::Path::new(unsafe { text(path, "path")? });
+        if need.is_null() {
+            return Err(invalid("need is a null pointer"));
+        }
+        let json = match gos_bus_client::rts::logic_of(path)? {
+            None => serde_json::Value::Null,
+            Some(l) => serde_json::json!({
+                "code": l.code,
+                "language": l.language,
+                "carrier": l.carrier,
+                "texture_id": gos_bus_client::rts::texture_id(path),
+            }),
+        };
+        // SAFETY: forwarded contract; `need` is non-null (checked) and valid for a write.
+        unsafe { need.write(copy_out(&json.to_string(), buf, len)) };
+        Ok(GOS_OK)
+    })
+}
+
+/// The id a PixelRTS file at `path` is published under on `rts.textures` (FNV-1a 64 of its
+/// canonical path); 0 when `path` is null or not UTF-8.
+///
+/// # Safety
+/// `path` is null or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn gos_rts_texture_id(path: *const c_char) -> u64 {
+    // SAFETY: forwarded contract.
+    match unsafe { text(path, "path") } {
+        Ok(p) => gos_bus_client::rts::texture_id(std::path::Path::new(p)),
+        Err(_) => 0,
+    }
+}
+
 /// Frees a texture publisher.
 ///
 /// # Safety

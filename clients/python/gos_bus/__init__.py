@@ -12,7 +12,16 @@ Standard library only (numpy optional, for `pixels()`); the work is done by the 
 
 from .client import Bus, LoanedMessage, Message, Publisher, Ring, Subscriber
 from .daemon import Daemon, DaemonStats
-from .rts import RtsPublisher
+from .rts import RtsAsset, RtsPublisher
+from .dna import (
+    ExecutionResult,
+    HybridDNA,
+    HybridDNAError,
+    HybridDNAExecutionError,
+    HybridDNARejectedError,
+    HybridDNATimeoutError,
+    Sandbox,
+)
 from .errors import (
     BusNotRunning,
     Busy,
@@ -31,6 +40,14 @@ __all__ = [
     "Daemon",
     "DaemonStats",
     "RtsPublisher",
+    "RtsAsset",
+    "HybridDNA",
+    "HybridDNAError",
+    "HybridDNATimeoutError",
+    "HybridDNAExecutionError",
+    "HybridDNARejectedError",
+    "ExecutionResult",
+    "Sandbox",
     "Publisher",
     "Subscriber",
     "Message",

@@ -46,19 +46,21 @@ class Message(ctypes.Structure):
     ]
 
 
-def _candidates() -> list[Path]:
+def _candidates(name: str = LIB_NAME, env_var: str = "GOS_BUS_LIB") -> list[Path]:
+    """Where `name` (the library, or a program built beside it) may be: `env_var`, this
+    package's folder, then the repository's Cargo target folders, newest build first."""
     found = []
-    env = os.environ.get("GOS_BUS_LIB")
+    env = os.environ.get(env_var)
     if env:
         found.append(Path(env))
     here = Path(__file__).resolve().parent
-    found.append(here / LIB_NAME)
+    found.append(here / name)
     for parent in here.parents:
         if (parent / "Cargo.toml").exists() and (parent / "clients" / "c").exists():
             # Cargo's target folder: CARGO_TARGET_DIR when set (relative to the workspace,
             # as cargo reads it), else the workspace's own.
             target = parent / os.environ.get("CARGO_TARGET_DIR", "target")
-            built = [target / p / LIB_NAME for p in ("release", "debug")]
+            built = [target / p / name for p in ("release", "debug")]
             found += sorted(built, key=lambda p: p.stat().st_mtime if p.exists() else 0, reverse=True)
             break
     return found
@@ -72,6 +74,19 @@ def _load() -> ctypes.CDLL:
     raise OSError(
         f"cannot find {LIB_NAME} (looked at: {', '.join(str(p) for p in tried)}): build it with "
         "`cargo build --release -p gos-bus-c`, or set GOS_BUS_LIB=/path/to/libgos_bus_c.so"
+    )
+
+
+def tool(name: str, env_var: str) -> Path:
+    """A program of gos-bus (e.g. `gos-dna-sandbox`): at `env_var`, inside this package (where
+    `pip install` puts it when it was built), or in the repository's target folders."""
+    tried = _candidates(name, env_var)
+    for path in tried:
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    raise FileNotFoundError(
+        f"cannot find {name} (looked at: {', '.join(str(p) for p in tried)}): build it with "
+        f"`cargo build --release -p gos-dna`, or set {env_var}=/path/to/{name}"
     )
 
 
@@ -106,6 +121,8 @@ _sig = {
         _i32,
     ),
     "gos_rts_publisher_free": ([_p], None),
+    "gos_rts_logic_json": ([ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)], _i32),
+    "gos_rts_texture_id": ([ctypes.c_char_p], ctypes.c_uint64),
 }
 for _name, (_args, _ret) in _sig.items():
     _f = getattr(lib, _name)

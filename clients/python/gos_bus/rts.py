@@ -4,8 +4,13 @@ never by decoding PNG in Python."""
 from __future__ import annotations
 
 import ctypes
+import json
+import os
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:
+    from .dna import HybridDNA
 
 from . import _native
 from .client import Bus, Ring, _check, _ns
@@ -56,3 +61,59 @@ class RtsPublisher:
 
     def __del__(self) -> None:
         self.close()
+
+
+class RtsAsset:
+    """A PixelRTS file (`.rts.png`), as the Geometry OS proposal names it. Here: its path, the
+    texture id it is published under, and the Hybrid DNA it carries (`extract_dna`); the Rust
+    loader reads it (`RtsPublisher` publishes the texture)."""
+
+    def __init__(self, path: "os.PathLike[str] | str") -> None:
+        self.path = os.fspath(path)
+        self._logic: Optional[dict] = None
+        self._read = False
+
+    @classmethod
+    def load(cls, path: "os.PathLike[str] | str") -> "RtsAsset":
+        """The asset at `path`; FileNotFoundError if there is no such file."""
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no PixelRTS file at {os.fspath(path)}")
+        return cls(path)
+
+    def __repr__(self) -> str:
+        return f"RtsAsset({self.path!r})"
+
+    def _logic_json(self) -> Optional[dict]:
+        if not self._read:
+            need = ctypes.c_size_t()
+            path = self.path.encode()
+            _check(_native.lib.gos_rts_logic_json(path, None, 0, ctypes.byref(need)))
+            buf = ctypes.create_string_buffer(need.value)
+            _check(_native.lib.gos_rts_logic_json(path, buf, need.value, ctypes.byref(need)))
+            self._logic = json.loads(buf.value.decode("utf-8"))
+            self._read = True
+        return self._logic
+
+    @property
+    def texture_id(self) -> int:
+        """The id its texture is published under on `rts.textures` (FNV-1a 64 of its path)."""
+        logic = self._logic_json()
+        if logic is not None:
+            return int(logic["texture_id"])
+        return int(_native.lib.gos_rts_texture_id(os.path.realpath(self.path).encode()))
+
+    def extract_dna(self) -> "Optional[HybridDNA]":
+        """The Hybrid DNA this file carries (an `RTS_Logic` chunk in tEXt, iTXt or zTXt, raw or
+        JSON with `code`; or a "Hybrid-DNA-v1" record), None when it carries none. A malformed
+        carrier raises GosBusError with the reason."""
+        from .dna import HybridDNA
+
+        logic = self._logic_json()
+        if logic is None:
+            return None
+        return HybridDNA(
+            logic["code"],
+            source=f"{self.path} ({logic['carrier']})",
+            language=logic["language"],
+            texture_id=int(logic["texture_id"]),
+        )

@@ -129,3 +129,15 @@ pub fn publish_file_within(
     loan.commit()?;
     Ok(desc)
 }
+
+/// The Hybrid DNA the PixelRTS file at `path` carries, if any (an `RTS_Logic` chunk or a
+/// "Hybrid-DNA-v1" record; see `gos_rts::logic`).
+///
+/// # Errors
+/// [`Error::Rts`] naming the file: unreadable, not a PNG, or a malformed carrier.
+pub fn logic_of(path: &Path) -> Result<Option<gos_rts::logic::Logic>> {
+    gos_rts::logic::extract_file(path).map_err(|e| Error::Rts {
+        path: path.display().to_string(),
+        problem: e.to_string(),
+    })
+}

@@ -1,0 +1,235 @@
+"""Hybrid DNA, the Geometry OS proposal's API: untrusted scripts run under kernel isolation.
+
+    from gos_bus import HybridDNA, HybridDNATimeoutError
+
+    dna = HybridDNA("spawn_brick(3, 4)\\nprint('placed')")
+    result = dna.execute(sandbox=True, api={"spawn_brick": lambda x, y, texture_id: 1}, timeout=30)
+    print(result.output)                    # 'placed\\n'
+
+The isolation itself is Rust (`gos-dna-sandbox`, crate `dna/`): bubblewrap namespaces (user,
+mount, PID, IPC, network, UTS), Landlock, seccomp, `no_new_privs` and rlimits; this module starts
+it, answers the job's API calls and turns its result into a value or an exception. The API a
+job may be granted (`log`, `spawn_brick`, `deploy_to_map`) is defined once, in the Rust crate;
+`gos-dna-sandbox api` lists it. A job sees the granted functions as builtins and in the module
+`gos`; each call is checked (name, grant, arity, types, ranges) before `api`'s function is
+called, and what it returns goes back to the job (JSON values only).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Mapping, Optional
+
+from . import _native
+from .errors import GosBusError
+
+SANDBOX_TOOL = "gos-dna-sandbox"
+SANDBOX_ENV = "GOS_DNA_SANDBOX"
+
+
+class HybridDNAError(GosBusError):
+    """A Hybrid DNA job did not succeed; `.result` says how it ended (None if it never ran)."""
+
+    def __init__(self, message: str, result: Optional["ExecutionResult"] = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class HybridDNATimeoutError(HybridDNAError):
+    """The job ran past its wall-clock or CPU-time limit and was stopped."""
+
+
+class HybridDNAExecutionError(HybridDNAError):
+    """The job raised, exited non-zero, or hit a limit (memory, processes, output...)."""
+
+
+class HybridDNARejectedError(HybridDNAError):
+    """The job was not run: the sandbox is missing a layer, or the code cannot be used."""
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """How a job ended, as `gos-dna-sandbox` reports it.
+
+    `status` is 'ok', 'error', 'timeout' or 'rejected'; `limit` names the limit that ended the
+    job ('none', 'wall-time', 'cpu-time', 'memory', 'processes', 'file-size', 'output',
+    'work-folder', 'open-files', 'forbidden') and `limit_code` is its `DNA_LIMIT_*` value;
+    `reason` is one line; `output` is stdout and stderr together (at most the output limit);
+    `calls` and `refused` count API calls carried out and refused; `confined` says what the
+    sandbox applied (`{"landlock": "full", "seccomp": True}`), None without a sandbox.
+    """
+
+    status: str
+    status_code: int
+    exit_code: int
+    limit: str
+    limit_code: int
+    reason: str
+    output: str
+    calls: int
+    refused: int
+    wall_ms: float
+    confined: Optional[Dict[str, Any]]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass
+class Sandbox:
+    """How jobs are run: where `gos-dna-sandbox` is, the interpreter, the isolation, limits.
+
+    `python`: 'auto' (the system's /usr/bin/python3 when there is one) or a path; jobs use the
+    standard library only. `weaker`: run where Landlock or seccomp is missing (namespaces are
+    still required). `isolated=False`: a plain child process, for trusted code only.
+    `limits`: extra `gos-dna-sandbox run` options by name, e.g. `{"memory": "256M", "cpu": 2}`.
+    """
+
+    isolated: bool = True
+    weaker: bool = False
+    python: str = "auto"
+    tool: Optional[Path] = None
+    limits: Optional[Mapping[str, Any]] = None
+
+    def program(self) -> Path:
+        return self.tool or _native.tool(SANDBOX_TOOL, SANDBOX_ENV)
+
+    def probe(self) -> str:
+        """'' when every layer is there, else one line naming what is missing."""
+        done = subprocess.run([str(self.program()), "probe"], capture_output=True, text=True)
+        if done.returncode == 0:
+            return ""
+        return "; ".join(line.split(None, 2)[0] + ": " + line.split(None, 2)[-1]
+                         for line in done.stdout.splitlines() if "MISSING" in line)
+
+    def run(
+        self,
+        code: str,
+        handler: Callable[[str, list], Any],
+        grant: str = "",
+        api_mask: int = 0,
+        timeout: float = 30.0,
+    ) -> ExecutionResult:
+        """Runs `code`; every checked API call becomes `handler(name, args)`, whose return
+        value (JSON) goes back to the job and whose exception is raised in the job as
+        `gos.ApiError`. Raises HybridDNARejectedError when the sandbox refuses to start."""
+        cmd = [str(self.program()), "run", "-", "--relay", "--timeout", repr(float(timeout)),
+               "--python", self.python, "--api-mask", str(api_mask)]
+        if grant:
+            cmd += ["--grant", grant]
+        if not self.isolated:
+            cmd.append("--no-sandbox")
+        elif self.weaker:
+            cmd.append("--weaker")
+        for k, v in (self.limits or {}).items():
+            cmd += [f"--{k.replace('_', '-')}", str(v)]
+        with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, bufsize=1) as p:
+            assert p.stdin is not None and p.stdout is not None and p.stderr is not None
+            # stderr is read aside so a chatty failure can never block the runner.
+            err: list = []
+            reader = threading.Thread(target=lambda: err.append(p.stderr.read()), daemon=True)  # type: ignore[union-attr]
+            reader.start()
+            result = None
+            try:
+                p.stdin.write(json.dumps(code) + "\n")
+                p.stdin.flush()
+                for line in p.stdout:
+                    msg = json.loads(line)
+                    if "call" in msg:
+                        reply = _answer(handler, msg["call"])
+                        p.stdin.write(reply + "\n")
+                        p.stdin.flush()
+                    elif "result" in msg:
+                        result = msg["result"]
+            except (BrokenPipeError, ValueError):
+                pass
+            finally:
+                try:
+                    p.stdin.close()
+                except BrokenPipeError:
+                    pass
+            p.wait()
+            reader.join()
+        if result is None:
+            text = "".join(err).strip().splitlines()
+            raise HybridDNARejectedError(text[-1] if text else f"{SANDBOX_TOOL} exited with {p.returncode}")
+        return ExecutionResult(**{k: result[k] for k in ExecutionResult.__dataclass_fields__})
+
+
+def _answer(handler: Callable[[str, list], Any], call: Dict[str, Any]) -> str:
+    try:
+        return json.dumps({"ok": handler(call["name"], call["args"])})
+    except Exception as e:  # noqa: BLE001 - the job is told, the executor goes on
+        return json.dumps({"error": f"{call['name']}: {type(e).__name__}: {e}"})
+
+
+class HybridDNA:
+    """A piece of Hybrid DNA: Python source, where it came from, and what it belongs to.
+
+    `code`: the source. `source`: where it came from (a path, 'RTS_Logic iTXt', ...), for
+    messages. `language`: only 'python' runs. `texture_id`: the RTS texture it belongs to
+    (0 = none); `spawn_brick(x, y)` without a texture id means this one.
+    """
+
+    def __init__(self, code: str, source: Optional[str] = None, language: str = "python", texture_id: int = 0) -> None:
+        if not isinstance(code, str):
+            raise TypeError(f"HybridDNA code must be str, not {type(code).__name__}")
+        self.code = code
+        self.source = source
+        self.language = language
+        self.texture_id = texture_id
+
+    def __repr__(self) -> str:
+        return f"HybridDNA({len(self.code)} chars, language={self.language!r}, source={self.source!r})"
+
+    def execute(
+        self,
+        sandbox: bool = True,
+        api: Optional[Mapping[str, Callable[..., Any]]] = None,
+        timeout: float = 30.0,
+        check: bool = True,
+        runner: Optional[Sandbox] = None,
+    ) -> ExecutionResult:
+        """Runs the code and returns its ExecutionResult.
+
+        `sandbox=True` runs it under every isolation layer (and refuses, with
+        HybridDNARejectedError, where the kernel lacks one); `sandbox=False` runs a plain child
+        process (trusted code only). `api` maps API names to the functions that carry them out;
+        only those are granted to the job (an unknown name is a ValueError). `timeout` is the
+        wall-clock limit in seconds (HybridDNATimeoutError past it). With `check` (the
+        default) a job that does not end ok raises HybridDNAExecutionError (or the timeout
+        error); the exception's `.result` has the output.
+        """
+        if self.language != "python":
+            raise HybridDNARejectedError(f"{self.language} Hybrid DNA is not supported (python only)")
+        if not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        functions = dict(api or {})
+        runner = runner or Sandbox(isolated=sandbox)
+
+        def call(name: str, args: list) -> Any:
+            if name == "spawn_brick" and args[2] == 0:
+                args[2] = self.texture_id  # "this texture"
+            return functions[name](*args)
+
+        try:
+            result = runner.run(self.code, call, grant=",".join(functions), timeout=timeout)
+        except HybridDNARejectedError as e:
+            if "unknown API function" in str(e):
+                raise ValueError(str(e).split(": ", 1)[-1]) from None
+            raise
+        if check and not result.ok:
+            where = f" ({self.source})" if self.source else ""
+            message = f"Hybrid DNA{where}: {result.status}: {result.reason}"
+            if result.status == "timeout":
+                raise HybridDNATimeoutError(message, result)
+            if result.status == "rejected":
+                raise HybridDNARejectedError(message, result)
+            raise HybridDNAExecutionError(message, result)
+        return result
