@@ -5,36 +5,36 @@
 
 - `RtsWatcher` publishes every new or changed `.rts.png` of a folder on `rts.textures`, through
   the Rust loader. A file that is not usable PixelRTS is reported once (until it changes) and
-  skipped.
+  skipped. A file that carries Hybrid DNA (an `RTS_Logic` chunk or a Hybrid-DNA-v1 record)
+  also becomes a `DnaJob` on `dna.jobs`, its `texture_id` naming the texture, granted the
+  whole API.
 - `DnaExecutor` takes `DnaJob`s from `dna.jobs` (a work queue: run several to share the work),
-  runs each Python script in its own process with the job's time limit, CPU and memory limits,
-  no inherited file descriptors and a scrubbed environment, and publishes a `DnaResult` (ok,
-  error with the output, timeout, rejected) on `dna.results`.
+  runs each script in the sandbox (`gos-dna-sandbox`: namespaces, Landlock, seccomp, rlimits),
+  carries out the API calls the job is granted, and publishes a `DnaResult` (ok, error,
+  timeout, rejected; the limit that ended it; the output) on `dna.results`.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import ctypes
+import json
 import os
 import signal
-import struct
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import zlib
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from .client import Bus, Message
 from .daemon import Daemon
 from .errors import GosBusError, Timeout
 from . import _native
 from .layouts import by_name
-from .rts import RtsPublisher
+from .dna import HybridDNARejectedError, Sandbox
+from .rts import RtsAsset, RtsPublisher
 
 # DnaJob / DnaResult codes, as the layouts define them (read from the library).
 CODE_UTF8 = _native.constant("DNA_CODE_UTF8")
@@ -47,9 +47,15 @@ STATUS_ERROR = _native.constant("DNA_STATUS_ERROR")
 STATUS_TIMEOUT = _native.constant("DNA_STATUS_TIMEOUT")
 STATUS_REJECTED = _native.constant("DNA_STATUS_REJECTED")
 DEFAULT_TIMEOUT_MS = _native.constant("DNA_DEFAULT_TIMEOUT_MS")
+KIND_SCRIPT = _native.constant("DNA_KIND_SCRIPT")
+# What a job carried by an RTS asset may call: every function of the API.
+API_ALL = _native.constant("DNA_API_LOG") | _native.constant("DNA_API_SPAWN_BRICK") | _native.constant("DNA_API_DEPLOY_TO_MAP")
 # The records themselves: sizes (where the code and output start), versions and magics.
 _JOB = by_name("DnaJob")
 _RESULT = by_name("DnaResult")
+_FRAME = by_name("RenderFrame")
+# Source ids of the windows `spawn_brick` makes (BRICK_SOURCE_BASE + brick number).
+BRICK_SOURCE_BASE = 0xD7A0_0000
 
 
 class RtsWatcher:
@@ -60,13 +66,16 @@ class RtsWatcher:
         if not self.folder.is_dir():
             raise FileNotFoundError(f"{folder} is not a folder to watch")
         self.every = every
-        self._pub = RtsPublisher(Bus.attach(bus), ring)
+        self._bus = Bus.attach(bus)
+        self._pub = RtsPublisher(self._bus, ring)
+        self._jobs: Optional[Any] = None
         self._seen: Dict[str, Tuple[int, int]] = {}
         # A plain flag, not a threading.Event: a signal handler that sets an Event can deadlock
         # on the Event's own lock when the signal lands while the main thread holds it.
         self._stopping = False
         self.published = 0
         self.errors = 0
+        self.jobs = 0
 
     def scan(self) -> int:
         """One pass over the folder; returns how many files were published."""
@@ -95,7 +104,30 @@ class RtsWatcher:
             n += 1
             self.published += 1
             print(f"rts-watch: published {entry.name} ({p.data_size} bytes, sha256 {p.sha256[:16]}...)", flush=True)
+            self._submit_dna(entry.path, st.st_mtime_ns)
         return n
+
+    def _submit_dna(self, path: str, mtime_ns: int) -> None:
+        """Submits the Hybrid DNA `path` carries, if any, as a job on `dna.jobs`. Its id has
+        the top bit set (asset jobs) and follows from the texture and the file's version."""
+        try:
+            dna = RtsAsset(path).extract_dna()
+        except GosBusError as e:
+            print(f"rts-watch: no DNA taken from {os.path.basename(path)}: {e}", file=sys.stderr, flush=True)
+            return
+        if dna is None:
+            return
+        if dna.language != "python":
+            print(f"rts-watch: {os.path.basename(path)} carries {dna.language} DNA; not submitted", flush=True)
+            return
+        if self._jobs is None:
+            self._jobs = self._bus.publisher("dna.jobs", layout="DnaJob")
+        job_id = (1 << 63) | ((dna.texture_id ^ mtime_ns) & ((1 << 63) - 1))
+        record, code = make_job(job_id, dna.code, api_mask=API_ALL, texture_id=dna.texture_id)
+        self._jobs.send(record + code, timeout=1.0)
+        self.jobs += 1
+        print(f"rts-watch: submitted DNA job {job_id:#x} from {os.path.basename(path)} ({dna.source.rsplit('(', 1)[-1].rstrip(')')})",
+              flush=True)
 
     def stop(self) -> None:
         """Asks `run` to stop (safe from a signal handler and from another thread)."""
@@ -114,37 +146,124 @@ class RtsWatcher:
             while not self._stopping and time.monotonic() < until:
                 time.sleep(min(0.05, max(0.0, until - time.monotonic())))
         self._pub.close()
+        if self._jobs is not None:
+            self._jobs.close()
 
 
-# Runs in the job's own interpreter: sets hard limits the job cannot raise, then runs it.
-_BOOT = (
-    "import resource, runpy, sys\n"
-    "cpu, mem = int(sys.argv[2]), int(sys.argv[3])\n"
-    "resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))\n"
-    "resource.setrlimit(resource.RLIMIT_AS, (mem, mem))\n"
-    "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
-    "script = sys.argv[1]\n"
-    "sys.argv = [script]\n"
-    "runpy.run_path(script, run_name='__main__')\n"
-)
+class BrickWindows:
+    """The windows DNA jobs asked for with `spawn_brick`: each an RTS texture shown at a
+    position, republished on `render.frames` twice a second from a thread of its own (the
+    render node fades a window whose source stops publishing). At most `keep`, oldest first
+    out."""
+
+    size = 128
+    keep = 64
+
+    def __init__(self, bus: Bus, ring: str = "render.frames") -> None:
+        self._bus, self._ring = bus, ring
+        self._bricks: list = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._next = 0
+        self._thread = threading.Thread(target=self._refresh, name="brick-windows", daemon=True)
+        self._thread.start()
+
+    def add(self, x: int, y: int, texture_id: int) -> int:
+        """Shows `texture_id` with its top-left corner at output pixel (x, y); returns the
+        brick's number."""
+        with self._lock:
+            self._next += 1
+            self._bricks.append((self._next, x, y, texture_id))
+            del self._bricks[: -self.keep]
+            return self._next
+
+    def _frame(self, n: int, x: int, y: int, texture_id: int) -> bytes:
+        f = _FRAME.struct()  # type: ignore[misc]
+        f.magic[:] = list(_FRAME.schema["magic"].encode())
+        f.version = _FRAME.schema["version"]
+        f.source_id = BRICK_SOURCE_BASE + n
+        f.kind = _native.constant("FRAME_PIXEL_WINDOW")
+        f.flags = _native.constant("FRAME_FLAG_VISIBLE")
+        f.width = f.height = self.size
+        f.pos_x, f.pos_y = x, y
+        f.zoom = 1.0
+        f.z_order = 200
+        f.texture_id = texture_id
+        return bytes(f)
+
+    def _refresh(self) -> None:
+        pub = None
+        try:
+            pub = self._bus.publisher(self._ring, layout="RenderFrame")
+            while not self._stop.is_set():
+                with self._lock:
+                    bricks = list(self._bricks)
+                for b in bricks:
+                    pub.send(self._frame(*b), timeout=0.2)
+                self._stop.wait(0.5)
+        except GosBusError as e:
+            print(f"dna-exec: brick windows stopped: {e}", file=sys.stderr, flush=True)
+        finally:
+            if pub is not None:
+                pub.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class DnaExecutor(Daemon):
-    """Runs Hybrid DNA jobs from `dna.jobs` and answers on `dna.results`."""
+    """Runs Hybrid DNA jobs from `dna.jobs` in the sandbox and answers on `dna.results`.
+
+    Each job runs under `gos-dna-sandbox` (namespaces, Landlock, seccomp, rlimits; see
+    `gos_bus.dna`). Its API calls, as its `allowed_api_mask` grants them, are carried out
+    here: `log` and `deploy_to_map` publish a JSON line on `events`, `spawn_brick` shows the
+    texture as a window on `render.frames` (and says so on `events`). At start-up the
+    executor asks which isolation layers the kernel offers and refuses to run (one line)
+    when one is missing, unless `weaker_sandbox` (Landlock or seccomp may be missing) or
+    `no_sandbox` (no isolation at all: trusted code only) is chosen.
+    """
 
     ring = "dna.jobs"
     layout = "DnaJob"
     results_ring = "dna.results"
-    memory_limit = 256 << 20
+    events_ring = "events"
+    frames_ring = "render.frames"
     max_output = 60_000
     max_attempts = 1
+    weaker_sandbox = False
+    no_sandbox = False
+    python = "auto"
+    sandbox_limits: Optional[dict] = None
+
+    def __init__(self, bus: Optional[str] = None, ring: Optional[str] = None, **options: Any) -> None:
+        super().__init__(bus, ring, **options)
+        self.sandbox = Sandbox(isolated=not self.no_sandbox, weaker=self.weaker_sandbox, python=self.python,
+                               limits=self.sandbox_limits)
+        self.layers = "no sandbox (trusted code only)"
+        if not self.no_sandbox:
+            missing = self.sandbox.probe()
+            if missing and not self.weaker_sandbox:
+                raise HybridDNARejectedError(
+                    f"the sandbox is incomplete ({missing}); refusing to run jobs "
+                    "(--weaker-sandbox runs them with the layers there are)"
+                )
+            self.layers = f"weaker sandbox, missing {missing}" if missing else "namespaces, Landlock, seccomp, rlimits"
 
     def on_start(self) -> None:
-        self._result = _RESULT
         self._results = self._bus.publisher(self.results_ring, layout="DnaResult")
+        try:
+            self._events: Optional[Any] = self._bus.publisher(self.events_ring, layout="Bytes")
+        except GosBusError as e:
+            print(f"dna-exec: no events ring ({e}); API calls are only printed", file=sys.stderr, flush=True)
+            self._events = None
+        self._bricks = BrickWindows(self._bus, self.frames_ring)
 
     def on_stop(self) -> None:
+        self._bricks.close()
         self._results.close()
+        if self._events is not None:
+            self._events.close()
 
     def _code(self, job, code: bytes) -> Optional[str]:
         if zlib.crc32(code) & 0xFFFFFFFF != job.code_crc32:
@@ -157,45 +276,64 @@ class DnaExecutor(Daemon):
             return zlib.decompress(base64.b64decode(code)).decode("utf-8")
         return None
 
-    def run_job(self, job, code: bytes) -> Tuple[int, int, bytes]:
-        """Runs one job: (status, exit code, output)."""
+    def _event(self, event: str, job, **fields: Any) -> None:
+        line = json.dumps({"event": event, "job_id": job.job_id, "texture_id": job.texture_id, **fields})
+        print(f"dna-exec: {line}", flush=True)
+        if self._events is not None:
+            self._events.send(line.encode(), timeout=1.0)
+
+    def _api(self, job) -> Callable[[str, list], Any]:
+        """The calls of one job, carried out (their arguments already checked in Rust)."""
+
+        def call(name: str, args: list) -> Any:
+            if name == "log":
+                self._event("dna_log", job, message=args[0])
+                return None
+            if name == "spawn_brick":
+                x, y, texture_id = args
+                texture_id = texture_id or job.texture_id
+                if not texture_id:
+                    raise ValueError("this job has no texture of its own: pass a texture_id")
+                brick = self._bricks.add(x, y, texture_id)
+                self._event("spawn_brick", job, x=x, y=y, shown_texture=texture_id, brick=brick)
+                return brick
+            if name == "deploy_to_map":
+                x, y, brick = args
+                self._event("deploy_to_map", job, x=x, y=y, brick=brick)
+                return True
+            raise ValueError(f"{name} has no implementation in this executor")
+
+        return call
+
+    def run_job(self, job, code: bytes) -> Tuple[int, int, bytes, int, int, int]:
+        """Runs one job: (status, exit code, output, limit, API calls, refused calls)."""
+        rejected = lambda why: (STATUS_REJECTED, -1, why.encode(), 0, 0, 0)  # noqa: E731
+        if job.kind != KIND_SCRIPT:
+            return rejected(f"job kind {job.kind} is not run here (scripts only)")
         if job.language not in (LANG_UNKNOWN, LANG_PYTHON):
-            return STATUS_REJECTED, -1, f"language {job.language} is not supported (python only)".encode()
+            return rejected(f"language {job.language} is not supported (python only)")
         try:
             source = self._code(job, code)
         except Exception as e:  # noqa: BLE001 - a broken job is rejected, not fatal
-            return STATUS_REJECTED, -1, f"cannot decode the code: {e}".encode()
+            return rejected(f"cannot decode the code: {e}")
         if source is None:
-            return STATUS_REJECTED, -1, b"the code does not match its CRC-32 or encoding"
+            return rejected("the code does not match its CRC-32 or encoding")
         timeout = (job.timeout_ms or DEFAULT_TIMEOUT_MS) / 1000
-        with tempfile.TemporaryDirectory(prefix="dna-") as work:
-            script = Path(work) / "job.py"
-            script.write_text(source)
-            try:
-                cpu = str(max(1, int(timeout + 0.999)))
-                done = subprocess.run(
-                    [sys.executable, "-I", "-S", "-c", _BOOT, str(script), cpu, str(self.memory_limit)],
-                    cwd=work,
-                    env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    close_fds=True,
-                    timeout=timeout,
-                    start_new_session=True,
-                )
-            except subprocess.TimeoutExpired as e:
-                out = (e.output or b"") + f"\ntimed out after {timeout:g} s".encode()
-                return STATUS_TIMEOUT, -9, out
-        status = STATUS_OK if done.returncode == 0 else STATUS_ERROR
-        return status, done.returncode, done.stdout
+        try:
+            r = self.sandbox.run(source, self._api(job), api_mask=job.allowed_api_mask, timeout=timeout)
+        except HybridDNARejectedError as e:
+            return rejected(str(e))
+        output = r.output.encode()
+        if not r.ok:
+            output += f"\n{r.status}: {r.reason}".encode()
+        return r.status_code, r.exit_code, output, r.limit_code, r.calls, r.refused
 
     def handle(self, msg: Message) -> None:
         job = msg.header
         code = bytes(msg.payload[_JOB.size : _JOB.size + job.code_len])
         started = time.time_ns()
-        status, exit_code, output = self.run_job(job, code)
-        output = output[: self.max_output]
+        status, exit_code, output, limit, calls, refused = self.run_job(job, code)
+        output = output[-self.max_output :] if len(output) > self.max_output else output
         with self._results.loan() as r:
             h = r.header
             h.magic[:] = list(_RESULT.schema["magic"].encode())
@@ -205,19 +343,32 @@ class DnaExecutor(Daemon):
             h.started_ns = started
             h.finished_ns = time.time_ns()
             h.exit_code = exit_code
+            h.limit = limit
+            h.api_calls = calls
+            h.api_refused = refused
             h.output_len = len(output)
             r.payload[_RESULT.size : _RESULT.size + len(output)] = output
             r.commit(_RESULT.size + len(output))
 
 
-def make_job(job_id: int, source: str, timeout_ms: int = DEFAULT_TIMEOUT_MS, encoding: int = CODE_UTF8) -> Tuple[bytes, bytes]:
-    """The bytes of a DnaJob record and its code, for publishing (used by tests and tools)."""
+def make_job(
+    job_id: int,
+    source: str,
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    encoding: int = CODE_UTF8,
+    api_mask: int = 0,
+    texture_id: int = 0,
+) -> Tuple[bytes, bytes]:
+    """The bytes of a DnaJob record and its code, for publishing (used by tests and tools).
+    `api_mask`: the `DNA_API_*` bits the job may call; `texture_id`: its texture (0: none)."""
     raw = source.encode()
     code = {CODE_UTF8: raw, CODE_ZLIB: zlib.compress(raw), CODE_HYBRID: base64.b64encode(zlib.compress(raw))}[encoding]
     job = _JOB.struct()  # type: ignore[misc]
     job.magic[:] = list(_JOB.schema["magic"].encode())
     job.version = _JOB.schema["version"]
     job.job_id = job_id
+    job.texture_id = texture_id
+    job.allowed_api_mask = api_mask
     job.timeout_ms = timeout_ms
     job.submitted_ns = time.time_ns()
     job.language = LANG_PYTHON
@@ -225,6 +376,10 @@ def make_job(job_id: int, source: str, timeout_ms: int = DEFAULT_TIMEOUT_MS, enc
     job.code_len = len(code)
     job.code_crc32 = zlib.crc32(code) & 0xFFFFFFFF
     return bytes(job), code
+
+
+# The limits `dna-exec --limit NAME=VALUE` passes on to `gos-dna-sandbox run --NAME VALUE`.
+LIMITS = ("cpu", "memory", "processes", "file-size", "open-files", "work-size", "max-output", "max-calls")
 
 
 def main(argv: Optional[list] = None) -> None:
@@ -235,16 +390,31 @@ def main(argv: Optional[list] = None) -> None:
     w.add_argument("--bus", default="geometry")
     w.add_argument("--every", type=float, default=0.5, help="seconds between scans")
     w.add_argument("--seconds", type=float, default=None, help="stop after this long")
-    d = sub.add_parser("dna-exec", help="run Hybrid DNA jobs from dna.jobs")
+    d = sub.add_parser("dna-exec", help="run Hybrid DNA jobs from dna.jobs in the sandbox")
     d.add_argument("--bus", default="geometry")
     d.add_argument("--jobs", type=int, default=None, help="stop after this many jobs")
+    d.add_argument("--python", default="auto", help="interpreter for jobs (default: /usr/bin/python3 when there is one)")
+    d.add_argument("--weaker-sandbox", action="store_true",
+                   help="run jobs even where Landlock or seccomp is missing (namespaces are still required)")
+    d.add_argument("--no-sandbox", action="store_true", help="run jobs with no isolation at all (trusted code only)")
+    d.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
+                   help=f"a sandbox limit, repeatable: {', '.join(LIMITS)} (as `gos-dna-sandbox run --help` "
+                        "describes them; e.g. --limit memory=256M --limit cpu=5)")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "rts-watch":
             print("ready", flush=True)
             RtsWatcher(args.folder, bus=args.bus, every=args.every).run(args.seconds)
         else:
-            ex = DnaExecutor(bus=args.bus)
+            limits = {}
+            for item in args.limit:
+                name, _, value = item.partition("=")
+                if name not in LIMITS or not value:
+                    ap.error(f"--limit {item!r}: expected NAME=VALUE with NAME one of {', '.join(LIMITS)}")
+                limits[name] = value
+            ex = DnaExecutor(bus=args.bus, python=args.python, weaker_sandbox=args.weaker_sandbox,
+                             no_sandbox=args.no_sandbox, sandbox_limits=limits)
+            print(f"dna-exec: sandbox: {ex.layers}", file=sys.stderr, flush=True)
             print("ready", flush=True)
             stats = ex.run(max_messages=args.jobs)
             print(f"dna-exec: {stats.handled} jobs done, {stats.failed} failed", flush=True)

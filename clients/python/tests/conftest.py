@@ -64,6 +64,11 @@ slots = 64
 slot_size = "64KiB"
 
 [[ring]]
+name = "events"
+slots = 256
+slot_size = "4KiB"
+
+[[ring]]
 name = "jobs"
 mode = "work-queue"
 slots = 64
