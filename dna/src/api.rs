@@ -220,6 +220,8 @@ pub enum Line {
         exception: String,
         /// Its `errno`, when it has one.
         errno: Option<i64>,
+        /// Its message: at most 200 characters, control characters removed.
+        message: String,
     },
 }
 
@@ -285,7 +287,19 @@ pub fn parse_line(line: &[u8], mask: u64) -> Result<Line, CallError> {
             .take(64)
             .collect();
         let errno = exit.get("errno").and_then(Value::as_i64);
-        return Ok(Line::Exit { exception, errno });
+        let message = exit
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        return Ok(Line::Exit {
+            exception,
+            errno,
+            message,
+        });
     }
     let name = obj
         .get("call")
@@ -438,7 +452,9 @@ def _export(f):
 const PRELUDE_TAIL: &str = r#"sys.modules["@MODULE@"] = _gos
 def _report(kind, exc, tb):
     try:
-        _calls.write(json.dumps({"exit": {"type": kind.__name__, "errno": getattr(exc, "errno", None)}}) + "\n")
+        errno = getattr(exc, "errno", None)
+        report = {"type": kind.__name__, "errno": errno if isinstance(errno, int) else None, "message": str(exc)[:200]}
+        _calls.write(json.dumps({"exit": report}) + "\n")
         _calls.flush()
     except Exception:
         pass
@@ -493,12 +509,17 @@ mod tests {
 
     #[test]
     fn an_exit_report_is_kept_to_a_plain_class_name() {
-        let got = line(r#"{"exit":{"type":"Memory Error\n!","errno":12}}"#, 0).unwrap();
+        let got = line(
+            r#"{"exit":{"type":"Memory Error\n!","errno":12,"message":"no\u001b[2Jroom"}}"#,
+            0,
+        )
+        .unwrap();
         assert_eq!(
             got,
             Line::Exit {
                 exception: "MemoryError".into(),
-                errno: Some(12)
+                errno: Some(12),
+                message: "no[2Jroom".into(),
             }
         );
     }

@@ -459,13 +459,14 @@ fn classify(o: &mut Outcome, job: &Job, timed_out: bool, output_over: bool, rela
         }
     }
     if o.limit == Limit::None {
-        if let Some((exc, errno)) = &relay.exit {
+        if let Some((exc, errno, _)) = &relay.exit {
             o.limit = Limit::from_exception(exc, *errno);
         }
     }
     let what = match &relay.exit {
-        Some((exc, Some(e))) => format!("{exc} (errno {e})"),
-        Some((exc, None)) => exc.clone(),
+        Some((exc, _, msg)) if !msg.is_empty() => format!("{exc}: {msg}"),
+        Some((exc, Some(e), _)) => format!("{exc} (errno {e})"),
+        Some((exc, None, _)) => exc.clone(),
         None => match signal {
             Some(s) => format!("signal {s}"),
             None => "no exception".into(),
@@ -474,13 +475,13 @@ fn classify(o: &mut Outcome, job: &Job, timed_out: bool, output_over: bool, rela
     let limit = match o.limit {
         Limit::None => String::new(),
         Limit::WallTime | Limit::Output => unreachable!("handled above"),
-        Limit::CpuTime => format!(": CPU-time limit of {} s", l.cpu_secs),
-        Limit::Memory => format!(": memory limit of {} MiB", l.memory >> 20),
-        Limit::Processes => format!(": process limit of {}", l.processes),
-        Limit::FileSize => format!(": file-size limit of {} MiB", l.file_size >> 20),
-        Limit::WorkFolder => format!(": work folder full ({} MiB)", l.work_size >> 20),
-        Limit::OpenFiles => format!(": open-files limit of {}", l.open_files),
-        Limit::Forbidden => ": forbidden by the sandbox".into(),
+        Limit::CpuTime => format!(" (CPU-time limit of {} s)", l.cpu_secs),
+        Limit::Memory => format!(" (memory limit of {} MiB)", l.memory >> 20),
+        Limit::Processes => format!(" (process limit of {})", l.processes),
+        Limit::FileSize => format!(" (file-size limit of {} MiB)", l.file_size >> 20),
+        Limit::WorkFolder => format!(" (work folder full: {} MiB)", l.work_size >> 20),
+        Limit::OpenFiles => format!(" (open-files limit of {})", l.open_files),
+        Limit::Forbidden => " (forbidden by the sandbox)".into(),
     };
     o.reason = format!("exit code {}, {what}{limit}", o.exit_code);
 }
@@ -488,7 +489,7 @@ fn classify(o: &mut Outcome, job: &Job, timed_out: bool, output_over: bool, rela
 #[derive(Default)]
 struct Relayed {
     confined: Option<Value>,
-    exit: Option<(String, Option<i64>)>,
+    exit: Option<(String, Option<i64>, String)>,
 }
 
 /// Reads the job's calls until it closes its end; answers each.
@@ -525,8 +526,12 @@ fn relay(
             api::parse_line(&line, job.api_mask)
         };
         let reply = match parsed {
-            Ok(Line::Exit { exception, errno }) => {
-                got.exit = Some((exception, errno));
+            Ok(Line::Exit {
+                exception,
+                errno,
+                message,
+            }) => {
+                got.exit = Some((exception, errno, message));
                 continue;
             }
             Ok(Line::Call(_)) if done.load(Ordering::Relaxed) >= job.limits.max_calls => {

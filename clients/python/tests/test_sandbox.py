@@ -241,7 +241,7 @@ def test_filling_the_work_folder_stops_at_its_size(bench: Bench) -> None:
     code = "with open('/work/fill', 'wb') as f:\n    for _ in range(1024):\n        f.write(bytes(1 << 20))\n"
     status, code_, limit, out = bench.run(code)
     assert status == STATUS_ERROR and code_ == 1 and limit == LIMIT["DNA_LIMIT_WORK_FOLDER"], out
-    assert "work folder full (16 MiB)" in out
+    assert "work folder full: 16 MiB" in out
     bench.still_works()
 
 
