@@ -98,7 +98,8 @@ pub const API: &[ApiFunction] = &[
             kind: ParamKind::Text { max_chars: 1000 },
             default: None,
         }],
-        doc: "log(message): one line on the bus's `events` ring, tagged with the job. Returns None.",
+        doc:
+            "log(message): one line on the bus's `events` ring, tagged with the job. Returns None.",
     },
     ApiFunction {
         name: "spawn_brick",
@@ -112,7 +113,8 @@ pub const API: &[ApiFunction] = &[
                 default: Some("0"),
             },
         ],
-        doc: "spawn_brick(x, y, texture_id=0): shows an RTS texture (0 = the job's own) as a window \
+        doc:
+            "spawn_brick(x, y, texture_id=0): shows an RTS texture (0 = the job's own) as a window \
               whose top-left corner is at output pixel (x, y). Returns the brick's number.",
     },
     ApiFunction {
@@ -153,7 +155,12 @@ pub fn mask_of(names: &str) -> Result<u64, String> {
         }
         match function(name) {
             Some(f) => mask |= f.bit,
-            None => return Err(format!("unknown API function '{name}' (known: {})", known())),
+            None => {
+                return Err(format!(
+                    "unknown API function '{name}' (known: {})",
+                    known()
+                ))
+            }
         }
     }
     Ok(mask)
@@ -272,8 +279,7 @@ pub fn parse_line(line: &[u8], mask: u64) -> Result<Line, CallError> {
     if line.len() > MAX_LINE {
         return Err(CallError::TooLong);
     }
-    let v: Value =
-        serde_json::from_slice(line).map_err(|e| CallError::Malformed(e.to_string()))?;
+    let v: Value = serde_json::from_slice(line).map_err(|e| CallError::Malformed(e.to_string()))?;
     let Value::Object(obj) = v else {
         return Err(CallError::Malformed("not a JSON object".into()));
     };
@@ -335,7 +341,11 @@ pub fn parse_call(name: &str, mut args: Vec<Value>, mask: u64) -> Result<ApiCall
     for p in &f.params[args.len()..] {
         // Only parameters with defaults remain; their defaults are integer literals or text.
         let d = p.default.unwrap_or("0");
-        args.push(d.parse::<u64>().map(Value::from).unwrap_or_else(|_| d.into()));
+        args.push(
+            d.parse::<u64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| d.into()),
+        );
     }
     for (p, a) in f.params.iter().zip(&args) {
         check_arg(p, a).map_err(|why| CallError::Argument {
@@ -356,10 +366,7 @@ fn check_arg(p: &Param, a: &Value) -> Result<(), String> {
         },
         ParamKind::Id => match a.as_u64() {
             Some(_) => Ok(()),
-            None => Err(format!(
-                "must be an integer 0..=2^64-1, got {}",
-                kind_of(a)
-            )),
+            None => Err(format!("must be an integer 0..=2^64-1, got {}", kind_of(a))),
         },
         ParamKind::Text { max_chars } => match a.as_str() {
             Some(s) if s.chars().count() > max_chars => {
@@ -487,14 +494,46 @@ mod tests {
     #[test]
     fn every_kind_of_bad_call_is_refused_with_its_reason() {
         let cases = [
-            (r#"{"call":"spawn_brick","args":[1,2,3]}"#, DNA_API_LOG, "not granted"),
-            (r#"{"call":"format_disk","args":[]}"#, ALL, "unknown API function"),
-            (r#"{"call":"log","args":[]}"#, ALL, "takes 1 to 1 arguments, got 0"),
-            (r#"{"call":"spawn_brick","args":[1.5,2]}"#, ALL, "must be an integer"),
-            (r#"{"call":"spawn_brick","args":[1,99999999999]}"#, ALL, "outside"),
-            (r#"{"call":"spawn_brick","args":[1,2,-1]}"#, ALL, "0..=2^64-1"),
-            (r#"{"call":"deploy_to_map","args":[1,2,"../x"]}"#, ALL, "must be 1 to 64"),
-            (r#"{"call":"log","args":["a\u0007b"]}"#, ALL, "control character"),
+            (
+                r#"{"call":"spawn_brick","args":[1,2,3]}"#,
+                DNA_API_LOG,
+                "not granted",
+            ),
+            (
+                r#"{"call":"format_disk","args":[]}"#,
+                ALL,
+                "unknown API function",
+            ),
+            (
+                r#"{"call":"log","args":[]}"#,
+                ALL,
+                "takes 1 to 1 arguments, got 0",
+            ),
+            (
+                r#"{"call":"spawn_brick","args":[1.5,2]}"#,
+                ALL,
+                "must be an integer",
+            ),
+            (
+                r#"{"call":"spawn_brick","args":[1,99999999999]}"#,
+                ALL,
+                "outside",
+            ),
+            (
+                r#"{"call":"spawn_brick","args":[1,2,-1]}"#,
+                ALL,
+                "0..=2^64-1",
+            ),
+            (
+                r#"{"call":"deploy_to_map","args":[1,2,"../x"]}"#,
+                ALL,
+                "must be 1 to 64",
+            ),
+            (
+                r#"{"call":"log","args":["a\u0007b"]}"#,
+                ALL,
+                "control character",
+            ),
             (r#"[1,2]"#, ALL, "not a JSON object"),
             (r#"{"call":"log","args":"x"}"#, ALL, "not a list"),
             ("{\"call\":", ALL, "malformed call"),

@@ -14,13 +14,13 @@
 
 use crate::limits::Limits;
 use landlock::{
-    path_beneath_rules, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset,
-    RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+    path_beneath_rules, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 use nix::sys::resource::{setrlimit, Resource};
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
-    SeccompFilter, SeccompRule,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -68,7 +68,9 @@ pub enum ConfineError {
     #[error("Landlock: {0}")]
     Landlock(#[from] landlock::RulesetError),
     /// Landlock enforces less than asked and the weaker mode was not chosen.
-    #[error("Landlock is enforced {0}ly on this kernel (ABI 6 needed); pass --weaker to run anyway")]
+    #[error(
+        "Landlock is enforced {0}ly on this kernel (ABI 6 needed); pass --weaker to run anyway"
+    )]
     LandlockPartial(&'static str),
     /// The seccomp filter could not be built or loaded.
     #[error("seccomp: {0}")]
@@ -90,7 +92,12 @@ pub fn set_rlimits(limits: &Limits) -> Result<(), ConfineError> {
         limits.cpu_secs,
         limits.cpu_secs + 1,
     )?;
-    set("RLIMIT_AS", Resource::RLIMIT_AS, limits.memory, limits.memory)?;
+    set(
+        "RLIMIT_AS",
+        Resource::RLIMIT_AS,
+        limits.memory,
+        limits.memory,
+    )?;
     set(
         "RLIMIT_NPROC",
         Resource::RLIMIT_NPROC,
@@ -139,7 +146,9 @@ pub fn restrict(c: &Confinement) -> Result<Applied, ConfineError> {
         return Err(ConfineError::LandlockPartial(landlock));
     }
     if !status.no_new_privs {
-        return Err(ConfineError::Seccomp("no_new_privs could not be set".into()));
+        return Err(ConfineError::Seccomp(
+            "no_new_privs could not be set".into(),
+        ));
     }
     let seccomp = seccomp_program().and_then(|program| {
         seccompiler::apply_filter(&program).map_err(|e| ConfineError::Seccomp(e.to_string()))

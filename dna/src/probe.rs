@@ -119,8 +119,7 @@ pub fn probe_quick() -> Probe {
         detail: if abi >= LANDLOCK_ABI {
             format!("ABI {abi}")
         } else if abi == 0 {
-            "this kernel has no Landlock (Linux 6.12 or later with lsm=landlock is needed)"
-                .into()
+            "this kernel has no Landlock (Linux 6.12 or later with lsm=landlock is needed)".into()
         } else {
             format!("ABI {abi}, but the sandbox needs {LANDLOCK_ABI} (Linux 6.12 or later)")
         },

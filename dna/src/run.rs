@@ -168,9 +168,10 @@ impl Runner {
             .ok_or_else(|| format!("{} is not inside a bin folder", python.display()))?;
         if matches!(isolation, Isolation::Sandbox { .. }) && nix::unistd::geteuid().is_root() {
             use std::os::unix::fs::PermissionsExt;
-            let closed = python.ancestors().skip(1).find(|d| {
-                std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 == 0)
-            });
+            let closed = python
+                .ancestors()
+                .skip(1)
+                .find(|d| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 == 0));
             if let Some(d) = closed {
                 return Err(format!(
                     "jobs run as nobody, who cannot reach the interpreter {} ({} is closed to \
@@ -245,7 +246,9 @@ impl Runner {
                     "--new-session",
                 ]);
                 let mut read: Vec<PathBuf> = Vec::new();
-                for top in ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
+                for top in [
+                    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+                ] {
                     let p = Path::new(top);
                     match std::fs::read_link(p) {
                         Ok(target) => {
@@ -315,18 +318,32 @@ impl Runner {
         }
     }
 
-    fn run_in(&self, job: &Job, dir: &Scratch, handler: &mut Handler<'_>) -> Result<Outcome, String> {
+    fn run_in(
+        &self,
+        job: &Job,
+        dir: &Scratch,
+        handler: &mut Handler<'_>,
+    ) -> Result<Outcome, String> {
         let (calls_r, calls_w) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
         let (replies_r, replies_w) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
         let (out_r, out_w) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
         // The child's ends of the channel stay open across exec (the pipes are made
         // close-on-exec; this runner starts no other process meanwhile).
         for fd in [calls_w.as_fd(), replies_r.as_fd()] {
-            nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
-                .map_err(|e| format!("fcntl: {e}"))?;
+            nix::fcntl::fcntl(
+                fd.as_raw_fd(),
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+            )
+            .map_err(|e| format!("fcntl: {e}"))?;
         }
-        let bound = Bound::open(self, dir).map_err(|e| format!("cannot open what the sandbox binds: {e}"))?;
-        let mut cmd = self.command(job, dir, (calls_w.as_raw_fd(), replies_r.as_raw_fd()), &bound);
+        let bound = Bound::open(self, dir)
+            .map_err(|e| format!("cannot open what the sandbox binds: {e}"))?;
+        let mut cmd = self.command(
+            job,
+            dir,
+            (calls_w.as_raw_fd(), replies_r.as_raw_fd()),
+            &bound,
+        );
         let out_w2 = out_w.try_clone().map_err(|e| format!("pipe: {e}"))?;
         cmd.stdin(Stdio::null()).stdout(out_w).stderr(out_w2);
         let started = Instant::now();
@@ -344,7 +361,11 @@ impl Runner {
         let stop = || {
             if !exited.load(Ordering::Acquire) {
                 // The process group (plain) or bwrap, whose death takes the PID namespace.
-                let target = if plain { Pid::from_raw(-pid) } else { Pid::from_raw(pid) };
+                let target = if plain {
+                    Pid::from_raw(-pid)
+                } else {
+                    Pid::from_raw(pid)
+                };
                 let _ = kill(target, Signal::SIGKILL);
             }
         };
@@ -385,7 +406,8 @@ impl Runner {
                 Err(_) => {
                     timed_out = true;
                     stop();
-                    rx.recv().unwrap_or_else(|_| Err(std::io::Error::other("waiter gone")))
+                    rx.recv()
+                        .unwrap_or_else(|_| Err(std::io::Error::other("waiter gone")))
                 }
             };
             exited.store(true, Ordering::Release);
@@ -412,12 +434,21 @@ impl Runner {
         };
         if !plain && relay.confined.is_none() {
             let why = String::from_utf8_lossy(&o.output);
-            let why = why.lines().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+            let why = why
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no message");
             let mut r = Outcome::rejected(format!("the sandbox could not start: {why}"));
             r.output = o.output;
             return Ok(r);
         }
-        classify(&mut o, job, timed_out, output_over.load(Ordering::Acquire), &relay);
+        classify(
+            &mut o,
+            job,
+            timed_out,
+            output_over.load(Ordering::Acquire),
+            &relay,
+        );
         Ok(o)
     }
 }
@@ -437,13 +468,19 @@ fn classify(o: &mut Outcome, job: &Job, timed_out: bool, output_over: bool, rela
     if timed_out {
         o.status = Status::Timeout;
         o.limit = Limit::WallTime;
-        o.reason = format!("stopped at the wall-time limit of {:.3} s", l.wall.as_secs_f64());
+        o.reason = format!(
+            "stopped at the wall-time limit of {:.3} s",
+            l.wall.as_secs_f64()
+        );
         return;
     }
     if output_over {
         o.status = Status::Error;
         o.limit = Limit::Output;
-        o.reason = format!("stopped when its output passed the limit of {} bytes", l.max_output);
+        o.reason = format!(
+            "stopped when its output passed the limit of {} bytes",
+            l.max_output
+        );
         return;
     }
     if o.exit_code == 0 {
@@ -562,7 +599,11 @@ fn relay(
 /// Reads one line into `line` (without its newline), keeping at most `max + 1` bytes and
 /// discarding the rest of a longer one. `None` at end of input; `Some(true)` for a line that
 /// was longer than `max`.
-fn read_line_bounded(r: &mut impl BufRead, line: &mut Vec<u8>, max: usize) -> std::io::Result<Option<bool>> {
+fn read_line_bounded(
+    r: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<bool>> {
     line.clear();
     let mut too_long = false;
     let mut any = false;
@@ -665,11 +706,20 @@ mod tests {
         let data = format!("{}\nshort\nlast", "x".repeat(10_000));
         let mut r = BufReader::with_capacity(64, data.as_bytes());
         let mut line = Vec::new();
-        assert_eq!(read_line_bounded(&mut r, &mut line, 100).unwrap(), Some(true));
+        assert_eq!(
+            read_line_bounded(&mut r, &mut line, 100).unwrap(),
+            Some(true)
+        );
         assert_eq!(line.len(), 101);
-        assert_eq!(read_line_bounded(&mut r, &mut line, 100).unwrap(), Some(false));
+        assert_eq!(
+            read_line_bounded(&mut r, &mut line, 100).unwrap(),
+            Some(false)
+        );
         assert_eq!(line, b"short");
-        assert_eq!(read_line_bounded(&mut r, &mut line, 100).unwrap(), Some(false));
+        assert_eq!(
+            read_line_bounded(&mut r, &mut line, 100).unwrap(),
+            Some(false)
+        );
         assert_eq!(line, b"last");
         assert_eq!(read_line_bounded(&mut r, &mut line, 100).unwrap(), None);
     }

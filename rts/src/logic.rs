@@ -133,8 +133,8 @@ pub(crate) fn from_texts(texts: &[Text]) -> Result<Option<Logic>, RtsError> {
         .map_err(|e| bad(&format!("source_code_b64 is not base64: {e}")))?;
     let source = miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&zipped, MAX_CODE)
         .map_err(|e| bad(&format!("source_code_b64 does not inflate (zlib): {e:?}")))?;
-    let code = String::from_utf8(source)
-        .map_err(|_| bad("the Hybrid-DNA-v1 source is not UTF-8"))?;
+    let code =
+        String::from_utf8(source).map_err(|_| bad("the Hybrid-DNA-v1 source is not UTF-8"))?;
     Ok(Some(Logic {
         code,
         language: language(o.get("language")),
@@ -161,9 +161,15 @@ mod tests {
     fn json_without_code_and_bad_hybrid_records_are_errors_not_panics() {
         assert!(from_texts(&[t("RTS_Logic", r#"{"language":"python"}"#)]).is_err());
         let bad_b64 = r#"PixelRTS{"format":"Hybrid-DNA-v1","source_code_b64":"%%%"}"#;
-        assert!(from_texts(&[t("PixelRTS", bad_b64)]).unwrap_err().to_string().contains("base64"));
+        assert!(from_texts(&[t("PixelRTS", bad_b64)])
+            .unwrap_err()
+            .to_string()
+            .contains("base64"));
         let not_zlib = r#"PixelRTS{"format":"Hybrid-DNA-v1","source_code_b64":"aGVsbG8="}"#;
-        assert!(from_texts(&[t("PixelRTS", not_zlib)]).unwrap_err().to_string().contains("inflate"));
+        assert!(from_texts(&[t("PixelRTS", not_zlib)])
+            .unwrap_err()
+            .to_string()
+            .contains("inflate"));
     }
 
     #[test]

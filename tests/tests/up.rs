@@ -88,6 +88,9 @@ fn up_for_20_seconds_runs_everything_and_leaves_nothing() {
     for k in 0..3u32 {
         for y in (82..278).step_by(7) {
             for x in (40 + 340 * k + 2..40 + 340 * k + 318).step_by(11) {
+                if x < 3 + 128 && y < 4 + 128 {
+                    continue; // under the DNA's brick window (below)
+                }
                 let p = px(x, y);
                 assert_eq!(
                     (p[2], p[3]),
@@ -103,10 +106,21 @@ fn up_for_20_seconds_runs_everything_and_leaves_nothing() {
     let expected: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap())
             .unwrap();
+    let variants: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(gos_rts::variants_dir().join("expected.json")).unwrap(),
+    )
+    .unwrap();
+    let logic = variants
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["file"] == "logic-itxt.rts.png")
+        .unwrap();
     let mut want: Vec<&str> = expected
         .as_array()
         .unwrap()
         .iter()
+        .chain([logic])
         .map(|e| e["sha256"].as_str().unwrap())
         .collect();
     let mut got: Vec<&str> = summary["textures"]
@@ -123,6 +137,44 @@ fn up_for_20_seconds_runs_everything_and_leaves_nothing() {
     assert_eq!(summary["jobs_submitted"], 4);
     assert_eq!(summary["jobs_done"], 4);
     assert_eq!(summary["jobs_ok"], 4);
+
+    // The sample that carries Hybrid DNA became a job, ran in the sandbox, and its call to
+    // spawn_brick(3, 4) put its own texture in a window at (3, 4).
+    let asset_jobs = summary["asset_jobs"].as_object().unwrap();
+    assert_eq!(asset_jobs.len(), 1, "{asset_jobs:?}");
+    let job = asset_jobs.values().next().unwrap();
+    assert_eq!(job["ok"], true, "{job}");
+    assert_eq!(job["output"], "brick online\n");
+    assert_eq!(job["api_calls"], 1);
+    let calls = summary["dna_calls"].as_array().unwrap();
+    let brick = calls
+        .iter()
+        .find(|c| c["event"] == "spawn_brick")
+        .unwrap_or_else(|| panic!("no spawn_brick among {calls:?}"));
+    assert_eq!((brick["x"].as_i64(), brick["y"].as_i64()), (Some(3), Some(4)));
+    assert_eq!(brick["shown_texture"], brick["texture_id"]);
+    // In the last snapshot, the brick window at (3, 4) shows the same pixels as one of the
+    // texture windows `up` puts along the bottom (128 x 128, at x = 40 + 148 i).
+    let same_as = |bx: u32| {
+        (0..128u32).step_by(9).all(|dy| {
+            (0..128u32)
+                .step_by(9)
+                .all(|dx| px(3 + dx, 4 + dy) == px(bx + dx, H - 128 - 40 + dy))
+        })
+    };
+    assert!(
+        (0..6).any(|i| same_as(40 + 148 * i)),
+        "no texture window matches the brick at (3, 4) in {last}"
+    );
+    let shown = format!("{:#018x}", brick["shown_texture"].as_u64().unwrap());
+    assert!(
+        summary["textures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["texture_id"] == shown.as_str()),
+        "the brick shows a published texture ({shown})"
+    );
 
     // Nothing left: every process gone, every segment of the bus removed.
     let procs = summary["processes"].as_array().unwrap();

@@ -35,11 +35,13 @@ enum Cmd {
     /// Say which isolation layers this kernel offers (exit status 1 when one is missing).
     Probe,
     /// Run one script and report how it ended.
-    #[command(after_help = "With --relay (how the DNA executor and HybridDNA.execute use it) the \
+    #[command(
+        after_help = "With --relay (how the DNA executor and HybridDNA.execute use it) the \
 script path may be `-`: the first line of stdin is then the code as a JSON string. Each checked \
 API call is written on stdout as {\"call\": {\"name\": ..., \"args\": [...]}} and answered by one \
 line on stdin, {\"ok\": VALUE} or {\"error\": \"why\"}; the last line on stdout is \
-{\"result\": {...}}. Without --relay, granted calls are printed on stderr and return None.")]
+{\"result\": {...}}. Without --relay, granted calls are printed on stderr and return None."
+    )]
     Run(RunArgs),
     /// List the API a job may be granted (name, bit, parameters).
     Api {
@@ -149,7 +151,12 @@ fn main() -> ExitCode {
         Cmd::Probe => {
             let p = probe::probe();
             for l in &p.layers {
-                println!("{:<11} {:<8} {}", l.name, if l.ok { "ok" } else { "MISSING" }, l.detail);
+                println!(
+                    "{:<11} {:<8} {}",
+                    l.name,
+                    if l.ok { "ok" } else { "MISSING" },
+                    l.detail
+                );
             }
             if p.complete() {
                 ExitCode::SUCCESS
@@ -192,7 +199,11 @@ fn print_api(as_json: bool) {
         println!("{}", json!({ "module": api::MODULE, "functions": fns }));
         return;
     }
-    println!("module {} (Python: builtins, and `import {}`)", api::MODULE, api::MODULE);
+    println!(
+        "module {} (Python: builtins, and `import {}`)",
+        api::MODULE,
+        api::MODULE
+    );
     for f in api::API {
         println!("  bit {:>2}  {}", f.bit.trailing_zeros(), f.doc);
         for p in f.params {
@@ -209,7 +220,10 @@ fn print_api(as_json: bool) {
 
 fn run(a: RunArgs) -> Result<ExitCode, String> {
     if !(a.timeout > 0.0 && a.timeout.is_finite()) {
-        return Err(format!("--timeout {} is not a positive number of seconds", a.timeout));
+        return Err(format!(
+            "--timeout {} is not a positive number of seconds",
+            a.timeout
+        ));
     }
     let isolation = if a.no_sandbox {
         Isolation::Plain
@@ -279,7 +293,10 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
             Ok(0) | Err(_) => Err("the executor closed the API channel".into()),
             Ok(_) => match serde_json::from_str::<Value>(&line) {
                 Ok(Value::Object(mut o)) => match (o.remove("ok"), o.remove("error")) {
-                    (_, Some(e)) => Err(e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string())),
+                    (_, Some(e)) => Err(e
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| e.to_string())),
                     (v, None) => Ok(v.unwrap_or(Value::Null)),
                 },
                 _ => Err("the executor answered with something that is not a reply".into()),
@@ -330,7 +347,10 @@ fn confine_and_exec(a: ConfineArgs) -> String {
         Err(e) => return e.to_string(),
     };
     // Tell the runner the walls are up, on the job's channel, before the job can write to it.
-    if let Some(fd) = std::env::var("GOS_DNA_CALLS_FD").ok().and_then(|v| v.parse::<i32>().ok()) {
+    if let Some(fd) = std::env::var("GOS_DNA_CALLS_FD")
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+    {
         let line = format!("{}\n", json!({ "confined": applied.to_json() }));
         // SAFETY: `fd` is the channel's write end, inherited open from the runner; the slice is
         // valid for its length. A short or failed write makes the runner reject the job.

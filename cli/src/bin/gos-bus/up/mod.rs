@@ -221,7 +221,7 @@ fn run(
         Ready::line("ready", "ready", 30),
         stop,
     )?;
-    println!("  DNA executor     pid {dna} (Python)");
+    println!("  DNA executor     pid {dna} (Python; every job in the sandbox)");
 
     let folder = rts_dir.to_string_lossy().into_owned();
     let watcher = programs.python(&["rts-watch", "--folder", &folder, "--bus", &a.bus]);
@@ -281,11 +281,13 @@ fn run(
                 .find(|r| r.name == "render.output")
                 .map_or(0, |r| r.published);
             println!(
-                "  {:>4.0} s: {rendered} frames rendered, {}/{} jobs done, {} RTS textures",
+                "  {:>4.0} s: {rendered} frames rendered, {}/{} jobs done, {} RTS textures, {} DNA jobs from assets, {} DNA calls",
                 start.elapsed().as_secs_f64(),
                 state.results.len(),
                 a.jobs,
-                state.textures.len()
+                state.textures.len(),
+                state.asset_results.len(),
+                state.dna_calls.len()
             );
             next_status += Duration::from_secs(5);
         }

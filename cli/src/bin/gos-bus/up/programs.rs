@@ -1,7 +1,8 @@
 //! Where `gos-bus up` finds the programs it starts. The rule, and nothing else (it never
 //! looks for a source checkout):
 //!
-//! - `gos-bus` (the broker), `gos-render-node` and `libgos_bus_c.so`: in the program folder,
+//! - `gos-bus` (the broker), `gos-render-node`, `gos-dna-sandbox` (the DNA executor's
+//!   sandbox) and `libgos_bus_c.so`: in the program folder,
 //!   `--bin-dir DIR`, by default the folder of the running `gos-bus` (so `target/release/`
 //!   after `cargo build --release`, or wherever they were installed together);
 //! - `frames`, the Rust frame producer (an example of `gos-bus-client`): `DIR/frames`, else
@@ -9,7 +10,7 @@
 //! - the Python daemons: `PYTHON -m gos_bus.daemons` (`--python`, default `python3`), which
 //!   must import `gos_bus`: installed (`pip install ./clients/python`) or on `PYTHONPATH`
 //!   (`./gos` sets it to the checkout's `clients/python`). They get `GOS_BUS_LIB` pointing at
-//!   `DIR/libgos_bus_c.so`.
+//!   `DIR/libgos_bus_c.so` and `GOS_DNA_SANDBOX` at `DIR/gos-dna-sandbox`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,8 +34,13 @@ impl Programs {
                 .unwrap_or(Path::new("."))
                 .to_path_buf(),
         };
-        let build = "build them with `cargo build --release -p gos-bus -p gos-render-node -p gos-bus-c -p gos-bus-client --examples` (`./gos up` does), or pass --bin-dir DIR";
-        for name in ["gos-bus", "gos-render-node", "libgos_bus_c.so"] {
+        let build = "build them with `cargo build --release -p gos-bus -p gos-render-node -p gos-bus-c -p gos-dna -p gos-bus-client --examples` (`./gos up` does), or pass --bin-dir DIR";
+        for name in [
+            "gos-bus",
+            "gos-render-node",
+            "gos-dna-sandbox",
+            "libgos_bus_c.so",
+        ] {
             if !bin.join(name).is_file() {
                 return Err(format!("{} is missing: {build}", bin.join(name).display()));
             }
@@ -78,6 +84,7 @@ impl Programs {
     fn python_cmd(&self) -> Command {
         let mut c = Command::new(&self.python);
         c.env("GOS_BUS_LIB", self.bin.join("libgos_bus_c.so"));
+        c.env("GOS_DNA_SANDBOX", self.bin.join("gos-dna-sandbox"));
         c
     }
 

@@ -67,6 +67,12 @@ pub fn summarize(
             s.results.len() - jobs_ok
         ));
     }
+    let asset_failed = s.asset_results.values().filter(|r| r["ok"] != true).count();
+    if asset_failed > 0 {
+        errors.push(format!(
+            "{asset_failed} DNA jobs taken from assets did not end ok"
+        ));
+    }
     let bad_frames: u64 = node_in.iter().map(|c| c.failed).sum();
     if bad_frames > 0 {
         errors.push(format!(
@@ -96,6 +102,8 @@ pub fn summarize(
         "jobs_ok": jobs_ok,
         "results": s.results.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
         "textures": s.textures.values().cloned().collect::<Vec<_>>(),
+        "asset_jobs": s.asset_results.iter().map(|(k, v)| (format!("{k:#x}"), v.clone())).collect::<BTreeMap<_, _>>(),
+        "dna_calls": s.dna_calls,
         "processes": children.iter().map(|c| json!({
             "name": c.name, "pid": c.pid(), "start_time": c.start_time, "exit": c.exit,
             "log": c.log.display().to_string(),
@@ -143,6 +151,27 @@ pub fn print_summary(s: &Value, path: &Path) {
         "  RTS textures     {}",
         s["textures"].as_array().map_or(0, Vec::len)
     );
+    if let Some(jobs) = s["asset_jobs"].as_object() {
+        let ok = jobs.values().filter(|r| r["ok"] == true).count();
+        println!(
+            "  DNA from assets  {} jobs, {ok} ok (in the sandbox)",
+            jobs.len()
+        );
+    }
+    for c in s["dna_calls"].as_array().into_iter().flatten() {
+        match c["event"].as_str() {
+            Some("spawn_brick") => println!(
+                "  DNA called       spawn_brick({}, {}): texture {:#x} shown at ({}, {})",
+                c["x"],
+                c["y"],
+                c["shown_texture"].as_u64().unwrap_or(0),
+                c["x"],
+                c["y"]
+            ),
+            Some(other) => println!("  DNA called       {other}: {c}"),
+            None => {}
+        }
+    }
     if let Some(ps) = s["processes"].as_array() {
         for p in ps {
             println!(

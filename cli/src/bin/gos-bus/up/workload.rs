@@ -2,7 +2,9 @@
 //! windows that show every RTS texture it sees, and the sample textures the RTS watcher
 //! publishes when no `--rts-dir` is given (embedded in the binary, so `up` needs no checkout).
 
-use gos_bus_client::{Bus, DnaJob, DnaResult, Publisher, RenderFrame, RtsTexture, Subscriber};
+use gos_bus_client::{
+    Bus, Bytes, DnaJob, DnaResult, Publisher, RenderFrame, RtsTexture, Subscriber,
+};
 use gos_bus_protocol::proc;
 use gos_layouts::records::{DNA_CODE_UTF8, DNA_STATUS_OK, FRAME_FLAG_VISIBLE, FRAME_PIXEL_WINDOW};
 use serde_json::{json, Value};
@@ -56,7 +58,17 @@ const SAMPLES: &[(&str, &[u8])] = &[
         "blob-300001.rts.png.meta.json",
         include_bytes!("../../../../../assets/rts/blob-300001.rts.png.meta.json"),
     ),
+    // Carries Hybrid DNA (an RTS_Logic iTXt chunk) that prints a line and calls
+    // spawn_brick(3, 4): the watcher submits it as a job, the executor runs it in the sandbox
+    // and shows the texture as a window at (3, 4).
+    (
+        "logic-itxt.rts.png",
+        include_bytes!("../../../../../assets/rts-variants/logic-itxt.rts.png"),
+    ),
 ];
+
+/// Job ids with this bit come from assets (the RTS watcher), not from `up`.
+pub const ASSET_JOB: u64 = 1 << 63;
 
 /// Writes the embedded sample textures into `dir` (created if needed) for the RTS watcher.
 pub fn write_samples(dir: &Path) -> Result<(), String> {
@@ -78,6 +90,10 @@ pub struct RunState {
     pub results: BTreeMap<u64, Value>,
     /// Each RTS texture seen, by texture id.
     pub textures: BTreeMap<u64, Value>,
+    /// Each result of a job taken from an asset's DNA, by job id.
+    pub asset_results: BTreeMap<u64, Value>,
+    /// The API calls DNA jobs made, as the executor announced them on `events`.
+    pub dna_calls: Vec<Value>,
 }
 
 /// Job `i`: a Python one-liner and the output it must print.
@@ -152,6 +168,7 @@ fn show_texture(
 pub struct Watch {
     textures: Subscriber<RtsTexture>,
     results: Subscriber<DnaResult>,
+    events: Subscriber<Bytes>,
     frames: Publisher<RenderFrame>,
     shown: Vec<u64>,
     next_show: Instant,
@@ -163,6 +180,7 @@ impl Watch {
         Ok(Watch {
             textures: bus.subscriber("rts.textures").map_err(|e| e.to_string())?,
             results: bus.subscriber("dna.results").map_err(|e| e.to_string())?,
+            events: bus.subscriber("events").map_err(|e| e.to_string())?,
             frames: bus.publisher("render.frames").map_err(|e| e.to_string())?,
             shown: Vec::new(),
             next_show: Instant::now(),
@@ -191,11 +209,27 @@ impl Watch {
             let r = *m.header();
             let out = m.tail().get(..r.output_len as usize).unwrap_or_default();
             let out = String::from_utf8_lossy(out).into_owned();
+            if r.job_id & ASSET_JOB != 0 {
+                state.asset_results.insert(
+                    r.job_id,
+                    json!({"status": r.status, "exit_code": r.exit_code, "limit": r.limit,
+                           "api_calls": r.api_calls, "output": out, "ok": r.status == DNA_STATUS_OK}),
+                );
+                continue;
+            }
             let ok = r.status == DNA_STATUS_OK && state.expected.get(&r.job_id) == Some(&out);
             state.results.insert(
                 r.job_id,
                 json!({"status": r.status, "exit_code": r.exit_code, "output": out, "ok": ok}),
             );
+        }
+        while let Some(m) = self.events.try_recv().map_err(|e| e.to_string())? {
+            if let Ok(v) = serde_json::from_slice::<Value>(m.bytes()) {
+                if v["event"].as_str().is_some_and(|e| e != "dna_log") && v.get("job_id").is_some()
+                {
+                    state.dna_calls.push(v);
+                }
+            }
         }
         if Instant::now() >= self.next_show {
             for (i, id) in self.shown.iter().enumerate() {
