@@ -163,7 +163,7 @@ pub fn restrict(c: &Confinement) -> Result<Applied, ConfineError> {
 }
 
 /// System calls a job never needs; each fails with `EPERM`.
-const DENIED: &[libc::c_long] = &[
+const DENIED: &[i64] = &[
     libc::SYS_ptrace,
     libc::SYS_process_vm_readv,
     libc::SYS_process_vm_writev,
@@ -213,7 +213,7 @@ const DENIED: &[libc::c_long] = &[
 pub fn seccomp_program() -> Result<BpfProgram, ConfineError> {
     let err = |e: seccompiler::BackendError| ConfineError::Seccomp(e.to_string());
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
-        DENIED.iter().map(|&n| (n as i64, Vec::new())).collect();
+        DENIED.iter().map(|&n| (n, Vec::new())).collect();
     let not_unix = SeccompCondition::new(
         0,
         SeccompCmpArgLen::Dword,
@@ -222,7 +222,7 @@ pub fn seccomp_program() -> Result<BpfProgram, ConfineError> {
     )
     .map_err(err)?;
     rules.insert(
-        libc::SYS_socket as i64,
+        libc::SYS_socket,
         vec![SeccompRule::new(vec![not_unix]).map_err(err)?],
     );
     let arch = std::env::consts::ARCH

@@ -151,7 +151,10 @@ fn up_for_20_seconds_runs_everything_and_leaves_nothing() {
         .iter()
         .find(|c| c["event"] == "spawn_brick")
         .unwrap_or_else(|| panic!("no spawn_brick among {calls:?}"));
-    assert_eq!((brick["x"].as_i64(), brick["y"].as_i64()), (Some(3), Some(4)));
+    assert_eq!(
+        (brick["x"].as_i64(), brick["y"].as_i64()),
+        (Some(3), Some(4))
+    );
     assert_eq!(brick["shown_texture"], brick["texture_id"]);
     // In the last snapshot, the brick window at (3, 4) shows the same pixels as one of the
     // texture windows `up` puts along the bottom (128 x 128, at x = 40 + 148 i).
