@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,54 @@ def test_an_executor_without_its_sandbox_refuses_to_start(served: str, tmp_path:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert "bwrap is not on PATH" in lines[0] and "--weaker-sandbox" in lines[0]
+
+
+def _descendants(pid: int) -> set:
+    """Every process below `pid`, from /proc."""
+    children: dict = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            found.add(c)
+            todo.append(c)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@needs_sandbox
+def test_a_job_dies_with_its_executor(served: str) -> None:
+    bus = gos_bus.Bus.attach(served)
+    events = bus.subscriber("events")
+    jobs = bus.publisher("dna.jobs")
+    executor = subprocess.Popen([sys.executable, "-m", "gos_bus.daemons", "dna-exec", "--bus", served],
+                                cwd=PKG, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert executor.stdout is not None and executor.stdout.readline().strip() == "ready"
+    from gos_bus.daemons import API_ALL, make_job
+
+    head, code = make_job(1, "log('spinning')\nwhile True:\n    pass\n", timeout_ms=600_000, api_mask=API_ALL)
+    jobs.send(head + code, timeout=5)
+    with events.recv(timeout=30) as m:  # the job is running
+        assert json.loads(bytes(m.payload))["message"] == "spinning"
+    below = _descendants(executor.pid)
+    assert len(below) >= 3, "runner, bubblewrap and the job"
+    executor.kill()
+    executor.wait()
+    # Every process of the job goes (SIGKILL down the chain: runner, bwrap, the sandbox).
+    deadline = time.monotonic() + 60
+    while any(_alive(p) for p in below):
+        assert time.monotonic() < deadline, f"still running: {[p for p in below if _alive(p)]}"
+        time.sleep(0.05)

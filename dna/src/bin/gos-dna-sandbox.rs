@@ -219,6 +219,15 @@ fn print_api(as_json: bool) {
 }
 
 fn run(a: RunArgs) -> Result<ExitCode, String> {
+    // The job dies with its executor: this runner dies with its parent (and bubblewrap's
+    // --die-with-parent takes the sandbox with it). A parent already gone before the
+    // request was made is caught by the check that follows it.
+    let parent = nix::unistd::getppid();
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
+    if nix::unistd::getppid() != parent {
+        return Err("the executor that started this job is gone".into());
+    }
     if !(a.timeout > 0.0 && a.timeout.is_finite()) {
         return Err(format!(
             "--timeout {} is not a positive number of seconds",
