@@ -180,6 +180,14 @@ pub fn names_of(mask: u64) -> String {
     }
 }
 
+fn arity(min: usize, max: usize) -> String {
+    match (min, max) {
+        (1, 1) => "1 argument".into(),
+        (a, b) if a == b => format!("{a} arguments"),
+        (a, b) => format!("{a} to {b} arguments"),
+    }
+}
+
 fn known() -> String {
     API.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
 }
@@ -248,7 +256,7 @@ pub enum CallError {
     #[error("{0} is not granted to this job")]
     NotGranted(&'static str),
     /// Wrong number of arguments.
-    #[error("{name} takes {min} to {max} arguments, got {got}")]
+    #[error("{name} takes {}, got {got}", arity(*min, *max))]
     Arity {
         /// The function.
         name: &'static str,
@@ -507,7 +515,7 @@ mod tests {
             (
                 r#"{"call":"log","args":[]}"#,
                 ALL,
-                "takes 1 to 1 arguments, got 0",
+                "log takes 1 argument, got 0",
             ),
             (
                 r#"{"call":"spawn_brick","args":[1.5,2]}"#,

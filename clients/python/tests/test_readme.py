@@ -11,3 +11,25 @@ def test_readme_python_example(served: str, capsys) -> None:
     code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
     exec(compile(code.replace('"geometry"', repr(served)), "README.md", "exec"), {})
     assert capsys.readouterr().out.strip() == "64 64 255.0"
+
+
+def test_readme_hybrid_dna_example(capsys, monkeypatch) -> None:
+    import subprocess
+
+    from conftest import binary
+
+    root = Path(__file__).resolve().parents[3]
+    readme = (root / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    code = next(b for b in blocks if "HybridDNA" in b)
+    if subprocess.run([binary("gos-dna-sandbox"), "probe"], capture_output=True).returncode != 0:
+        import pytest
+
+        pytest.skip("this kernel lacks a sandbox layer (gos-dna-sandbox probe)")
+    monkeypatch.chdir(root)
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == [
+        "brick 1 [(3, 4)] {'landlock': 'full', 'seccomp': True}",
+        "wall-time",
+        "print('brick online')",
+    ]

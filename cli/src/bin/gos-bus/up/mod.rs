@@ -1,8 +1,9 @@
 //! `gos-bus up`: the whole of Geometry OS on one bus, from one command. It starts the broker
 //! (embedded manifest), the render node, the Python RTS watcher and DNA executor, and the Rust
 //! frame producer, each its own process; submits DNA jobs, shows every RTS texture it sees in
-//! a window; runs until Ctrl-C or `--for`; then stops every process it started, in order, and
-//! prints (and writes as JSON) a summary.
+//! a window, follows the Hybrid DNA an asset carries (the watcher's job, the sandboxed run, the
+//! window its `spawn_brick` call puts on screen); runs until Ctrl-C or `--for`; then stops
+//! every process it started, in order, and prints (and writes as JSON) a summary.
 //!
 //! - [`programs`]: where the programs it starts are found (the rule; never a source checkout);
 //! - [`supervisor`]: starting, watching and stopping those processes;
@@ -27,7 +28,7 @@ use workload::{RunState, Watch};
 /// Options of `gos-bus up`.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Programs: gos-bus, gos-render-node, libgos_bus_c.so and frames (or examples/frames) are taken from --bin-dir, by default the folder of this gos-bus; the Python daemons run as `PYTHON -m gos_bus.daemons`, so PYTHON must import gos_bus (pip install ./clients/python, or PYTHONPATH; ./gos up sets it).\n\nExamples:\n  ./gos up                          # from a checkout: builds what is missing, then this\n  gos-bus up --for 30               # stop after 30 s\n  gos-bus up --rts-dir ~/geometry/rts --bus test"
+    after_help = "Programs: gos-bus, gos-render-node, gos-dna-sandbox, libgos_bus_c.so and frames (or examples/frames) are taken from --bin-dir, by default the folder of this gos-bus; the Python daemons run as `PYTHON -m gos_bus.daemons`, so PYTHON must import gos_bus (pip install ./clients/python, or PYTHONPATH; ./gos up sets it).\n\nExamples:\n  ./gos up                          # from a checkout: builds what is missing, then this\n  gos-bus up --for 30               # stop after 30 s\n  gos-bus up --rts-dir ~/geometry/rts --bus test"
 )]
 pub struct UpArgs {
     /// Bus name.
@@ -37,7 +38,7 @@ pub struct UpArgs {
     #[arg(long = "for")]
     seconds: Option<f64>,
     /// Folder of .rts.png files for the RTS watcher (default: the sample textures built into
-    /// gos-bus, written to OUT/rts).
+    /// gos-bus, written to OUT/rts; one carries Hybrid DNA that calls spawn_brick(3, 4)).
     #[arg(long)]
     rts_dir: Option<PathBuf>,
     /// DNA jobs to submit.
