@@ -6,7 +6,7 @@
 //! line with [`parse_call`] (known function, granted by the job's `allowed_api_mask`, arity,
 //! every argument's type and range) before anything happens, then answers one line:
 //! `{"ok": VALUE}` or `{"error": "why"}`. A job makes at most its limit of calls
-//! ([`crate::Limits::max_calls`]); the rest are refused unread.
+//! ([`crate::Limits::max_calls`]); each one after that is read and refused.
 //!
 //! Python jobs see the functions as builtins (and as the module [`MODULE`]), generated from
 //! [`API`] by [`python_prelude`]; a WebAssembly runtime would import them from the same

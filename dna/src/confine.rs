@@ -7,10 +7,13 @@
 //!   folders, everything beneath the work folder, no TCP bind or connect, no signals to
 //!   processes outside the sandbox, no abstract Unix sockets outside it.
 //! - seccomp (the `seccompiler` crate): the calls a job never needs fail with `EPERM`:
-//!   sockets other than Unix ones, `ptrace` and `process_vm_*`, namespaces and mounts,
-//!   kernel keys, BPF, perf, modules, `io_uring`, clocks, reboot and the like. The default is
-//!   to allow: the namespaces and Landlock hold the files, the network and the processes; the
-//!   filter shrinks what is left of the kernel to reach.
+//!   sockets other than Unix ones, `ptrace`, `process_vm_*` and `pidfd_getfd`, `unshare`,
+//!   `setns` and every mount call (old and new API), memory no rlimit counts (`memfd_create`,
+//!   SysV shared memory, message queues), kernel keys, BPF, perf, modules, `io_uring`,
+//!   clocks, reboot and the like. The default is to allow: the namespaces and Landlock hold
+//!   the files, the network and the processes; the filter shrinks what is left of the kernel
+//!   to reach. (`clone` with namespace flags is not filtered: bubblewrap's
+//!   `--disable-userns` and the job's lack of capabilities refuse it.)
 
 use crate::limits::Limits;
 use landlock::{
@@ -203,6 +206,27 @@ const DENIED: &[i64] = &[
     libc::SYS_syslog,
     libc::SYS_personality,
     libc::SYS_mknodat,
+    // The new mount API.
+    libc::SYS_fsopen,
+    libc::SYS_fsconfig,
+    libc::SYS_fsmount,
+    libc::SYS_fspick,
+    libc::SYS_move_mount,
+    libc::SYS_open_tree,
+    libc::SYS_mount_setattr,
+    // Memory no rlimit counts: memfd files and SysV shared memory outlive RLIMIT_AS, and
+    // message queues hold kernel memory.
+    libc::SYS_memfd_create,
+    libc::SYS_memfd_secret,
+    libc::SYS_shmget,
+    libc::SYS_shmat,
+    libc::SYS_shmctl,
+    libc::SYS_msgget,
+    libc::SYS_mq_open,
+    // Reaching into other processes' descriptors and memory.
+    libc::SYS_pidfd_getfd,
+    libc::SYS_process_madvise,
+    libc::SYS_kcmp,
 ];
 
 /// The seccomp program: [`DENIED`] and every `socket` but `AF_UNIX` fail with `EPERM`; the rest

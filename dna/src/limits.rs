@@ -8,8 +8,10 @@ use gos_layouts::records::{
 };
 use std::time::Duration;
 
-/// The limits of one job. Every one is enforced by the kernel (rlimits, the tmpfs size) or by
-/// the runner outside the sandbox (wall time, output, calls), never by the job.
+/// The limits of one job. Each is enforced by the kernel (rlimits, the tmpfs size) or by the
+/// runner outside the sandbox (wall time, output, calls), never by the job. Memory is bounded
+/// per process (`RLIMIT_AS`; the memory no rlimit counts, memfd files and SysV shared memory,
+/// is refused by seccomp), so a job holds at most `processes` x `memory`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Wall-clock time; the job is killed when it passes (default 30 s, the proposal's).

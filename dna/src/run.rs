@@ -25,7 +25,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Where the helper, the prelude and the script appear inside the sandbox.
@@ -166,6 +166,12 @@ impl Runner {
             .and_then(Path::parent)
             .map(Path::to_path_buf)
             .ok_or_else(|| format!("{} is not inside a bin folder", python.display()))?;
+        if python_prefix == Path::new("/") {
+            return Err(format!(
+                "{} sits at the top of the file system: give an interpreter inside a prefix (such as /usr/bin/python3)",
+                python.display()
+            ));
+        }
         if matches!(isolation, Isolation::Sandbox { .. }) && nix::unistd::geteuid().is_root() {
             use std::os::unix::fs::PermissionsExt;
             let closed = python
@@ -186,6 +192,19 @@ impl Runner {
             python_prefix,
             isolation,
         })
+    }
+
+    /// The folders of the interpreter's prefix a sandbox binds (none under `/usr`, which is
+    /// bound whole): `bin`, `lib` and `lib64`, never the prefix itself (a home folder, say).
+    fn prefix_dirs(&self) -> Vec<PathBuf> {
+        if self.python_prefix.starts_with("/usr") {
+            return Vec::new();
+        }
+        ["bin", "lib", "lib64"]
+            .iter()
+            .map(|d| self.python_prefix.join(d))
+            .filter(|d| d.is_dir())
+            .collect()
     }
 
     /// Runs `job`, answering its API calls with `handler`. Never fails: a sandbox that cannot
@@ -261,11 +280,9 @@ impl Runner {
                         Err(_) => {}
                     }
                 }
-                if !self.python_prefix.starts_with("/usr") {
-                    c.arg("--ro-bind")
-                        .arg(&self.python_prefix)
-                        .arg(&self.python_prefix);
-                    read.push(self.python_prefix.clone());
+                for dir in self.prefix_dirs() {
+                    c.arg("--ro-bind").arg(&dir).arg(&dir);
+                    read.push(dir);
                 }
                 let inside = Path::new(INSIDE);
                 let (helper_in, prelude_in, script_in) = (
@@ -327,15 +344,6 @@ impl Runner {
         let (calls_r, calls_w) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
         let (replies_r, replies_w) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
         let (out_r, out_w) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
-        // The child's ends of the channel stay open across exec (the pipes are made
-        // close-on-exec; this runner starts no other process meanwhile).
-        for fd in [calls_w.as_fd(), replies_r.as_fd()] {
-            nix::fcntl::fcntl(
-                fd.as_raw_fd(),
-                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-            )
-            .map_err(|e| format!("fcntl: {e}"))?;
-        }
         let bound = Bound::open(self, dir)
             .map_err(|e| format!("cannot open what the sandbox binds: {e}"))?;
         let mut cmd = self.command(
@@ -344,10 +352,34 @@ impl Runner {
             (calls_w.as_raw_fd(), replies_r.as_raw_fd()),
             &bound,
         );
+        // The child keeps exactly stdio, the channel and what bwrap copies in: every other
+        // descriptor (this process's, or inherited by it) is closed at exec. Done in the child
+        // alone, so jobs started at once from one process never hold each other's pipes.
+        let keep: Vec<i32> = [calls_w.as_raw_fd(), replies_r.as_raw_fd()]
+            .into_iter()
+            .chain(bound.files.iter().map(|f| f.as_raw_fd()))
+            .collect();
+        // SAFETY: runs in the forked child before exec, and calls only close_range(2) and
+        // fcntl(2), which are async-signal-safe; `keep` was built before the fork and is only
+        // read.
+        unsafe {
+            cmd.pre_exec(move || {
+                const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+                if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                for &fd in &keep {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
         let out_w2 = out_w.try_clone().map_err(|e| format!("pipe: {e}"))?;
         cmd.stdin(Stdio::null()).stdout(out_w).stderr(out_w2);
         let started = Instant::now();
-        let mut child = cmd
+        let child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", cmd.get_program().to_string_lossy()))?;
         // Only the child holds its ends now: EOF comes when the job is gone.
@@ -357,26 +389,28 @@ impl Runner {
         drop(replies_r);
         let pid = child.id() as i32;
         let plain = self.isolation == Isolation::Plain;
-        let exited = AtomicBool::new(false);
+        // Whether the child is reaped. `stop` signals only under this lock and only while the
+        // child is not reaped, so its pid cannot belong to another process yet.
+        let reaped = Mutex::new(false);
+        let killed = AtomicBool::new(false);
+        let target = Pid::from_raw(if plain { -pid } else { pid });
         let stop = || {
-            if !exited.load(Ordering::Acquire) {
+            let reaped = reaped.lock().unwrap_or_else(|e| e.into_inner());
+            if !*reaped {
                 // The process group (plain) or bwrap, whose death takes the PID namespace.
-                let target = if plain {
-                    Pid::from_raw(-pid)
-                } else {
-                    Pid::from_raw(pid)
-                };
+                killed.store(true, Ordering::Relaxed);
                 let _ = kill(target, Signal::SIGKILL);
             }
         };
+        let finished = AtomicBool::new(false);
         let output_over = AtomicBool::new(false);
         let calls = AtomicU32::new(0);
         let refused = AtomicU32::new(0);
         let max_out = job.limits.max_output;
-        let (status, timed_out, output, relay) = std::thread::scope(|s| {
+        let (waited, timed_out, output, relay) = std::thread::scope(|s| {
             let out = s.spawn(|| {
                 let mut kept = Vec::new();
-                let mut r = out_r;
+                let mut r = Watched::new(out_r, &finished);
                 let mut buf = [0u8; 16384];
                 loop {
                     match r.read(&mut buf) {
@@ -394,36 +428,37 @@ impl Runner {
                 }
                 kept
             });
-            let relay = s.spawn(|| relay(calls_r, replies_w, job, handler, &calls, &refused));
+            let calls_r = Watched::new(calls_r, &finished);
+            let relay =
+                s.spawn(|| relay(calls_r, replies_w, job, !plain, handler, &calls, &refused));
             let (tx, rx) = mpsc::channel();
+            let (reaped, stop_group) = (&reaped, plain);
             s.spawn(move || {
-                let st = child.wait();
-                let _ = tx.send(st);
+                let _ = tx.send(reap(pid, reaped, stop_group));
             });
             let mut timed_out = false;
-            let status = match rx.recv_timeout(job.limits.wall) {
-                Ok(st) => st,
+            let waited = match rx.recv_timeout(job.limits.wall) {
+                Ok(w) => w,
                 Err(_) => {
                     timed_out = true;
                     stop();
                     rx.recv()
-                        .unwrap_or_else(|_| Err(std::io::Error::other("waiter gone")))
+                        .unwrap_or_else(|_| Err("the waiter is gone".into()))
                 }
             };
-            exited.store(true, Ordering::Release);
-            if plain {
-                // Whatever the job left running in its group goes with it.
-                let _ = kill(Pid::from_raw(-pid), Signal::SIGKILL);
-            }
+            // A pipe a stray process still holds (a plain job's child in a session of its own)
+            // is read for a moment more, then let go.
+            finished.store(true, Ordering::Release);
             let output = out.join().unwrap_or_default();
             let relay = relay.join().unwrap_or_default();
-            (status, timed_out, output, relay)
+            (waited, timed_out, output, relay)
         });
-        let status = status.map_err(|e| format!("waiting for the job: {e}"))?;
+        drop(child);
+        let status = waited?;
         let wall = started.elapsed();
         let mut o = Outcome {
             status: Status::Ok,
-            exit_code: exit_code(status, plain),
+            exit_code: exit_code(status),
             limit: Limit::None,
             reason: String::new(),
             output,
@@ -442,29 +477,111 @@ impl Runner {
             r.output = o.output;
             return Ok(r);
         }
-        classify(
-            &mut o,
-            job,
+        let seen = Seen {
             timed_out,
-            output_over.load(Ordering::Acquire),
-            &relay,
-        );
+            output_over: output_over.load(Ordering::Acquire),
+            killed_by_runner: killed.load(Ordering::Relaxed),
+        };
+        classify(&mut o, job, &seen, &relay);
         Ok(o)
     }
 }
 
+/// What the runner saw of a job's end, besides its exit status.
+struct Seen {
+    timed_out: bool,
+    output_over: bool,
+    killed_by_runner: bool,
+}
+
+/// Waits for `pid` to end without reaping it (so `stop` may still signal it), kills what is
+/// left of its process group when `group` (a plain job), then reaps it under the `reaped`
+/// lock and returns its exit status.
+fn reap(pid: i32, reaped: &Mutex<bool>, group: bool) -> Result<ExitStatus, String> {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag};
+    loop {
+        match waitid(
+            Id::Pid(Pid::from_raw(pid)),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("waiting for the job: {e}")),
+            Ok(_) => break,
+        }
+    }
+    if group {
+        // The leader is a zombie: its group id cannot be reused yet.
+        let _ = kill(Pid::from_raw(-pid), Signal::SIGKILL);
+    }
+    let mut reaped = reaped.lock().unwrap_or_else(|e| e.into_inner());
+    let mut status: libc::c_int = 0;
+    // SAFETY: `status` is valid for a write; `pid` is our unreaped child.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    *reaped = true;
+    if r != pid {
+        return Err(format!(
+            "waiting for the job: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(ExitStatus::from_raw(status))
+}
+
+/// A pipe read with `poll`, so that a reader can give up once the job has ended
+/// (`finished`) and the pipe stayed silent for [`GRACE`]: a descriptor held open by a stray
+/// process never hangs the runner.
+struct Watched<'a> {
+    pipe: std::io::PipeReader,
+    finished: &'a AtomicBool,
+    quiet_since: Option<Instant>,
+}
+
+/// How long a pipe may stay silent after its job ended before the runner stops reading it.
+const GRACE: Duration = Duration::from_millis(500);
+
+impl<'a> Watched<'a> {
+    fn new(pipe: std::io::PipeReader, finished: &'a AtomicBool) -> Self {
+        Watched {
+            pipe,
+            finished,
+            quiet_since: None,
+        }
+    }
+}
+
+impl Read for Watched<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        loop {
+            let mut fds = [PollFd::new(self.pipe.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(100u16)) {
+                Ok(0) | Err(nix::errno::Errno::EINTR) => {
+                    if self.finished.load(Ordering::Acquire) {
+                        let since = *self.quiet_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= GRACE {
+                            return Ok(0);
+                        }
+                    }
+                }
+                Ok(_) => return self.pipe.read(buf),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
 /// The exit code as a shell reports it: the code, or 128 + the signal.
-fn exit_code(status: ExitStatus, plain: bool) -> i32 {
+fn exit_code(status: ExitStatus) -> i32 {
     match (status.code(), status.signal()) {
         (Some(c), _) => c,
         (None, Some(s)) => 128 + s,
-        _ if plain => -1,
         _ => -1,
     }
 }
 
-fn classify(o: &mut Outcome, job: &Job, timed_out: bool, output_over: bool, relay: &Relayed) {
+fn classify(o: &mut Outcome, job: &Job, seen: &Seen, relay: &Relayed) {
     let l = &job.limits;
+    let (timed_out, output_over) = (seen.timed_out, seen.output_over);
     if timed_out {
         o.status = Status::Timeout;
         o.limit = Limit::WallTime;
@@ -491,6 +608,16 @@ fn classify(o: &mut Outcome, job: &Job, timed_out: bool, output_over: bool, rela
     let signal = (o.exit_code > 128).then(|| o.exit_code - 128);
     if let Some(sig) = signal {
         o.limit = Limit::from_signal(sig);
+        // RLIMIT_CPU's hard limit ends a job that ignored SIGXCPU with SIGKILL, one CPU
+        // second after the soft limit. The job's CPU time does not come back through
+        // bubblewrap, so a SIGKILL the runner did not send, after at least that long, is taken
+        // for it (the job's memory is bounded by RLIMIT_AS, so the OOM killer is unlikely).
+        if sig == libc::SIGKILL
+            && !seen.killed_by_runner
+            && o.wall >= Duration::from_secs(l.cpu_secs + 1)
+        {
+            o.limit = Limit::CpuTime;
+        }
         if o.limit == Limit::CpuTime {
             o.status = Status::Timeout;
         }
@@ -512,6 +639,10 @@ fn classify(o: &mut Outcome, job: &Job, timed_out: bool, output_over: bool, rela
     let limit = match o.limit {
         Limit::None => String::new(),
         Limit::WallTime | Limit::Output => unreachable!("handled above"),
+        Limit::CpuTime if signal == Some(libc::SIGKILL) => format!(
+            " (CPU-time limit of {} s: SIGKILL after an ignored SIGXCPU)",
+            l.cpu_secs
+        ),
         Limit::CpuTime => format!(" (CPU-time limit of {} s)", l.cpu_secs),
         Limit::Memory => format!(" (memory limit of {} MiB)", l.memory >> 20),
         Limit::Processes => format!(" (process limit of {})", l.processes),
@@ -529,11 +660,13 @@ struct Relayed {
     exit: Option<(String, Option<i64>, String)>,
 }
 
-/// Reads the job's calls until it closes its end; answers each.
+/// Reads the job's calls until it closes its end; answers each. With `sandboxed`, the first
+/// line is the confining helper's report (written before the job could write anything).
 fn relay(
-    calls: std::io::PipeReader,
+    calls: Watched<'_>,
     mut replies: std::io::PipeWriter,
     job: &Job,
+    sandboxed: bool,
     handler: &mut Handler<'_>,
     done: &AtomicU32,
     refused: &AtomicU32,
@@ -548,7 +681,7 @@ fn relay(
             Ok(Some(t)) => t,
             Err(_) => break,
         };
-        if std::mem::take(&mut first) {
+        if std::mem::take(&mut first) && sandboxed {
             // The first line is the confining helper's, written before the job started.
             if let Ok(Value::Object(mut o)) = serde_json::from_slice::<Value>(&line) {
                 if let Some(c) = o.remove("confined") {

@@ -5,9 +5,10 @@
 //! - a "Hybrid-DNA-v1" record: the `PixelRTS` metadata chunk with `"format": "Hybrid-DNA-v1"`,
 //!   `source_code_b64` = base64(zlib(source)) and `language`.
 //!
-//! [`extract`] reads every text chunk (before and after the image data) and returns the first
-//! carrier found, `RTS_Logic` first. Sizes are bounded ([`MAX_CODE`]) before anything is
-//! inflated; a malformed carrier is an [`RtsError`] naming it.
+//! [`extract`] reads the text chunks (before and after the image data, which it skips without
+//! decoding it into a frame) and returns the first carrier found, `RTS_Logic` first. Only the
+//! two keywords that can carry logic are inflated, each to at most [`MAX_CODE`]; the file is
+//! at most [`MAX_FILE`]. A malformed carrier is an [`RtsError`] naming it.
 
 use crate::RtsError;
 use base64::Engine;
@@ -15,6 +16,13 @@ use serde_json::Value;
 
 /// Largest source accepted, in bytes (after inflating).
 pub const MAX_CODE: usize = 1 << 20;
+
+/// Largest file [`extract_file`] reads, in bytes (a PixelRTS image of the largest side,
+/// 8192 x 8192 RGBA, is 256 MiB before compression).
+pub const MAX_FILE: u64 = 512 << 20;
+
+/// The text keywords that can carry logic (the only ones inflated).
+const CARRIERS: [&str; 2] = ["RTS_Logic", "PixelRTS"];
 
 /// Hybrid DNA found in a PixelRTS file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,23 +38,46 @@ pub struct Logic {
 /// One text chunk: keyword, text, and the chunk type it came in.
 pub(crate) type Text = (String, String, &'static str);
 
-/// Every text chunk of a decoded PNG's info: tEXt, iTXt, zTXt (inflated, bounded).
+/// The text chunks of a decoded PNG's info: every tEXt (as stored), and the iTXt and zTXt
+/// chunks whose keyword can carry logic, inflated to at most [`MAX_CODE`] each (the first of
+/// each keyword only, so a file of many compressed chunks cannot make it inflate more).
 pub(crate) fn texts(info: &png::Info) -> Vec<Text> {
     let mut out: Vec<Text> = info
         .uncompressed_latin1_text
         .iter()
         .map(|t| (t.keyword.clone(), t.text.clone(), "tEXt"))
         .collect();
-    out.extend(info.utf8_text.iter().filter_map(|t| {
-        let mut t = t.clone();
-        t.decompress_text_with_limit(MAX_CODE).ok()?;
-        t.get_text().ok().map(|v| (t.keyword.clone(), v, "iTXt"))
-    }));
-    out.extend(info.compressed_latin1_text.iter().filter_map(|t| {
-        let mut t = t.clone();
-        t.decompress_text_with_limit(MAX_CODE).ok()?;
-        t.get_text().ok().map(|v| (t.keyword.clone(), v, "zTXt"))
-    }));
+    for keyword in CARRIERS {
+        if let Some(t) = info.utf8_text.iter().find(|t| t.keyword == keyword) {
+            let mut t = t.clone();
+            if t.decompress_text_with_limit(MAX_CODE).is_ok() {
+                if let Ok(v) = t.get_text() {
+                    out.push((t.keyword.clone(), v, "iTXt"));
+                }
+            }
+        }
+        if let Some(t) = info
+            .compressed_latin1_text
+            .iter()
+            .find(|t| t.keyword == keyword)
+        {
+            let mut t = t.clone();
+            if t.decompress_text_with_limit(MAX_CODE).is_ok() {
+                if let Ok(v) = t.get_text() {
+                    out.push((t.keyword.clone(), v, "zTXt"));
+                }
+            }
+        }
+    }
+    // Keywords of other text chunks still count (a blueprint is seen by its keyword).
+    out.extend(
+        info.utf8_text
+            .iter()
+            .map(|t| &t.keyword)
+            .chain(info.compressed_latin1_text.iter().map(|t| &t.keyword))
+            .filter(|k| !CARRIERS.contains(&k.as_str()))
+            .map(|k| (k.clone(), String::new(), "compressed")),
+    );
     out
 }
 
@@ -63,12 +94,9 @@ pub fn extract(png_bytes: &[u8]) -> Result<Option<Logic>, RtsError> {
     let mut reader = decoder
         .read_info()
         .map_err(|e| RtsError::Png(e.to_string()))?;
-    // Text chunks may follow the image data: read the frame to reach them.
-    let mut frame = vec![0; reader.output_buffer_size()];
-    reader
-        .next_frame(&mut frame)
-        .map_err(|e| RtsError::Png(e.to_string()))?;
-    let _ = reader.finish();
+    // Text chunks may follow the image data: read to the end of the file, skipping the image
+    // (no frame is allocated, whatever size the header claims).
+    reader.finish().map_err(|e| RtsError::Png(e.to_string()))?;
     from_texts(&texts(reader.info()))
 }
 
@@ -77,10 +105,17 @@ pub fn extract(png_bytes: &[u8]) -> Result<Option<Logic>, RtsError> {
 /// # Errors
 /// As [`extract`], and a file that cannot be read.
 pub fn extract_file(path: &std::path::Path) -> Result<Option<Logic>, RtsError> {
-    let bytes = std::fs::read(path).map_err(|source| RtsError::Io {
+    let io = |source| RtsError::Io {
         path: path.display().to_string(),
         source,
-    })?;
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_FILE {
+        return Err(RtsError::Png(format!(
+            "the file is {len} bytes, more than the {MAX_FILE} a PixelRTS image can be"
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
     extract(&bytes)
 }
 

@@ -110,21 +110,25 @@ class RtsWatcher:
     def _submit_dna(self, path: str, mtime_ns: int) -> None:
         """Submits the Hybrid DNA `path` carries, if any, as a job on `dna.jobs`. Its id has
         the top bit set (asset jobs) and follows from the texture and the file's version."""
+        name = os.path.basename(path)
         try:
             dna = RtsAsset(path).extract_dna()
-        except GosBusError as e:
-            print(f"rts-watch: no DNA taken from {os.path.basename(path)}: {e}", file=sys.stderr, flush=True)
+            if dna is None:
+                return
+            if dna.language != "python":
+                print(f"rts-watch: {name} carries {dna.language} DNA; not submitted", flush=True)
+                return
+            if self._jobs is None:
+                self._jobs = self._bus.publisher("dna.jobs", layout="DnaJob")
+            job_id = (1 << 63) | ((dna.texture_id ^ mtime_ns) & ((1 << 63) - 1))
+            record, code = make_job(job_id, dna.code, api_mask=API_ALL, texture_id=dna.texture_id)
+            self._jobs.send(record + code, timeout=1.0)
+        except (GosBusError, ValueError, OSError) as e:
+            # A malformed carrier, code too large for a slot, a queue that stayed full: this
+            # file's DNA is reported and skipped; the watcher goes on.
+            self.errors += 1
+            print(f"rts-watch: no DNA job from {name}: {e}", file=sys.stderr, flush=True)
             return
-        if dna is None:
-            return
-        if dna.language != "python":
-            print(f"rts-watch: {os.path.basename(path)} carries {dna.language} DNA; not submitted", flush=True)
-            return
-        if self._jobs is None:
-            self._jobs = self._bus.publisher("dna.jobs", layout="DnaJob")
-        job_id = (1 << 63) | ((dna.texture_id ^ mtime_ns) & ((1 << 63) - 1))
-        record, code = make_job(job_id, dna.code, api_mask=API_ALL, texture_id=dna.texture_id)
-        self._jobs.send(record + code, timeout=1.0)
         self.jobs += 1
         print(f"rts-watch: submitted DNA job {job_id:#x} from {os.path.basename(path)} ({dna.source.rsplit('(', 1)[-1].rstrip(')')})",
               flush=True)

@@ -88,8 +88,12 @@ class RtsAsset:
             need = ctypes.c_size_t()
             path = self.path.encode()
             _check(_native.lib.gos_rts_logic_json(path, None, 0, ctypes.byref(need)))
-            buf = ctypes.create_string_buffer(need.value)
-            _check(_native.lib.gos_rts_logic_json(path, buf, need.value, ctypes.byref(need)))
+            while True:  # the file may change between two reads: ask again if it grew
+                size = need.value
+                buf = ctypes.create_string_buffer(size)
+                _check(_native.lib.gos_rts_logic_json(path, buf, size, ctypes.byref(need)))
+                if need.value <= size:
+                    break
             self._logic = json.loads(buf.value.decode("utf-8"))
             self._read = True
         return self._logic

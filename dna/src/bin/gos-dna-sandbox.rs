@@ -333,6 +333,24 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
     })
 }
 
+/// Moves the channel to descriptors 3 (`calls`) and 4 (`replies`) and closes every other
+/// descriptor above 2.
+fn renumber(calls: i32, replies: i32) -> std::io::Result<()> {
+    // SAFETY: fcntl(F_DUPFD), dup2 and close_range only act on descriptor numbers; the two
+    // channel descriptors are first copied above 9 so that neither is overwritten by the other.
+    unsafe {
+        let c = libc::fcntl(calls, libc::F_DUPFD_CLOEXEC, 10);
+        let r = libc::fcntl(replies, libc::F_DUPFD_CLOEXEC, 10);
+        if c < 0 || r < 0 || libc::dup2(c, 3) != 3 || libc::dup2(r, 4) != 4 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::syscall(libc::SYS_close_range, 5u32, u32::MAX, 0u32) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// Confines this process and execs the program; returns only on failure.
 fn confine_and_exec(a: ConfineArgs) -> String {
     let limits = Limits {
@@ -355,18 +373,25 @@ fn confine_and_exec(a: ConfineArgs) -> String {
         Ok(applied) => applied,
         Err(e) => return e.to_string(),
     };
-    // Tell the runner the walls are up, on the job's channel, before the job can write to it.
-    if let Some(fd) = std::env::var("GOS_DNA_CALLS_FD")
-        .ok()
-        .and_then(|v| v.parse::<i32>().ok())
-    {
-        let line = format!("{}\n", json!({ "confined": applied.to_json() }));
-        // SAFETY: `fd` is the channel's write end, inherited open from the runner; the slice is
-        // valid for its length. A short or failed write makes the runner reject the job.
-        let _ = unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) };
+    // The job gets stdio and its channel, as descriptors 3 (calls) and 4 (replies), and
+    // nothing else, whatever this process inherited.
+    let channel = ["GOS_DNA_CALLS_FD", "GOS_DNA_REPLIES_FD"]
+        .map(|v| std::env::var(v).ok().and_then(|v| v.parse::<i32>().ok()));
+    let [Some(calls), Some(replies)] = channel else {
+        return "GOS_DNA_CALLS_FD and GOS_DNA_REPLIES_FD must name the job's channel".into();
+    };
+    if let Err(e) = renumber(calls, replies) {
+        return format!("cannot set up the job's channel: {e}");
     }
+    // Tell the runner the walls are up, on the job's channel, before the job can write to it.
+    let line = format!("{}\n", json!({ "confined": applied.to_json() }));
+    // SAFETY: descriptor 3 is the channel's write end (just put there); the slice is valid for
+    // its length. A short or failed write makes the runner reject the job.
+    let _ = unsafe { libc::write(3, line.as_ptr().cast(), line.len()) };
     let err = std::process::Command::new(&a.program[0])
         .args(&a.program[1..])
+        .env("GOS_DNA_CALLS_FD", "3")
+        .env("GOS_DNA_REPLIES_FD", "4")
         .exec();
     format!("cannot run {}: {err}", a.program[0])
 }
