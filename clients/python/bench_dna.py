@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=30, help="jobs per way (default 30)")
     args = ap.parse_args()
     bus = f"benchdna{os.getpid()}"
-    broker = subprocess.Popen([str(gos_bus_binary()), "serve", "--bus", bus], stdout=subprocess.DEVNULL,
+    broker = subprocess.Popen([str(gos_bus_binary()), "serve", "--bus", bus, "--remove-on-exit"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     assert broker.stderr is not None
     while "serving bus" not in (line := broker.stderr.readline()):

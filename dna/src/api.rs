@@ -473,7 +473,11 @@ def _report(kind, exc, tb):
         _calls.flush()
     except Exception:
         pass
-    sys.__excepthook__(kind, exc, tb)
+    # The traceback starts at the job's own code, not in this prelude or runpy.
+    while tb is not None and (tb.tb_frame.f_code.co_filename == __file__
+                              or tb.tb_frame.f_code.co_filename.startswith("<frozen runpy")):
+        tb = tb.tb_next
+    sys.__excepthook__(kind, exc.with_traceback(tb), tb)
 sys.excepthook = _report
 _script = sys.argv[1]
 sys.argv = sys.argv[1:]

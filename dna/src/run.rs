@@ -633,7 +633,7 @@ fn classify(o: &mut Outcome, job: &Job, seen: &Seen, relay: &Relayed) {
         Some((exc, None, _)) => exc.clone(),
         None => match signal {
             Some(s) => format!("signal {s}"),
-            None => "no exception".into(),
+            None => String::new(),
         },
     };
     let limit = match o.limit {
@@ -651,7 +651,11 @@ fn classify(o: &mut Outcome, job: &Job, seen: &Seen, relay: &Relayed) {
         Limit::OpenFiles => format!(" (open-files limit of {})", l.open_files),
         Limit::Forbidden => " (forbidden by the sandbox)".into(),
     };
-    o.reason = format!("exit code {}, {what}{limit}", o.exit_code);
+    o.reason = if what.is_empty() {
+        format!("exit code {}{limit}", o.exit_code)
+    } else {
+        format!("exit code {}, {what}{limit}", o.exit_code)
+    };
 }
 
 #[derive(Default)]

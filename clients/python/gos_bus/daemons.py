@@ -247,12 +247,27 @@ class DnaExecutor(Daemon):
         self.layers = "no sandbox (trusted code only)"
         if not self.no_sandbox:
             missing = self.sandbox.probe()
+            text = "; ".join(f"{k}: {v}" for k, v in missing.items())
+            if {"bubblewrap", "namespaces", "probe"} & set(missing):
+                raise HybridDNARejectedError(
+                    f"the sandbox cannot isolate jobs here ({text}); refusing to run them "
+                    "(--no-sandbox runs them unisolated, for trusted code only)"
+                )
             if missing and not self.weaker_sandbox:
                 raise HybridDNARejectedError(
-                    f"the sandbox is incomplete ({missing}); refusing to run jobs "
+                    f"the sandbox is incomplete ({text}); refusing to run jobs "
                     "(--weaker-sandbox runs them with the layers there are)"
                 )
-            self.layers = f"weaker sandbox, missing {missing}" if missing else "namespaces, Landlock, seccomp, rlimits"
+            self.layers = f"weaker sandbox, missing {text}" if missing else "namespaces, Landlock, seccomp, rlimits"
+        # One trial job, so that a setting that cannot work (an interpreter the sandbox cannot
+        # reach, a limit that is not one) stops the executor now, in one line, instead of
+        # rejecting every job later.
+        try:
+            trial = self.sandbox.run("pass", lambda name, args: None, timeout=30)
+        except HybridDNARejectedError as e:
+            raise HybridDNARejectedError(f"cannot run jobs with these settings: {e}") from None
+        if not trial.ok:
+            raise HybridDNARejectedError(f"cannot run jobs with these settings: {trial.status}: {trial.reason}")
 
     def on_start(self) -> None:
         self._results = self._bus.publisher(self.results_ring, layout="DnaResult")
@@ -391,15 +406,17 @@ def main(argv: Optional[list] = None) -> None:
     sub = ap.add_subparsers(dest="cmd", required=True)
     w = sub.add_parser("rts-watch", help="publish new and changed .rts.png files of a folder")
     w.add_argument("--folder", required=True)
-    w.add_argument("--bus", default="geometry")
+    w.add_argument("--bus", default="geometry", help="the bus to attach to (default: geometry)")
     w.add_argument("--every", type=float, default=0.5, help="seconds between scans")
     w.add_argument("--seconds", type=float, default=None, help="stop after this long")
-    d = sub.add_parser("dna-exec", help="run Hybrid DNA jobs from dna.jobs in the sandbox")
-    d.add_argument("--bus", default="geometry")
+    d = sub.add_parser("dna-exec", help="run Hybrid DNA jobs from dna.jobs in the sandbox",
+                       description="Runs each job of dna.jobs in the sandbox (gos-dna-sandbox), within the job's "
+                                   "own timeout_ms (default 30 s), and publishes its DnaResult on dna.results.")
+    d.add_argument("--bus", default="geometry", help="the bus to attach to (default: geometry)")
     d.add_argument("--jobs", type=int, default=None, help="stop after this many jobs")
     d.add_argument("--python", default="auto", help="interpreter for jobs (default: /usr/bin/python3 when there is one)")
     d.add_argument("--weaker-sandbox", action="store_true",
-                   help="run jobs even where Landlock or seccomp is missing (namespaces are still required)")
+                   help="run jobs even where Landlock or seccomp is missing (bubblewrap's namespaces are still required)")
     d.add_argument("--no-sandbox", action="store_true", help="run jobs with no isolation at all (trusted code only)")
     d.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
                    help=f"a sandbox limit, repeatable: {', '.join(LIMITS)} (as `gos-dna-sandbox run --help` "

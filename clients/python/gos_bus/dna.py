@@ -99,13 +99,18 @@ class Sandbox:
     def program(self) -> Path:
         return self.tool or _native.tool(SANDBOX_TOOL, SANDBOX_ENV)
 
-    def probe(self) -> str:
-        """'' when every layer is there, else one line naming what is missing."""
+    def probe(self) -> Dict[str, str]:
+        """The layers this kernel lacks, by name ('bubblewrap', 'namespaces', 'landlock',
+        'seccomp'), each with what to do; empty when every layer is there."""
         done = subprocess.run([str(self.program()), "probe"], capture_output=True, text=True)
-        if done.returncode == 0:
-            return ""
-        return "; ".join(line.split(None, 2)[0] + ": " + line.split(None, 2)[-1]
-                         for line in done.stdout.splitlines() if "MISSING" in line)
+        missing = {}
+        for line in done.stdout.splitlines():
+            parts = line.split(None, 2)
+            if len(parts) == 3 and parts[1] == "MISSING":
+                missing[parts[0]] = parts[2]
+        if done.returncode != 0 and not missing:
+            missing["probe"] = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[0]
+        return missing
 
     def run(
         self,
@@ -157,8 +162,9 @@ class Sandbox:
             p.wait()
             reader.join()
         if result is None:
-            text = "".join(err).strip().splitlines()
-            raise HybridDNARejectedError(text[-1] if text else f"{SANDBOX_TOOL} exited with {p.returncode}")
+            lines = [line.strip() for line in "".join(err).splitlines() if line.strip()]
+            why = next((line for line in lines if not line.startswith(("Usage:", "For more information"))), None)
+            raise HybridDNARejectedError(why or f"{SANDBOX_TOOL} exited with {p.returncode}")
         return ExecutionResult(**{k: result[k] for k in ExecutionResult.__dataclass_fields__})
 
 

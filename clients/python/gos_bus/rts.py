@@ -75,10 +75,13 @@ class RtsAsset:
 
     @classmethod
     def load(cls, path: "os.PathLike[str] | str") -> "RtsAsset":
-        """The asset at `path`; FileNotFoundError if there is no such file."""
+        """The asset at `path`, its chunks read: FileNotFoundError if there is no such file,
+        GosBusError if it is not a PNG (or carries a malformed logic chunk)."""
         if not os.path.isfile(path):
             raise FileNotFoundError(f"no PixelRTS file at {os.fspath(path)}")
-        return cls(path)
+        asset = cls(path)
+        asset._logic_json()
+        return asset
 
     def __repr__(self) -> str:
         return f"RtsAsset({self.path!r})"

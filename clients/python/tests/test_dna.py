@@ -133,14 +133,28 @@ def test_assets_that_carry_logic_become_jobs_whose_calls_reach_the_bus(served: s
 
 
 def test_an_executor_without_its_sandbox_refuses_to_start(served: str, tmp_path: Path) -> None:
-    # No bwrap on PATH: the executor says what is missing, in one line, and runs nothing.
+    # No bwrap on PATH: the executor says what is missing, in one line, and runs nothing; the
+    # weaker mode does not change that (namespaces are the one layer it cannot do without).
     env = dict(os.environ, PATH=str(tmp_path))
-    done = subprocess.run([sys.executable, "-m", "gos_bus.daemons", "dna-exec", "--bus", served],
-                          cwd=PKG, env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode != 0 and done.stdout == ""
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    assert "bwrap is not on PATH" in lines[0] and "--weaker-sandbox" in lines[0]
+    for weaker in ([], ["--weaker-sandbox"]):
+        done = subprocess.run([sys.executable, "-m", "gos_bus.daemons", "dna-exec", "--bus", served, *weaker],
+                              cwd=PKG, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode != 0 and done.stdout == "", weaker
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        assert "bwrap is not on PATH" in lines[0] and "--no-sandbox" in lines[0], lines[0]
+
+
+def test_settings_that_cannot_work_stop_the_executor_at_start(served: str) -> None:
+    # A limit that is not one, an interpreter that does not exist: one line at start, not a
+    # rejection of every job later.
+    for bad, says in ((["--limit", "memory=lots"], "'lots' is not a byte count"),
+                      (["--python", "/nonexistent/python3"], "/nonexistent/python3")):
+        done = subprocess.run([sys.executable, "-m", "gos_bus.daemons", "dna-exec", "--bus", served, *bad],
+                              cwd=PKG, capture_output=True, text=True, timeout=60)
+        assert done.returncode != 0 and done.stdout == "", bad
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "cannot run jobs with these settings" in lines[0] and says in lines[0], done.stderr
 
 
 def _descendants(pid: int) -> set:

@@ -131,6 +131,9 @@ struct ConfineArgs {
     program: Vec<String>,
 }
 
+/// The smallest address space Python starts in (its shared libraries are mapped first).
+const MIN_MEMORY: u64 = 64 << 20;
+
 /// A byte count with an optional K, M or G suffix (powers of 1024).
 fn bytes(s: &str) -> Result<u64, String> {
     let (num, mul) = match s.trim().to_ascii_uppercase() {
@@ -211,7 +214,7 @@ fn print_api(as_json: bool) {
                 ParamKind::Int { min, max } => format!("integer {min}..={max}"),
                 ParamKind::Id => "integer 0..=2^64-1".into(),
                 ParamKind::Text { max_chars } => format!("text, at most {max_chars} characters"),
-                ParamKind::Name => "name: 1-64 of A-Z a-z 0-9 _ . -".into(),
+                ParamKind::Name => "a name, 1 to 64 of A-Z a-z 0-9 _ . -".into(),
             };
             println!("           {}: {kind}", p.name);
         }
@@ -256,7 +259,19 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
     };
     let runner = Runner::new(&a.python, isolation)?;
     let stdin = std::io::stdin();
-    let code = if a.script.as_os_str() == "-" {
+    if a.memory < MIN_MEMORY {
+        return Err(format!(
+            "--memory {} is too small for the interpreter to start (at least {}M)",
+            a.memory,
+            MIN_MEMORY >> 20
+        ));
+    }
+    let code = if a.script.as_os_str() == "-" && !a.relay {
+        let mut all = String::new();
+        std::io::Read::read_to_string(&mut stdin.lock(), &mut all)
+            .map_err(|e| format!("reading the code from stdin: {e}"))?;
+        all
+    } else if a.script.as_os_str() == "-" {
         let mut first = String::new();
         stdin
             .lock()
@@ -316,7 +331,12 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
     if a.relay || a.json {
         println!("{}", json!({ "result": outcome.to_json() }));
     } else {
-        let _ = std::io::stdout().write_all(&outcome.output);
+        let mut out = std::io::stdout();
+        let _ = out.write_all(&outcome.output);
+        if outcome.output.last().is_some_and(|&b| b != b'\n') {
+            let _ = out.write_all(b"\n");
+        }
+        let _ = out.flush();
         eprintln!(
             "gos-dna-sandbox: {}: {} ({} calls, {} refused, {:.1} ms)",
             outcome.status.name(),
