@@ -99,6 +99,8 @@ class RtsWatcher:
                 self._seen[entry.path] = key
                 self.errors += 1
                 print(f"rts-watch: skipped {entry.name}: {e}", file=sys.stderr, flush=True)
+                # Its texture is unusable, but the DNA it carries is still a job.
+                self._submit_dna(entry.path, st.st_mtime_ns)
                 continue
             self._seen[entry.path] = key
             n += 1

@@ -104,7 +104,8 @@ def test_extracted_dna_runs_in_the_sandbox() -> None:
 def test_assets_that_carry_logic_become_jobs_whose_calls_reach_the_bus(served: str, tmp_path: Path) -> None:
     folder = tmp_path / "rts"
     folder.mkdir()
-    for name in ("logic-itxt.rts.png", "logic-json.rts.png"):
+    # hybrid-dna-v1 has no size key: its texture is refused today, its DNA is still a job.
+    for name in ("logic-itxt.rts.png", "logic-json.rts.png", "hybrid-dna-v1.rts.png"):
         shutil.copy(VARIANTS / name, folder / name)
     bus = gos_bus.Bus.attach(served)
     results = bus.subscriber("dna.results")
@@ -115,7 +116,7 @@ def test_assets_that_carry_logic_become_jobs_whose_calls_reach_the_bus(served: s
                                 "--folder", str(folder)], cwd=PKG, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         done = {}
-        while len(done) < 2:
+        while len(done) < 3:
             with results.recv(timeout=60) as r:
                 h = r.header
                 done[h.job_id] = (h.status, bytes(r.tail()[: h.output_len]).decode(), h.api_calls)
@@ -126,7 +127,7 @@ def test_assets_that_carry_logic_become_jobs_whose_calls_reach_the_bus(served: s
             p.terminate()
             p.communicate(timeout=30)
     assert all(job_id >> 63 == 1 for job_id in done), "asset jobs carry the top bit"
-    assert sorted(v[:2] for v in done.values()) == [(0, "45\n"), (0, "brick online\n")]
+    assert sorted(v[:2] for v in done.values()) == [(0, "45\n"), (0, "9.0\n"), (0, "brick online\n")]
     itxt = RtsAsset.load(folder / "logic-itxt.rts.png")
     assert event["event"] == "spawn_brick" and (event["x"], event["y"]) == (3, 4)
     assert event["shown_texture"] == event["texture_id"] == itxt.texture_id
