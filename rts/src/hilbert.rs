@@ -23,9 +23,72 @@ pub fn d2xy(n: u32, d: u64) -> (u32, u32) {
     (x as u32, y as u32)
 }
 
+/// The first `n` bytes along the curve of a `side` x `side` RGBA8 image (`pixels`, row by
+/// row, at least `n` bytes' worth of curve): what [`d2xy`] per pixel gives, but computed block
+/// by block. The curve's first `log2(b)` levels walk every `b` x `b` block the same way, and
+/// the levels above only move and turn it, so each block of `b * b` steps (b = 16) costs three
+/// [`d2xy`] calls and a table instead of one call per pixel.
+pub fn gather(pixels: &[u8], side: u32, n: usize) -> Vec<u8> {
+    let mut out = vec![0u8; n];
+    let b = side.clamp(1, 16);
+    if b == 1 {
+        out.copy_from_slice(&pixels[..n]);
+        return out;
+    }
+    let per = (b * b) as usize;
+    let local: Vec<(i64, i64)> = (0..per as u64)
+        .map(|j| {
+            let (x, y) = d2xy(b, j);
+            (x as i64, y as i64)
+        })
+        .collect();
+    let last = (b - 1) as i64;
+    let find = |p: (i64, i64)| local.iter().position(|&q| q == p).unwrap_or(0) as u64;
+    let (jb, jc) = (find((last, 0)), find((0, last)));
+    let row = side as i64 * 4;
+    for (k, block) in out.chunks_mut(per * 4).enumerate() {
+        let base = (k * per) as u64;
+        let at = |j: u64| {
+            let (x, y) = d2xy(side, base + j);
+            (x as i64, y as i64)
+        };
+        let (g0, gb, gc) = (at(0), at(jb), at(jc));
+        let ex = ((gb.0 - g0.0) / last, (gb.1 - g0.1) / last);
+        let ey = ((gc.0 - g0.0) / last, (gc.1 - g0.1) / last);
+        for (px, &(lx, ly)) in block.chunks_mut(4).zip(&local) {
+            let x = g0.0 + lx * ex.0 + ly * ey.0;
+            let y = g0.1 + lx * ex.1 + ly * ey.1;
+            let from = (y * row + x * 4) as usize;
+            px.copy_from_slice(&pixels[from..from + px.len()]);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::d2xy;
+    use super::{d2xy, gather};
+
+    #[test]
+    fn gather_is_d2xy_pixel_by_pixel() {
+        for order in 0..8 {
+            let side = 1u32 << order;
+            let pixels: Vec<u8> = (0..side * side * 4).map(|i| (i * 31 % 251) as u8).collect();
+            let all = (side * side * 4) as usize;
+            for n in [0, 1, 5, all / 3, all].into_iter().filter(|&n| n <= all) {
+                let mut want = Vec::new();
+                let mut d = 0;
+                while want.len() < n {
+                    let (x, y) = d2xy(side, d);
+                    let at = ((y * side + x) * 4) as usize;
+                    let take = (n - want.len()).min(4);
+                    want.extend_from_slice(&pixels[at..at + take]);
+                    d += 1;
+                }
+                assert_eq!(gather(&pixels, side, n), want, "side {side}, {n} bytes");
+            }
+        }
+    }
 
     #[test]
     fn visits_every_pixel_once_in_adjacent_steps() {

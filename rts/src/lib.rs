@@ -46,6 +46,16 @@ pub enum RtsError {
         /// Height.
         height: u32,
     },
+    /// The image is not the grid its metadata states.
+    #[error("the image is {width}x{height}, not the {grid}x{grid} grid its metadata states: the file is damaged or its metadata belongs to another image")]
+    GridMismatch {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// `grid_size` of the metadata.
+        grid: u64,
+    },
     /// No metadata in the PNG nor beside it.
     #[error("no PixelRTS metadata: no `PixelRTS` text chunk and no sidecar ({looked})")]
     NoMetadata {
@@ -95,9 +105,16 @@ pub struct RtsFile {
     pub sha256: [u8; 32],
     /// The metadata JSON, compact, as found.
     pub metadata: String,
-    /// "RGBA-dense" or "RGBA-code".
+    /// "RGBA-dense", "RGBA-code" or "linear_rgb".
     pub encoding: String,
-    /// Whether the metadata hash was present and matched.
+    /// How the data's size and place were found (see [`Rule`]).
+    pub rule: Rule,
+    /// The named segments the metadata lists (`offsets`), each hash checked.
+    pub segments: Vec<Segment>,
+    /// The hashes that were checked and matched: "data_hash", and "segment NAME" for each
+    /// segment whose SHA-256 the metadata states.
+    pub verified: Vec<String>,
+    /// Whether any hash was stated and matched (`!verified.is_empty()`).
     pub hash_verified: bool,
     /// Shannon entropy of the data, bits per byte.
     pub entropy: f32,
@@ -105,6 +122,120 @@ pub struct RtsFile {
     pub has_blueprint: bool,
     /// An `RTS_Logic` chunk (Hybrid DNA) was present.
     pub has_logic: bool,
+    /// Every text chunk: keyword and text (compressed chunks other than the logic carriers
+    /// are listed with an empty text: they are not inflated).
+    pub texts: Vec<(String, String)>,
+    /// Whether `data`, `sha256`, `entropy`, `segments` and `verified` are filled in: always
+    /// after [`decode`] and [`decode_file`]; after [`decode_file_lazy`] only once
+    /// [`RtsFile::recover_data`] ran.
+    pub recovered: bool,
+}
+
+impl RtsFile {
+    /// Recovers the data from the pixels by the file's rule and checks every hash its metadata
+    /// states (once; later calls return at once). [`decode_file_lazy`] leaves this for when
+    /// the data is wanted.
+    ///
+    /// # Errors
+    /// As [`decode`]: a size the pixels cannot hold, a hash that does not match, data that does
+    /// not inflate.
+    pub fn recover_data(&mut self) -> Result<(), RtsError> {
+        if self.recovered {
+            return Ok(());
+        }
+        let pixels = std::mem::take(&mut self.pixels);
+        let r = self.recover_from(&pixels);
+        self.pixels = pixels;
+        r
+    }
+
+    /// [`RtsFile::recover_data`] from pixels held elsewhere (a shared-memory slot, say).
+    fn recover_from(&mut self, pixels: &[u8]) -> Result<(), RtsError> {
+        let meta: Value =
+            serde_json::from_str(&self.metadata).map_err(|e| RtsError::Metadata(e.to_string()))?;
+        let obj = meta
+            .as_object()
+            .ok_or_else(|| RtsError::Metadata("it is not a JSON object".into()))?;
+        let r = recover(obj, pixels, self.side)?;
+        // The hash and the entropy each take a pass over the data: one on each core.
+        let (sha256, entropy) = std::thread::scope(|s| {
+            let hash = s.spawn(|| -> [u8; 32] { Sha256::digest(&r.data).into() });
+            let e = entropy(&r.data);
+            (
+                hash.join()
+                    .unwrap_or_else(|_| Sha256::digest(&r.data).into()),
+                e,
+            )
+        });
+        let mut verified = r.verified;
+        if check_stated_hash(obj, &sha256)? {
+            verified.insert(0, "data_hash".into());
+        }
+        self.data = r.data;
+        self.sha256 = sha256;
+        self.entropy = entropy;
+        self.encoding = r.encoding;
+        self.rule = r.rule;
+        self.segments = r.segments;
+        self.hash_verified = !verified.is_empty();
+        self.verified = verified;
+        self.recovered = true;
+        Ok(())
+    }
+}
+
+/// How a loader found the data of a PixelRTS file: which key gave its size, and where its bytes
+/// are. Geometry OS writes several shapes of file (see `assets/rts-variants/`); each has its
+/// rule, and a file that states no size at all gives the whole grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// `data_size` bytes along the Hilbert curve.
+    DataSize,
+    /// The largest end of the named segments (`offsets`) along the Hilbert curve.
+    Segments,
+    /// `code_size` bytes along the Hilbert curve (the `rts_raw_riscv` sidecar).
+    CodeSize,
+    /// `wasm_size` (or `data_size`) bytes from the R, G and B of the pixels in row-major order
+    /// (the `linear_rgb` encoding; alpha unused).
+    LinearRgb,
+    /// `encoded_size` bytes along the Hilbert curve, inflated (zlib, or Zstandard by its magic)
+    /// to `data_size`.
+    Compressed,
+    /// `original_data_b64` of the metadata (RGBA-code images).
+    RgbaCode,
+    /// Metadata that states no size (a Hybrid-DNA-v1 record, say): the whole grid.
+    WholeGrid,
+    /// No metadata at all: the whole grid, nothing verified.
+    NoMetadata,
+}
+
+impl Rule {
+    /// One line that says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Rule::DataSize => "data_size bytes in Hilbert order",
+            Rule::Segments => "size from segments (largest end), in Hilbert order",
+            Rule::CodeSize => "code_size bytes in Hilbert order (rts_raw_riscv)",
+            Rule::LinearRgb => "wasm_size bytes from R, G, B in row-major order (linear_rgb)",
+            Rule::Compressed => "encoded_size bytes in Hilbert order, inflated to data_size",
+            Rule::RgbaCode => "original_data_b64 of the metadata (RGBA-code)",
+            Rule::WholeGrid => "no size key: the whole grid in Hilbert order",
+            Rule::NoMetadata => "no metadata: the whole grid in Hilbert order, nothing verified",
+        }
+    }
+}
+
+/// A named part of the data (`offsets` in the metadata): `[start, end)` in bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// Its name.
+    pub name: String,
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+    /// Whether the metadata states its SHA-256 (and it matched).
+    pub verified: bool,
 }
 
 /// The folder of sample PixelRTS files: `GOS_RTS_FIXTURES` when set, else this repository's
@@ -149,13 +280,24 @@ fn entropy(data: &[u8]) -> f32 {
         .sum::<f64>() as f32
 }
 
-/// The sidecar files the format allows for `image`: `<image>.meta.json`, `<stem>.rts.meta.json`.
+/// The sidecar files looked for beside `image`, in this order (the first that exists is
+/// used): `<file>.meta.json`, `<file without .png>.meta.json`, `<stem>.rts.meta.json` (stem:
+/// the name without `.rts.png`), `<file without .png>.rts.meta.json`. So `module.rts.png` may
+/// have `module.rts.png.meta.json`, `module.rts.meta.json` or `module.rts.rts.meta.json`.
 pub fn sidecars(image: &Path) -> Vec<PathBuf> {
-    let mut out = vec![PathBuf::from(format!("{}.meta.json", image.display()))];
     let name = image.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let mut out = vec![image.with_file_name(format!("{name}.meta.json"))];
+    if let Some(base) = name.strip_suffix(".png") {
+        out.push(image.with_file_name(format!("{base}.meta.json")));
+    }
     if let Some(stem) = name.strip_suffix(".rts.png") {
         out.push(image.with_file_name(format!("{stem}.rts.meta.json")));
     }
+    if let Some(base) = name.strip_suffix(".png") {
+        out.push(image.with_file_name(format!("{base}.rts.meta.json")));
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(p.clone()));
     out
 }
 
@@ -168,15 +310,83 @@ pub fn decode_file(path: &Path) -> Result<RtsFile, RtsError> {
     let sidecar = sidecars(path)
         .into_iter()
         .find_map(|p| std::fs::read_to_string(p).ok());
-    let looked = sidecars(path)
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
-    decode(&bytes, sidecar.as_deref()).map_err(|e| match e {
-        RtsError::NoMetadata { .. } => RtsError::NoMetadata { looked },
-        e => e,
+    decode(&bytes, sidecar.as_deref())
+}
+
+/// A PixelRTS file loaded for a program to use: the decoded file, the sidecar it came with,
+/// and all of its metadata in one JSON object ([`Asset::metadata`]).
+#[derive(Debug, Clone)]
+pub struct Asset {
+    /// The decoded file.
+    pub file: RtsFile,
+    /// The sidecar that was read, if any.
+    pub sidecar: Option<PathBuf>,
+    /// Every text chunk by keyword (its JSON decoded when it is JSON; a `PixelRTS` chunk
+    /// without its `PixelRTS` prefix), over the sidecar's keys; the PixelRTS metadata's own keys
+    /// at the top level.
+    pub metadata: Value,
+}
+
+/// Loads the file at `path` as [`decode_file_lazy`] does (the data is recovered and checked
+/// when [`RtsFile::recover_data`] is called), with its sidecar and merged metadata.
+///
+/// # Errors
+/// As [`decode_file_lazy`].
+pub fn load(path: &Path) -> Result<Asset, RtsError> {
+    let file = decode_file_lazy(path)?;
+    let found = sidecars(path).into_iter().find(|p| p.is_file());
+    let mut merged = serde_json::Map::new();
+    if let Some(Value::Object(side)) = found
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+    {
+        merged.extend(side);
+    }
+    if let Ok(Value::Object(meta)) = serde_json::from_str::<Value>(&file.metadata) {
+        merged.extend(meta);
+    }
+    for (k, v) in &file.texts {
+        if k == "PixelRTS" {
+            continue;
+        }
+        let value = serde_json::from_str::<Value>(v).unwrap_or_else(|_| Value::from(v.as_str()));
+        merged.insert(k.clone(), value);
+    }
+    Ok(Asset {
+        file,
+        sidecar: found,
+        metadata: Value::Object(merged),
     })
+}
+
+/// Reads a `.rts.png` file as [`decode_file`] does, but leaves the data for later: the PNG is
+/// decoded, its shape and metadata checked and its rule found; the data is recovered and its
+/// hashes checked by [`RtsFile::recover_data`], when it is wanted. What a program that only
+/// shows the texture pays is the PNG decode.
+///
+/// # Errors
+/// As [`decode_file`], for what it checks.
+pub fn decode_file_lazy(path: &Path) -> Result<RtsFile, RtsError> {
+    let bytes = std::fs::read(path).map_err(|e| RtsError::Io {
+        path: path.display().to_string(),
+        source: e,
+    })?;
+    let sidecar = sidecars(path)
+        .into_iter()
+        .find_map(|p| std::fs::read_to_string(p).ok());
+    let mut pixels = Vec::new();
+    let mut file = read_into(
+        &bytes,
+        sidecar.as_deref(),
+        |n| {
+            pixels.resize(n, 0);
+            Some(&mut pixels[..])
+        },
+        true,
+    )?;
+    file.pixels = pixels;
+    Ok(file)
 }
 
 /// Decodes PixelRTS PNG bytes; `sidecar` is the sidecar JSON, used when the PNG has no
@@ -200,6 +410,17 @@ pub fn decode_into<'a>(
     sidecar: Option<&str>,
     place: impl FnOnce(usize) -> Option<&'a mut [u8]>,
 ) -> Result<RtsFile, RtsError> {
+    read_into(png_bytes, sidecar, place, false)
+}
+
+/// Reads the PNG into the buffer `place` gives, checks the shape and the metadata, and (unless
+/// `lazy`) recovers the data and checks its hashes.
+fn read_into<'a>(
+    png_bytes: &[u8],
+    sidecar: Option<&str>,
+    place: impl FnOnce(usize) -> Option<&'a mut [u8]>,
+    lazy: bool,
+) -> Result<RtsFile, RtsError> {
     let mut decoder = png::Decoder::new(png_bytes);
     decoder.set_transformations(png::Transformations::IDENTITY);
     // Refuse absurd images before allocating for them.
@@ -218,6 +439,25 @@ pub fn decode_into<'a>(
                 info.color_type, info.bit_depth as u8
             ),
         });
+    }
+    // The metadata read so far (a chunk before the image data, or the sidecar) may state the
+    // grid: a mismatch says so, which is clearer than a bare shape error.
+    let early = logic::texts(info)
+        .into_iter()
+        .find(|(k, _, _)| k == "PixelRTS")
+        .map(|(_, v, _)| v.strip_prefix("PixelRTS").unwrap_or(&v).to_string())
+        .or_else(|| sidecar.map(str::to_string));
+    let grid = early
+        .and_then(|m| serde_json::from_str::<Value>(&m).ok())
+        .and_then(|m| m.get("grid_size").and_then(Value::as_u64));
+    if let Some(grid) = grid {
+        if (width as u64, height as u64) != (grid, grid) {
+            return Err(RtsError::GridMismatch {
+                width,
+                height,
+                grid,
+            });
+        }
     }
     if width != height || !width.is_power_of_two() || width > MAX_SIDE {
         return Err(RtsError::Shape { width, height });
@@ -251,61 +491,198 @@ pub fn decode_into<'a>(
     let has_logic = matches!(logic::from_texts(&texts), Ok(Some(_)));
     let meta_text = chunk
         .or_else(|| sidecar.map(str::to_string))
-        .ok_or(RtsError::NoMetadata {
-            looked: "no sidecar given".into(),
-        })?;
+        .unwrap_or_else(|| "{}".into());
     let meta: Value =
         serde_json::from_str(&meta_text).map_err(|e| RtsError::Metadata(e.to_string()))?;
     let obj = meta
         .as_object()
         .ok_or_else(|| RtsError::Metadata("it is not a JSON object".into()))?;
     let side = width;
-    let (data, encoding) = recover(obj, pixels, side)?;
-    let sha256: [u8; 32] = Sha256::digest(&data).into();
-    let hash_verified = check_stated_hash(obj, &sha256)?;
-    Ok(RtsFile {
+    let mut file = RtsFile {
         side,
         order: side.trailing_zeros(),
-        entropy: entropy(&data),
+        entropy: 0.0,
         pixels: Vec::new(),
-        data,
-        sha256,
+        data: Vec::new(),
+        sha256: [0; 32],
         metadata: serde_json::to_string(&meta).unwrap_or(meta_text),
-        encoding,
-        hash_verified,
+        encoding: encoding_of(obj),
+        rule: rule_of(obj),
+        segments: Vec::new(),
+        hash_verified: false,
+        verified: Vec::new(),
         has_blueprint,
         has_logic,
-    })
+        texts: texts.into_iter().map(|(k, v, _)| (k, v)).collect(),
+        recovered: false,
+    };
+    if !lazy {
+        file.recover_from(pixels)?;
+    }
+    Ok(file)
 }
 
 /// The encoding an object of metadata names ("RGBA-dense" when it names none).
 fn encoding_of(obj: &serde_json::Map<String, Value>) -> String {
     obj.get("encoding")
-        .and_then(|e| e.get("type"))
-        .and_then(Value::as_str)
+        .and_then(|e| e.as_str().or_else(|| e.get("type").and_then(Value::as_str)))
         .or_else(|| obj.get("encoding_mode").and_then(Value::as_str))
         .unwrap_or("RGBA-dense")
         .to_string()
 }
 
-/// The original data of an image: from the pixels along the Hilbert curve (RGBA-dense), or
-/// from `original_data_b64` of the metadata (RGBA-code). Returns it with the encoding.
+/// What [`recover`] found.
+struct Recovered {
+    data: Vec<u8>,
+    encoding: String,
+    rule: Rule,
+    segments: Vec<Segment>,
+    verified: Vec<String>,
+}
+
+/// A size the metadata states under `key`, if it states one.
+fn size_key(obj: &serde_json::Map<String, Value>, key: &str) -> Result<Option<u64>, RtsError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| RtsError::Metadata(format!("{key} {v} is not a size"))),
+    }
+}
+
+/// The first `n` bytes along the Hilbert curve of a `side` x `side` RGBA image.
+fn hilbert_bytes(pixels: &[u8], side: u32, n: u64) -> Result<Vec<u8>, RtsError> {
+    let capacity = side as u64 * side as u64 * 4;
+    if n > capacity {
+        return Err(RtsError::TooLarge {
+            data_size: n,
+            capacity,
+            side,
+        });
+    }
+    Ok(hilbert::gather(pixels, side, n as usize))
+}
+
+/// Zstandard's frame magic, which Geometry OS's encoder may write whatever `type` says.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Inflates `raw` (zlib, or Zstandard when it starts with its magic) to exactly `size` bytes.
+fn inflate(raw: &[u8], kind: &str, size: u64) -> Result<Vec<u8>, RtsError> {
+    let limit = usize::try_from(size)
+        .ok()
+        .filter(|&s| s <= 1 << 31)
+        .ok_or_else(|| RtsError::Metadata(format!("data_size {size} is too large to inflate")))?;
+    let out = if raw.starts_with(&ZSTD_MAGIC) {
+        use std::io::Read;
+        let mut d = ruzstd::decoding::StreamingDecoder::new(raw)
+            .map_err(|e| RtsError::Metadata(format!("the Zstandard data is damaged: {e}")))?;
+        let mut out = Vec::new();
+        (&mut d)
+            .take(limit as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| RtsError::Metadata(format!("the Zstandard data is damaged: {e}")))?;
+        out
+    } else if kind == "zlib" || kind == "deflate" {
+        miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(raw, limit + 1).map_err(|e| {
+            RtsError::Metadata(format!("the zlib data does not inflate: {:?}", e.status))
+        })?
+    } else {
+        return Err(RtsError::Compression(kind.to_string()));
+    };
+    if out.len() as u64 != size {
+        return Err(RtsError::Metadata(format!(
+            "the data inflates to {}{} bytes, but data_size says {size}",
+            out.len().min(limit),
+            if out.len() > limit { "+" } else { "" }
+        )));
+    }
+    Ok(out)
+}
+
+/// The named segments of `offsets`, each `[start, end)` inside `len` bytes of data, with the
+/// SHA-256 the segment (or `hashes`) states checked.
+fn segments(
+    obj: &serde_json::Map<String, Value>,
+    data: &[u8],
+) -> Result<(Vec<Segment>, Vec<String>), RtsError> {
+    let Some(Value::Object(offsets)) = obj.get("offsets") else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let hashes = obj.get("hashes").and_then(Value::as_object);
+    let (mut out, mut verified) = (Vec::new(), Vec::new());
+    for (name, seg) in offsets {
+        let bound = |k: &str| {
+            seg.get(k)
+                .and_then(Value::as_u64)
+                .ok_or_else(|| RtsError::Metadata(format!("segment {name} has no `{k}` size")))
+        };
+        let (start, end) = (bound("start")?, bound("end")?);
+        if start > end || end > data.len() as u64 {
+            return Err(RtsError::Metadata(format!(
+                "segment {name} [{start}, {end}) is not inside the {} bytes of data",
+                data.len()
+            )));
+        }
+        let stated = seg
+            .get("sha256")
+            .and_then(Value::as_str)
+            .or_else(|| hashes.and_then(|h| h.get(name)).and_then(Value::as_str));
+        if let Some(expected) = stated {
+            let actual = hex(&Sha256::digest(&data[start as usize..end as usize]));
+            if !expected.eq_ignore_ascii_case(&actual) {
+                return Err(RtsError::HashMismatch {
+                    expected: format!("{expected} (segment {name})"),
+                    actual,
+                });
+            }
+            verified.push(format!("segment {name}"));
+        }
+        out.push(Segment {
+            name: name.clone(),
+            start,
+            end,
+            verified: stated.is_some(),
+        });
+    }
+    Ok((out, verified))
+}
+
+/// The rule an object of metadata fits: the first of RGBA-code, linear_rgb, compression,
+/// `data_size`, `code_size`, `offsets`, then the whole grid.
+fn rule_of(obj: &serde_json::Map<String, Value>) -> Rule {
+    let encoding = encoding_of(obj);
+    let compressed = obj.get("compression").is_some_and(|c| {
+        c.get("type")
+            .and_then(Value::as_str)
+            .or_else(|| c.as_str())
+            .is_none_or(|k| !k.eq_ignore_ascii_case("none"))
+    });
+    if encoding == "RGBA-code" {
+        Rule::RgbaCode
+    } else if encoding == "linear_rgb" {
+        Rule::LinearRgb
+    } else if compressed {
+        Rule::Compressed
+    } else if obj.get("data_size").is_some_and(|v| !v.is_null()) {
+        Rule::DataSize
+    } else if obj.get("code_size").is_some_and(|v| !v.is_null()) {
+        Rule::CodeSize
+    } else if matches!(obj.get("offsets"), Some(Value::Object(_))) {
+        Rule::Segments
+    } else if obj.is_empty() {
+        Rule::NoMetadata
+    } else {
+        Rule::WholeGrid
+    }
+}
+
+/// The original data of an image, by the first rule its metadata fits (see [`Rule`]).
 fn recover(
     obj: &serde_json::Map<String, Value>,
     pixels: &[u8],
     side: u32,
-) -> Result<(Vec<u8>, String), RtsError> {
-    if let Some(c) = obj.get("compression") {
-        let kind = c
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_string();
-        if kind != "none" {
-            return Err(RtsError::Compression(kind));
-        }
-    }
-    let encoding = encoding_of(obj);
+) -> Result<Recovered, RtsError> {
     let capacity = side as u64 * side as u64 * 4;
     if pixels.len() as u64 != capacity {
         return Err(RtsError::Png(format!(
@@ -313,42 +690,95 @@ fn recover(
             pixels.len()
         )));
     }
-    let data = if encoding == "RGBA-code" {
-        let b64 = obj
-            .get("original_data_b64")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                RtsError::Metadata("an RGBA-code image needs `original_data_b64`".into())
-            })?;
-        base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map_err(|e| RtsError::Metadata(format!("original_data_b64: {e}")))?
-    } else {
-        let data_size = match obj.get("data_size") {
-            Some(v) => v
-                .as_u64()
-                .ok_or_else(|| RtsError::Metadata(format!("data_size {v} is not a size")))?,
-            None => return Err(RtsError::Metadata("`data_size` is missing".into())),
-        };
-        if data_size > capacity {
-            return Err(RtsError::TooLarge {
-                data_size,
-                capacity,
-                side,
-            });
+    let encoding = encoding_of(obj);
+    let rule = rule_of(obj);
+    let data = match rule {
+        Rule::RgbaCode => {
+            let b64 = obj
+                .get("original_data_b64")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    RtsError::Metadata("an RGBA-code image needs `original_data_b64`".into())
+                })?;
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| RtsError::Metadata(format!("original_data_b64: {e}")))?
         }
-        let mut data = Vec::with_capacity(data_size as usize);
-        let mut d = 0u64;
-        while (data.len() as u64) < data_size {
-            let (x, y) = hilbert::d2xy(side, d);
-            let at = ((y as usize) * side as usize + x as usize) * 4;
-            let take = ((data_size - data.len() as u64) as usize).min(4);
-            data.extend_from_slice(&pixels[at..at + take]);
-            d += 1;
+        Rule::LinearRgb => {
+            let n = match size_key(obj, "wasm_size")? {
+                Some(n) => n,
+                None => size_key(obj, "data_size")?.ok_or_else(|| {
+                    RtsError::Metadata("a linear_rgb image needs `wasm_size` or `data_size`".into())
+                })?,
+            };
+            let room = side as u64 * side as u64 * 3;
+            if n > room {
+                return Err(RtsError::TooLarge {
+                    data_size: n,
+                    capacity: room,
+                    side,
+                });
+            }
+            pixels
+                .chunks_exact(4)
+                .flat_map(|p| &p[..3])
+                .take(n as usize)
+                .copied()
+                .collect()
         }
-        data
+        Rule::Compressed => {
+            let c = obj.get("compression");
+            let kind = c
+                .and_then(|c| c.get("type").and_then(Value::as_str).or_else(|| c.as_str()))
+                .unwrap_or("unknown")
+                .to_ascii_lowercase();
+            let encoded = match size_key(obj, "encoded_size")? {
+                Some(n) => n,
+                None => c
+                    .and_then(|c| c.get("compressed_size"))
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| {
+                        RtsError::Metadata("compressed data needs `encoded_size`".into())
+                    })?,
+            };
+            let size = match size_key(obj, "data_size")? {
+                Some(n) => n,
+                None => c
+                    .and_then(|c| c.get("original_size"))
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| {
+                        RtsError::Metadata("compressed data needs `data_size`".into())
+                    })?,
+            };
+            let raw = hilbert_bytes(pixels, side, encoded)?;
+            inflate(&raw, &kind, size)?
+        }
+        Rule::DataSize => hilbert_bytes(pixels, side, size_key(obj, "data_size")?.unwrap_or(0))?,
+        Rule::CodeSize => hilbert_bytes(pixels, side, size_key(obj, "code_size")?.unwrap_or(0))?,
+        Rule::Segments => {
+            let end = obj
+                .get("offsets")
+                .and_then(Value::as_object)
+                .and_then(|o| {
+                    o.values()
+                        .filter_map(|s| s.get("end").and_then(Value::as_u64))
+                        .max()
+                })
+                .ok_or_else(|| {
+                    RtsError::Metadata("`offsets` names no segment with an end".into())
+                })?;
+            hilbert_bytes(pixels, side, end)?
+        }
+        Rule::NoMetadata | Rule::WholeGrid => hilbert_bytes(pixels, side, capacity)?,
     };
-    Ok((data, encoding))
+    let (segments, verified) = segments(obj, &data)?;
+    Ok(Recovered {
+        data,
+        encoding,
+        rule,
+        segments,
+        verified,
+    })
 }
 
 /// Checks `sha256` against the `data_hash` the metadata states, if it states one.
@@ -384,7 +814,7 @@ pub fn verify(pixels: &[u8], side: u32, metadata: &str, sha256: &[u8; 32]) -> Re
     let obj = meta
         .as_object()
         .ok_or_else(|| RtsError::Metadata("it is not a JSON object".into()))?;
-    let (data, _) = recover(obj, pixels, side)?;
+    let data = recover(obj, pixels, side)?.data;
     let actual: [u8; 32] = Sha256::digest(&data).into();
     check_stated_hash(obj, &actual)?;
     if &actual != sha256 {

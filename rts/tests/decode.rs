@@ -80,8 +80,11 @@ fn sidecar_is_used_when_the_png_has_no_chunk() {
     let sidecar = std::fs::read_to_string(dir.join("blob-1000.rts.png.meta.json")).unwrap();
     let again = decode(&png, Some(&sidecar)).unwrap();
     assert_eq!(again.data, rts.data);
-    let e = decode(&png, None).unwrap_err();
-    assert!(matches!(e, RtsError::NoMetadata { .. }), "{e}");
+    // Without any metadata: the whole grid, and the rule says so.
+    let bare = decode(&png, None).unwrap();
+    assert_eq!(bare.rule, gos_rts::Rule::NoMetadata);
+    assert_eq!(bare.data.len() as u32, rts.side * rts.side * 4);
+    assert!(!bare.hash_verified);
 }
 
 fn encode_png(w: u32, h: u32, color: png::ColorType, pixels: &[u8], meta: Option<&str>) -> Vec<u8> {
@@ -167,7 +170,7 @@ fn malformed_files_are_clear_errors() {
                 &rgba,
                 Some(&meta(8, r#","compression":{"type":"zstd"}"#)),
             ),
-            "unsupported compression \"zstd\"",
+            "compressed data needs `encoded_size`",
         ),
         (
             encode_png(
@@ -175,9 +178,9 @@ fn malformed_files_are_clear_errors() {
                 4,
                 png::ColorType::Rgba,
                 &rgba,
-                Some(r#"{"format":"PixelRTS-2.0"}"#),
+                Some(r#"{"format":"PixelRTS-2.0","grid_size":8,"data_size":4}"#),
             ),
-            "`data_size` is missing",
+            "not the 8x8 grid its metadata states",
         ),
     ];
     for (bytes, needle) in cases {

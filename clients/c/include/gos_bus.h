@@ -75,6 +75,12 @@ struct GosPublisher;
 struct GosRing;
 
 /**
+ * A PixelRTS file loaded for a program (`RtsAsset` in Python): the decoded pixels and data,
+ * and a JSON description.
+ */
+struct GosRtsAsset;
+
+/**
  * A publisher of PixelRTS textures (an `rts.textures` ring: layout `RtsTexture`).
  */
 struct GosRtsPublisher;
@@ -376,6 +382,62 @@ int32_t gos_rts_publish(struct GosRtsPublisher *publisher,
  * for one write.
  */
 int32_t gos_rts_logic_json(const char *path, char *buf, size_t len, size_t *need);
+
+/**
+ * Loads the PixelRTS file at `path` with the one loader (PNG, metadata from the chunk or a
+ * sidecar, the rule that finds its data, hashes checked) and writes a handle to `out`. A file
+ * that is not usable fails with `GOS_EINVALID` and the reason.
+ *
+ * # Safety
+ * `path` is a NUL-terminated string; `out` is valid for one write.
+ */
+int32_t gos_rts_load(const char *path, struct GosRtsAsset **out);
+
+/**
+ * The description of a loaded asset as JSON (`width`, `height`, `hilbert_order`,
+ * `encoding`, `rule`, `has_logic`, `logic`, `texture_id`, `sidecar`, `metadata`): copied
+ * NUL-terminated into `buf` when `len` is enough; returns the length it needs, NUL included
+ * (0 for a null handle).
+ *
+ * # Safety
+ * `asset` is a live handle or null; `buf` is null or valid for `len` bytes.
+ */
+size_t gos_rts_asset_info(const struct GosRtsAsset *asset, char *buf, size_t len);
+
+/**
+ * Recovers a loaded asset's data by its rule and checks every hash its metadata states (the
+ * first call does the work), then copies JSON of what it found (`data_size`, `sha256`,
+ * `verified`, `segments`, `entropy`) NUL-terminated into `buf` when `len` is enough and
+ * writes the length it needs to `need`. Data the pixels cannot hold, a hash that does not
+ * match or data that does not inflate fails with `GOS_EINVALID` and the reason.
+ *
+ * # Safety
+ * `asset` is a live handle used by one thread at a time, or null; `buf` is null or valid for
+ * `len` bytes; `need` is valid for one write.
+ */
+int32_t gos_rts_asset_recover(struct GosRtsAsset *asset, char *buf, size_t len, size_t *need);
+
+/**
+ * Where a loaded asset's bytes are: `which` 0 for the RGBA8 pixels (row by row, `width *
+ * height * 4` bytes), 1 for the decoded data (empty until `gos_rts_asset_recover`). They stay
+ * valid until the handle is freed. Returns `GOS_EINVALID` for a null handle or pointer, or
+ * another `which`.
+ *
+ * # Safety
+ * `asset` is a live handle or null; `ptr` and `len` are valid for one write each.
+ */
+int32_t gos_rts_asset_bytes(const struct GosRtsAsset *asset,
+                            uint32_t which,
+                            const uint8_t **ptr,
+                            uint64_t *len);
+
+/**
+ * Frees a loaded asset (its pixel and data views end with it).
+ *
+ * # Safety
+ * `asset` comes from `gos_rts_load` and is freed once, or is null.
+ */
+void gos_rts_asset_free(struct GosRtsAsset *asset);
 
 /**
  * The id a PixelRTS file at `path` is published under on `rts.textures` (FNV-1a 64 of its

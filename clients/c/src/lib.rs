@@ -743,6 +743,163 @@ pub unsafe extern "C" fn gos_rts_logic_json(
     })
 }
 
+/// A PixelRTS file loaded for a program (`RtsAsset` in Python): the decoded pixels and data,
+/// and a JSON description.
+pub struct GosRtsAsset {
+    asset: gos_bus_client::rts::Asset,
+    info: String,
+    path: String,
+}
+
+/// Loads the PixelRTS file at `path` with the one loader (PNG, metadata from the chunk or a
+/// sidecar, the rule that finds its data, hashes checked) and writes a handle to `out`. A file
+/// that is not usable fails with `GOS_EINVALID` and the reason.
+///
+/// # Safety
+/// `path` is a NUL-terminated string; `out` is valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn gos_rts_load(path: *const c_char, out: *mut *mut GosRtsAsset) -> i32 {
+    guard(|| {
+        // SAFETY: forwarded contract.
+        let path = std::path::Path::new(unsafe { text(path, "path")? });
+        if out.is_null() {
+            return Err(invalid("out is a null pointer"));
+        }
+        let asset = gos_bus_client::rts::load(path)?;
+        let f = &asset.file;
+        let logic = gos_bus_client::rts::logic_of(path).ok().flatten();
+        let info = serde_json::json!({
+            "width": f.side,
+            "height": f.side,
+            "hilbert_order": f.order,
+            "encoding": f.encoding,
+            "rule": f.rule.describe(),
+            "has_logic": f.has_logic,
+            "logic": logic.map(|l| serde_json::json!({
+                "code": l.code, "language": l.language, "carrier": l.carrier,
+            })),
+            "texture_id": gos_bus_client::rts::texture_id(path),
+            "sidecar": asset.sidecar.as_ref().map(|p| p.display().to_string()),
+            "metadata": asset.metadata,
+        })
+        .to_string();
+        let path = path.display().to_string();
+        // SAFETY: non-null and valid for a write.
+        unsafe { *out = Box::into_raw(Box::new(GosRtsAsset { asset, info, path })) };
+        Ok(GOS_OK)
+    })
+}
+
+/// The description of a loaded asset as JSON (`width`, `height`, `hilbert_order`,
+/// `encoding`, `rule`, `has_logic`, `logic`, `texture_id`, `sidecar`, `metadata`): copied
+/// NUL-terminated into `buf` when `len` is enough; returns the length it needs, NUL included
+/// (0 for a null handle).
+///
+/// # Safety
+/// `asset` is a live handle or null; `buf` is null or valid for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn gos_rts_asset_info(
+    asset: *const GosRtsAsset,
+    buf: *mut c_char,
+    len: usize,
+) -> usize {
+    // SAFETY: a live handle, or null.
+    match unsafe { asset.as_ref() } {
+        // SAFETY: forwarded contract.
+        Some(a) => unsafe { copy_out(&a.info, buf, len) },
+        None => 0,
+    }
+}
+
+/// Recovers a loaded asset's data by its rule and checks every hash its metadata states (the
+/// first call does the work), then copies JSON of what it found (`data_size`, `sha256`,
+/// `verified`, `segments`, `entropy`) NUL-terminated into `buf` when `len` is enough and
+/// writes the length it needs to `need`. Data the pixels cannot hold, a hash that does not
+/// match or data that does not inflate fails with `GOS_EINVALID` and the reason.
+///
+/// # Safety
+/// `asset` is a live handle used by one thread at a time, or null; `buf` is null or valid for
+/// `len` bytes; `need` is valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn gos_rts_asset_recover(
+    asset: *mut GosRtsAsset,
+    buf: *mut c_char,
+    len: usize,
+    need: *mut usize,
+) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle, or null (checked).
+        let a = unsafe { asset.as_mut() }.ok_or_else(|| invalid("asset is a null pointer"))?;
+        if need.is_null() {
+            return Err(invalid("need is a null pointer"));
+        }
+        a.asset.file.recover_data().map_err(|e| Error::Rts {
+            path: a.path.clone(),
+            problem: e.to_string(),
+        })?;
+        let f = &a.asset.file;
+        let json = serde_json::json!({
+            "data_size": f.data.len(),
+            "sha256": gos_bus_client::rts::hex(&f.sha256),
+            "verified": f.verified,
+            "segments": f.segments.iter().map(|s| serde_json::json!({
+                "name": s.name, "start": s.start, "end": s.end, "verified": s.verified,
+            })).collect::<Vec<_>>(),
+            "entropy": f.entropy,
+        })
+        .to_string();
+        // SAFETY: forwarded contract; `need` is non-null (checked).
+        unsafe { need.write(copy_out(&json, buf, len)) };
+        Ok(GOS_OK)
+    })
+}
+
+/// Where a loaded asset's bytes are: `which` 0 for the RGBA8 pixels (row by row, `width *
+/// height * 4` bytes), 1 for the decoded data (empty until `gos_rts_asset_recover`). They stay
+/// valid until the handle is freed. Returns `GOS_EINVALID` for a null handle or pointer, or
+/// another `which`.
+///
+/// # Safety
+/// `asset` is a live handle or null; `ptr` and `len` are valid for one write each.
+#[no_mangle]
+pub unsafe extern "C" fn gos_rts_asset_bytes(
+    asset: *const GosRtsAsset,
+    which: u32,
+    ptr: *mut *const u8,
+    len: *mut u64,
+) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle, or null (checked).
+        let a = unsafe { asset.as_ref() }.ok_or_else(|| invalid("asset is a null pointer"))?;
+        if ptr.is_null() || len.is_null() {
+            return Err(invalid("ptr or len is a null pointer"));
+        }
+        let bytes: &[u8] = match which {
+            0 => &a.asset.file.pixels,
+            1 => &a.asset.file.data,
+            _ => return Err(invalid("which is 0 (pixels) or 1 (data)")),
+        };
+        // SAFETY: both non-null and valid for a write (checked, caller's contract).
+        unsafe {
+            ptr.write(bytes.as_ptr());
+            len.write(bytes.len() as u64);
+        }
+        Ok(GOS_OK)
+    })
+}
+
+/// Frees a loaded asset (its pixel and data views end with it).
+///
+/// # Safety
+/// `asset` comes from `gos_rts_load` and is freed once, or is null.
+#[no_mangle]
+pub unsafe extern "C" fn gos_rts_asset_free(asset: *mut GosRtsAsset) {
+    if !asset.is_null() {
+        // SAFETY: made by Box::into_raw, freed once.
+        drop(unsafe { Box::from_raw(asset) });
+    }
+}
+
 /// The id a PixelRTS file at `path` is published under on `rts.textures` (FNV-1a 64 of its
 /// canonical path); 0 when `path` is null or not UTF-8.
 ///

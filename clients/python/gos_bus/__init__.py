@@ -12,7 +12,7 @@ Standard library only (numpy optional, for `pixels()`); the work is done by the 
 
 from .client import Bus, LoanedMessage, Message, Publisher, Ring, Subscriber
 from .daemon import Daemon, DaemonStats
-from .rts import RtsAsset, RtsPublisher
+from .rts import RtsAsset, RtsAssetError, RtsPublisher, Segment
 from .dna import (
     ExecutionResult,
     HybridDNA,
@@ -41,6 +41,8 @@ __all__ = [
     "DaemonStats",
     "RtsPublisher",
     "RtsAsset",
+    "RtsAssetError",
+    "Segment",
     "HybridDNA",
     "HybridDNAError",
     "HybridDNATimeoutError",

@@ -123,6 +123,11 @@ _sig = {
     "gos_rts_publisher_free": ([_p], None),
     "gos_rts_logic_json": ([ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)], _i32),
     "gos_rts_texture_id": ([ctypes.c_char_p], ctypes.c_uint64),
+    "gos_rts_load": ([ctypes.c_char_p, ctypes.POINTER(_p)], _i32),
+    "gos_rts_asset_info": ([_p, ctypes.c_char_p, ctypes.c_size_t], ctypes.c_size_t),
+    "gos_rts_asset_bytes": ([_p, ctypes.c_uint32, ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8)), ctypes.POINTER(ctypes.c_uint64)], _i32),
+    "gos_rts_asset_recover": ([_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)], _i32),
+    "gos_rts_asset_free": ([_p], None),
 }
 for _name, (_args, _ret) in _sig.items():
     _f = getattr(lib, _name)

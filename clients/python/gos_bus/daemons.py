@@ -34,7 +34,7 @@ from .errors import GosBusError, Timeout
 from . import _native
 from .layouts import by_name
 from .dna import HybridDNARejectedError, Sandbox
-from .rts import RtsAsset, RtsPublisher
+from .rts import RtsPublisher, extract_dna
 
 # DnaJob / DnaResult codes, as the layouts define them (read from the library).
 CODE_UTF8 = _native.constant("DNA_CODE_UTF8")
@@ -114,7 +114,7 @@ class RtsWatcher:
         the top bit set (asset jobs) and follows from the texture and the file's version."""
         name = os.path.basename(path)
         try:
-            dna = RtsAsset(path).extract_dna()
+            dna = extract_dna(path)
             if dna is None:
                 return
             if dna.language != "python":

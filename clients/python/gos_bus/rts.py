@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 from . import _native
 from .client import Bus, Ring, _check, _ns
+from .errors import GosBusError
 
 
 @dataclass(frozen=True)
@@ -63,64 +64,195 @@ class RtsPublisher:
         self.close()
 
 
-class RtsAsset:
-    """A PixelRTS file (`.rts.png`), as the Geometry OS proposal names it. Here: its path, the
-    texture id it is published under, and the Hybrid DNA it carries (`extract_dna`); the Rust
-    loader reads it (`RtsPublisher` publishes the texture)."""
+class RtsAssetError(GosBusError):
+    """A file that is not a usable PixelRTS asset: the message says what is wrong and what to do."""
 
-    def __init__(self, path: "os.PathLike[str] | str") -> None:
-        self.path = os.fspath(path)
-        self._logic: Optional[dict] = None
-        self._read = False
+
+@dataclass(frozen=True)
+class Segment:
+    """A named part of an asset's data (`offsets` in its metadata): bytes `[start, end)`;
+    `verified` when the metadata states its SHA-256 (and it matched)."""
+
+    name: str
+    start: int
+    end: int
+    verified: bool
+
+
+def _logic_of(path: str) -> Optional[dict]:
+    """The Hybrid DNA `path` carries, as the C ABI describes it (None when it carries none)."""
+    need = ctypes.c_size_t()
+    raw = path.encode()
+    _check(_native.lib.gos_rts_logic_json(raw, None, 0, ctypes.byref(need)))
+    while True:  # the file may change between two reads: ask again if it grew
+        size = need.value
+        buf = ctypes.create_string_buffer(size)
+        _check(_native.lib.gos_rts_logic_json(raw, buf, size, ctypes.byref(need)))
+        if need.value <= size:
+            return json.loads(buf.value.decode("utf-8"))
+
+
+def extract_dna(path: "os.PathLike[str] | str") -> "Optional[HybridDNA]":
+    """The Hybrid DNA of the file at `path` without decoding its texture (the RTS watcher uses
+    it, so a file whose texture is unusable still gives its DNA); None when it carries none."""
+    from .dna import HybridDNA
+
+    path = os.fspath(path)
+    logic = _logic_of(path)
+    if logic is None:
+        return None
+    return HybridDNA(logic["code"], source=f"{path} ({logic['carrier']})", language=logic["language"],
+                     texture_id=int(logic["texture_id"]))
+
+
+class RtsAsset:
+    """A PixelRTS file (`.rts.png`), the Geometry OS proposal's unified RTS asset.
+
+    `RtsAsset.load(path)` decodes it with the one Rust loader (the one the RTS watcher and
+    `gos-bus rts publish` use): the PNG, its shape, its metadata and the rule that finds its
+    data are checked at once; the data itself is recovered, and every hash the metadata states
+    checked, on first use of `.data`, `.sha256`, `.verified` or `.segments` (RtsAssetError
+    then, for a hash that does not match). It offers `.dimensions` (width, height), `.texture` (the RGBA8 pixels, a
+    numpy `(h, w, 4)` uint8 array when numpy is present, else a memoryview; a view of the
+    loader's own buffer, not a copy), `.data` (the decoded bytes, a memoryview), `.metadata`
+    (a dict: every text chunk, JSON-decoded when it is JSON, over the sidecar's keys), `.segments`
+    (name to Segment), `.rule` (how the data was found), `.sha256`, `.verified` (the hashes
+    checked), `.texture_id`, `.extract_dna()`. The views stay valid while the asset (or a view
+    of it) lives.
+    """
+
+    def __init__(self, path: str, handle: ctypes.c_void_p, info: dict) -> None:
+        self.path = path
+        self._handle: Optional[ctypes.c_void_p] = handle
+        self._info = info
+        self._found: Optional[dict] = None
+
+    def _recovered(self) -> dict:
+        """What the data's recovery found (done once, on first use): the loader recovers the
+        data by the rule and checks every stated hash; RtsAssetError when one does not match."""
+        if self._found is None:
+            if not self._handle:
+                raise RtsAssetError(f"{self.path} was closed: load it again")
+            need = ctypes.c_size_t()
+            code = _native.lib.gos_rts_asset_recover(self._handle, None, 0, ctypes.byref(need))
+            if code != _native.OK:
+                raise RtsAssetError(f"{_native.last_error()} (gos-bus rts info {self.path} shows what the loader sees)")
+            buf = ctypes.create_string_buffer(need.value)
+            _check(_native.lib.gos_rts_asset_recover(self._handle, buf, need.value, ctypes.byref(need)))
+            self._found = json.loads(buf.value.decode("utf-8"))
+        return self._found
 
     @classmethod
     def load(cls, path: "os.PathLike[str] | str") -> "RtsAsset":
-        """The asset at `path`, its chunks read: FileNotFoundError if there is no such file,
-        GosBusError if it is not a PNG (or carries a malformed logic chunk)."""
+        """Loads the asset at `path`; RtsAssetError says why a file cannot be used."""
+        path = os.fspath(path)
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"no PixelRTS file at {os.fspath(path)}")
-        asset = cls(path)
-        asset._logic_json()
-        return asset
+            raise RtsAssetError(f"no file at {path}: check the path (a .rts.png file)")
+        handle = ctypes.c_void_p()
+        code = _native.lib.gos_rts_load(path.encode(), ctypes.byref(handle))
+        if code != _native.OK:
+            raise RtsAssetError(
+                f"{_native.last_error()} (gos-bus rts info {path} shows what the loader sees)"
+            )
+        need = _native.lib.gos_rts_asset_info(handle, None, 0)
+        buf = ctypes.create_string_buffer(need)
+        _native.lib.gos_rts_asset_info(handle, buf, need)
+        return cls(path, handle, json.loads(buf.value.decode("utf-8")))
 
     def __repr__(self) -> str:
-        return f"RtsAsset({self.path!r})"
+        w, h = self.dimensions
+        return f"RtsAsset({self.path!r}, {w}x{h}, rule {self.rule!r})"
 
-    def _logic_json(self) -> Optional[dict]:
-        if not self._read:
-            need = ctypes.c_size_t()
-            path = self.path.encode()
-            _check(_native.lib.gos_rts_logic_json(path, None, 0, ctypes.byref(need)))
-            while True:  # the file may change between two reads: ask again if it grew
-                size = need.value
-                buf = ctypes.create_string_buffer(size)
-                _check(_native.lib.gos_rts_logic_json(path, buf, size, ctypes.byref(need)))
-                if need.value <= size:
-                    break
-            self._logic = json.loads(buf.value.decode("utf-8"))
-            self._read = True
-        return self._logic
+    def _bytes(self, which: int) -> memoryview:
+        """A view of the loader's pixels (0) or data (1); it keeps the asset alive."""
+        if not self._handle:
+            raise RtsAssetError(f"{self.path} was closed: load it again")
+        ptr, n = ctypes.POINTER(ctypes.c_uint8)(), ctypes.c_uint64()
+        _check(_native.lib.gos_rts_asset_bytes(self._handle, which, ctypes.byref(ptr), ctypes.byref(n)))
+        if n.value == 0:
+            return memoryview(b"")
+        array = (ctypes.c_uint8 * n.value).from_address(ctypes.addressof(ptr.contents))
+        array._owner = self  # type: ignore[attr-defined]  # the asset lives while a view does
+        return memoryview(array).cast("B")
+
+    @property
+    def dimensions(self) -> "tuple[int, int]":
+        """(width, height) in pixels."""
+        return int(self._info["width"]), int(self._info["height"])
+
+    @property
+    def texture(self) -> Any:
+        """The RGBA8 pixels: a numpy (h, w, 4) uint8 array when numpy is present, else a flat
+        memoryview; either way a view of the loader's buffer."""
+        view = self._bytes(0)
+        try:
+            import numpy as np
+        except ImportError:
+            return view
+        w, h = self.dimensions
+        return np.frombuffer(view, dtype=np.uint8).reshape(h, w, 4)
+
+    @property
+    def data(self) -> memoryview:
+        """The decoded bytes (exactly what the rule found; recovered and hash-checked on first
+        use)."""
+        self._recovered()
+        return self._bytes(1)
+
+    @property
+    def metadata(self) -> dict:
+        """Every text chunk by keyword (JSON-decoded when it is JSON) over the sidecar's keys;
+        the PixelRTS metadata's own keys at the top level."""
+        return dict(self._info["metadata"])
+
+    @property
+    def segments(self) -> "dict[str, Segment]":
+        """The named segments of the metadata's `offsets`, by name."""
+        return {s["name"]: Segment(s["name"], s["start"], s["end"], s["verified"])
+                for s in self._recovered()["segments"]}
+
+    @property
+    def rule(self) -> str:
+        """How the loader found the data (which size key, which order), in one line."""
+        return str(self._info["rule"])
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of `data`, hex."""
+        return str(self._recovered()["sha256"])
+
+    @property
+    def verified(self) -> "list[str]":
+        """The hashes that were stated and matched ("data_hash", "segment NAME")."""
+        return list(self._recovered()["verified"])
 
     @property
     def texture_id(self) -> int:
         """The id its texture is published under on `rts.textures` (FNV-1a 64 of its path)."""
-        logic = self._logic_json()
-        if logic is not None:
-            return int(logic["texture_id"])
-        return int(_native.lib.gos_rts_texture_id(os.path.realpath(self.path).encode()))
+        return int(self._info["texture_id"])
 
     def extract_dna(self) -> "Optional[HybridDNA]":
         """The Hybrid DNA this file carries (an `RTS_Logic` chunk in tEXt, iTXt or zTXt, raw or
-        JSON with `code`; or a "Hybrid-DNA-v1" record), None when it carries none. A malformed
-        carrier raises GosBusError with the reason."""
+        JSON with `code`; or a "Hybrid-DNA-v1" record), None when it carries none."""
         from .dna import HybridDNA
 
-        logic = self._logic_json()
+        logic = self._info.get("logic")
         if logic is None:
             return None
-        return HybridDNA(
-            logic["code"],
-            source=f"{self.path} ({logic['carrier']})",
-            language=logic["language"],
-            texture_id=int(logic["texture_id"]),
-        )
+        return HybridDNA(logic["code"], source=f"{self.path} ({logic['carrier']})", language=logic["language"],
+                         texture_id=self.texture_id)
+
+    def close(self) -> None:
+        """Frees the loader's buffers now (views of them must not be used after)."""
+        if self._handle:
+            _native.lib.gos_rts_asset_free(self._handle)
+            self._handle = None
+
+    def __enter__(self) -> "RtsAsset":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()

@@ -81,7 +81,7 @@ def test_extract_dna_reads_every_carrier_geometry_os_writes() -> None:
         assert dna is not None and dna.code == case["logic"], case["file"]
         assert dna.texture_id == asset.texture_id != 0
     assert RtsAsset.load(VARIANTS / "module.rts.png").extract_dna() is None
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(gos_bus.RtsAssetError, match="check the path"):
         RtsAsset.load(VARIANTS / "missing.rts.png")
 
 
@@ -104,7 +104,7 @@ def test_extracted_dna_runs_in_the_sandbox() -> None:
 def test_assets_that_carry_logic_become_jobs_whose_calls_reach_the_bus(served: str, tmp_path: Path) -> None:
     folder = tmp_path / "rts"
     folder.mkdir()
-    # hybrid-dna-v1 has no size key: its texture is refused today, its DNA is still a job.
+    # hybrid-dna-v1 has no size key (its texture is the whole grid); its DNA is a job too.
     for name in ("logic-itxt.rts.png", "logic-json.rts.png", "hybrid-dna-v1.rts.png"):
         shutil.copy(VARIANTS / name, folder / name)
     bus = gos_bus.Bus.attach(served)

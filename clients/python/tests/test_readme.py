@@ -33,3 +33,15 @@ def test_readme_hybrid_dna_example(capsys, monkeypatch) -> None:
         "wall-time",
         "print('brick online')",
     ]
+
+
+def test_readme_rts_asset_example(capsys, monkeypatch) -> None:
+    root = Path(__file__).resolve().parents[3]
+    readme = (root / "README.md").read_text()
+    code = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "RtsAsset.load(" in b and "segments" in b)
+    monkeypatch.chdir(root)
+    exec(compile(code, "README.md", "exec"), {})
+    # Each print's expected output is the comment under it (or beside it).
+    wanted = [line.split("# ", 1)[1] for line in code.splitlines() if "# " in line and not line.startswith("from")]
+    got = capsys.readouterr().out.splitlines()
+    assert got[0] == wanted[0] and got[1] == wanted[1] and got[2] == wanted[2], (got, wanted)

@@ -130,6 +130,20 @@ pub fn publish_file_within(
     Ok(desc)
 }
 
+pub use gos_rts::{hex, Asset};
+
+/// Loads the PixelRTS file at `path` for a program (pixels, data, merged metadata; see
+/// `gos_rts::load`), with the same loader the publishers use.
+///
+/// # Errors
+/// [`Error::Rts`] naming the file and what is wrong with it.
+pub fn load(path: &Path) -> Result<Asset> {
+    gos_rts::load(path).map_err(|e| Error::Rts {
+        path: path.display().to_string(),
+        problem: e.to_string(),
+    })
+}
+
 /// The Hybrid DNA the PixelRTS file at `path` carries, if any (an `RTS_Logic` chunk or a
 /// "Hybrid-DNA-v1" record; see `gos_rts::logic`).
 ///

@@ -82,9 +82,14 @@ pub fn rts_info(file: &std::path::Path, json: bool) -> Result<()> {
         "grid": rts.side,
         "hilbert_order": rts.order,
         "encoding": rts.encoding,
+        "rule": rts.rule.describe(),
         "data_size": rts.data.len(),
         "sha256": gos_rts::hex(&rts.sha256),
         "hash_verified": rts.hash_verified,
+        "verified": rts.verified,
+        "segments": rts.segments.iter().map(|s| serde_json::json!({
+            "name": s.name, "start": s.start, "end": s.end, "verified": s.verified,
+        })).collect::<Vec<_>>(),
         "entropy": rts.entropy,
         "has_logic": rts.has_logic,
         "has_blueprint": rts.has_blueprint,
@@ -99,16 +104,38 @@ pub fn rts_info(file: &std::path::Path, json: bool) -> Result<()> {
             "grid",
             "hilbert_order",
             "encoding",
+            "rule",
             "data_size",
             "sha256",
-            "hash_verified",
             "entropy",
+            "has_logic",
             "texture_id",
         ] {
             match &v[k] {
                 serde_json::Value::String(s) => println!("  {k:<14} {s}"),
                 other => println!("  {k:<14} {other}"),
             }
+        }
+        let verified = if rts.verified.is_empty() {
+            "none (the metadata states no hash)".to_string()
+        } else {
+            rts.verified.join(", ")
+        };
+        println!("  {:<14} {verified}", "verified");
+        for seg in &rts.segments {
+            println!(
+                "  {:<14} {} [{}, {}) {} bytes{}",
+                "segment",
+                seg.name,
+                seg.start,
+                seg.end,
+                seg.end - seg.start,
+                if seg.verified {
+                    ", SHA-256 verified"
+                } else {
+                    ""
+                }
+            );
         }
         println!("  {:<14} {}", "metadata", rts.metadata);
     }
