@@ -113,3 +113,21 @@ def test_a_hash_that_does_not_match_is_caught_when_the_data_is_used(tmp_path: Pa
     assert asset.texture.shape == (8, 8, 4)
     with pytest.raises(RtsAssetError, match="SHA-256 mismatch"):
         asset.data
+
+
+def test_the_watcher_publishes_every_usable_variant_and_names_the_broken(served: str, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    from gos_bus.daemons import RtsWatcher
+
+    folder = tmp_path / "variants"
+    shutil.copytree(VARIANTS, folder)
+    watcher = RtsWatcher(str(folder), bus=served)
+    published = watcher.scan()
+    usable = [c for c in EXPECTED if "error" not in c]
+    broken = [c["file"] for c in EXPECTED if "error" in c]
+    assert published == len(usable) and watcher.errors == len(broken)
+    err = capsys.readouterr().err
+    for name in broken:
+        assert f"skipped {name}" in err
+    watcher.stop()
