@@ -28,7 +28,19 @@ pub fn d2xy(n: u32, d: u64) -> (u32, u32) {
 /// by block. The curve's first `log2(b)` levels walk every `b` x `b` block the same way, and
 /// the levels above only move and turn it, so each block of `b * b` steps (b = 16) costs three
 /// [`d2xy`] calls and a table instead of one call per pixel.
+///
+/// # Panics
+/// When `side` is not a power of two or `pixels` holds fewer than `side * side * 4` bytes or
+/// fewer than `n` (the loader checks both before it calls this).
 pub fn gather(pixels: &[u8], side: u32, n: usize) -> Vec<u8> {
+    assert!(
+        side.is_power_of_two() && pixels.len() as u64 >= side as u64 * side as u64 * 4,
+        "gather needs a power-of-two side and its pixels"
+    );
+    assert!(
+        n <= pixels.len(),
+        "gather cannot take more than the pixels hold"
+    );
     let mut out = vec![0u8; n];
     let b = side.clamp(1, 16);
     if b == 1 {

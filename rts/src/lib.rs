@@ -66,10 +66,10 @@ pub enum RtsError {
     #[error("malformed PixelRTS metadata: {0}")]
     Metadata(String),
     /// The metadata claims more data than the pixels hold.
-    #[error(
-        "data_size {data_size} is larger than the {capacity} bytes a {side}x{side} image holds"
-    )]
+    #[error("{key} {data_size} is larger than the {capacity} bytes a {side}x{side} image holds")]
     TooLarge {
+        /// The metadata key that states it.
+        key: &'static str,
         /// Claimed size.
         data_size: u64,
         /// What the image holds.
@@ -86,7 +86,7 @@ pub enum RtsError {
         actual: String,
     },
     /// A compression this loader does not read.
-    #[error("unsupported compression {0:?} (this loader reads uncompressed PixelRTS)")]
+    #[error("unsupported compression {0:?} (this loader reads zlib and Zstandard)")]
     Compression(String),
 }
 
@@ -143,45 +143,70 @@ impl RtsFile {
         if self.recovered {
             return Ok(());
         }
-        let pixels = std::mem::take(&mut self.pixels);
-        let r = self.recover_from(&pixels);
-        self.pixels = pixels;
-        r
+        // The pixels stay where they are (views of them may be live): recover from a borrow.
+        let found = found_in(&self.pixels, self.side, &self.metadata)?;
+        self.apply(found);
+        Ok(())
     }
 
     /// [`RtsFile::recover_data`] from pixels held elsewhere (a shared-memory slot, say).
     fn recover_from(&mut self, pixels: &[u8]) -> Result<(), RtsError> {
-        let meta: Value =
-            serde_json::from_str(&self.metadata).map_err(|e| RtsError::Metadata(e.to_string()))?;
-        let obj = meta
-            .as_object()
-            .ok_or_else(|| RtsError::Metadata("it is not a JSON object".into()))?;
-        let r = recover(obj, pixels, self.side)?;
-        // The hash and the entropy each take a pass over the data: one on each core.
-        let (sha256, entropy) = std::thread::scope(|s| {
-            let hash = s.spawn(|| -> [u8; 32] { Sha256::digest(&r.data).into() });
-            let e = entropy(&r.data);
-            (
-                hash.join()
-                    .unwrap_or_else(|_| Sha256::digest(&r.data).into()),
-                e,
-            )
-        });
-        let mut verified = r.verified;
-        if check_stated_hash(obj, &sha256)? {
-            verified.insert(0, "data_hash".into());
-        }
-        self.data = r.data;
-        self.sha256 = sha256;
-        self.entropy = entropy;
-        self.encoding = r.encoding;
-        self.rule = r.rule;
-        self.segments = r.segments;
-        self.hash_verified = !verified.is_empty();
-        self.verified = verified;
-        self.recovered = true;
+        let found = found_in(pixels, self.side, &self.metadata)?;
+        self.apply(found);
         Ok(())
     }
+
+    fn apply(&mut self, f: Found) {
+        self.data = f.r.data;
+        self.sha256 = f.sha256;
+        self.entropy = f.entropy;
+        self.encoding = f.r.encoding;
+        self.rule = f.r.rule;
+        self.segments = f.r.segments;
+        self.hash_verified = !f.verified.is_empty();
+        self.verified = f.verified;
+        self.recovered = true;
+    }
+}
+
+/// The data of an image and what its checks found.
+struct Found {
+    r: Recovered,
+    sha256: [u8; 32],
+    entropy: f32,
+    verified: Vec<String>,
+}
+
+/// Recovers the data of `pixels` by the rule of `metadata` and checks its hashes.
+fn found_in(pixels: &[u8], side: u32, metadata: &str) -> Result<Found, RtsError> {
+    let meta: Value =
+        serde_json::from_str(metadata).map_err(|e| RtsError::Metadata(e.to_string()))?;
+    let obj = meta
+        .as_object()
+        .ok_or_else(|| RtsError::Metadata("it is not a JSON object".into()))?;
+    let r = recover(obj, pixels, side)?;
+    // The hash and the entropy each take a pass over the data: one on each core (or one after
+    // the other where no thread can be started).
+    let (sha256, entropy) = std::thread::scope(|s| {
+        let hash = std::thread::Builder::new()
+            .spawn_scoped(s, || -> [u8; 32] { Sha256::digest(&r.data).into() });
+        let e = entropy(&r.data);
+        let h = hash
+            .ok()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_else(|| Sha256::digest(&r.data).into());
+        (h, e)
+    });
+    let mut verified = r.verified.clone();
+    if check_stated_hash(obj, &sha256)? {
+        verified.insert(0, "data_hash".into());
+    }
+    Ok(Found {
+        r,
+        sha256,
+        entropy,
+        verified,
+    })
 }
 
 /// How a loader found the data of a PixelRTS file: which key gave its size, and where its bytes
@@ -467,6 +492,7 @@ fn read_into<'a>(
         return Err(RtsError::Png(format!("unexpected frame size {need}")));
     }
     let pixels: &'a mut [u8] = place(need).ok_or(RtsError::TooLarge {
+        key: "the image",
         data_size: need as u64,
         capacity: 0,
         side: width,
@@ -552,10 +578,11 @@ fn size_key(obj: &serde_json::Map<String, Value>, key: &str) -> Result<Option<u6
 }
 
 /// The first `n` bytes along the Hilbert curve of a `side` x `side` RGBA image.
-fn hilbert_bytes(pixels: &[u8], side: u32, n: u64) -> Result<Vec<u8>, RtsError> {
+fn hilbert_bytes(pixels: &[u8], side: u32, n: u64, key: &'static str) -> Result<Vec<u8>, RtsError> {
     let capacity = side as u64 * side as u64 * 4;
-    if n > capacity {
+    if n > capacity || pixels.len() as u64 != capacity {
         return Err(RtsError::TooLarge {
+            key,
             data_size: n,
             capacity,
             side,
@@ -567,12 +594,18 @@ fn hilbert_bytes(pixels: &[u8], side: u32, n: u64) -> Result<Vec<u8>, RtsError> 
 /// Zstandard's frame magic, which Geometry OS's encoder may write whatever `type` says.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
-/// Inflates `raw` (zlib, or Zstandard when it starts with its magic) to exactly `size` bytes.
+/// The most data a compressed PixelRTS file may inflate to: what the largest image holds.
+pub const MAX_INFLATED: u64 = MAX_SIDE as u64 * MAX_SIDE as u64 * 4;
+
+/// Inflates `raw` (zlib, or Zstandard when it starts with its magic) to exactly `size` bytes,
+/// `size` at most [`MAX_INFLATED`] (a stated size is refused before anything is inflated).
 fn inflate(raw: &[u8], kind: &str, size: u64) -> Result<Vec<u8>, RtsError> {
-    let limit = usize::try_from(size)
-        .ok()
-        .filter(|&s| s <= 1 << 31)
-        .ok_or_else(|| RtsError::Metadata(format!("data_size {size} is too large to inflate")))?;
+    if size > MAX_INFLATED {
+        return Err(RtsError::Metadata(format!(
+            "data_size {size} is more than the {MAX_INFLATED} bytes compressed PixelRTS data may inflate to"
+        )));
+    }
+    let limit = size as usize;
     let out = if raw.starts_with(&ZSTD_MAGIC) {
         use std::io::Read;
         let mut d = ruzstd::decoding::StreamingDecoder::new(raw)
@@ -600,6 +633,9 @@ fn inflate(raw: &[u8], kind: &str, size: u64) -> Result<Vec<u8>, RtsError> {
     Ok(out)
 }
 
+/// The most segments `offsets` may list (each is hashed).
+pub const MAX_SEGMENTS: usize = 1024;
+
 /// The named segments of `offsets`, each `[start, end)` inside `len` bytes of data, with the
 /// SHA-256 the segment (or `hashes`) states checked.
 fn segments(
@@ -609,6 +645,12 @@ fn segments(
     let Some(Value::Object(offsets)) = obj.get("offsets") else {
         return Ok((Vec::new(), Vec::new()));
     };
+    if offsets.len() > MAX_SEGMENTS {
+        return Err(RtsError::Metadata(format!(
+            "`offsets` lists {} segments, more than the {MAX_SEGMENTS} a file may have",
+            offsets.len()
+        )));
+    }
     let hashes = obj.get("hashes").and_then(Value::as_object);
     let (mut out, mut verified) = (Vec::new(), Vec::new());
     for (name, seg) in offsets {
@@ -628,6 +670,8 @@ fn segments(
             .get("sha256")
             .and_then(Value::as_str)
             .or_else(|| hashes.and_then(|h| h.get(name)).and_then(Value::as_str));
+        // An empty segment proves nothing: its hash is not counted as a check.
+        let stated = stated.filter(|_| end > start);
         if let Some(expected) = stated {
             let actual = hex(&Sha256::digest(&data[start as usize..end as usize]));
             if !expected.eq_ignore_ascii_case(&actual) {
@@ -652,11 +696,14 @@ fn segments(
 /// `data_size`, `code_size`, `offsets`, then the whole grid.
 fn rule_of(obj: &serde_json::Map<String, Value>) -> Rule {
     let encoding = encoding_of(obj);
-    let compressed = obj.get("compression").is_some_and(|c| {
-        c.get("type")
+    // Compressed unless absent, null, false, or a type of "", "none" or "raw".
+    let compressed = obj.get("compression").is_some_and(|c| match c {
+        Value::Null | Value::Bool(false) => false,
+        _ => c
+            .get("type")
             .and_then(Value::as_str)
             .or_else(|| c.as_str())
-            .is_none_or(|k| !k.eq_ignore_ascii_case("none"))
+            .is_none_or(|k| !["", "none", "raw"].contains(&k.to_ascii_lowercase().as_str())),
     });
     if encoding == "RGBA-code" {
         Rule::RgbaCode
@@ -714,6 +761,7 @@ fn recover(
             let room = side as u64 * side as u64 * 3;
             if n > room {
                 return Err(RtsError::TooLarge {
+                    key: "wasm_size",
                     data_size: n,
                     capacity: room,
                     side,
@@ -750,11 +798,21 @@ fn recover(
                         RtsError::Metadata("compressed data needs `data_size`".into())
                     })?,
             };
-            let raw = hilbert_bytes(pixels, side, encoded)?;
+            let raw = hilbert_bytes(pixels, side, encoded, "encoded_size")?;
             inflate(&raw, &kind, size)?
         }
-        Rule::DataSize => hilbert_bytes(pixels, side, size_key(obj, "data_size")?.unwrap_or(0))?,
-        Rule::CodeSize => hilbert_bytes(pixels, side, size_key(obj, "code_size")?.unwrap_or(0))?,
+        Rule::DataSize => hilbert_bytes(
+            pixels,
+            side,
+            size_key(obj, "data_size")?.unwrap_or(0),
+            "data_size",
+        )?,
+        Rule::CodeSize => hilbert_bytes(
+            pixels,
+            side,
+            size_key(obj, "code_size")?.unwrap_or(0),
+            "code_size",
+        )?,
         Rule::Segments => {
             let end = obj
                 .get("offsets")
@@ -767,9 +825,9 @@ fn recover(
                 .ok_or_else(|| {
                     RtsError::Metadata("`offsets` names no segment with an end".into())
                 })?;
-            hilbert_bytes(pixels, side, end)?
+            hilbert_bytes(pixels, side, end, "the largest segment end")?
         }
-        Rule::NoMetadata | Rule::WholeGrid => hilbert_bytes(pixels, side, capacity)?,
+        Rule::NoMetadata | Rule::WholeGrid => hilbert_bytes(pixels, side, capacity, "the grid")?,
     };
     let (segments, verified) = segments(obj, &data)?;
     Ok(Recovered {

@@ -156,3 +156,59 @@ fn sidecars_are_looked_for_in_the_documented_order() {
         ]
     );
 }
+
+#[test]
+fn hostile_metadata_is_refused_before_any_work() {
+    let z = ruzstd::encoding::compress_to_vec(
+        &[0u8; 64][..],
+        ruzstd::encoding::CompressionLevel::Fastest,
+    );
+    // A stated size past what any PixelRTS image holds: refused before inflating.
+    let meta = format!(
+        r#"{{"data_size":{},"encoded_size":{},"compression":{{"type":"zstd"}}}}"#,
+        gos_rts::MAX_INFLATED + 1,
+        z.len()
+    );
+    let e = decode(&pixelrts(16, &z, &meta), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("more than the"), "{e}");
+    // More segments than a file may list.
+    let many: Vec<String> = (0..=gos_rts::MAX_SEGMENTS)
+        .map(|i| format!(r#""s{i}":{{"start":0,"end":4}}"#))
+        .collect();
+    let meta = format!(r#"{{"offsets":{{{}}}}}"#, many.join(","));
+    let e = decode(&pixelrts(16, b"abcd", &meta), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("segments, more than"), "{e}");
+    // A size past the grid names its key.
+    let e = decode(&pixelrts(4, b"abcd", r#"{"code_size":100000}"#), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("code_size 100000 is larger"), "{e}");
+}
+
+#[test]
+fn no_compression_spelled_any_way_is_no_compression_and_empty_segments_prove_nothing() {
+    for c in [
+        "null",
+        "false",
+        r#""none""#,
+        r#"{"type":"raw"}"#,
+        r#"{"type":""}"#,
+    ] {
+        let meta = format!(r#"{{"data_size":4,"compression":{c}}}"#);
+        let rts = decode(&pixelrts(4, b"abcd", &meta), None).unwrap();
+        assert_eq!(
+            (rts.rule, &rts.data[..]),
+            (Rule::DataSize, &b"abcd"[..]),
+            "{c}"
+        );
+    }
+    let empty = hex(&<sha2::Sha256 as sha2::Digest>::digest(b""));
+    let meta =
+        format!(r#"{{"data_size":4,"offsets":{{"e":{{"start":0,"end":0,"sha256":"{empty}"}}}}}}"#);
+    let rts = decode(&pixelrts(4, b"abcd", &meta), None).unwrap();
+    assert!(!rts.hash_verified && !rts.segments[0].verified);
+}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -105,6 +106,19 @@ def extract_dna(path: "os.PathLike[str] | str") -> "Optional[HybridDNA]":
                      texture_id=int(logic["texture_id"]))
 
 
+class _Handle:
+    """Owns a loaded asset of the C ABI; freed when the last reference (the asset, or a view of
+    its buffers) goes."""
+
+    def __init__(self, ptr: ctypes.c_void_p) -> None:
+        self.ptr = ptr
+
+    def __del__(self) -> None:
+        if self.ptr:
+            _native.lib.gos_rts_asset_free(self.ptr)
+            self.ptr = ctypes.c_void_p()
+
+
 class RtsAsset:
     """A PixelRTS file (`.rts.png`), the Geometry OS proposal's unified RTS asset.
 
@@ -112,24 +126,33 @@ class RtsAsset:
     `gos-bus rts publish` use): the PNG, its shape, its metadata and the rule that finds its
     data are checked at once; the data itself is recovered, and every hash the metadata states
     checked, on first use of `.data`, `.sha256`, `.verified` or `.segments` (RtsAssetError
-    then, for a hash that does not match). It offers `.dimensions` (width, height), `.texture` (the RGBA8 pixels, a
+    then, for a hash that does not match). The views are read-only, and keep the loader's
+    buffers alive after `close()` or the asset itself is gone. It offers `.dimensions` (width, height), `.texture` (the RGBA8 pixels, a
     numpy `(h, w, 4)` uint8 array when numpy is present, else a memoryview; a view of the
     loader's own buffer, not a copy), `.data` (the decoded bytes, a memoryview), `.metadata`
     (a dict: every text chunk, JSON-decoded when it is JSON, over the sidecar's keys), `.segments`
     (name to Segment), `.rule` (how the data was found), `.sha256`, `.verified` (the hashes
-    checked), `.texture_id`, `.extract_dna()`. The views stay valid while the asset (or a view
-    of it) lives.
+    checked), `.texture_id`, `.extract_dna()`.
     """
 
-    def __init__(self, path: str, handle: ctypes.c_void_p, info: dict) -> None:
+    def __init__(self, path: str, handle: "_Handle", info: dict) -> None:
         self.path = path
-        self._handle: Optional[ctypes.c_void_p] = handle
+        self._holder: Optional[_Handle] = handle
         self._info = info
         self._found: Optional[dict] = None
+        self._lock = threading.Lock()  # the C handle is used by one thread at a time
+
+    @property
+    def _handle(self) -> Optional[ctypes.c_void_p]:
+        return self._holder.ptr if self._holder else None
 
     def _recovered(self) -> dict:
         """What the data's recovery found (done once, on first use): the loader recovers the
         data by the rule and checks every stated hash; RtsAssetError when one does not match."""
+        with self._lock:
+            return self._recover_locked()
+
+    def _recover_locked(self) -> dict:
         if self._found is None:
             if not self._handle:
                 raise RtsAssetError(f"{self.path} was closed: load it again")
@@ -154,26 +177,30 @@ class RtsAsset:
             raise RtsAssetError(
                 f"{_native.last_error()} (gos-bus rts info {path} shows what the loader sees)"
             )
+        holder = _Handle(handle)
         need = _native.lib.gos_rts_asset_info(handle, None, 0)
         buf = ctypes.create_string_buffer(need)
         _native.lib.gos_rts_asset_info(handle, buf, need)
-        return cls(path, handle, json.loads(buf.value.decode("utf-8")))
+        return cls(path, holder, json.loads(buf.value.decode("utf-8")))
 
     def __repr__(self) -> str:
         w, h = self.dimensions
         return f"RtsAsset({self.path!r}, {w}x{h}, rule {self.rule!r})"
 
     def _bytes(self, which: int) -> memoryview:
-        """A view of the loader's pixels (0) or data (1); it keeps the asset alive."""
-        if not self._handle:
-            raise RtsAssetError(f"{self.path} was closed: load it again")
-        ptr, n = ctypes.POINTER(ctypes.c_uint8)(), ctypes.c_uint64()
-        _check(_native.lib.gos_rts_asset_bytes(self._handle, which, ctypes.byref(ptr), ctypes.byref(n)))
+        """A read-only view of the loader's pixels (0) or data (1); it keeps the loader's
+        buffers alive (even past `close()`)."""
+        with self._lock:
+            holder = self._holder
+            if holder is None:
+                raise RtsAssetError(f"{self.path} was closed: load it again")
+            ptr, n = ctypes.POINTER(ctypes.c_uint8)(), ctypes.c_uint64()
+            _check(_native.lib.gos_rts_asset_bytes(holder.ptr, which, ctypes.byref(ptr), ctypes.byref(n)))
         if n.value == 0:
             return memoryview(b"")
         array = (ctypes.c_uint8 * n.value).from_address(ctypes.addressof(ptr.contents))
-        array._owner = self  # type: ignore[attr-defined]  # the asset lives while a view does
-        return memoryview(array).cast("B")
+        array._owner = holder  # type: ignore[attr-defined]  # the buffers live while a view does
+        return memoryview(array).cast("B").toreadonly()
 
     @property
     def dimensions(self) -> "tuple[int, int]":
@@ -243,10 +270,9 @@ class RtsAsset:
                          texture_id=self.texture_id)
 
     def close(self) -> None:
-        """Frees the loader's buffers now (views of them must not be used after)."""
-        if self._handle:
-            _native.lib.gos_rts_asset_free(self._handle)
-            self._handle = None
+        """Lets go of the loader's buffers: they are freed once no view of them is left."""
+        with self._lock:
+            self._holder = None
 
     def __enter__(self) -> "RtsAsset":
         return self

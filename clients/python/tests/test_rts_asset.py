@@ -71,11 +71,18 @@ def test_the_texture_is_a_view_of_the_loaders_buffer_and_keeps_it_alive() -> Non
     assert not a.flags.owndata
 
 
-def test_a_closed_asset_says_so() -> None:
+def test_a_closed_asset_says_so_and_its_views_stay_valid() -> None:
     with RtsAsset.load(VARIANTS / "logic-json.rts.png") as asset:
-        assert len(asset.data) == 200
+        data = asset.data
+        texture = asset.texture
+        before = (bytes(data), texture.copy())
     with pytest.raises(RtsAssetError, match="load it again"):
         asset.data
+    gc.collect()
+    # The views outlive close(): they keep the loader's buffers.
+    assert bytes(data) == before[0] and (texture == before[1]).all()
+    with pytest.raises(ValueError):
+        texture[0, 0, 0] = 1  # read-only: the loader's memory is not the caller's to write
 
 
 def test_a_file_that_is_not_a_png_is_one_clear_line(tmp_path: Path) -> None:
