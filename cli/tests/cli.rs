@@ -201,6 +201,25 @@ fn rts_info_reports_grid_size_and_sha256() {
     assert_eq!(e.lines().count(), 1);
 }
 
+#[test]
+fn rts_info_goes_on_past_a_file_it_cannot_use() {
+    let good = fixtures().join("blob-1000.rts.png");
+    let good = good.to_str().unwrap();
+    let o = run(&["rts", "info", good, "Cargo.toml", good]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stdout(&o).matches("  rule ").count(),
+        2,
+        "both good files shown"
+    );
+    let e = stderr(&o);
+    assert!(
+        e.contains("cannot use Cargo.toml as a PixelRTS texture"),
+        "{e}"
+    );
+    assert!(e.contains("cannot use 1 of 3 files"), "{e}");
+}
+
 /// An `rts.textures` ring of 4 slots of 2 MiB on `bus`.
 fn rts_ring(bus: &gos_bus_client::Bus) -> gos_bus_client::Ring {
     use gos_layouts::Record;

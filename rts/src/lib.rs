@@ -295,14 +295,20 @@ fn entropy(data: &[u8]) -> f32 {
         counts[b as usize] += 1;
     }
     let n = data.len() as f64;
-    -counts
+    let e = -counts
         .iter()
         .filter(|&&c| c > 0)
         .map(|&c| {
             let p = c as f64 / n;
             p * p.log2()
         })
-        .sum::<f64>() as f32
+        .sum::<f64>() as f32;
+    // One repeated byte gives -0.0: say 0.
+    if e > 0.0 {
+        e
+    } else {
+        0.0
+    }
 }
 
 /// The sidecar files looked for beside `image`, in this order (the first that exists is

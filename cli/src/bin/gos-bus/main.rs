@@ -44,20 +44,22 @@ enum PolicyArg {
 
 #[derive(Subcommand)]
 enum RtsCommand {
-    /// Decode a .rts.png: grid, metadata, recovered data size and SHA-256.
+    /// Decode .rts.png files: grid, the rule that found the data, its size and SHA-256, the
+    /// segments, the hashes verified, whether logic is present, the metadata.
     #[command(
-        after_help = "Examples:\n  gos-bus rts info assets/rts/blob-1000.rts.png\n  gos-bus rts info assets/rts/blob-1000.rts.png --json"
+        after_help = "A file that cannot be used is one line on stderr; the others are still shown, and the exit status is 1.\n\nExamples:\n  gos-bus rts info assets/rts/blob-1000.rts.png\n  gos-bus rts info assets/rts-variants/*.rts.png\n  gos-bus rts info assets/rts/blob-1000.rts.png --json"
     )]
     Info {
-        /// The file.
-        file: std::path::PathBuf,
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// Decode .rts.png files and publish each, pixels and metadata, on a ring.
     #[command(
-        after_help = "Examples:\n  gos-bus rts publish assets/rts/*.rts.png\n  gos-bus rts publish boot.rts.png --bus test --ring rts.textures"
+        after_help = "A file that cannot be used is one line on stderr and is skipped; the others are still published, and the exit status is 1.\n\nExamples:\n  gos-bus rts publish assets/rts/*.rts.png\n  gos-bus rts publish boot.rts.png --bus test --ring rts.textures"
     )]
     Publish {
         /// The files.
@@ -274,7 +276,9 @@ fn run(cli: Cli) -> Result<()> {
                 std::process::exit(1);
             }
         }
-        Command::Rts(RtsCommand::Info { file, json }) => view_cmd::rts_info(&file, json)?,
+        Command::Rts(RtsCommand::Info { files, json }) => {
+            view_cmd::each_file(&files, |f| view_cmd::rts_info(f, json))?
+        }
         Command::Rts(RtsCommand::Publish { files, bus, ring }) => {
             view_cmd::rts_publish(&bus, &ring, &files)?
         }

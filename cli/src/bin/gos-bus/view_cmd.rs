@@ -70,6 +70,36 @@ pub fn print_table(snap: &snapshot::BusSnapshot) {
     }
 }
 
+/// Runs `f` on each file; a file it cannot use ([`Error::Rts`]) is one line on stderr and the
+/// rest go on; any other error stops. Fails at the end, counting the files that could not be
+/// used (with one file, its own error is the error).
+pub fn each_file(
+    files: &[std::path::PathBuf],
+    mut f: impl FnMut(&std::path::Path) -> Result<()>,
+) -> Result<()> {
+    if let [one] = files {
+        return f(one);
+    }
+    let mut bad = 0;
+    for file in files {
+        match f(file) {
+            Ok(()) => {}
+            Err(e @ Error::Rts { .. }) => {
+                eprintln!("gos-bus: {e}");
+                bad += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if bad > 0 {
+        return Err(Error::Rts {
+            path: format!("{bad} of {} files", files.len()),
+            problem: "each is named above".into(),
+        });
+    }
+    Ok(())
+}
+
 /// `gos-bus rts info`.
 pub fn rts_info(file: &std::path::Path, json: bool) -> Result<()> {
     let rts = gos_rts::decode_file(file).map_err(|e| Error::Rts {
@@ -146,7 +176,7 @@ pub fn rts_info(file: &std::path::Path, json: bool) -> Result<()> {
 pub fn rts_publish(bus: &str, ring: &str, files: &[std::path::PathBuf]) -> Result<()> {
     let b = gos_bus_client::Bus::attach(bus)?;
     let mut p = b.publisher::<gos_layouts::RtsTexture>(ring)?;
-    for f in files {
+    each_file(files, |f| {
         let d = gos_bus_client::rts::publish_file(&mut p, f)?;
         println!(
             "published {} on '{ring}': {}x{} texture {:#018x}, {} data bytes, sha256 {}",
@@ -157,8 +187,8 @@ pub fn rts_publish(bus: &str, ring: &str, files: &[std::path::PathBuf]) -> Resul
             d.data_size,
             gos_rts::hex(&d.sha256)
         );
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// `gos-bus inspect`.
