@@ -107,25 +107,9 @@ fn make(side: u32) -> Vec<u8> {
             x as u8
         })
         .collect();
-    let mut pixels = vec![0u8; side as usize * side as usize * 4];
-    for (d, chunk) in data.chunks(4).enumerate() {
-        let (px, py) = gos_rts::hilbert::d2xy(side, d as u64);
-        let at = (py as usize * side as usize + px as usize) * 4;
-        pixels[at..at + chunk.len()].copy_from_slice(chunk);
-    }
     let meta = format!(
         r#"{{"format":"PixelRTS-2.0","encoding":{{"type":"RGBA-dense"}},"grid_size":{side},"data_size":{n},"data_hash":"{}"}}"#,
         gos_rts::hex(&Sha256::digest(&data))
     );
-    let mut out = Vec::new();
-    let mut enc = png::Encoder::new(&mut out, side, side);
-    enc.set_color(png::ColorType::Rgba);
-    enc.set_depth(png::BitDepth::Eight);
-    enc.add_text_chunk("PixelRTS".into(), format!("PixelRTS{meta}"))
-        .unwrap();
-    enc.write_header()
-        .unwrap()
-        .write_image_data(&pixels)
-        .unwrap();
-    out
+    gos_rts::encode(side, &data, &meta)
 }

@@ -263,6 +263,33 @@ pub struct Segment {
     pub verified: bool,
 }
 
+/// A PixelRTS image of `data` as the Geometry OS encoder lays it out: an RGBA8 PNG of side
+/// `side` whose pixels carry `data` along the Hilbert curve (unused bytes zero), with `meta`
+/// (JSON) in a `PixelRTS` text chunk. For tests, benchmarks and tools that make files.
+///
+/// # Panics
+/// When `side` is not a power of two or `data` is longer than `side * side * 4` bytes.
+pub fn encode(side: u32, data: &[u8], meta: &str) -> Vec<u8> {
+    assert!(side.is_power_of_two() && data.len() as u64 <= side as u64 * side as u64 * 4);
+    let mut pixels = vec![0u8; side as usize * side as usize * 4];
+    for (d, chunk) in data.chunks(4).enumerate() {
+        let (x, y) = hilbert::d2xy(side, d as u64);
+        let at = (y as usize * side as usize + x as usize) * 4;
+        pixels[at..at + chunk.len()].copy_from_slice(chunk);
+    }
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, side, side);
+    enc.set_color(png::ColorType::Rgba);
+    enc.set_depth(png::BitDepth::Eight);
+    let written = enc
+        .add_text_chunk("PixelRTS".into(), format!("PixelRTS{meta}"))
+        .and_then(|()| enc.write_header())
+        .and_then(|mut w| w.write_image_data(&pixels));
+    // Writing into a Vec fails only on a bad argument, which the assert rules out.
+    written.expect("a PNG encodes into memory");
+    out
+}
+
 /// The folder of sample PixelRTS files: `GOS_RTS_FIXTURES` when set, else this repository's
 /// `assets/rts` (copies of the files the Geometry OS encoder made, with their `expected.json`).
 /// For tests, benchmarks and demos.
@@ -334,14 +361,16 @@ pub fn sidecars(image: &Path) -> Vec<PathBuf> {
 
 /// Reads and decodes a `.rts.png` file (metadata from the PNG, else from a sidecar).
 pub fn decode_file(path: &Path) -> Result<RtsFile, RtsError> {
-    let bytes = std::fs::read(path).map_err(|e| RtsError::Io {
-        path: path.display().to_string(),
-        source: e,
-    })?;
-    let sidecar = sidecars(path)
+    let mut file = decode_file_lazy(path)?;
+    file.recover_data()?;
+    Ok(file)
+}
+
+/// The first of [`sidecars`] of `image` that can be read: its path and its text.
+pub fn read_sidecar(image: &Path) -> Option<(PathBuf, String)> {
+    sidecars(image)
         .into_iter()
-        .find_map(|p| std::fs::read_to_string(p).ok());
-    decode(&bytes, sidecar.as_deref())
+        .find_map(|p| std::fs::read_to_string(&p).ok().map(|t| (p, t)))
 }
 
 /// A PixelRTS file loaded for a program to use: the decoded file, the sidecar it came with,
@@ -364,13 +393,11 @@ pub struct Asset {
 /// # Errors
 /// As [`decode_file_lazy`].
 pub fn load(path: &Path) -> Result<Asset, RtsError> {
-    let file = decode_file_lazy(path)?;
-    let found = sidecars(path).into_iter().find(|p| p.is_file());
+    let (file, sidecar) = read_file(path)?;
     let mut merged = serde_json::Map::new();
-    if let Some(Value::Object(side)) = found
+    if let Some(Value::Object(side)) = sidecar
         .as_ref()
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|(_, t)| serde_json::from_str::<Value>(t).ok())
     {
         merged.extend(side);
     }
@@ -386,7 +413,7 @@ pub fn load(path: &Path) -> Result<Asset, RtsError> {
     }
     Ok(Asset {
         file,
-        sidecar: found,
+        sidecar: sidecar.map(|(p, _)| p),
         metadata: Value::Object(merged),
     })
 }
@@ -399,17 +426,20 @@ pub fn load(path: &Path) -> Result<Asset, RtsError> {
 /// # Errors
 /// As [`decode_file`], for what it checks.
 pub fn decode_file_lazy(path: &Path) -> Result<RtsFile, RtsError> {
+    read_file(path).map(|(file, _)| file)
+}
+
+/// [`decode_file_lazy`], with the sidecar it read (path and text).
+fn read_file(path: &Path) -> Result<(RtsFile, Option<(PathBuf, String)>), RtsError> {
     let bytes = std::fs::read(path).map_err(|e| RtsError::Io {
         path: path.display().to_string(),
         source: e,
     })?;
-    let sidecar = sidecars(path)
-        .into_iter()
-        .find_map(|p| std::fs::read_to_string(p).ok());
+    let sidecar = read_sidecar(path);
     let mut pixels = Vec::new();
     let mut file = read_into(
         &bytes,
-        sidecar.as_deref(),
+        sidecar.as_ref().map(|(_, t)| t.as_str()),
         |n| {
             pixels.resize(n, 0);
             Some(&mut pixels[..])
@@ -417,7 +447,7 @@ pub fn decode_file_lazy(path: &Path) -> Result<RtsFile, RtsError> {
         true,
     )?;
     file.pixels = pixels;
-    Ok(file)
+    Ok((file, sidecar))
 }
 
 /// Decodes PixelRTS PNG bytes; `sidecar` is the sidecar JSON, used when the PNG has no

@@ -79,25 +79,7 @@ fn a_segment_whose_bytes_changed_is_named() {
 
 /// An RGBA image whose Hilbert-ordered bytes are `data`, with `meta` as its PixelRTS chunk.
 fn pixelrts(side: u32, data: &[u8], meta: &str) -> Vec<u8> {
-    let mut pixels = vec![0u8; (side * side * 4) as usize];
-    for (d, chunk) in data.chunks(4).enumerate() {
-        let (x, y) = gos_rts::hilbert::d2xy(side, d as u64);
-        let at = ((y * side + x) * 4) as usize;
-        pixels[at..at + chunk.len()].copy_from_slice(chunk);
-    }
-    let mut out = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut out, side, side);
-        enc.set_color(png::ColorType::Rgba);
-        enc.set_depth(png::BitDepth::Eight);
-        enc.add_text_chunk("PixelRTS".into(), format!("PixelRTS{meta}"))
-            .unwrap();
-        enc.write_header()
-            .unwrap()
-            .write_image_data(&pixels)
-            .unwrap();
-    }
-    out
+    gos_rts::encode(side, data, meta)
 }
 
 #[test]

@@ -82,9 +82,7 @@ pub fn publish_file_within(
             source: e,
         })
     })?;
-    let sidecar = gos_rts::sidecars(path)
-        .into_iter()
-        .find_map(|p| std::fs::read_to_string(p).ok());
+    let sidecar = gos_rts::read_sidecar(path).map(|(_, text)| text);
     let mtime_ns = std::fs::metadata(path)
         .and_then(|m| m.modified())
         .ok()
