@@ -21,9 +21,12 @@ pub mod api;
 pub mod confine;
 pub mod limits;
 pub mod probe;
+pub mod relay;
 pub mod run;
+pub mod values;
 
 pub use api::{ApiCall, ApiFunction, API};
 pub use limits::{Limit, Limits, Status};
 pub use probe::{probe, Probe};
 pub use run::{Isolation, Job, Outcome, Runner};
+pub use values::WasmValue;

@@ -16,6 +16,7 @@
 
 use crate::api::{self, ApiCall, Line};
 use crate::limits::{Limit, Limits, Status};
+use crate::values::WasmValue;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
@@ -93,6 +94,8 @@ pub struct Outcome {
     pub wall: Duration,
     /// What the confining helper applied (`{"landlock": ..., "seccomp": ...}`), when sandboxed.
     pub confined: Option<Value>,
+    /// The values a WebAssembly export returned (none for a script).
+    pub values: Vec<WasmValue>,
 }
 
 impl Outcome {
@@ -108,6 +111,7 @@ impl Outcome {
             refused: 0,
             wall: Duration::ZERO,
             confined: None,
+            values: Vec::new(),
         }
     }
 
@@ -125,6 +129,7 @@ impl Outcome {
             "refused": self.refused,
             "wall_ms": self.wall.as_secs_f64() * 1e3,
             "confined": self.confined,
+            "values": self.values.iter().map(|v| v.to_json()).collect::<Vec<_>>(),
         })
     }
 }
@@ -466,6 +471,7 @@ impl Runner {
             refused: refused.load(Ordering::Relaxed),
             wall,
             confined: relay.confined.clone(),
+            values: Vec::new(),
         };
         if !plain && relay.confined.is_none() {
             let why = String::from_utf8_lossy(&o.output);

@@ -110,14 +110,30 @@ crate::constants! {
     pub const DNA_API_SPAWN_BRICK: u64 = 1 << 1;
     /// `DnaJob::allowed_api_mask` bit: `deploy_to_map(x, y, name)` (a brick placed on the map).
     pub const DNA_API_DEPLOY_TO_MAP: u64 = 1 << 2;
+    /// `DnaJob::arg_types` and `DnaResult::value_types`: a 32-bit integer (the low 32 bits of
+    /// its slot, two's complement).
+    pub const DNA_VALUE_I32: u8 = 1;
+    /// `DnaJob::arg_types` and `DnaResult::value_types`: a 64-bit integer (two's complement).
+    pub const DNA_VALUE_I64: u8 = 2;
+    /// `DnaJob::arg_types` and `DnaResult::value_types`: an IEEE 754 single (its bits in the
+    /// low 32 bits of its slot).
+    pub const DNA_VALUE_F32: u8 = 3;
+    /// `DnaJob::arg_types` and `DnaResult::value_types`: an IEEE 754 double (its bits).
+    pub const DNA_VALUE_F64: u8 = 4;
+    /// Most arguments a `DnaJob` carries (`DnaJob::args`), and most values a `DnaResult`
+    /// carries (`DnaResult::values`).
+    pub const DNA_MAX_VALUES: usize = 8;
+    /// Longest export name a `DnaJob` carries (`DnaJob::export`), in bytes of UTF-8.
+    pub const DNA_EXPORT_MAX: usize = 64;
 }
 
 record! {
-    /// A Hybrid DNA job; `code_len` bytes of code follow the record.
-    pub struct DnaJob: magic b"DNAJ", version 1, size 128, align 8 {
+    /// A Hybrid DNA job; `code_len` bytes of code follow the record. A script is Python source;
+    /// a WebAssembly module (kind 2) names the export to call and carries its arguments.
+    pub struct DnaJob: magic b"DNAJ", version 2, size 256, align 8 {
         /// Magic `DNAJ`.
         pub magic: [u8; 4] = 0,
-        /// Layout version (1).
+        /// Layout version (2).
         pub version: u16 = 4,
         /// 0 = script, 1 = genome, 2 = wasm.
         pub kind: u16 = 6,
@@ -155,8 +171,19 @@ record! {
         pub code_len: u32 = 80,
         /// CRC-32 (IEEE) of the code bytes.
         pub code_crc32: u32 = 84,
+        /// WebAssembly: how many of `args` the export takes (at most 8).
+        pub arg_count: u16 = 88,
         /// Reserved, zero.
-        pub reserved: [u8; 40] = 88,
+        pub reserved1: [u8; 6] = 90,
+        /// WebAssembly: each argument's type (`DNA_VALUE_*`).
+        pub arg_types: [u8; 8] = 96,
+        /// WebAssembly: each argument's bits, as its `arg_types` entry says.
+        pub args: [u64; 8] = 104,
+        /// WebAssembly: the export to call, UTF-8, zero-padded (all zero: the module's entry
+        /// point: `run`, `main`, `_start`, else its one export without parameters).
+        pub export: [u8; 64] = 168,
+        /// Reserved, zero.
+        pub reserved: [u8; 24] = 232,
     }
 }
 
@@ -193,11 +220,12 @@ crate::constants! {
 }
 
 record! {
-    /// The result of a DNA job; `output_len` bytes of output follow the record.
-    pub struct DnaResult: magic b"DNAR", version 2, size 64, align 8 {
+    /// The result of a DNA job; `output_len` bytes of output follow the record. A WebAssembly
+    /// job's returned values are in `values`.
+    pub struct DnaResult: magic b"DNAR", version 3, size 136, align 8 {
         /// Magic `DNAR`.
         pub magic: [u8; 4] = 0,
-        /// Layout version (2).
+        /// Layout version (3).
         pub version: u16 = 4,
         /// 0 = ok, 1 = error, 2 = timeout, 3 = rejected.
         pub status: u16 = 6,
@@ -221,8 +249,14 @@ record! {
         pub api_calls: u32 = 52,
         /// API calls the executor refused (not granted, malformed, over the bound).
         pub api_refused: u32 = 56,
+        /// WebAssembly: how many values the export returned (at most 8).
+        pub value_count: u16 = 60,
         /// Reserved, zero.
-        pub reserved: [u8; 4] = 60,
+        pub reserved1: u16 = 62,
+        /// WebAssembly: each returned value's type (`DNA_VALUE_*`).
+        pub value_types: [u8; 8] = 64,
+        /// WebAssembly: each returned value's bits, as its `value_types` entry says.
+        pub values: [u64; 8] = 72,
     }
 }
 

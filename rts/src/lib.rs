@@ -90,6 +90,10 @@ pub enum RtsError {
     Compression(String),
 }
 
+/// The first 8 bytes of a WebAssembly module in the binary format, version 1 (WebAssembly
+/// Core Specification, 5.5.16 "Modules": magic `\0asm`, version `01 00 00 00`).
+pub const WASM_MAGIC: &[u8; 8] = b"\0asm\x01\0\0\0";
+
 /// A decoded PixelRTS file.
 #[derive(Debug, Clone)]
 pub struct RtsFile {
@@ -132,6 +136,14 @@ pub struct RtsFile {
 }
 
 impl RtsFile {
+    /// The WebAssembly module this file's data is, when it is one (a Pixel Code Executor
+    /// cartridge: the data starts with the module magic `\0asm` and binary version 1, however
+    /// the pixels carry it: `linear_rgb` with `embedded_type: "wasm"`, or `RGBA-code` with
+    /// `original_data_b64`). None before [`RtsFile::recover_data`] and for other data.
+    pub fn wasm_module(&self) -> Option<&[u8]> {
+        (self.recovered && self.data.starts_with(WASM_MAGIC)).then_some(&self.data[..])
+    }
+
     /// Recovers the data from the pixels by the file's rule and checks every hash its metadata
     /// states (once; later calls return at once). [`decode_file_lazy`] leaves this for when
     /// the data is wanted.

@@ -300,32 +300,13 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
         limits,
     };
     let relay = a.relay;
-    let stdout = std::io::stdout();
     let mut handler = |call: &api::ApiCall| -> Result<Value, String> {
         if !relay {
             let args: Vec<String> = call.args.iter().map(Value::to_string).collect();
             eprintln!("call: {}({})", call.function.name, args.join(", "));
             return Ok(Value::Null);
         }
-        let mut out = stdout.lock();
-        writeln!(out, "{}", json!({ "call": call.to_json() }))
-            .and_then(|_| out.flush())
-            .map_err(|e| format!("the executor is gone: {e}"))?;
-        drop(out);
-        let mut line = String::new();
-        match stdin.lock().read_line(&mut line) {
-            Ok(0) | Err(_) => Err("the executor closed the API channel".into()),
-            Ok(_) => match serde_json::from_str::<Value>(&line) {
-                Ok(Value::Object(mut o)) => match (o.remove("ok"), o.remove("error")) {
-                    (_, Some(e)) => Err(e
-                        .as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| e.to_string())),
-                    (v, None) => Ok(v.unwrap_or(Value::Null)),
-                },
-                _ => Err("the executor answered with something that is not a reply".into()),
-            },
-        }
+        gos_dna::relay::stdio_call(call)
     };
     let outcome = runner.run(&job, &mut handler);
     if a.relay || a.json {

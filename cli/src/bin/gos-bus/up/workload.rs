@@ -117,7 +117,7 @@ pub fn submit_jobs(bus: &Bus, count: u64) -> Result<BTreeMap<u64, String>, Strin
         let id = i + 1;
         *loan.header_mut() = DnaJob {
             magic: *b"DNAJ",
-            version: 1,
+            version: <DnaJob as gos_bus_client::Record>::SCHEMA.version,
             job_id: id,
             timeout_ms: 10_000,
             submitted_ns: proc::now_ns() as i64,

@@ -1,0 +1,309 @@
+//! Typed WebAssembly values: a WebAssembly job's arguments and returned values, as the
+//! `DnaJob` and `DnaResult` records carry them (`DNA_VALUE_*` type codes beside 64-bit slots).
+
+use gos_layouts::records::{
+    DNA_EXPORT_MAX, DNA_MAX_VALUES, DNA_VALUE_F32, DNA_VALUE_F64, DNA_VALUE_I32, DNA_VALUE_I64,
+};
+use gos_layouts::{DnaJob, DnaResult};
+use serde_json::{json, Value};
+
+/// One WebAssembly number value (the core types `i32`, `i64`, `f32`, `f64`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WasmValue {
+    /// A 32-bit integer.
+    I32(i32),
+    /// A 64-bit integer.
+    I64(i64),
+    /// An IEEE 754 single.
+    F32(f32),
+    /// An IEEE 754 double.
+    F64(f64),
+}
+
+impl WasmValue {
+    /// Its `DNA_VALUE_*` type code.
+    pub fn type_code(self) -> u8 {
+        match self {
+            WasmValue::I32(_) => DNA_VALUE_I32,
+            WasmValue::I64(_) => DNA_VALUE_I64,
+            WasmValue::F32(_) => DNA_VALUE_F32,
+            WasmValue::F64(_) => DNA_VALUE_F64,
+        }
+    }
+
+    /// Its type's name: `i32`, `i64`, `f32` or `f64`.
+    pub fn type_name(self) -> &'static str {
+        type_name(self.type_code()).unwrap_or("?")
+    }
+
+    /// Its bits in a record's 64-bit slot: integers two's complement (an `i32` in the low 32
+    /// bits, sign-extended), floats their IEEE 754 bits (an `f32`'s in the low 32 bits).
+    pub fn bits(self) -> u64 {
+        match self {
+            WasmValue::I32(v) => v as i64 as u64,
+            WasmValue::I64(v) => v as u64,
+            WasmValue::F32(v) => v.to_bits() as u64,
+            WasmValue::F64(v) => v.to_bits(),
+        }
+    }
+
+    /// The value a record's type code and slot hold.
+    ///
+    /// # Errors
+    /// A type code that is not a `DNA_VALUE_*`.
+    pub fn from_parts(code: u8, bits: u64) -> Result<WasmValue, String> {
+        Ok(match code {
+            DNA_VALUE_I32 => WasmValue::I32(bits as u32 as i32),
+            DNA_VALUE_I64 => WasmValue::I64(bits as i64),
+            DNA_VALUE_F32 => WasmValue::F32(f32::from_bits(bits as u32)),
+            DNA_VALUE_F64 => WasmValue::F64(f64::from_bits(bits)),
+            c => {
+                return Err(format!(
+                    "value type {c} is not one of i32 (1), i64 (2), f32 (3), f64 (4)"
+                ))
+            }
+        })
+    }
+
+    /// `text` (a number) as a value of type `code`: `21`, `-3`, `0x10`, `2.5`.
+    ///
+    /// # Errors
+    /// Not a number, or out of the type's range.
+    pub fn parse(text: &str, code: u8) -> Result<WasmValue, String> {
+        let int = |t: &str| -> Option<i128> {
+            let (neg, t) = t.strip_prefix('-').map_or((false, t), |r| (true, r));
+            let v = match t.strip_prefix("0x") {
+                Some(h) => i128::from_str_radix(h, 16).ok()?,
+                None => t.parse::<i128>().ok()?,
+            };
+            Some(if neg { -v } else { v })
+        };
+        let bad = || format!("{text:?} is not {}", type_name(code).unwrap_or("a number"));
+        Ok(match code {
+            DNA_VALUE_I32 => {
+                // An i32 may be given unsigned too (0xffffffff), as WebAssembly does.
+                let v = int(text).ok_or_else(bad)?;
+                if !(i32::MIN as i128..=u32::MAX as i128).contains(&v) {
+                    return Err(format!("{text} is out of the range of an i32"));
+                }
+                WasmValue::I32(v as i64 as i32)
+            }
+            DNA_VALUE_I64 => {
+                let v = int(text).ok_or_else(bad)?;
+                if !(i64::MIN as i128..=u64::MAX as i128).contains(&v) {
+                    return Err(format!("{text} is out of the range of an i64"));
+                }
+                WasmValue::I64(v as i64)
+            }
+            DNA_VALUE_F32 => WasmValue::F32(text.parse().map_err(|_| bad())?),
+            DNA_VALUE_F64 => WasmValue::F64(text.parse().map_err(|_| bad())?),
+            c => return Err(format!("value type {c} is not one of i32, i64, f32, f64")),
+        })
+    }
+
+    /// As JSON: `{"type": "i32", "value": 42}` (floats that are not finite as a string:
+    /// `"NaN"`, `"inf"`, `"-inf"`).
+    pub fn to_json(self) -> Value {
+        let value = match self {
+            WasmValue::I32(v) => json!(v),
+            WasmValue::I64(v) => json!(v),
+            WasmValue::F32(v) if v.is_finite() => json!(v),
+            WasmValue::F64(v) if v.is_finite() => json!(v),
+            WasmValue::F32(v) => json!(v.to_string()),
+            WasmValue::F64(v) => json!(v.to_string()),
+        };
+        json!({ "type": self.type_name(), "value": value })
+    }
+
+    /// From [`WasmValue::to_json`]'s form.
+    ///
+    /// # Errors
+    /// Not an object with a known `type` and a `value` of that type.
+    pub fn from_json(v: &Value) -> Result<WasmValue, String> {
+        let ty = v["type"].as_str().unwrap_or_default();
+        let code = type_code(ty).ok_or_else(|| format!("{v} has no type i32, i64, f32 or f64"))?;
+        let text = match &v["value"] {
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => s.clone(),
+            other => return Err(format!("{other} is not a number")),
+        };
+        WasmValue::parse(&text, code)
+    }
+}
+
+impl std::fmt::Display for WasmValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WasmValue::I32(v) => write!(f, "{v}"),
+            WasmValue::I64(v) => write!(f, "{v}"),
+            WasmValue::F32(v) => write!(f, "{v}"),
+            WasmValue::F64(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// The name of type code `code` (`i32`, `i64`, `f32`, `f64`).
+pub fn type_name(code: u8) -> Option<&'static str> {
+    Some(match code {
+        DNA_VALUE_I32 => "i32",
+        DNA_VALUE_I64 => "i64",
+        DNA_VALUE_F32 => "f32",
+        DNA_VALUE_F64 => "f64",
+        _ => return None,
+    })
+}
+
+/// The type code named `name`.
+pub fn type_code(name: &str) -> Option<u8> {
+    [DNA_VALUE_I32, DNA_VALUE_I64, DNA_VALUE_F32, DNA_VALUE_F64]
+        .into_iter()
+        .find(|&c| type_name(c) == Some(name))
+}
+
+/// The export a WebAssembly job names (empty: its entry point).
+///
+/// # Errors
+/// The name is not UTF-8 (a hostile or broken submitter).
+pub fn job_export(job: &DnaJob) -> Result<String, String> {
+    let end = job
+        .export
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(DNA_EXPORT_MAX);
+    String::from_utf8(job.export[..end].to_vec())
+        .map_err(|_| "the job's export name is not UTF-8".to_string())
+}
+
+/// The arguments a WebAssembly job carries.
+///
+/// # Errors
+/// More than [`DNA_MAX_VALUES`] of them, or a type code that is not a `DNA_VALUE_*`.
+pub fn job_args(job: &DnaJob) -> Result<Vec<WasmValue>, String> {
+    let n = job.arg_count as usize;
+    if n > DNA_MAX_VALUES {
+        return Err(format!(
+            "the job says it has {n} arguments; a DnaJob carries at most {DNA_MAX_VALUES}"
+        ));
+    }
+    (0..n)
+        .map(|i| {
+            WasmValue::from_parts(job.arg_types[i], job.args[i])
+                .map_err(|e| format!("argument {}: {e}", i + 1))
+        })
+        .collect()
+}
+
+/// Writes `export` and `args` into `job`.
+///
+/// # Errors
+/// The name is longer than [`DNA_EXPORT_MAX`] bytes or holds a NUL, or there are more than
+/// [`DNA_MAX_VALUES`] arguments.
+pub fn set_job_call(job: &mut DnaJob, export: &str, args: &[WasmValue]) -> Result<(), String> {
+    if export.len() > DNA_EXPORT_MAX || export.contains('\0') {
+        return Err(format!(
+            "the export name {export:?} is longer than {DNA_EXPORT_MAX} bytes or holds a NUL"
+        ));
+    }
+    if args.len() > DNA_MAX_VALUES {
+        return Err(format!(
+            "{} arguments; a DnaJob carries at most {DNA_MAX_VALUES}",
+            args.len()
+        ));
+    }
+    job.export = [0; DNA_EXPORT_MAX];
+    job.export[..export.len()].copy_from_slice(export.as_bytes());
+    job.arg_count = args.len() as u16;
+    for (i, a) in args.iter().enumerate() {
+        job.arg_types[i] = a.type_code();
+        job.args[i] = a.bits();
+    }
+    Ok(())
+}
+
+/// The values a result carries.
+///
+/// # Errors
+/// More than [`DNA_MAX_VALUES`], or a type code that is not a `DNA_VALUE_*`.
+pub fn result_values(r: &DnaResult) -> Result<Vec<WasmValue>, String> {
+    let n = r.value_count as usize;
+    if n > DNA_MAX_VALUES {
+        return Err(format!(
+            "the result says it has {n} values; a DnaResult carries at most {DNA_MAX_VALUES}"
+        ));
+    }
+    (0..n)
+        .map(|i| WasmValue::from_parts(r.value_types[i], r.values[i]))
+        .collect()
+}
+
+/// Writes `values` into `r`.
+///
+/// # Errors
+/// More than [`DNA_MAX_VALUES`] values (nothing is written).
+pub fn set_result_values(r: &mut DnaResult, values: &[WasmValue]) -> Result<(), String> {
+    if values.len() > DNA_MAX_VALUES {
+        return Err(format!(
+            "{} values; a DnaResult carries at most {DNA_MAX_VALUES}",
+            values.len()
+        ));
+    }
+    r.value_count = values.len() as u16;
+    for (i, v) in values.iter().enumerate() {
+        r.value_types[i] = v.type_code();
+        r.values[i] = v.bits();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_survive_the_record_and_json() {
+        for v in [
+            WasmValue::I32(-7),
+            WasmValue::I32(i32::MAX),
+            WasmValue::I64(i64::MIN),
+            WasmValue::F32(1.5),
+            WasmValue::F64(-0.25),
+        ] {
+            assert_eq!(WasmValue::from_parts(v.type_code(), v.bits()).unwrap(), v);
+            assert_eq!(WasmValue::from_json(&v.to_json()).unwrap(), v);
+        }
+        let mut r: DnaResult = bytemuck::Zeroable::zeroed();
+        set_result_values(&mut r, &[WasmValue::I32(42), WasmValue::F64(2.0)]).unwrap();
+        assert_eq!(
+            result_values(&r).unwrap(),
+            [WasmValue::I32(42), WasmValue::F64(2.0)]
+        );
+        assert!(set_result_values(&mut r, &[WasmValue::I32(0); 9]).is_err());
+        r.value_count = 200;
+        assert!(result_values(&r).is_err(), "a hostile count is an error");
+    }
+
+    #[test]
+    fn texts_parse_within_their_type() {
+        assert_eq!(
+            WasmValue::parse("21", DNA_VALUE_I32).unwrap(),
+            WasmValue::I32(21)
+        );
+        assert_eq!(
+            WasmValue::parse("0xffffffff", DNA_VALUE_I32).unwrap(),
+            WasmValue::I32(-1)
+        );
+        assert!(WasmValue::parse("4294967296", DNA_VALUE_I32).is_err());
+        assert!(WasmValue::parse("1.5", DNA_VALUE_I64).is_err());
+        assert_eq!(
+            WasmValue::parse("2.5", DNA_VALUE_F32).unwrap(),
+            WasmValue::F32(2.5)
+        );
+        let mut job: DnaJob = bytemuck::Zeroable::zeroed();
+        set_job_call(&mut job, "double", &[WasmValue::I32(21)]).unwrap();
+        assert_eq!(job_export(&job).unwrap(), "double");
+        assert_eq!(job_args(&job).unwrap(), [WasmValue::I32(21)]);
+        assert!(set_job_call(&mut job, &"x".repeat(65), &[]).is_err());
+        job.arg_types[0] = 9;
+        assert!(job_args(&job).is_err());
+    }
+}

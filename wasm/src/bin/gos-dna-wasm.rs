@@ -1,0 +1,321 @@
+//! `gos-dna-wasm`: runs Hybrid DNA WebAssembly (a module, or the cartridge `.rts.png` that
+//! carries one) in wasmtime. The DNA executor keeps one `serve` worker and hands it its
+//! WebAssembly jobs; `run` runs one module from the command line.
+
+use base64::Engine as _;
+use clap::{Parser, Subcommand};
+use gos_dna::api::{self, ApiCall};
+use gos_dna::confine::{self, Confinement};
+use gos_dna::{Outcome, Status, WasmValue};
+use gos_dna_wasm::host::WasmHandler;
+use gos_dna_wasm::runner::{entry, value_type};
+use gos_dna_wasm::{WasmJob, WasmLimits, WasmRunner};
+use serde_json::{json, Value};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "gos-dna-wasm",
+    version,
+    about = "Run Hybrid DNA WebAssembly (a .wasm module or a cartridge .rts.png) in wasmtime, with \
+             a time limit, a memory limit and only the API it is granted",
+    after_help = "Examples:
+  gos-dna-wasm run wasm-double.rts.png --export double --arg 21   prints 42
+  gos-dna-wasm run module.wasm --grant spawn_brick               its calls are printed on stderr
+  gos-dna-wasm run spin.wasm --timeout 0.5 --json                one JSON result line
+  gos-dna-wasm api                                               the API as WebAssembly imports"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one export of a module and print what it returned.
+    Run(RunArgs),
+    /// The API a module may import, with each function's WebAssembly signature.
+    Api,
+    /// Run jobs for a DNA executor: one JSON request per line on stdin (see --help).
+    #[command(
+        after_help = "The worker compiles each module once (cached by SHA-256) and, before \
+its first job, confines itself: Landlock with no file access at all, the sandbox's seccomp \
+filter, no_new_privs, no core dumps. It prints {\"ready\": {...}} once, then \
+answers each request line {\"job\": {\"module\": BASE64, \"export\": NAME, \"args\": \
+[{\"type\": \"i32\", \"value\": 21}], \"api_mask\": N, \"timeout_ms\": N, \"memory\": BYTES}} with \
+API calls, each {\"call\": {\"name\": ..., \"args\": [...]}} on stdout answered by one line on \
+stdin ({\"ok\": VALUE} or {\"error\": \"why\"}), and then {\"result\": {...}}. It dies with the \
+process that started it."
+    )]
+    Serve {
+        /// Run where Landlock or seccomp is missing.
+        #[arg(long)]
+        weaker: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The module: a .wasm file, or a .rts.png cartridge whose data is a module.
+    file: PathBuf,
+    /// The export to call (default: run, main, _start, or the one export without parameters).
+    #[arg(long, default_value = "")]
+    export: String,
+    /// An argument, in order; its type is the export's parameter's (`21`, `2.5`, `0xff`).
+    #[arg(long = "arg", allow_hyphen_values = true)]
+    args: Vec<String>,
+    /// API functions the module may import (comma-separated, or `all`).
+    #[arg(long, default_value = "")]
+    grant: String,
+    /// Wall-clock limit in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+    /// Linear-memory limit, bytes (suffixes K, M, G).
+    #[arg(long, default_value = "64M", value_parser = bytes)]
+    memory: u64,
+    /// Print the result as one JSON line on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn bytes(s: &str) -> Result<u64, String> {
+    let (num, mul) = match s.trim().to_ascii_uppercase() {
+        t if t.ends_with('G') => (t[..t.len() - 1].to_string(), 1u64 << 30),
+        t if t.ends_with('M') => (t[..t.len() - 1].to_string(), 1 << 20),
+        t if t.ends_with('K') => (t[..t.len() - 1].to_string(), 1 << 10),
+        t => (t, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+        .ok_or_else(|| format!("{s:?} is not a size in bytes (such as 64M)"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let done = match cli.cmd {
+        Cmd::Run(a) => run(a),
+        Cmd::Api => {
+            println!(
+                "A module imports these from \"{}\" (only those its job is granted). None returns a \
+                 value; a call the executor refuses traps.",
+                api::MODULE
+            );
+            for f in api::API {
+                println!(
+                    "{}.{} {}  (bit {:#x})  {}",
+                    api::MODULE,
+                    f.name,
+                    gos_dna_wasm::imports::signature_of(f),
+                    f.bit,
+                    f.doc
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Serve { weaker } => serve(weaker),
+    };
+    done.unwrap_or_else(|e| {
+        eprintln!("gos-dna-wasm: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// The module in `path`: a cartridge's data when the file is a PNG, else the file.
+fn read_module(path: &Path) -> Result<Vec<u8>, String> {
+    let raw = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !raw.starts_with(b"\x89PNG") {
+        return Ok(raw);
+    }
+    let file = gos_rts::decode_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    file.wasm_module().map(<[u8]>::to_vec).ok_or_else(|| {
+        format!(
+            "{} carries no WebAssembly module (its data does not start with \\0asm)",
+            path.display()
+        )
+    })
+}
+
+fn run(a: RunArgs) -> Result<ExitCode, String> {
+    if !(a.timeout > 0.0 && a.timeout.is_finite()) {
+        return Err(format!(
+            "--timeout {} is not a positive number of seconds",
+            a.timeout
+        ));
+    }
+    let module = read_module(&a.file)?;
+    let runner = WasmRunner::new()?;
+    // Arguments take the export's parameter types (a module that cannot be used is reported
+    // by the run itself).
+    let types: Vec<u8> = match runner
+        .module(&module)
+        .and_then(|(m, _)| entry(&m, &a.export))
+    {
+        Ok((_, ty)) => ty
+            .params()
+            .map(|t| {
+                value_type(&t)
+                    .and_then(gos_dna::values::type_code)
+                    .unwrap_or(0)
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let mut args = Vec::new();
+    for (i, text) in a.args.iter().enumerate() {
+        let code =
+            types.get(i).copied().filter(|&c| c != 0).ok_or_else(|| {
+                format!("--arg {text}: the export takes {} arguments", types.len())
+            })?;
+        args.push(WasmValue::parse(text, code).map_err(|e| format!("--arg {text}: {e}"))?);
+    }
+    let job = WasmJob {
+        module: &module,
+        export: &a.export,
+        args: &args,
+        api_mask: api::mask_of(&a.grant)?,
+        limits: WasmLimits {
+            wall: Duration::from_secs_f64(a.timeout),
+            memory: a.memory as usize,
+            ..WasmLimits::default()
+        },
+    };
+    let mut handler: WasmHandler = Box::new(|call: &ApiCall| {
+        let args: Vec<String> = call.args.iter().map(Value::to_string).collect();
+        eprintln!("call: {}({})", call.function.name, args.join(", "));
+        Ok(Value::Null)
+    });
+    let o = runner.run(&job, &mut handler);
+    if a.json {
+        println!("{}", json!({ "result": o.to_json() }));
+    } else {
+        for v in &o.values {
+            println!("{v}");
+        }
+        eprintln!(
+            "gos-dna-wasm: {}: {} ({} calls, {} refused, {:.2} ms)",
+            o.status.name(),
+            o.reason,
+            o.calls,
+            o.refused,
+            o.wall.as_secs_f64() * 1e3
+        );
+    }
+    Ok(if o.status == Status::Ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The long-lived worker of a DNA executor.
+fn serve(weaker: bool) -> Result<ExitCode, String> {
+    let parent = nix::unistd::getppid();
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
+    if nix::unistd::getppid() != parent {
+        return Err("the executor that started this worker is gone".into());
+    }
+    let runner = WasmRunner::new()?;
+    runner.warm_up()?;
+    let confined = confine_worker(weaker)?;
+    println!("{}", json!({ "ready": { "confined": confined } }));
+    let stdin = std::io::stdin();
+    loop {
+        let mut line = String::new();
+        match stdin.lock().read_line(&mut line) {
+            Ok(0) => return Ok(ExitCode::SUCCESS),
+            Ok(_) => {}
+            Err(e) => return Err(format!("reading a request: {e}")),
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (outcome, cached) = match request(&line) {
+            Ok(r) => {
+                let cached = runner.module(&r.module).is_ok_and(|(_, hit)| hit);
+                let job = WasmJob {
+                    module: &r.module,
+                    export: &r.export,
+                    args: &r.args,
+                    api_mask: r.api_mask,
+                    limits: r.limits,
+                };
+                let mut handler: WasmHandler = Box::new(gos_dna::relay::stdio_call);
+                (runner.run(&job, &mut handler), cached)
+            }
+            Err(why) => (Outcome::rejected(why), false),
+        };
+        let mut result = outcome.to_json();
+        result["confined"] = confined.clone();
+        result["cached"] = json!(cached);
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", json!({ "result": result }))
+            .and_then(|_| out.flush())
+            .map_err(|e| format!("the executor is gone: {e}"))?;
+    }
+}
+
+/// One request, read.
+struct Request {
+    module: Vec<u8>,
+    export: String,
+    args: Vec<WasmValue>,
+    api_mask: u64,
+    limits: WasmLimits,
+}
+
+fn request(line: &str) -> Result<Request, String> {
+    let v: Value =
+        serde_json::from_str(line).map_err(|e| format!("the request is not JSON: {e}"))?;
+    let j = &v["job"];
+    let module = base64::engine::general_purpose::STANDARD
+        .decode(
+            j["module"]
+                .as_str()
+                .ok_or("the request has no job.module")?,
+        )
+        .map_err(|e| format!("job.module is not base64: {e}"))?;
+    let args = match &j["args"] {
+        Value::Null => Vec::new(),
+        Value::Array(a) => a
+            .iter()
+            .map(WasmValue::from_json)
+            .collect::<Result<_, _>>()?,
+        other => return Err(format!("job.args is {other}, not a list")),
+    };
+    let mut limits = WasmLimits::default();
+    if let Some(ms) = j["timeout_ms"].as_u64().filter(|&ms| ms > 0) {
+        limits.wall = Duration::from_millis(ms);
+    }
+    if let Some(m) = j["memory"].as_u64() {
+        limits.memory = m as usize;
+    }
+    if let Some(c) = j["max_calls"].as_u64() {
+        limits.max_calls = c.min(u32::MAX as u64) as u32;
+    }
+    Ok(Request {
+        module,
+        export: j["export"].as_str().unwrap_or_default().to_string(),
+        args,
+        api_mask: j["api_mask"].as_u64().unwrap_or(0),
+        limits,
+    })
+}
+
+/// Confines this process for good: Landlock with no file access (nothing to read, write or
+/// run: only the descriptors it was started with), the sandbox's seccomp filter,
+/// `no_new_privs`, no core dumps.
+fn confine_worker(weaker: bool) -> Result<Value, String> {
+    use nix::sys::resource::{setrlimit, Resource};
+    setrlimit(Resource::RLIMIT_CORE, 0, 0).map_err(|e| format!("cannot set RLIMIT_CORE: {e}"))?;
+    let applied = confine::restrict(&Confinement {
+        weaker,
+        ..Confinement::default()
+    })
+    .map_err(|e| format!("cannot confine the worker: {e}"))?;
+    Ok(applied.to_json())
+}
