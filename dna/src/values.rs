@@ -101,8 +101,9 @@ impl WasmValue {
         })
     }
 
-    /// As JSON: `{"type": "i32", "value": 42}` (floats that are not finite as a string:
-    /// `"NaN"`, `"inf"`, `"-inf"`).
+    /// As JSON: `{"type": "i32", "value": 42, "code": 1, "bits": 42}`: its type and value,
+    /// and its type code and bits as a record stores them (floats that are not finite have
+    /// their value as a string: `"NaN"`, `"inf"`, `"-inf"`).
     pub fn to_json(self) -> Value {
         let value = match self {
             WasmValue::I32(v) => json!(v),
@@ -112,14 +113,19 @@ impl WasmValue {
             WasmValue::F32(v) => json!(v.to_string()),
             WasmValue::F64(v) => json!(v.to_string()),
         };
-        json!({ "type": self.type_name(), "value": value })
+        json!({ "type": self.type_name(), "value": value, "code": self.type_code(), "bits": self.bits() })
     }
 
-    /// From [`WasmValue::to_json`]'s form.
+    /// From JSON: `{"code": C, "bits": B}` (as a record stores it) or `{"type": "i32",
+    /// "value": 21}`.
     ///
     /// # Errors
-    /// Not an object with a known `type` and a `value` of that type.
+    /// Neither form, an unknown type, or a value out of its type's range.
     pub fn from_json(v: &Value) -> Result<WasmValue, String> {
+        if let (Some(code), Some(bits)) = (v["code"].as_u64(), v["bits"].as_u64()) {
+            let code = u8::try_from(code).map_err(|_| format!("{v} has no valid type code"))?;
+            return WasmValue::from_parts(code, bits);
+        }
         let ty = v["type"].as_str().unwrap_or_default();
         let code = type_code(ty).ok_or_else(|| format!("{v} has no type i32, i64, f32 or f64"))?;
         let text = match &v["value"] {

@@ -180,8 +180,11 @@ impl WasmRunner {
     /// timeout. The exit code is 0 for ok, 1 for an error or a timeout, -1 for rejected.
     pub fn run(&self, job: &WasmJob<'_>, handler: &mut WasmHandler) -> Outcome {
         let start = Instant::now();
+        // The output of a module is the one line that says how it ended (what it logs goes
+        // to the executor, as `log` calls).
         let finish = |mut o: Outcome| {
             o.wall = start.elapsed();
+            o.output = format!("{}\n", o.reason).into_bytes();
             o
         };
         let prepared = self.module(job.module).and_then(|(module, _)| {
@@ -269,16 +272,17 @@ impl WasmRunner {
                         )
                     }
                     Some(trap) => format!("{call} trapped: {trap}"),
+                    // A host call's refusal, or an instantiation that failed: the cause itself,
+                    // without the backtrace wasmtime wraps it in.
                     None if state.limiter.refused_growth => format!(
                         "{call}: {} (memory limit {} bytes)",
-                        one_line(&e),
+                        cause(&e),
                         job.limits.memory
                     ),
-                    None => format!("{call}: {}", one_line(&e)),
+                    None => format!("{call}: {}", cause(&e)),
                 };
             }
         }
-        o.output = format!("{}\n", o.reason).into_bytes();
         finish(o)
     }
 }
@@ -407,6 +411,15 @@ fn from_val(v: &Val) -> Option<WasmValue> {
         Val::F64(x) => WasmValue::F64(f64::from_bits(x)),
         _ => return None,
     })
+}
+
+/// The innermost cause of an error, on one line.
+fn cause(e: &wasmtime::Error) -> String {
+    e.root_cause()
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// An error and its causes on one line.

@@ -80,7 +80,7 @@ fn the_worker_is_confined_relays_calls_and_survives_bad_requests() {
     let r = read();
     assert_eq!(
         r["result"]["values"],
-        json!([{"type": "i32", "value": 42}]),
+        json!([{"type": "i32", "value": 42, "code": 1, "bits": 42}]),
         "{r}"
     );
     drop(input);

@@ -364,3 +364,25 @@ fn a_module_is_compiled_once() {
     }
     assert_eq!(runner.stats(), (1, 2));
 }
+
+#[test]
+fn reasons_are_one_line_without_wasmtime_backtraces() {
+    let runner = WasmRunner::new().unwrap();
+    let module = cartridge("wasm-import.rts.png");
+    let mut refusing: WasmHandler = Box::new(|_| Err("no texture to show".into()));
+    let o = runner.run(&job(&module, "run", &[], gos_dna::api::ALL), &mut refusing);
+    assert_eq!(o.reason, "run(): spawn_brick: no texture to show");
+    let big = wat(r#"(module (memory 2000) (func (export "run")))"#);
+    let (mut handler, _) = recorder();
+    let o = runner.run(&job(&big, "", &[], 0), &mut handler);
+    assert!(
+        !o.reason.contains("backtrace") && !o.reason.contains('\n'),
+        "{}",
+        o.reason
+    );
+    assert!(
+        o.reason.contains("memory limit 67108864 bytes"),
+        "{}",
+        o.reason
+    );
+}

@@ -77,7 +77,7 @@ def _load() -> ctypes.CDLL:
     )
 
 
-def tool(name: str, env_var: str) -> Path:
+def tool(name: str, env_var: str, package: str = "gos-dna") -> Path:
     """A program of gos-bus (e.g. `gos-dna-sandbox`): at `env_var`, inside this package (where
     `pip install` puts it when it was built), or in the repository's target folders."""
     tried = _candidates(name, env_var)
@@ -86,7 +86,7 @@ def tool(name: str, env_var: str) -> Path:
             return path
     raise FileNotFoundError(
         f"cannot find {name} (looked at: {', '.join(str(p) for p in tried)}): build it with "
-        f"`cargo build --release -p gos-dna`, or set {env_var}=/path/to/{name}"
+        f"`cargo build --release -p {package}`, or set {env_var}=/path/to/{name}"
     )
 
 

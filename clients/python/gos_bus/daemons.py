@@ -7,11 +7,13 @@
   the Rust loader. A file that is not usable PixelRTS is reported once (until it changes) and
   skipped. A file that carries Hybrid DNA (an `RTS_Logic` chunk or a Hybrid-DNA-v1 record)
   also becomes a `DnaJob` on `dna.jobs`, its `texture_id` naming the texture, granted the
-  whole API.
+  whole API; so does a Pixel Code Executor cartridge (its data a WebAssembly module), as a
+  WebAssembly job that calls the module's entry point.
 - `DnaExecutor` takes `DnaJob`s from `dna.jobs` (a work queue: run several to share the work),
-  runs each script in the sandbox (`gos-dna-sandbox`: namespaces, Landlock, seccomp, rlimits),
-  carries out the API calls the job is granted, and publishes a `DnaResult` (ok, error,
-  timeout, rejected; the limit that ended it; the output) on `dna.results`.
+  runs each script in the sandbox (`gos-dna-sandbox`: namespaces, Landlock, seccomp, rlimits)
+  and each WebAssembly module in wasmtime (`gos-dna-wasm`), carries out the API calls the job is
+  granted, and publishes a `DnaResult` (ok, error, timeout, rejected; the limit that ended it;
+  the output; a module's returned values) on `dna.results`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import base64
 import json
 import os
 import signal
+import struct
 import sys
 import threading
 import time
@@ -33,8 +36,8 @@ from .daemon import Daemon
 from .errors import GosBusError, Timeout
 from . import _native
 from .layouts import by_name
-from .dna import HybridDNARejectedError, Sandbox
-from .rts import RtsPublisher, extract_dna
+from .dna import HybridDNARejectedError, Sandbox, WasmSandbox
+from .rts import RtsAsset, RtsPublisher, extract_dna
 
 # DnaJob / DnaResult codes, as the layouts define them (read from the library).
 CODE_UTF8 = _native.constant("DNA_CODE_UTF8")
@@ -48,6 +51,10 @@ STATUS_TIMEOUT = _native.constant("DNA_STATUS_TIMEOUT")
 STATUS_REJECTED = _native.constant("DNA_STATUS_REJECTED")
 DEFAULT_TIMEOUT_MS = _native.constant("DNA_DEFAULT_TIMEOUT_MS")
 KIND_SCRIPT = _native.constant("DNA_KIND_SCRIPT")
+KIND_WASM = _native.constant("DNA_KIND_WASM")
+LANG_WASM = _native.constant("DNA_LANG_WASM")
+MAX_VALUES = _native.constant("DNA_MAX_VALUES")
+EXPORT_MAX = _native.constant("DNA_EXPORT_MAX")
 # What a job carried by an RTS asset may call: every function of the API.
 API_ALL = _native.constant("DNA_API_LOG") | _native.constant("DNA_API_SPAWN_BRICK") | _native.constant("DNA_API_DEPLOY_TO_MAP")
 # The records themselves: sizes (where the code and output start), versions and magics.
@@ -107,11 +114,40 @@ class RtsWatcher:
             self.published += 1
             print(f"rts-watch: published {entry.name} ({p.data_size} bytes, sha256 {p.sha256[:16]}...)", flush=True)
             self._submit_dna(entry.path, st.st_mtime_ns)
+            self._submit_module(entry.path, st.st_mtime_ns)
         return n
 
+    def _job_id(self, texture_id: int, mtime_ns: int, wasm: bool = False) -> int:
+        """An asset job's id: the top bit set, the next one for a module; the rest follows from
+        the texture and the file's version."""
+        return (1 << 63) | (int(wasm) << 62) | ((texture_id ^ mtime_ns) & ((1 << 62) - 1))
+
+    def _send(self, record: bytes, code: bytes) -> None:
+        if self._jobs is None:
+            self._jobs = self._bus.publisher("dna.jobs", layout="DnaJob")
+        self._jobs.send(record + code, timeout=1.0)
+
+    def _submit_module(self, path: str, mtime_ns: int) -> None:
+        """Submits the WebAssembly module a cartridge carries, if any, as a job that calls its
+        entry point, granted the whole API."""
+        name = os.path.basename(path)
+        try:
+            with RtsAsset.load(path) as asset:
+                module = asset.wasm_module
+                if module is None:
+                    return
+                job_id = self._job_id(asset.texture_id, mtime_ns, wasm=True)
+                record, code = make_wasm_job(job_id, module, api_mask=API_ALL, texture_id=asset.texture_id)
+            self._send(record, code)
+        except (GosBusError, ValueError, OSError) as e:
+            self.errors += 1
+            print(f"rts-watch: no WebAssembly job from {name}: {e}", file=sys.stderr, flush=True)
+            return
+        self.jobs += 1
+        print(f"rts-watch: submitted WebAssembly job {job_id:#x} from {name} ({len(module)} bytes)", flush=True)
+
     def _submit_dna(self, path: str, mtime_ns: int) -> None:
-        """Submits the Hybrid DNA `path` carries, if any, as a job on `dna.jobs`. Its id has
-        the top bit set (asset jobs) and follows from the texture and the file's version."""
+        """Submits the Hybrid DNA `path` carries, if any, as a job on `dna.jobs`."""
         name = os.path.basename(path)
         try:
             dna = extract_dna(path)
@@ -120,11 +156,9 @@ class RtsWatcher:
             if dna.language != "python":
                 print(f"rts-watch: {name} carries {dna.language} DNA; not submitted", flush=True)
                 return
-            if self._jobs is None:
-                self._jobs = self._bus.publisher("dna.jobs", layout="DnaJob")
-            job_id = (1 << 63) | ((dna.texture_id ^ mtime_ns) & ((1 << 63) - 1))
+            job_id = self._job_id(dna.texture_id, mtime_ns)
             record, code = make_job(job_id, dna.code, api_mask=API_ALL, texture_id=dna.texture_id)
-            self._jobs.send(record + code, timeout=1.0)
+            self._send(record, code)
         except (GosBusError, ValueError, OSError) as e:
             # A malformed carrier, code too large for a slot, a queue that stayed full: this
             # file's DNA is reported and skipped; the watcher goes on.
@@ -221,8 +255,9 @@ class BrickWindows:
 class DnaExecutor(Daemon):
     """Runs Hybrid DNA jobs from `dna.jobs` in the sandbox and answers on `dna.results`.
 
-    Each job runs under `gos-dna-sandbox` (namespaces, Landlock, seccomp, rlimits; see
-    `gos_bus.dna`). Its API calls, as its `allowed_api_mask` grants them, are carried out
+    Each script runs under `gos-dna-sandbox` (namespaces, Landlock, seccomp, rlimits; see
+    `gos_bus.dna`); each WebAssembly module (kind wasm) in the `gos-dna-wasm` worker (wasmtime;
+    see `WasmSandbox`), its export's returned values in the result. Its API calls, as its `allowed_api_mask` grants them, are carried out
     here: `log` and `deploy_to_map` publish a JSON line on `events`, `spawn_brick` shows the
     texture as a window on `render.frames` (and says so on `events`). At start-up the
     executor asks which isolation layers the kernel offers and refuses to run (one line)
@@ -270,6 +305,16 @@ class DnaExecutor(Daemon):
             raise HybridDNARejectedError(f"cannot run jobs with these settings: {e}") from None
         if not trial.ok:
             raise HybridDNARejectedError(f"cannot run jobs with these settings: {trial.status}: {trial.reason}")
+        # The WebAssembly worker: started now, so that one that cannot start is said at once;
+        # without it the executor still runs scripts and rejects modules, saying why.
+        self.wasm = WasmSandbox(weaker=self.weaker_sandbox or self.no_sandbox)
+        self.wasm_missing: Optional[str] = None
+        try:
+            confined = self.wasm.start()
+            self.wasm_layers = f"wasmtime, worker confined by Landlock ({confined.get('landlock')}) and seccomp"
+        except (HybridDNARejectedError, FileNotFoundError) as e:
+            self.wasm_missing = str(e)
+            self.wasm_layers = f"none ({e}); WebAssembly jobs are rejected"
 
     def on_start(self) -> None:
         self._results = self._bus.publisher(self.results_ring, layout="DnaResult")
@@ -281,20 +326,22 @@ class DnaExecutor(Daemon):
         self._bricks = BrickWindows(self._bus, self.frames_ring)
 
     def on_stop(self) -> None:
+        self.wasm.close()
         self._bricks.close()
         self._results.close()
         if self._events is not None:
             self._events.close()
 
-    def _code(self, job, code: bytes) -> Optional[str]:
+    def _raw(self, job, code: bytes) -> Optional[bytes]:
+        """The job's code, decoded (None when it does not match its CRC-32 or encoding)."""
         if zlib.crc32(code) & 0xFFFFFFFF != job.code_crc32:
             return None
         if job.code_encoding == CODE_UTF8:
-            return code.decode("utf-8")
+            return code
         if job.code_encoding == CODE_ZLIB:
-            return zlib.decompress(code).decode("utf-8")
+            return zlib.decompress(code)
         if job.code_encoding == CODE_HYBRID:
-            return zlib.decompress(base64.b64decode(code)).decode("utf-8")
+            return zlib.decompress(base64.b64decode(code))
         return None
 
     def _event(self, event: str, job, **fields: Any) -> None:
@@ -326,34 +373,47 @@ class DnaExecutor(Daemon):
 
         return call
 
-    def run_job(self, job, code: bytes) -> Tuple[int, int, bytes, int, int, int]:
-        """Runs one job: (status, exit code, output, limit, API calls, refused calls)."""
-        rejected = lambda why: (STATUS_REJECTED, -1, why.encode(), 0, 0, 0)  # noqa: E731
-        if job.kind != KIND_SCRIPT:
-            return rejected(f"job kind {job.kind} is not run here (scripts only)")
-        if job.language not in (LANG_UNKNOWN, LANG_PYTHON):
-            return rejected(f"language {job.language} is not supported (python only)")
+    def run_job(self, job, code: bytes) -> Tuple[int, int, bytes, int, int, int, tuple]:
+        """Runs one job: (status, exit code, output, limit, API calls, refused calls, values)."""
+        rejected = lambda why: (STATUS_REJECTED, -1, why.encode(), 0, 0, 0, ())  # noqa: E731
+        wasm = job.kind == KIND_WASM or job.language == LANG_WASM
+        if not wasm and job.kind != KIND_SCRIPT:
+            return rejected(f"job kind {job.kind} is not run here (scripts and WebAssembly modules only)")
+        if not wasm and job.language not in (LANG_UNKNOWN, LANG_PYTHON):
+            return rejected(f"language {job.language} is not supported (Python scripts and WebAssembly modules)")
         try:
-            source = self._code(job, code)
+            raw = self._raw(job, code)
+            source = None if raw is None or wasm else raw.decode("utf-8")
         except Exception as e:  # noqa: BLE001 - a broken job is rejected, not fatal
             return rejected(f"cannot decode the code: {e}")
-        if source is None:
+        if raw is None:
             return rejected("the code does not match its CRC-32 or encoding")
         timeout = (job.timeout_ms or DEFAULT_TIMEOUT_MS) / 1000
         try:
-            r = self.sandbox.run(source, self._api(job), api_mask=job.allowed_api_mask, timeout=timeout)
+            if wasm:
+                if self.wasm_missing:
+                    return rejected(f"no WebAssembly worker here: {self.wasm_missing}")
+                if job.arg_count > MAX_VALUES:
+                    return rejected(f"the job says it has {job.arg_count} arguments; a DnaJob carries at most {MAX_VALUES}")
+                export = bytes(job.export).split(b"\0", 1)[0].decode("utf-8", "replace")
+                args = [{"code": job.arg_types[i], "bits": job.args[i]} for i in range(job.arg_count)]
+                r = self.wasm.run(raw, self._api(job), export=export, args=args, api_mask=job.allowed_api_mask,
+                                  timeout=timeout)
+            else:
+                assert source is not None
+                r = self.sandbox.run(source, self._api(job), api_mask=job.allowed_api_mask, timeout=timeout)
         except HybridDNARejectedError as e:
             return rejected(str(e))
         output = r.output.encode()
-        if not r.ok:
+        if not r.ok and not wasm:
             output += f"\n{r.status}: {r.reason}".encode()
-        return r.status_code, r.exit_code, output, r.limit_code, r.calls, r.refused
+        return r.status_code, r.exit_code, output, r.limit_code, r.calls, r.refused, r.values
 
     def handle(self, msg: Message) -> None:
         job = msg.header
         code = bytes(msg.payload[_JOB.size : _JOB.size + job.code_len])
         started = time.time_ns()
-        status, exit_code, output, limit, calls, refused = self.run_job(job, code)
+        status, exit_code, output, limit, calls, refused, values = self.run_job(job, code)
         output = output[-self.max_output :] if len(output) > self.max_output else output
         with self._results.loan() as r:
             h = r.header
@@ -367,6 +427,10 @@ class DnaExecutor(Daemon):
             h.limit = limit
             h.api_calls = calls
             h.api_refused = refused
+            h.value_count = len(values)
+            for i, v in enumerate(values):
+                h.value_types[i] = v["code"]
+                h.values[i] = v["bits"]
             h.output_len = len(output)
             r.payload[_RESULT.size : _RESULT.size + len(output)] = output
             r.commit(_RESULT.size + len(output))
@@ -397,6 +461,66 @@ def make_job(
     job.code_len = len(code)
     job.code_crc32 = zlib.crc32(code) & 0xFFFFFFFF
     return bytes(job), code
+
+
+def make_wasm_job(
+    job_id: int,
+    module: bytes,
+    export: str = "",
+    args: Tuple[Tuple[str, Any], ...] = (),
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    api_mask: int = 0,
+    texture_id: int = 0,
+) -> Tuple[bytes, bytes]:
+    """The bytes of a WebAssembly `DnaJob` and its module: call `export` (empty: the module's
+    entry point) with `args`, each `(type, value)` with type 'i32', 'i64', 'f32' or 'f64'
+    (at most DNA_MAX_VALUES of them). ValueError for an export name longer than DNA_EXPORT_MAX
+    bytes, too many arguments, or a value its type cannot hold."""
+    name = export.encode()
+    if len(name) > EXPORT_MAX or b"\0" in name:
+        raise ValueError(f"the export name {export!r} is longer than {EXPORT_MAX} bytes or holds a NUL")
+    if len(args) > MAX_VALUES:
+        raise ValueError(f"{len(args)} arguments; a DnaJob carries at most {MAX_VALUES}")
+    job = _JOB.struct()  # type: ignore[misc]
+    job.magic[:] = list(_JOB.schema["magic"].encode())
+    job.version = _JOB.schema["version"]
+    job.kind = KIND_WASM
+    job.language = LANG_WASM
+    job.job_id = job_id
+    job.texture_id = texture_id
+    job.allowed_api_mask = api_mask
+    job.timeout_ms = timeout_ms
+    job.submitted_ns = time.time_ns()
+    job.code_encoding = CODE_UTF8
+    job.code_len = len(module)
+    job.code_crc32 = zlib.crc32(module) & 0xFFFFFFFF
+    job.export[: len(name)] = list(name)
+    job.arg_count = len(args)
+    for i, (kind, value) in enumerate(args):
+        job.arg_types[i], job.args[i] = _bits(kind, value)
+    return bytes(job), bytes(module)
+
+
+def _bits(kind: str, value: Any) -> Tuple[int, int]:
+    """A value's type code and 64-bit slot, as `DnaJob::args` stores it (integers two's
+    complement, floats their IEEE 754 bits)."""
+    try:
+        if kind in ("i32", "i64"):
+            width = 32 if kind == "i32" else 64
+            v = int(value)
+            if not -(1 << (width - 1)) <= v < (1 << width):
+                raise ValueError(f"{value!r} is out of the range of an {kind}")
+            v &= (1 << width) - 1
+            if kind == "i32" and v >= 1 << 31:
+                v -= 1 << 32  # sign-extended, as the layouts say
+            return _native.constant(f"DNA_VALUE_{kind.upper()}"), v & ((1 << 64) - 1)
+        if kind == "f32":
+            return _native.constant("DNA_VALUE_F32"), struct.unpack("<I", struct.pack("<f", float(value)))[0]
+        if kind == "f64":
+            return _native.constant("DNA_VALUE_F64"), struct.unpack("<Q", struct.pack("<d", float(value)))[0]
+    except (TypeError, OverflowError, struct.error) as e:
+        raise ValueError(f"{value!r} is not an {kind}: {e}") from None
+    raise ValueError(f"argument type {kind!r} is not one of i32, i64, f32, f64")
 
 
 # The limits `dna-exec --limit NAME=VALUE` passes on to `gos-dna-sandbox run --NAME VALUE`.
@@ -438,6 +562,7 @@ def main(argv: Optional[list] = None) -> None:
             ex = DnaExecutor(bus=args.bus, python=args.python, weaker_sandbox=args.weaker_sandbox,
                              no_sandbox=args.no_sandbox, sandbox_limits=limits)
             print(f"dna-exec: sandbox: {ex.layers}", file=sys.stderr, flush=True)
+            print(f"dna-exec: WebAssembly: {ex.wasm_layers}", file=sys.stderr, flush=True)
             print("ready", flush=True)
             stats = ex.run(max_messages=args.jobs)
             print(f"dna-exec: {stats.handled} jobs done, {stats.failed} failed", flush=True)

@@ -17,18 +17,21 @@ called, and what it returns goes back to the job (JSON values only).
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import IO, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from . import _native
 from .errors import GosBusError
 
 SANDBOX_TOOL = "gos-dna-sandbox"
 SANDBOX_ENV = "GOS_DNA_SANDBOX"
+WASM_TOOL = "gos-dna-wasm"
+WASM_ENV = "GOS_DNA_WASM"
 
 
 class HybridDNAError(GosBusError):
@@ -61,6 +64,8 @@ class ExecutionResult:
     `reason` is one line; `output` is stdout and stderr together (at most the output limit);
     `calls` and `refused` count API calls carried out and refused; `confined` says what the
     sandbox applied (`{"landlock": "full", "seccomp": True}`), None without a sandbox.
+    `values` are what a WebAssembly export returned, each a dict `{"type": "i32", "value": 42,
+    "code": 1, "bits": 42}` (`code` and `bits` as a `DnaResult` stores them); empty for scripts.
     """
 
     status: str
@@ -74,6 +79,7 @@ class ExecutionResult:
     refused: int
     wall_ms: float
     confined: Optional[Dict[str, Any]]
+    values: Tuple[Dict[str, Any], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -144,14 +150,7 @@ class Sandbox:
             try:
                 p.stdin.write(json.dumps(code) + "\n")
                 p.stdin.flush()
-                for line in p.stdout:
-                    msg = json.loads(line)
-                    if "call" in msg:
-                        reply = _answer(handler, msg["call"])
-                        p.stdin.write(reply + "\n")
-                        p.stdin.flush()
-                    elif "result" in msg:
-                        result = msg["result"]
+                result = _relay(p.stdin, p.stdout, handler)
             except (BrokenPipeError, ValueError):
                 pass
             finally:
@@ -165,7 +164,127 @@ class Sandbox:
             lines = [line.strip() for line in "".join(err).splitlines() if line.strip()]
             why = next((line for line in lines if not line.startswith(("Usage:", "For more information"))), None)
             raise HybridDNARejectedError(why or f"{SANDBOX_TOOL} exited with {p.returncode}")
-        return ExecutionResult(**{k: result[k] for k in ExecutionResult.__dataclass_fields__})
+        return _result(result)
+
+
+def _result(result: Dict[str, Any]) -> ExecutionResult:
+    fields = {k: result[k] for k in ExecutionResult.__dataclass_fields__ if k in result}
+    fields["values"] = tuple(result.get("values") or ())
+    return ExecutionResult(**fields)
+
+
+def _relay(to: IO[str], lines: IO[str], handler: Callable[[str, list], Any]) -> Optional[Dict[str, Any]]:
+    """Answers the job's API calls read from `lines` (each checked in Rust) with `handler`,
+    writing each answer to `to`, until the result line; returns the result (None when the
+    stream ends first)."""
+    for line in lines:
+        msg = json.loads(line)
+        if "call" in msg:
+            to.write(_answer(handler, msg["call"]) + "\n")
+            to.flush()
+        elif "result" in msg:
+            return msg["result"]  # type: ignore[no-any-return]
+    return None
+
+
+class WasmSandbox:
+    """Runs WebAssembly jobs in one long-lived `gos-dna-wasm serve` worker (crate `wasm/`):
+    wasmtime with an epoch time limit and a memory limit, each module compiled once (cached by
+    SHA-256), no import but the API functions a job is granted (no WASI). The worker confines
+    itself (Landlock with no file access, seccomp, `no_new_privs`) before its first job and
+    dies with this process. A worker that stops answering is killed and started again.
+
+    `weaker`: run where Landlock or seccomp is missing. `grace`: seconds a job may take beyond
+    its own time limit (compiling a large module) before the worker is given up on.
+    """
+
+    def __init__(self, tool: Optional[Path] = None, weaker: bool = False, grace: float = 20.0) -> None:
+        self.tool = tool
+        self.weaker = weaker
+        self.grace = grace
+        self.confined: Optional[Dict[str, Any]] = None
+        self._p: Optional[subprocess.Popen] = None
+        self._lock = threading.Lock()
+
+    def program(self) -> Path:
+        return self.tool or _native.tool(WASM_TOOL, WASM_ENV, package="gos-dna-wasm")
+
+    def start(self) -> Dict[str, Any]:
+        """Starts the worker (if it is not running); returns what it confined itself with.
+        Raises HybridDNARejectedError, in one line, when it cannot start."""
+        with self._lock:
+            return self._start()
+
+    def _start(self) -> Dict[str, Any]:
+        if self._p is not None and self._p.poll() is None:
+            return self.confined or {}
+        cmd = [str(self.program()), "serve"] + (["--weaker"] if self.weaker else [])
+        p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, bufsize=1)
+        assert p.stdout is not None and p.stderr is not None
+        line = p.stdout.readline()
+        try:
+            self.confined = json.loads(line)["ready"]["confined"]
+        except (ValueError, KeyError, TypeError):
+            p.kill()
+            why = (p.stderr.read().strip().splitlines() or [f"exit status {p.wait()}"])[-1]
+            raise HybridDNARejectedError(f"the WebAssembly worker did not start: {why}") from None
+        self._p = p
+        return self.confined or {}
+
+    def run(
+        self,
+        module: bytes,
+        handler: Callable[[str, list], Any],
+        export: str = "",
+        args: Sequence[Dict[str, Any]] = (),
+        api_mask: int = 0,
+        timeout: float = 30.0,
+        memory: Optional[int] = None,
+    ) -> ExecutionResult:
+        """Calls `export` (empty: the module's entry point: run, main, _start, or its one
+        export without parameters) with `args` (each `{"type": "i32", "value": 21}` or, as a
+        `DnaJob` stores it, `{"code": 1, "bits": 21}`); every checked API call becomes
+        `handler(name, args)` (an exception traps the module). Raises HybridDNARejectedError
+        when the worker cannot start."""
+        job: Dict[str, Any] = {"module": base64.b64encode(module).decode(), "export": export, "args": list(args),
+                               "api_mask": api_mask, "timeout_ms": max(1, int(timeout * 1000))}
+        if memory is not None:
+            job["memory"] = memory
+        with self._lock:
+            self._start()
+            p = self._p
+            assert p is not None and p.stdin is not None and p.stdout is not None
+            watchdog = threading.Timer(timeout + self.grace, p.kill)
+            watchdog.start()
+            try:
+                p.stdin.write(json.dumps({"job": job}) + "\n")
+                p.stdin.flush()
+                result = _relay(p.stdin, p.stdout, handler)
+            except (BrokenPipeError, ValueError, OSError):
+                result = None
+            finally:
+                watchdog.cancel()
+            if result is None:
+                p.kill()
+                p.wait()
+                self._p = None
+                return _result({"status": "timeout", "status_code": _native.constant("DNA_STATUS_TIMEOUT"),
+                                "exit_code": -1, "limit": "wall-time", "limit_code": _native.constant("DNA_LIMIT_WALL_TIME"),
+                                "reason": f"the WebAssembly worker did not answer within {timeout + self.grace:.0f} s; "
+                                          "it was stopped and is started again for the next job",
+                                "output": "", "calls": 0, "refused": 0, "wall_ms": (timeout + self.grace) * 1e3,
+                                "confined": self.confined})
+        return _result(result)
+
+    def close(self) -> None:
+        """Stops the worker."""
+        with self._lock:
+            if self._p is not None:
+                if self._p.stdin is not None:
+                    self._p.stdin.close()
+                self._p.wait()
+                self._p = None
 
 
 def _answer(handler: Callable[[str, list], Any], call: Dict[str, Any]) -> str:

@@ -132,7 +132,7 @@ class RtsAsset:
     loader's own buffer, not a copy), `.data` (the decoded bytes, a memoryview), `.metadata`
     (a dict: every text chunk, JSON-decoded when it is JSON, over the sidecar's keys), `.segments`
     (name to Segment), `.rule` (how the data was found), `.sha256`, `.verified` (the hashes
-    checked), `.texture_id`, `.extract_dna()`.
+    checked), `.texture_id`, `.extract_dna()`, `.wasm_module` (the module a cartridge carries).
     """
 
     def __init__(self, path: str, handle: "_Handle", info: dict) -> None:
@@ -225,6 +225,14 @@ class RtsAsset:
         use)."""
         self._recovered()
         return self._bytes(1)
+
+    @property
+    def wasm_module(self) -> Optional[bytes]:
+        """The WebAssembly module this file carries (a Pixel Code Executor cartridge: its data
+        is a module, as the Rust loader decides), None when its data is something else."""
+        if not self._recovered().get("wasm_module"):
+            return None
+        return bytes(self._bytes(1))
 
     @property
     def metadata(self) -> dict:

@@ -1,0 +1,155 @@
+"""WebAssembly Hybrid DNA: Pixel Code Executor cartridges, run by the DNA executor in its
+wasmtime worker (gos-dna-wasm), through a real broker; values come back in the DnaResult."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, Iterator, Tuple
+
+import pytest
+
+import gos_bus
+from gos_bus import RtsAsset
+from gos_bus.daemons import API_ALL, make_job, make_wasm_job
+from test_dna import PKG, VARIANTS, needs_sandbox
+
+WASM = {e["file"]: e["wasm"] for e in json.loads((VARIANTS / "expected.json").read_text()) if "wasm" in e}
+LOG = gos_bus._native.constant("DNA_API_LOG")
+
+
+def module(name: str) -> bytes:
+    m = RtsAsset.load(VARIANTS / name).wasm_module
+    assert m is not None
+    return m
+
+
+def test_cartridges_carry_modules_and_other_assets_do_not() -> None:
+    assert len(WASM) == 5
+    for name in WASM:
+        assert module(name)[:4] == b"\0asm"
+    assert RtsAsset.load(VARIANTS / "logic-itxt.rts.png").wasm_module is None
+
+
+def test_wasm_jobs_refuse_what_a_record_cannot_carry() -> None:
+    with pytest.raises(ValueError, match="longer than 64 bytes"):
+        make_wasm_job(1, b"\0asm", export="x" * 65)
+    with pytest.raises(ValueError, match="at most 8"):
+        make_wasm_job(1, b"\0asm", args=(("i32", 1),) * 9)
+    with pytest.raises(ValueError, match="out of the range of an i32"):
+        make_wasm_job(1, b"\0asm", args=(("i32", 1 << 32),))
+    with pytest.raises(ValueError, match="not one of"):
+        make_wasm_job(1, b"\0asm", args=(("u8", 1),))
+
+
+@pytest.fixture
+def executor(served: str) -> Iterator[Tuple[Any, Any, Any]]:
+    bus = gos_bus.Bus.attach(served)
+    results = bus.subscriber("dna.results")
+    events = bus.subscriber("events")
+    jobs = bus.publisher("dna.jobs")
+    p = subprocess.Popen([sys.executable, "-m", "gos_bus.daemons", "dna-exec", "--bus", served],
+                         cwd=PKG, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    try:
+        yield jobs, results, events
+    finally:
+        p.terminate()
+        _, err = p.communicate(timeout=30)
+        assert "WebAssembly: wasmtime, worker confined by Landlock (full) and seccomp" in err, err
+
+
+def _results(results: Any, n: int) -> Dict[int, Dict[str, Any]]:
+    out = {}
+    while len(out) < n:
+        with results.recv(timeout=60) as r:
+            h = r.header
+            values = []
+            for i in range(h.value_count):
+                values.append((h.value_types[i], h.values[i]))
+            out[h.job_id] = {"status": h.status, "output": bytes(r.tail()[: h.output_len]).decode(),
+                             "calls": h.api_calls, "limit": h.limit, "values": values}
+    return out
+
+
+@needs_sandbox
+def test_every_cartridge_runs_in_the_executor_as_expected_json_says(executor: Tuple[Any, Any, Any]) -> None:
+    jobs, results, events = executor
+    c = gos_bus._native.constant
+    sent = {}
+    for i, (name, want) in enumerate(sorted(WASM.items()), start=1):
+        args = tuple(("i32", a) for a in want["args"])
+        texture = RtsAsset.load(VARIANTS / name).texture_id  # spawn_brick(x, y, 0) shows it
+        head, code = make_wasm_job(i, module(name), export=want["export"], args=args, timeout_ms=500, api_mask=API_ALL,
+                                   texture_id=texture)
+        jobs.send(head + code, timeout=5)
+        sent[i] = (name, want)
+    # The import cartridge again, granted only `log`: refused before it runs, naming the import.
+    head, code = make_wasm_job(99, module("wasm-import.rts.png"), api_mask=LOG)
+    jobs.send(head + code, timeout=5)
+    # A script beside them still runs in the Python sandbox.
+    head, code = make_job(100, "print(6 * 7)")
+    jobs.send(head + code, timeout=5)
+    done = _results(results, len(sent) + 2)
+    for i, (name, want) in sent.items():
+        r = done[i]
+        if isinstance(want["result"], list):
+            assert r["status"] == c("DNA_STATUS_OK"), (name, r)
+            assert r["values"] == [(c("DNA_VALUE_I32"), v & ((1 << 64) - 1)) for v in want["result"]], (name, r)
+        elif want["result"] == "time limit":
+            assert r["status"] == c("DNA_STATUS_TIMEOUT") and r["limit"] == c("DNA_LIMIT_WALL_TIME"), (name, r)
+        else:
+            assert r["status"] == c("DNA_STATUS_OK") and r["calls"] == 1, (name, r)
+    assert done[99]["status"] == c("DNA_STATUS_REJECTED")
+    assert "gos.spawn_brick" in done[99]["output"] and "not granted" in done[99]["output"]
+    assert done[100]["output"] == "42\n"
+    with events.recv(timeout=30) as m:
+        event = json.loads(bytes(m.payload))
+    assert event["event"] == "spawn_brick" and (event["x"], event["y"]) == (3, 4), event
+
+
+@needs_sandbox
+def test_a_broken_module_and_a_trap_are_answered_and_the_worker_goes_on(executor: Tuple[Any, Any, Any]) -> None:
+    jobs, results, _ = executor
+    c = gos_bus._native.constant
+    double = module("wasm-double.rts.png")
+    for i, (mod, export, args) in enumerate([
+        (b"\0asm\x01\0\0\0\x05\xff", "", ()),                 # malformed
+        (double, "double", (("i64", 21),)),                   # wrong argument type
+        (double, "double", (("i32", 2 ** 30),)),              # wraps, as i32.mul does
+        (double, "double", (("i32", -21),)),
+    ], start=1):
+        head, code = make_wasm_job(i, mod, export=export, args=args)
+        jobs.send(head + code, timeout=5)
+    done = _results(results, 4)
+    assert done[1]["status"] == c("DNA_STATUS_REJECTED") and "not a valid WebAssembly module" in done[1]["output"]
+    assert done[2]["status"] == c("DNA_STATUS_REJECTED") and "takes (i32); the job gives (i64)" in done[2]["output"]
+    assert done[3]["values"] == [(c("DNA_VALUE_I32"), (-(2 ** 31)) & ((1 << 64) - 1))], done[3]
+    assert done[4]["values"] == [(c("DNA_VALUE_I32"), -42 & ((1 << 64) - 1))], done[4]
+
+
+@needs_sandbox
+def test_the_watcher_turns_a_cartridge_into_a_wasm_job_whose_call_reaches_the_bus(
+        executor: Tuple[Any, Any, Any], served: str, tmp_path: Path) -> None:
+    _, results, events = executor
+    folder = tmp_path / "rts"
+    folder.mkdir()
+    for name in ("wasm-import.rts.png", "wasm-import.rts.rts.meta.json"):
+        shutil.copy(VARIANTS / name, folder / name)
+    watcher = subprocess.Popen([sys.executable, "-m", "gos_bus.daemons", "rts-watch", "--bus", served,
+                                "--folder", str(folder)], cwd=PKG, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        (job_id, r), = _results(results, 1).items()
+        with events.recv(timeout=30) as m:
+            event = json.loads(bytes(m.payload))
+    finally:
+        watcher.terminate()
+        out, _ = watcher.communicate(timeout=30)
+    assert job_id >> 62 == 0b11, "an asset's WebAssembly job"
+    assert r["status"] == 0 and r["calls"] == 1, r
+    texture = RtsAsset.load(folder / "wasm-import.rts.png").texture_id
+    assert event["event"] == "spawn_brick" and event["shown_texture"] == texture, event
+    assert "submitted WebAssembly job" in out
