@@ -407,7 +407,8 @@ size_t gos_rts_asset_info(const struct GosRtsAsset *asset, char *buf, size_t len
 /**
  * Recovers a loaded asset's data by its rule and checks every hash its metadata states (the
  * first call does the work), then copies JSON of what it found (`data_size`, `sha256`,
- * `verified`, `segments`, `entropy`) NUL-terminated into `buf` when `len` is enough and
+ * `verified`, `segments`, `entropy`, and `wasm_module`: whether the data is a WebAssembly
+ * module) NUL-terminated into `buf` when `len` is enough and
  * writes the length it needs to `need`. Data the pixels cannot hold, a hash that does not
  * match or data that does not inflate fails with `GOS_EINVALID` and the reason.
  *
