@@ -1,10 +1,11 @@
 """What isolation costs a Hybrid DNA job: the time from publishing a trivial job on `dna.jobs` to
 its result on `dna.results`, through the DNA executor with the sandbox and without it, beside
-starting the same script as a plain subprocess. Prints a Markdown table.
+starting the same script as a plain subprocess, and a trivial WebAssembly job (a cartridge's
+module, compiled once and then cached) through the same executor. Prints a Markdown table.
 
     python3 clients/python/bench_dna.py [--runs 30]
 
-Needs the release (or debug) build: `cargo build --release -p gos-bus -p gos-bus-c -p gos-dna`.
+Needs the release (or debug) build: `cargo build --release -p gos-bus -p gos-bus-c -p gos-dna -p gos-dna-wasm`.
 Starts its own broker on a bus of its own and removes it at the end.
 """
 
@@ -21,10 +22,23 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from gos_bus import Bus, _native  # noqa: E402
-from gos_bus.daemons import make_job  # noqa: E402
+from gos_bus import Bus, RtsAsset, _native  # noqa: E402
+from gos_bus.daemons import make_job, make_wasm_job  # noqa: E402
 
 CODE = "print(sum(range(10)))"
+CARTRIDGE = HERE.parents[1] / "assets" / "rts-variants" / "wasm-answer.rts.png"
+
+
+def script_job(i: int) -> tuple:
+    head, code = make_job(i, CODE)
+    return head + code, lambda r: r.header.status == 0 and bytes(r.tail()[: r.header.output_len]) == b"45\n"
+
+
+def wasm_job(i: int) -> tuple:
+    module = RtsAsset.load(CARTRIDGE).wasm_module
+    assert module is not None
+    head, code = make_wasm_job(i, module)
+    return head + code, lambda r: r.header.status == 0 and r.header.value_count == 1 and r.header.values[0] == 7
 
 
 def gos_bus_binary() -> Path:
@@ -36,7 +50,7 @@ def figures(samples: list) -> tuple:
     return statistics.median(s), s[int(len(s) * 0.9) - 1], statistics.fmean(s)
 
 
-def through_the_bus(bus: str, runs: int, extra: list) -> list:
+def through_the_bus(bus: str, runs: int, extra: list, job=script_job) -> list:
     ex = subprocess.Popen([sys.executable, "-m", "gos_bus.daemons", "dna-exec", "--bus", bus, *extra],
                           cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert ex.stdout is not None
@@ -47,11 +61,11 @@ def through_the_bus(bus: str, runs: int, extra: list) -> list:
     took = []
     try:
         for i in range(runs + 2):  # two to warm up
-            head, code = make_job(i + 1, CODE)
+            message, ok = job(i + 1)
             t0 = time.perf_counter()
-            jobs.send(head + code, timeout=5)
+            jobs.send(message, timeout=5)
             with results.recv(timeout=60) as r:
-                assert r.header.status == 0 and bytes(r.tail()[: r.header.output_len]) == b"45\n"
+                assert ok(r), bytes(r.tail()[: r.header.output_len])
             if i >= 2:
                 took.append((time.perf_counter() - t0) * 1e3)
     finally:
@@ -89,6 +103,8 @@ def main() -> None:
             ("plain subprocess (python3 -I -S -c), no bus", plain(args.runs)),
             ("DNA executor, --no-sandbox (plain child of gos-dna-sandbox)", through_the_bus(bus, args.runs, ["--no-sandbox"])),
             ("DNA executor, sandbox (namespaces, Landlock, seccomp, rlimits)", through_the_bus(bus, args.runs, [])),
+            ("DNA executor, WebAssembly job (wasmtime worker, module cached)",
+             through_the_bus(bus, args.runs, [], job=wasm_job)),
         ]
     finally:
         broker.terminate()

@@ -1,7 +1,8 @@
-"""Ships libgos_bus_c.so and gos-dna-sandbox (the Hybrid DNA sandbox) inside the package when
-they have been built in this repository (`cargo build --release -p gos-bus-c -p gos-dna`), so
-that an installed `gos_bus` finds them without GOS_BUS_LIB or GOS_DNA_SANDBOX. Everything else
-is in pyproject.toml."""
+"""Ships libgos_bus_c.so, gos-dna-sandbox (the Hybrid DNA sandbox) and gos-dna-wasm (its
+WebAssembly worker) inside the package when they have been built in this repository
+(`cargo build --release -p gos-bus-c -p gos-dna -p gos-dna-wasm`), so that an installed
+`gos_bus` finds them without GOS_BUS_LIB, GOS_DNA_SANDBOX or GOS_DNA_WASM. Everything else is
+in pyproject.toml."""
 
 import shutil
 from pathlib import Path
@@ -10,7 +11,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parents[1].parent
-SHIPPED = ("libgos_bus_c.so", "gos-dna-sandbox")
+SHIPPED = ("libgos_bus_c.so", "gos-dna-sandbox", "gos-dna-wasm")
 
 
 class BuildWithLibrary(build_py):

@@ -23,10 +23,9 @@ pub mod limits;
 pub mod probe;
 pub mod relay;
 pub mod run;
-pub mod values;
 
 pub use api::{ApiCall, ApiFunction, API};
+pub use gos_layouts::values::{self, WasmValue};
 pub use limits::{Limit, Limits, Status};
 pub use probe::{probe, Probe};
 pub use run::{Isolation, Job, Outcome, Runner};
-pub use values::WasmValue;

@@ -16,7 +16,7 @@
 
 use crate::api::{self, ApiCall, Line};
 use crate::limits::{Limit, Limits, Status};
-use crate::values::WasmValue;
+use gos_layouts::WasmValue;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};

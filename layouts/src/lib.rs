@@ -11,11 +11,13 @@ pub mod records;
 pub mod registry;
 pub mod schema;
 pub mod segment;
+pub mod values;
 
 pub use records::{DnaJob, DnaResult, RenderFrame, RtsTexture};
 pub use registry::{RegistryHeader, RegistryRing};
 pub use schema::{Constant, Field, Record, Scalar, Schema};
 pub use segment::{ClientEntry, RingHeader, SlotHeader};
+pub use values::WasmValue;
 
 /// The pseudo-layout of rings that carry raw bytes with no record.
 pub const BYTES: Schema = Schema {

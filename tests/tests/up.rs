@@ -17,6 +17,8 @@ fn bin_dir() -> PathBuf {
     for need in [
         "gos-bus",
         "gos-render-node",
+        "gos-dna-sandbox",
+        "gos-dna-wasm",
         "examples/frames",
         "libgos_bus_c.so",
     ] {
@@ -131,7 +133,9 @@ fn up_for_20_seconds_runs_everything_and_leaves_nothing() {
         .collect();
     want.sort();
     got.sort();
-    assert_eq!(got, want);
+    // ...and one more: the sample cartridge's.
+    assert_eq!(got.len(), want.len() + 1, "{got:?}");
+    assert!(want.iter().all(|w| got.contains(w)), "{got:?}");
 
     // Every DNA job came back with the output it must print.
     assert_eq!(summary["jobs_submitted"], 4);
@@ -139,36 +143,46 @@ fn up_for_20_seconds_runs_everything_and_leaves_nothing() {
     assert_eq!(summary["jobs_ok"], 4);
 
     // The sample that carries Hybrid DNA became a job, ran in the sandbox, and its call to
-    // spawn_brick(3, 4) put its own texture in a window at (3, 4).
+    // spawn_brick(3, 4) put its own texture in a window at (3, 4); the sample cartridge
+    // became a WebAssembly job that logged, asked for a window at (1120, 40) and returned 42.
     let asset_jobs = summary["asset_jobs"].as_object().unwrap();
-    assert_eq!(asset_jobs.len(), 1, "{asset_jobs:?}");
-    let job = asset_jobs.values().next().unwrap();
-    assert_eq!(job["ok"], true, "{job}");
-    assert_eq!(job["output"], "brick online\n");
-    assert_eq!(job["api_calls"], 1);
+    assert_eq!(asset_jobs.len(), 2, "{asset_jobs:?}");
+    let script = asset_jobs.values().find(|j| j["wasm"] == false).unwrap();
+    assert_eq!(script["ok"], true, "{script}");
+    assert_eq!(script["output"], "brick online\n");
+    assert_eq!(script["api_calls"], 1);
+    let module = asset_jobs.values().find(|j| j["wasm"] == true).unwrap();
+    assert_eq!(module["ok"], true, "{module}");
+    assert_eq!(module["values"], serde_json::json!(["42"]));
+    assert_eq!(module["output"], "run() returned 42\n");
+    assert_eq!(module["api_calls"], 2);
     let calls = summary["dna_calls"].as_array().unwrap();
-    let brick = calls
-        .iter()
-        .find(|c| c["event"] == "spawn_brick")
-        .unwrap_or_else(|| panic!("no spawn_brick among {calls:?}"));
-    assert_eq!(
-        (brick["x"].as_i64(), brick["y"].as_i64()),
-        (Some(3), Some(4))
-    );
+    let brick_at = |x: i64, y: i64| {
+        calls
+            .iter()
+            .find(|c| c["event"] == "spawn_brick" && c["x"] == x && c["y"] == y)
+            .unwrap_or_else(|| panic!("no spawn_brick({x}, {y}) among {calls:?}"))
+    };
+    let brick = brick_at(3, 4);
     assert_eq!(brick["shown_texture"], brick["texture_id"]);
-    // In the last snapshot, the brick window at (3, 4) shows the same pixels as one of the
-    // texture windows `up` puts along the bottom (128 x 128, at x = 40 + 148 i).
-    let same_as = |bx: u32| {
+    let cartridge = brick_at(1120, 40);
+    assert_eq!(cartridge["shown_texture"], cartridge["texture_id"]);
+    assert_ne!(cartridge["texture_id"], brick["texture_id"]);
+    // In the last snapshot, each brick window shows the same pixels as one of the texture
+    // windows `up` puts along the bottom (128 x 128, at x = 40 + 148 i).
+    let same_as = |(x, y): (u32, u32), bx: u32| {
         (0..128u32).step_by(9).all(|dy| {
             (0..128u32)
                 .step_by(9)
-                .all(|dx| px(3 + dx, 4 + dy) == px(bx + dx, H - 128 - 40 + dy))
+                .all(|dx| px(x + dx, y + dy) == px(bx + dx, H - 128 - 40 + dy))
         })
     };
-    assert!(
-        (0..6).any(|i| same_as(40 + 148 * i)),
-        "no texture window matches the brick at (3, 4) in {last}"
-    );
+    for at in [(3, 4), (1120, 40)] {
+        assert!(
+            (0..7).any(|i| same_as(at, 40 + 148 * i)),
+            "no texture window matches the brick at {at:?} in {last}"
+        );
+    }
     let shown = format!("{:#018x}", brick["shown_texture"].as_u64().unwrap());
     assert!(
         summary["textures"]

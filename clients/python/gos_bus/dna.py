@@ -332,7 +332,8 @@ class HybridDNA:
         error); the exception's `.result` has the output.
         """
         if self.language != "python":
-            raise HybridDNARejectedError(f"{self.language} Hybrid DNA is not supported (python only)")
+            raise HybridDNARejectedError(f"{self.language} Hybrid DNA is not run here (python only; WebAssembly modules run in "
+                                         "the DNA executor's gos-dna-wasm worker, or with `gos-dna-wasm run`)")
         if not (isinstance(timeout, (int, float)) and timeout > 0):
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
         functions = dict(api or {})

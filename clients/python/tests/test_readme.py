@@ -45,3 +45,26 @@ def test_readme_rts_asset_example(capsys, monkeypatch) -> None:
     wanted = [line.split("# ", 1)[1] for line in code.splitlines() if "# " in line and not line.startswith("from")]
     got = capsys.readouterr().out.splitlines()
     assert got[0] == wanted[0] and got[1] == wanted[1] and got[2] == wanted[2], (got, wanted)
+
+
+def test_readme_wasm_examples() -> None:
+    """Each `gos-dna-wasm run` line of the README prints what its comment says."""
+    import subprocess
+
+    from conftest import binary
+
+    root = Path(__file__).resolve().parents[3]
+    readme = (root / "README.md").read_text()
+    section = readme.split("### WebAssembly cartridges", 1)[1].split("\n### ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("gos-dna-wasm ")]
+    assert len(lines) == 6
+    for line in lines:
+        command, _, want = line.partition("#")
+        args = command.split()[1:]
+        done = subprocess.run([binary("gos-dna-wasm"), *args], cwd=root, capture_output=True, text=True, timeout=60)
+        said = done.stdout + done.stderr
+        want = want.strip()
+        if want.startswith("the API"):
+            assert "gos.spawn_brick (i32, i32, i64) -> ()" in said, said
+        else:
+            assert want in said, (line, said)

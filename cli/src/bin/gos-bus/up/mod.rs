@@ -222,7 +222,7 @@ fn run(
         Ready::line("ready", "ready", 30),
         stop,
     )?;
-    println!("  DNA executor     pid {dna} (Python; every job in the sandbox)");
+    println!("  DNA executor     pid {dna} (Python; scripts in the sandbox, modules in wasmtime)");
 
     let folder = rts_dir.to_string_lossy().into_owned();
     let watcher = programs.python(&["rts-watch", "--folder", &folder, "--bus", &a.bus]);

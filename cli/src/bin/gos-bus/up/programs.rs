@@ -1,8 +1,8 @@
 //! Where `gos-bus up` finds the programs it starts. The rule, and nothing else (it never
 //! looks for a source checkout):
 //!
-//! - `gos-bus` (the broker), `gos-render-node`, `gos-dna-sandbox` (the DNA executor's
-//!   sandbox) and `libgos_bus_c.so`: in the program folder,
+//! - `gos-bus` (the broker), `gos-render-node`, `gos-dna-sandbox` and `gos-dna-wasm` (the DNA
+//!   executor's sandbox and WebAssembly worker) and `libgos_bus_c.so`: in the program folder,
 //!   `--bin-dir DIR`, by default the folder of the running `gos-bus` (so `target/release/`
 //!   after `cargo build --release`, or wherever they were installed together);
 //! - `frames`, the Rust frame producer (an example of `gos-bus-client`): `DIR/frames`, else
@@ -10,7 +10,8 @@
 //! - the Python daemons: `PYTHON -m gos_bus.daemons` (`--python`, default `python3`), which
 //!   must import `gos_bus`: installed (`pip install ./clients/python`) or on `PYTHONPATH`
 //!   (`./gos` sets it to the checkout's `clients/python`). They get `GOS_BUS_LIB` pointing at
-//!   `DIR/libgos_bus_c.so` and `GOS_DNA_SANDBOX` at `DIR/gos-dna-sandbox`.
+//!   `DIR/libgos_bus_c.so`, `GOS_DNA_SANDBOX` at `DIR/gos-dna-sandbox` and `GOS_DNA_WASM` at
+//!   `DIR/gos-dna-wasm`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,11 +35,12 @@ impl Programs {
                 .unwrap_or(Path::new("."))
                 .to_path_buf(),
         };
-        let build = "build them with `cargo build --release -p gos-bus -p gos-render-node -p gos-bus-c -p gos-dna -p gos-bus-client --examples` (`./gos up` does), or pass --bin-dir DIR";
+        let build = "build them with `cargo build --release -p gos-bus -p gos-render-node -p gos-bus-c -p gos-dna -p gos-dna-wasm -p gos-bus-client --examples` (`./gos up` does), or pass --bin-dir DIR";
         for name in [
             "gos-bus",
             "gos-render-node",
             "gos-dna-sandbox",
+            "gos-dna-wasm",
             "libgos_bus_c.so",
         ] {
             if !bin.join(name).is_file() {
@@ -85,6 +87,7 @@ impl Programs {
         let mut c = Command::new(&self.python);
         c.env("GOS_BUS_LIB", self.bin.join("libgos_bus_c.so"));
         c.env("GOS_DNA_SANDBOX", self.bin.join("gos-dna-sandbox"));
+        c.env("GOS_DNA_WASM", self.bin.join("gos-dna-wasm"));
         c
     }
 

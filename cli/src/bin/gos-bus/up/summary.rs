@@ -154,9 +154,15 @@ pub fn print_summary(s: &Value, path: &Path) {
     if let Some(jobs) = s["asset_jobs"].as_object() {
         let ok = jobs.values().filter(|r| r["ok"] == true).count();
         println!(
-            "  DNA from assets  {} jobs, {ok} ok (in the sandbox)",
+            "  DNA from assets  {} jobs, {ok} ok (scripts in the sandbox, modules in wasmtime)",
             jobs.len()
         );
+        for r in jobs.values().filter(|r| r["wasm"] == true) {
+            println!(
+                "  WebAssembly      {}",
+                r["output"].as_str().unwrap_or("").trim()
+            );
+        }
     }
     for c in s["dna_calls"].as_array().into_iter().flatten() {
         match c["event"].as_str() {

@@ -69,11 +69,34 @@ const SAMPLES: &[(&str, &[u8])] = &[
 
 /// Job ids with this bit come from assets (the RTS watcher), not from `up`.
 pub const ASSET_JOB: u64 = 1 << 63;
+/// Asset job ids with this bit too are WebAssembly jobs (a cartridge's module).
+pub const WASM_JOB: u64 = 1 << 62;
 
-/// Writes the embedded sample textures into `dir` (created if needed) for the RTS watcher.
+/// The sample cartridge: `cartridge.wat` assembled, its module the data of a PixelRTS image
+/// that says `embedded_type: "wasm"`. The watcher submits it as a WebAssembly job, the
+/// executor runs it in wasmtime and shows its texture as a window at (1120, 40).
+pub const CARTRIDGE: &str = "wasm-brick.rts.png";
+
+fn cartridge() -> Result<Vec<u8>, String> {
+    let module = wat::parse_str(include_str!("cartridge.wat"))
+        .map_err(|e| format!("the sample cartridge does not assemble: {e}"))?;
+    let meta = json!({
+        "format": "PixelRTS-2.0",
+        "encoding": {"type": "RGBA-dense"},
+        "grid_size": 16,
+        "data_size": module.len(),
+        "embedded_type": "wasm",
+        "source_file": "cartridge.wat",
+    });
+    Ok(gos_rts::encode(16, &module, &meta.to_string()))
+}
+
+/// Writes the embedded sample textures, and the sample cartridge, into `dir` (created if
+/// needed) for the RTS watcher.
 pub fn write_samples(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    for (name, bytes) in SAMPLES {
+    let cartridge = cartridge()?;
+    for (name, bytes) in SAMPLES.iter().copied().chain([(CARTRIDGE, &cartridge[..])]) {
         let path = dir.join(name);
         std::fs::write(&path, bytes)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -210,10 +233,16 @@ impl Watch {
             let out = m.tail().get(..r.output_len as usize).unwrap_or_default();
             let out = String::from_utf8_lossy(out).into_owned();
             if r.job_id & ASSET_JOB != 0 {
+                let values: Vec<Value> = gos_layouts::values::result_values(&r)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|v| json!(v.to_string()))
+                    .collect();
                 state.asset_results.insert(
                     r.job_id,
                     json!({"status": r.status, "exit_code": r.exit_code, "limit": r.limit,
-                           "api_calls": r.api_calls, "output": out, "ok": r.status == DNA_STATUS_OK}),
+                           "api_calls": r.api_calls, "output": out, "ok": r.status == DNA_STATUS_OK,
+                           "wasm": r.job_id & WASM_JOB != 0, "values": values}),
                 );
                 continue;
             }

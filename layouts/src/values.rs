@@ -1,10 +1,10 @@
 //! Typed WebAssembly values: a WebAssembly job's arguments and returned values, as the
 //! `DnaJob` and `DnaResult` records carry them (`DNA_VALUE_*` type codes beside 64-bit slots).
 
-use gos_layouts::records::{
+use crate::records::{
     DNA_EXPORT_MAX, DNA_MAX_VALUES, DNA_VALUE_F32, DNA_VALUE_F64, DNA_VALUE_I32, DNA_VALUE_I64,
 };
-use gos_layouts::{DnaJob, DnaResult};
+use crate::{DnaJob, DnaResult};
 use serde_json::{json, Value};
 
 /// One WebAssembly number value (the core types `i32`, `i64`, `f32`, `f64`).
