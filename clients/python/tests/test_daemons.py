@@ -68,10 +68,11 @@ def test_rts_watcher_publishes_new_and_changed_files(served: str, tmp_path: Path
 
 def _submit(pub: gos_bus.Publisher, job_id: int, source: str, **kw) -> None:
     head, code = make_job(job_id, source, **kw)
+    n = len(head)  # the DnaJob record's size, as the layouts say
     with pub.loan() as m:
-        m.payload[:128] = head
-        m.payload[128 : 128 + len(code)] = code
-        m.commit(128 + len(code))
+        m.payload[:n] = head
+        m.payload[n : n + len(code)] = code
+        m.commit(n + len(code))
 
 
 
@@ -138,9 +139,9 @@ def test_dna_executor_runs_each_job_in_a_sandboxed_process(served: str) -> None:
         _submit(jobs, 6, "x = bytearray(1 << 30)")
         head, code = make_job(7, "print(1)")
         with jobs.loan() as m:  # a job whose code does not match its CRC-32
-            m.payload[:128] = head
-            m.payload[128 : 128 + len(code)] = b"X" * len(code)
-            m.commit(128 + len(code))
+            m.payload[: len(head)] = head
+            m.payload[len(head) : len(head) + len(code)] = b"X" * len(code)
+            m.commit(len(head) + len(code))
         out = {}
         for _ in range(7):
             with results.recv(timeout=20) as r:
