@@ -7,8 +7,8 @@ use gos_dna::{Outcome, WasmValue};
 use gos_layouts::records::DNA_MAX_VALUES;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::{Config, Engine, ExternType, FuncType, Linker, Module, Store, Trap, Val, ValType};
 
@@ -68,9 +68,34 @@ pub struct WasmRunner {
     engine: Engine,
     cache: Mutex<Cache>,
     ticker: Mutex<Option<std::thread::JoinHandle<()>>>,
-    stop: Arc<AtomicBool>,
+    clock: Arc<Clock>,
     compiled: AtomicU64,
     hits: AtomicU64,
+}
+
+/// What the ticker thread waits on: the jobs running now (it ticks only while one does, so an
+/// idle worker uses no CPU), and whether the runner is gone.
+#[derive(Default)]
+struct Clock {
+    state: Mutex<(usize, bool)>,
+    changed: Condvar,
+}
+
+/// Counts one running job while it lives.
+struct Running<'a>(&'a Clock);
+
+impl<'a> Running<'a> {
+    fn new(clock: &'a Clock) -> Running<'a> {
+        lock(&clock.state).0 += 1;
+        clock.changed.notify_all();
+        Running(clock)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.state).0 -= 1;
+    }
 }
 
 #[derive(Default)]
@@ -93,7 +118,7 @@ impl WasmRunner {
             engine,
             cache: Mutex::default(),
             ticker: Mutex::default(),
-            stop: Arc::default(),
+            clock: Arc::default(),
             compiled: AtomicU64::new(0),
             hits: AtomicU64::new(0),
         })
@@ -161,16 +186,27 @@ impl WasmRunner {
         Ok((m, false))
     }
 
-    /// Advances the epoch every [`TICK`] from a thread of its own (started on the first job).
+    /// Advances the epoch every [`TICK`] while a job runs, from a thread of its own (started
+    /// on the first job; it sleeps on a condition variable while none runs).
     fn start_ticker(&self) {
         let mut t = lock(&self.ticker);
         if t.is_none() {
-            let (engine, stop) = (self.engine.clone(), self.stop.clone());
-            *t = Some(std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(TICK);
-                    engine.increment_epoch();
+            let (engine, clock) = (self.engine.clone(), self.clock.clone());
+            *t = Some(std::thread::spawn(move || loop {
+                {
+                    let mut s = lock(&clock.state);
+                    while s.0 == 0 && !s.1 {
+                        s = clock
+                            .changed
+                            .wait(s)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    }
+                    if s.1 {
+                        return;
+                    }
                 }
+                std::thread::sleep(TICK);
+                engine.increment_epoch();
             }));
         }
     }
@@ -179,6 +215,27 @@ impl WasmRunner {
     /// run is a [`Status::Rejected`] outcome naming why; a trap is an error; the time limit a
     /// timeout. The exit code is 0 for ok, 1 for an error or a timeout, -1 for rejected.
     pub fn run(&self, job: &WasmJob<'_>, handler: &mut WasmHandler) -> Outcome {
+        self.run_cached(job, handler).0
+    }
+
+    /// As [`WasmRunner::run`], and whether the module came from the cache (None when it could
+    /// not be compiled).
+    pub fn run_cached(
+        &self,
+        job: &WasmJob<'_>,
+        handler: &mut WasmHandler,
+    ) -> (Outcome, Option<bool>) {
+        let mut cached = None;
+        let o = self.run_inner(job, handler, &mut cached);
+        (o, cached)
+    }
+
+    fn run_inner(
+        &self,
+        job: &WasmJob<'_>,
+        handler: &mut WasmHandler,
+        cached: &mut Option<bool>,
+    ) -> Outcome {
         let start = Instant::now();
         // The output of a module is the one line that says how it ended (what it logs goes
         // to the executor, as `log` calls).
@@ -187,7 +244,8 @@ impl WasmRunner {
             o.output = format!("{}\n", o.reason).into_bytes();
             o
         };
-        let prepared = self.module(job.module).and_then(|(module, _)| {
+        let prepared = self.module(job.module).and_then(|(module, hit)| {
+            *cached = Some(hit);
             let functions = imports::check(&module, job.api_mask)?;
             let (name, ty) = entry(&module, job.export)?;
             check_call(&name, &ty, job.args)?;
@@ -198,6 +256,7 @@ impl WasmRunner {
             Err(why) => return finish(Outcome::rejected(why)),
         };
         self.start_ticker();
+        let _running = Running::new(&self.clock);
         let state = HostState {
             mask: job.api_mask,
             calls: 0,
@@ -289,7 +348,8 @@ impl WasmRunner {
 
 impl Drop for WasmRunner {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        lock(&self.clock.state).1 = true;
+        self.clock.changed.notify_all();
         if let Some(t) = lock(&self.ticker).take() {
             let _ = t.join();
         }

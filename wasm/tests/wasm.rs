@@ -386,3 +386,20 @@ fn reasons_are_one_line_without_wasmtime_backtraces() {
         o.reason
     );
 }
+
+#[test]
+fn the_clock_ticks_again_for_every_job_after_an_idle_time() {
+    // The epoch ticks only while a job runs: each of these must still be stopped.
+    let runner = WasmRunner::new().unwrap();
+    let spin = cartridge("wasm-spin.rts.png");
+    let answer = cartridge("wasm-answer.rts.png");
+    for _ in 0..3 {
+        let (mut handler, _) = recorder();
+        let mut j = job(&spin, "spin", &[], 0);
+        j.limits.wall = Duration::from_millis(50);
+        let o = runner.run(&j, &mut handler);
+        assert_eq!(o.status, Status::Timeout, "{}", o.reason);
+        let o = runner.run(&job(&answer, "", &[], 0), &mut handler);
+        assert_eq!(o.values, [WasmValue::I32(7)]);
+    }
+}

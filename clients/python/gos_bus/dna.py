@@ -18,6 +18,7 @@ called, and what it returns goes back to the job (JSON values only).
 from __future__ import annotations
 
 import base64
+import collections
 import json
 import subprocess
 import threading
@@ -205,6 +206,7 @@ class WasmSandbox:
         self.confined: Optional[Dict[str, Any]] = None
         self._p: Optional[subprocess.Popen] = None
         self._lock = threading.Lock()
+        self._said: "collections.deque[str]" = collections.deque(maxlen=4)
 
     def program(self) -> Path:
         return self.tool or _native.tool(WASM_TOOL, WASM_ENV, package="gos-dna-wasm")
@@ -230,6 +232,10 @@ class WasmSandbox:
             why = (p.stderr.read().strip().splitlines() or [f"exit status {p.wait()}"])[-1]
             raise HybridDNARejectedError(f"the WebAssembly worker did not start: {why}") from None
         self._p = p
+        # Its stderr is drained aside (a worker that says much must never block on it); the
+        # last lines explain a worker that dies.
+        self._said = collections.deque(maxlen=4)
+        threading.Thread(target=lambda: self._said.extend(p.stderr), daemon=True).start()  # type: ignore[arg-type]
         return self.confined or {}
 
     def run(
@@ -271,8 +277,9 @@ class WasmSandbox:
                 self._p = None
                 return _result({"status": "timeout", "status_code": _native.constant("DNA_STATUS_TIMEOUT"),
                                 "exit_code": -1, "limit": "wall-time", "limit_code": _native.constant("DNA_LIMIT_WALL_TIME"),
-                                "reason": f"the WebAssembly worker did not answer within {timeout + self.grace:.0f} s; "
-                                          "it was stopped and is started again for the next job",
+                                "reason": f"the WebAssembly worker ended or did not answer within {timeout + self.grace:.0f} s"
+                                          f"{': ' + self._said[-1].strip() if self._said else ''}; "
+                                          "it is started again for the next job",
                                 "output": "", "calls": 0, "refused": 0, "wall_ms": (timeout + self.grace) * 1e3,
                                 "confined": self.confined})
         return _result(result)

@@ -236,7 +236,6 @@ fn serve(weaker: bool) -> Result<ExitCode, String> {
         }
         let (outcome, cached) = match request(&line) {
             Ok(r) => {
-                let cached = runner.module(&r.module).is_ok_and(|(_, hit)| hit);
                 let job = WasmJob {
                     module: &r.module,
                     export: &r.export,
@@ -245,13 +244,14 @@ fn serve(weaker: bool) -> Result<ExitCode, String> {
                     limits: r.limits,
                 };
                 let mut handler: WasmHandler = Box::new(gos_dna::relay::stdio_call);
-                (runner.run(&job, &mut handler), cached)
+                let (outcome, cached) = runner.run_cached(&job, &mut handler);
+                (outcome, cached)
             }
-            Err(why) => (Outcome::rejected(why), false),
+            Err(why) => (Outcome::rejected(why), None),
         };
         let mut result = outcome.to_json();
         result["confined"] = confined.clone();
-        result["cached"] = json!(cached);
+        result["cached"] = json!(cached == Some(true));
         let mut out = std::io::stdout().lock();
         writeln!(out, "{}", json!({ "result": result }))
             .and_then(|_| out.flush())
