@@ -12,8 +12,10 @@
 //!   SysV shared memory, message queues), kernel keys, BPF, perf, modules, `io_uring`,
 //!   clocks, reboot and the like. The default is to allow: the namespaces and Landlock hold
 //!   the files, the network and the processes; the filter shrinks what is left of the kernel
-//!   to reach. (`clone` with namespace flags is not filtered: bubblewrap's
-//!   `--disable-userns` and the job's lack of capabilities refuse it.)
+//!   to reach. (`clone` with namespace flags is not filtered for a script: bubblewrap's
+//!   `--disable-userns` and the job's lack of capabilities refuse it.) [`Profile::Worker`], for
+//!   the WebAssembly worker that runs outside any namespace, also refuses every socket call,
+//!   `execve` and `clone` with a namespace flag.
 
 use crate::limits::Limits;
 use landlock::{
@@ -38,6 +40,22 @@ pub struct Confinement {
     /// Allow a Landlock that enforces less than ABI 6 asks (an older kernel), instead of
     /// refusing to run.
     pub weaker: bool,
+    /// Which seccomp filter: a script's, or the stricter one of a process that needs no
+    /// socket, no program and no namespace at all (the WebAssembly worker).
+    pub profile: Profile,
+}
+
+/// The seccomp filter a confined process gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Profile {
+    /// A script inside bubblewrap: [`DENIED`] and every socket but `AF_UNIX`.
+    #[default]
+    Job,
+    /// A process outside any namespace that runs no program and talks only through the
+    /// descriptors it has (the WebAssembly worker): also every socket call (Unix ones too),
+    /// `execve`, `clone` with a namespace flag, and `clone3` (`ENOSYS`, so that the C library
+    /// falls back to `clone`, whose flags the filter can read).
+    Worker,
 }
 
 /// What was applied, reported to the runner before the job starts.
@@ -153,8 +171,14 @@ pub fn restrict(c: &Confinement) -> Result<Applied, ConfineError> {
             "no_new_privs could not be set".into(),
         ));
     }
-    let seccomp = seccomp_program().and_then(|program| {
-        seccompiler::apply_filter(&program).map_err(|e| ConfineError::Seccomp(e.to_string()))
+    let programs = match c.profile {
+        Profile::Job => seccomp_program().map(|p| vec![p]),
+        Profile::Worker => worker_programs(),
+    };
+    let seccomp = programs.and_then(|programs| {
+        programs.iter().try_for_each(|p| {
+            seccompiler::apply_filter(p).map_err(|e| ConfineError::Seccomp(e.to_string()))
+        })
     });
     match seccomp {
         Err(e) if !c.weaker => Err(e),
@@ -262,9 +286,85 @@ pub fn seccomp_program() -> Result<BpfProgram, ConfineError> {
     filter.try_into().map_err(err)
 }
 
+/// What [`Profile::Worker`] denies beyond [`DENIED`], with `EPERM`.
+const WORKER_DENIED: &[i64] = &[
+    libc::SYS_socket,
+    libc::SYS_socketpair,
+    libc::SYS_connect,
+    libc::SYS_bind,
+    libc::SYS_listen,
+    libc::SYS_accept,
+    libc::SYS_accept4,
+    libc::SYS_execve,
+    libc::SYS_execveat,
+];
+
+/// The namespace flags `clone` may not carry in [`Profile::Worker`].
+const CLONE_NAMESPACES: [i32; 7] = [
+    libc::CLONE_NEWUSER,
+    libc::CLONE_NEWNS,
+    libc::CLONE_NEWPID,
+    libc::CLONE_NEWNET,
+    libc::CLONE_NEWUTS,
+    libc::CLONE_NEWIPC,
+    libc::CLONE_NEWCGROUP,
+];
+
+/// The two filters of [`Profile::Worker`]: what `EPERM` refuses ([`DENIED`],
+/// [`WORKER_DENIED`], `clone` with any of [`CLONE_NAMESPACES`]), and `clone3` with `ENOSYS`.
+///
+/// # Errors
+/// A filter could not be compiled for this architecture.
+pub fn worker_programs() -> Result<Vec<BpfProgram>, ConfineError> {
+    let err = |e: seccompiler::BackendError| ConfineError::Seccomp(e.to_string());
+    let arch: seccompiler::TargetArch = std::env::consts::ARCH.try_into().map_err(err)?;
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = DENIED
+        .iter()
+        .chain(WORKER_DENIED)
+        .map(|&n| (n, Vec::new()))
+        .collect();
+    let mut clone = Vec::new();
+    for flag in CLONE_NAMESPACES {
+        let set = SeccompCondition::new(
+            0,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::MaskedEq(flag as u64),
+            flag as u64,
+        )
+        .map_err(err)?;
+        clone.push(SeccompRule::new(vec![set]).map_err(err)?);
+    }
+    rules.insert(libc::SYS_clone, clone);
+    let eperm = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch,
+    )
+    .map_err(err)?;
+    let enosys = SeccompFilter::new(
+        [(libc::SYS_clone3, Vec::new())].into_iter().collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch,
+    )
+    .map_err(err)?;
+    Ok(vec![
+        eperm.try_into().map_err(err)?,
+        enosys.try_into().map_err(err)?,
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_worker_programs_compile_for_this_machine() {
+        let p = worker_programs().unwrap();
+        assert_eq!(p.len(), 2);
+        assert!(p[0].len() > DENIED.len() + WORKER_DENIED.len() + CLONE_NAMESPACES.len());
+    }
 
     #[test]
     fn the_seccomp_program_compiles_for_this_machine() {

@@ -18,6 +18,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod api;
+pub mod cli;
 pub mod confine;
 pub mod limits;
 pub mod probe;

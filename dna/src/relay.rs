@@ -34,8 +34,24 @@ pub fn reply(line: &str) -> Result<Value, String> {
                 .as_str()
                 .map(str::to_string)
                 .unwrap_or_else(|| e.to_string())),
-            (v, None) => Ok(v.unwrap_or(Value::Null)),
+            (Some(v), None) => Ok(v),
+            (None, None) => Err("the executor's answer has neither ok nor error".into()),
         },
         _ => Err("the executor answered with something that is not a reply".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_answer_is_an_answer() {
+        assert_eq!(reply(r#"{"ok": 3}"#), Ok(Value::from(3)));
+        assert_eq!(reply(r#"{"ok": null}"#), Ok(Value::Null));
+        assert_eq!(reply(r#"{"error": "no"}"#), Err("no".into()));
+        for bad in [r#"{"job": {}}"#, "[]", "", "ok"] {
+            assert!(reply(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -115,6 +115,18 @@ impl Outcome {
         }
     }
 
+    /// One line for a person: `ok: why (1 calls, 0 refused, 12.3 ms)`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{}: {} ({} calls, {} refused, {:.2} ms)",
+            self.status.name(),
+            self.reason,
+            self.calls,
+            self.refused,
+            self.wall.as_secs_f64() * 1e3
+        )
+    }
+
     /// As one JSON object (the runner's `result` line).
     pub fn to_json(&self) -> Value {
         json!({

@@ -1,10 +1,9 @@
 //! Typed WebAssembly values: a WebAssembly job's arguments and returned values, as the
-//! `DnaJob` and `DnaResult` records carry them (`DNA_VALUE_*` type codes beside 64-bit slots).
+//! `DnaJob` (`arg_types`, `args`) and `DnaResult` (`value_types`, `values`) records carry them:
+//! `DNA_VALUE_*` type codes beside 64-bit slots.
 
-use crate::records::{
-    DNA_EXPORT_MAX, DNA_MAX_VALUES, DNA_VALUE_F32, DNA_VALUE_F64, DNA_VALUE_I32, DNA_VALUE_I64,
-};
-use crate::{DnaJob, DnaResult};
+use crate::records::{DNA_MAX_VALUES, DNA_VALUE_F32, DNA_VALUE_F64, DNA_VALUE_I32, DNA_VALUE_I64};
+use crate::DnaResult;
 use serde_json::{json, Value};
 
 /// One WebAssembly number value (the core types `i32`, `i64`, `f32`, `f64`).
@@ -70,12 +69,15 @@ impl WasmValue {
     /// # Errors
     /// Not a number, or out of the type's range.
     pub fn parse(text: &str, code: u8) -> Result<WasmValue, String> {
+        // One optional sign, then decimal digits or 0x and hex digits; nothing else.
         let int = |t: &str| -> Option<i128> {
             let (neg, t) = t.strip_prefix('-').map_or((false, t), |r| (true, r));
-            let v = match t.strip_prefix("0x") {
-                Some(h) => i128::from_str_radix(h, 16).ok()?,
-                None => t.parse::<i128>().ok()?,
-            };
+            let (digits, radix) = t.strip_prefix("0x").map_or((t, 10), |h| (h, 16));
+            if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+                return None;
+            }
+            let v = u128::from_str_radix(digits, radix).ok()?;
+            let v = i128::try_from(v).ok()?;
             Some(if neg { -v } else { v })
         };
         let bad = || format!("{text:?} is not {}", type_name(code).unwrap_or("a number"));
@@ -166,66 +168,6 @@ pub fn type_code(name: &str) -> Option<u8> {
         .find(|&c| type_name(c) == Some(name))
 }
 
-/// The export a WebAssembly job names (empty: its entry point).
-///
-/// # Errors
-/// The name is not UTF-8 (a hostile or broken submitter).
-pub fn job_export(job: &DnaJob) -> Result<String, String> {
-    let end = job
-        .export
-        .iter()
-        .position(|&b| b == 0)
-        .unwrap_or(DNA_EXPORT_MAX);
-    String::from_utf8(job.export[..end].to_vec())
-        .map_err(|_| "the job's export name is not UTF-8".to_string())
-}
-
-/// The arguments a WebAssembly job carries.
-///
-/// # Errors
-/// More than [`DNA_MAX_VALUES`] of them, or a type code that is not a `DNA_VALUE_*`.
-pub fn job_args(job: &DnaJob) -> Result<Vec<WasmValue>, String> {
-    let n = job.arg_count as usize;
-    if n > DNA_MAX_VALUES {
-        return Err(format!(
-            "the job says it has {n} arguments; a DnaJob carries at most {DNA_MAX_VALUES}"
-        ));
-    }
-    (0..n)
-        .map(|i| {
-            WasmValue::from_parts(job.arg_types[i], job.args[i])
-                .map_err(|e| format!("argument {}: {e}", i + 1))
-        })
-        .collect()
-}
-
-/// Writes `export` and `args` into `job`.
-///
-/// # Errors
-/// The name is longer than [`DNA_EXPORT_MAX`] bytes or holds a NUL, or there are more than
-/// [`DNA_MAX_VALUES`] arguments.
-pub fn set_job_call(job: &mut DnaJob, export: &str, args: &[WasmValue]) -> Result<(), String> {
-    if export.len() > DNA_EXPORT_MAX || export.contains('\0') {
-        return Err(format!(
-            "the export name {export:?} is longer than {DNA_EXPORT_MAX} bytes or holds a NUL"
-        ));
-    }
-    if args.len() > DNA_MAX_VALUES {
-        return Err(format!(
-            "{} arguments; a DnaJob carries at most {DNA_MAX_VALUES}",
-            args.len()
-        ));
-    }
-    job.export = [0; DNA_EXPORT_MAX];
-    job.export[..export.len()].copy_from_slice(export.as_bytes());
-    job.arg_count = args.len() as u16;
-    for (i, a) in args.iter().enumerate() {
-        job.arg_types[i] = a.type_code();
-        job.args[i] = a.bits();
-    }
-    Ok(())
-}
-
 /// The values a result carries.
 ///
 /// # Errors
@@ -300,16 +242,16 @@ mod tests {
         );
         assert!(WasmValue::parse("4294967296", DNA_VALUE_I32).is_err());
         assert!(WasmValue::parse("1.5", DNA_VALUE_I64).is_err());
+        for bad in ["--5", "-0x-5", "+5", "0x", "-", "", " 5"] {
+            assert!(WasmValue::parse(bad, DNA_VALUE_I32).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            WasmValue::parse("-0x10", DNA_VALUE_I64).unwrap(),
+            WasmValue::I64(-16)
+        );
         assert_eq!(
             WasmValue::parse("2.5", DNA_VALUE_F32).unwrap(),
             WasmValue::F32(2.5)
         );
-        let mut job: DnaJob = bytemuck::Zeroable::zeroed();
-        set_job_call(&mut job, "double", &[WasmValue::I32(21)]).unwrap();
-        assert_eq!(job_export(&job).unwrap(), "double");
-        assert_eq!(job_args(&job).unwrap(), [WasmValue::I32(21)]);
-        assert!(set_job_call(&mut job, &"x".repeat(65), &[]).is_err());
-        job.arg_types[0] = 9;
-        assert!(job_args(&job).is_err());
     }
 }

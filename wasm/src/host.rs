@@ -26,8 +26,8 @@ pub struct HostState {
 }
 
 /// Bounds a store's linear memory (bytes, all memories together) and table elements, and
-/// remembers a refusal (so a job that fails after one is reported as ended by the memory
-/// limit).
+/// remembers a refused memory (so that an instantiation that fails for it is reported as
+/// ended by the memory limit).
 pub struct Limiter {
     /// Most bytes of linear memory.
     pub memory: usize,
@@ -35,8 +35,8 @@ pub struct Limiter {
     pub table_elements: usize,
     /// Bytes the store's memories hold now.
     pub used: usize,
-    /// A growth was refused.
-    pub refused_growth: bool,
+    /// A memory's growth (or its initial size) was refused.
+    pub refused_memory: bool,
 }
 
 impl ResourceLimiter for Limiter {
@@ -48,7 +48,7 @@ impl ResourceLimiter for Limiter {
     ) -> wasmtime::Result<bool> {
         let after = self.used - current.min(self.used) + desired;
         if after > self.memory {
-            self.refused_growth = true;
+            self.refused_memory = true;
             return Ok(false);
         }
         self.used = after;
@@ -61,9 +61,7 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let ok = desired <= self.table_elements;
-        self.refused_growth |= !ok;
-        Ok(ok)
+        Ok(desired <= self.table_elements)
     }
 
     fn instances(&self) -> usize {

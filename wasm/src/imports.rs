@@ -16,6 +16,17 @@
 use gos_dna::api::{self, ApiFunction, ParamKind};
 use wasmtime::{ExternType, FuncType, Module, ValType};
 
+/// A name a module chose (an import's, an export's), as messages show it: at most 64
+/// characters, control characters and quotes escaped, so that a hostile module cannot break a
+/// one-line reason or write to the terminal it is printed on.
+pub fn shown(name: &str) -> String {
+    let mut out: String = name.chars().take(64).flat_map(char::escape_debug).collect();
+    if name.chars().count() > 64 {
+        out.push_str("...");
+    }
+    out
+}
+
 /// The WebAssembly parameter types of `f`, in order.
 pub fn params_of(f: &ApiFunction) -> Vec<ValType> {
     f.params
@@ -54,7 +65,8 @@ pub fn describe(params: &[ValType], results: &[ValType]) -> String {
 pub fn check(module: &Module, mask: u64) -> Result<Vec<&'static ApiFunction>, String> {
     let mut used = Vec::new();
     for import in module.imports() {
-        let (m, name) = (import.module(), import.name());
+        let (m, name) = (shown(import.module()), shown(import.name()));
+        let (m, name) = (m.as_str(), name.as_str());
         if m != api::MODULE {
             return Err(format!(
                 "the module imports {m}.{name}, which the sandbox does not provide: a module may \
@@ -62,7 +74,7 @@ pub fn check(module: &Module, mask: u64) -> Result<Vec<&'static ApiFunction>, St
                 all()
             ));
         }
-        let Some(f) = api::function(name) else {
+        let Some(f) = api::function(import.name()).filter(|_| import.name() == name) else {
             return Err(format!(
                 "the module imports {m}.{name}, which the API does not have (it has {})",
                 all()

@@ -1,7 +1,7 @@
 //! The engine, the module cache, and one job's run.
 
 use crate::host::{self, HostState, Limiter, WasmHandler};
-use crate::imports;
+use crate::imports::{self, shown};
 use gos_dna::limits::{Limit, Limits, Status};
 use gos_dna::{Outcome, WasmValue};
 use gos_layouts::records::DNA_MAX_VALUES;
@@ -16,8 +16,10 @@ use wasmtime::{Config, Engine, ExternType, FuncType, Linker, Module, Store, Trap
 pub const TICK: Duration = Duration::from_millis(5);
 /// Largest module accepted, in bytes.
 pub const MAX_MODULE: usize = 16 << 20;
-/// Modules kept compiled (the oldest is dropped first).
+/// Modules kept compiled (the oldest is dropped first)...
 pub const CACHE_MODULES: usize = 64;
+/// ...and the most bytes of module (their binary size) kept compiled together.
+pub const CACHE_BYTES: usize = 128 << 20;
 /// The entry points tried, in order, when a job names no export.
 pub const ENTRY_POINTS: [&str; 3] = ["run", "main", "_start"];
 
@@ -63,7 +65,8 @@ pub struct WasmJob<'a> {
     pub limits: WasmLimits,
 }
 
-/// Compiles modules (once each, cached by SHA-256) and runs jobs. One per process.
+/// Compiles modules (once each, cached by SHA-256: at most [`CACHE_MODULES`] of them and
+/// [`CACHE_BYTES`] in all) and runs jobs. One per process.
 pub struct WasmRunner {
     engine: Engine,
     cache: Mutex<Cache>,
@@ -101,7 +104,8 @@ impl Drop for Running<'_> {
 #[derive(Default)]
 struct Cache {
     modules: HashMap<[u8; 32], Module>,
-    order: VecDeque<[u8; 32]>,
+    order: VecDeque<([u8; 32], usize)>,
+    bytes: usize,
 }
 
 impl WasmRunner {
@@ -176,12 +180,15 @@ impl WasmRunner {
         self.compiled.fetch_add(1, Ordering::Relaxed);
         let mut cache = lock(&self.cache);
         if cache.modules.insert(key, m.clone()).is_none() {
-            cache.order.push_back(key);
+            cache.order.push_back((key, bytes.len()));
+            cache.bytes += bytes.len();
         }
-        while cache.order.len() > CACHE_MODULES {
-            if let Some(old) = cache.order.pop_front() {
-                cache.modules.remove(&old);
-            }
+        while cache.order.len() > CACHE_MODULES || cache.bytes > CACHE_BYTES {
+            let Some((old, size)) = cache.order.pop_front() else {
+                break;
+            };
+            cache.modules.remove(&old);
+            cache.bytes -= size;
         }
         Ok((m, false))
     }
@@ -267,7 +274,7 @@ impl WasmRunner {
                 memory: job.limits.memory,
                 table_elements: job.limits.table_elements,
                 used: 0,
-                refused_growth: false,
+                refused_memory: false,
             },
         };
         let mut store = Store::new(&self.engine, state);
@@ -280,15 +287,16 @@ impl WasmRunner {
             let mut linker = Linker::new(&self.engine);
             host::define(&mut linker, &functions)?;
             let instance = linker.instantiate(&mut store, &module)?;
-            let f = instance
-                .get_func(&mut store, &name)
-                .ok_or_else(|| wasmtime::Error::msg(format!("the export {name} went away")))?;
+            let f = instance.get_func(&mut store, &name).ok_or_else(|| {
+                wasmtime::Error::msg(format!("the export {} went away", shown(&name)))
+            })?;
             f.call(&mut store, &params, &mut results)
         })();
         let state = store.into_data();
         *handler = state.handler;
         let call = format!(
-            "{name}({})",
+            "{}({})",
+            shown(&name),
             job.args
                 .iter()
                 .map(ToString::to_string)
@@ -318,9 +326,6 @@ impl WasmRunner {
             Err(e) => {
                 o.exit_code = 1;
                 o.status = Status::Error;
-                if state.limiter.refused_growth {
-                    o.limit = Limit::Memory;
-                }
                 o.reason = match e.downcast_ref::<Trap>() {
                     Some(Trap::Interrupt) => {
                         o.status = Status::Timeout;
@@ -333,11 +338,16 @@ impl WasmRunner {
                     Some(trap) => format!("{call} trapped: {trap}"),
                     // A host call's refusal, or an instantiation that failed: the cause itself,
                     // without the backtrace wasmtime wraps it in.
-                    None if state.limiter.refused_growth => format!(
-                        "{call}: {} (memory limit {} bytes)",
-                        cause(&e),
-                        job.limits.memory
-                    ),
+                    // Not a trap: instantiation failed, for want of memory when the limiter
+                    // refused some (a module's own `memory.grow` failing returns -1 instead).
+                    None if state.limiter.refused_memory => {
+                        o.limit = Limit::Memory;
+                        format!(
+                            "{call}: {} (memory limit {} bytes)",
+                            cause(&e),
+                            job.limits.memory
+                        )
+                    }
                     None => format!("{call}: {}", cause(&e)),
                 };
             }
@@ -371,7 +381,10 @@ pub fn entry(module: &Module, export: &str) -> Result<(String, FuncType), String
         })
         .collect();
     let names = || {
-        let n: Vec<&str> = funcs.iter().map(|(n, _)| n.as_str()).collect();
+        let mut n: Vec<String> = funcs.iter().take(8).map(|(n, _)| shown(n)).collect();
+        if funcs.len() > 8 {
+            n.push(format!("and {} more", funcs.len() - 8));
+        }
         if n.is_empty() {
             "no functions".into()
         } else {
@@ -385,7 +398,8 @@ pub fn entry(module: &Module, export: &str) -> Result<(String, FuncType), String
             .cloned()
             .ok_or_else(|| {
                 format!(
-                    "the module exports no function {export} (it exports {})",
+                    "the module exports no function {} (it exports {})",
+                    shown(export),
                     names()
                 )
             });
@@ -413,6 +427,7 @@ pub fn entry(module: &Module, export: &str) -> Result<(String, FuncType), String
 
 /// Checks that `args` fit the export's parameters and that its results fit a `DnaResult`.
 fn check_call(name: &str, ty: &FuncType, args: &[WasmValue]) -> Result<(), String> {
+    let name = shown(name);
     let params: Vec<ValType> = ty.params().collect();
     let results: Vec<ValType> = ty.results().collect();
     if let Some(t) = params

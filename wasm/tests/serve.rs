@@ -28,6 +28,7 @@ fn the_worker_is_confined_relays_calls_and_survives_bad_requests() {
     };
     let ready = read();
     assert_eq!(ready["ready"]["confined"]["seccomp"], true, "{ready}");
+    assert_eq!(ready["ready"]["confined"]["landlock"], "full", "{ready}");
     // The kernel's own word: a seccomp filter and no_new_privs on the worker.
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
     assert!(
@@ -88,4 +89,58 @@ fn the_worker_is_confined_relays_calls_and_survives_bad_requests() {
         child.wait().unwrap().success(),
         "the worker ends when its input does"
     );
+}
+
+/// Set in the child of `the_worker_filter_refuses_sockets_programs_and_namespaces`.
+const PROBE: &str = "GOS_DNA_WASM_CONFINE_PROBE";
+
+#[test]
+fn the_worker_filter_refuses_sockets_programs_and_namespaces() {
+    if std::env::var_os(PROBE).is_some() {
+        // In a process of its own (this test binary run again): confine as the worker does,
+        // then try what the worker must never do.
+        let applied = gos_dna::confine::restrict(&gos_dna::confine::Confinement {
+            profile: gos_dna::confine::Profile::Worker,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(applied.landlock, "full");
+        assert!(applied.seccomp);
+        // SAFETY: plain system calls with no pointers, or with a valid NUL-terminated path;
+        // each is expected to fail.
+        unsafe {
+            assert_eq!(libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0), -1);
+            assert_eq!(libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0), -1);
+            assert_eq!(libc::unshare(libc::CLONE_NEWUSER), -1);
+            let argv = [c"/bin/true".as_ptr(), std::ptr::null()];
+            assert_eq!(libc::execv(c"/bin/true".as_ptr(), argv.as_ptr()), -1);
+        }
+        assert!(
+            std::fs::read("/etc/hostname").is_err(),
+            "no file can be read"
+        );
+        assert!(
+            std::fs::File::create("/tmp/gos-dna-wasm-probe").is_err(),
+            "none written"
+        );
+        // Threads still start (clone3 says ENOSYS, the C library falls back to clone).
+        assert_eq!(std::thread::spawn(|| 7).join().unwrap(), 7);
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_worker_filter_refuses_sockets_programs_and_namespaces",
+            "--nocapture",
+        ])
+        .env(PROBE, "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the confined probe failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
 }

@@ -403,3 +403,44 @@ fn the_clock_ticks_again_for_every_job_after_an_idle_time() {
         assert_eq!(o.values, [WasmValue::I32(7)]);
     }
 }
+
+#[test]
+fn hostile_names_cannot_break_a_reason_line() {
+    let runner = WasmRunner::new().unwrap();
+    let module = wat(r#"(module
+            (import "evil\nFAKE: ok\u{1b}[31m" "x" (func))
+            (func (export "run")))"#);
+    let (mut handler, _) = recorder();
+    let o = runner.run(&job(&module, "", &[], 0), &mut handler);
+    assert_eq!(o.status, Status::Rejected);
+    assert!(
+        !o.reason.contains('\n') && !o.reason.contains('\u{1b}'),
+        "{:?}",
+        o.reason
+    );
+    assert!(o.reason.contains(r"evil\nFAKE"), "{}", o.reason);
+    let long = "n".repeat(10_000);
+    let module = wat(&format!(
+        r#"(module (func (export "{long}") (result i32) i32.const 1) (func (export "a\nb") (param i32)))"#
+    ));
+    let o = runner.run(&job(&module, "missing", &[], 0), &mut handler);
+    assert!(o.reason.len() < 400, "{} bytes", o.reason.len());
+    assert!(!o.reason.contains('\n'), "{:?}", o.reason);
+}
+
+#[test]
+fn only_a_module_that_cannot_start_for_memory_is_ended_by_the_memory_limit() {
+    let runner = WasmRunner::new().unwrap();
+    // Growth refused (-1), then a trap that has nothing to do with memory.
+    let module = wat(r#"(module (memory 1)
+            (func (export "run") (result i32)
+              (drop (memory.grow (i32.const 4096)))
+              (i32.div_u (i32.const 1) (i32.const 0))))"#);
+    let (mut handler, _) = recorder();
+    let mut j = job(&module, "", &[], 0);
+    j.limits.memory = 1 << 20;
+    let o = runner.run(&j, &mut handler);
+    assert_eq!(o.status, Status::Error);
+    assert_eq!(o.limit, Limit::None, "{}", o.reason);
+    assert!(o.reason.contains("divide by zero"), "{}", o.reason);
+}

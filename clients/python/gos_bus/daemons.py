@@ -280,7 +280,7 @@ class DnaExecutor(Daemon):
     def __init__(self, bus: Optional[str] = None, ring: Optional[str] = None, **options: Any) -> None:
         super().__init__(bus, ring, **options)
         self.sandbox = Sandbox(isolated=not self.no_sandbox, weaker=self.weaker_sandbox, python=self.python,
-                               limits=self.sandbox_limits)
+                               limits={k: v for k, v in (self.sandbox_limits or {}).items() if k != "wasm-memory"})
         self.layers = "no sandbox (trusted code only)"
         if not self.no_sandbox:
             missing = self.sandbox.probe()
@@ -305,13 +305,16 @@ class DnaExecutor(Daemon):
             raise HybridDNARejectedError(f"cannot run jobs with these settings: {e}") from None
         if not trial.ok:
             raise HybridDNARejectedError(f"cannot run jobs with these settings: {trial.status}: {trial.reason}")
+        # The API as Rust defines it (bits and argument types), to check each call again.
+        self.api = self.sandbox.api()
         # The WebAssembly worker: started now, so that one that cannot start is said at once;
         # without it the executor still runs scripts and rejects modules, saying why.
         self.wasm = WasmSandbox(weaker=self.weaker_sandbox or self.no_sandbox)
         self.wasm_missing: Optional[str] = None
         try:
             confined = self.wasm.start()
-            self.wasm_layers = f"wasmtime, worker confined by Landlock ({confined.get('landlock')}) and seccomp"
+            seccomp = "seccomp" if confined.get("seccomp") else "no seccomp"
+            self.wasm_layers = f"wasmtime, worker confined by Landlock ({confined.get('landlock')}) and {seccomp}"
         except (HybridDNARejectedError, FileNotFoundError) as e:
             self.wasm_missing = str(e)
             self.wasm_layers = f"none ({e}); WebAssembly jobs are rejected"
@@ -351,9 +354,18 @@ class DnaExecutor(Daemon):
             self._events.send(line.encode(), timeout=1.0)
 
     def _api(self, job) -> Callable[[str, list], Any]:
-        """The calls of one job, carried out (their arguments already checked in Rust)."""
+        """The calls of one job, carried out. Their arguments were checked in Rust; the grant
+        and the argument types are checked again here, so that a runner that was subverted
+        (a WebAssembly worker checks its module's calls in the module's own process) still
+        cannot call what the job was not granted."""
 
         def call(name: str, args: list) -> Any:
+            bit, types = self.api.get(name, (0, ()))
+            if not job.allowed_api_mask & bit:
+                raise PermissionError(f"{name} is not granted to this job")
+            if not (isinstance(args, list) and len(args) == len(types)
+                    and all(isinstance(a, t) and not isinstance(a, bool) for a, t in zip(args, types))):
+                raise ValueError(f"{name}: malformed arguments {args!r}"[:200])
             if name == "log":
                 self._event("dna_log", job, message=args[0])
                 return None
@@ -395,17 +407,29 @@ class DnaExecutor(Daemon):
                     return rejected(f"no WebAssembly worker here: {self.wasm_missing}")
                 if job.arg_count > MAX_VALUES:
                     return rejected(f"the job says it has {job.arg_count} arguments; a DnaJob carries at most {MAX_VALUES}")
-                export = bytes(job.export).split(b"\0", 1)[0].decode("utf-8", "replace")
+                try:
+                    export = bytes(job.export).split(b"\0", 1)[0].decode("utf-8")
+                except UnicodeDecodeError:
+                    return rejected("the job's export name is not UTF-8")
                 args = [{"code": job.arg_types[i], "bits": job.args[i]} for i in range(job.arg_count)]
+                limits = self.sandbox_limits or {}
                 r = self.wasm.run(raw, self._api(job), export=export, args=args, api_mask=job.allowed_api_mask,
-                                  timeout=timeout)
+                                  timeout=timeout, memory=limits.get("wasm-memory"),
+                                  max_calls=int(limits["max-calls"]) if "max-calls" in limits else None)
             else:
                 assert source is not None
                 r = self.sandbox.run(source, self._api(job), api_mask=job.allowed_api_mask, timeout=timeout)
         except HybridDNARejectedError as e:
             return rejected(str(e))
         output = r.output.encode()
-        if not r.ok and not wasm:
+        if wasm:
+            # The worker's output is the line that says how the job ended; never leave it out.
+            output = output or f"{r.reason}\n".encode()
+            values = _checked_values(r.values)
+            if values is None:
+                return STATUS_ERROR, -1, b"the WebAssembly worker returned values no DnaResult can hold\n", 0, r.calls, r.refused, ()
+            return r.status_code, r.exit_code, output, r.limit_code, r.calls, r.refused, values
+        if not r.ok:
             output += f"\n{r.status}: {r.reason}".encode()
         return r.status_code, r.exit_code, output, r.limit_code, r.calls, r.refused, r.values
 
@@ -448,6 +472,14 @@ def make_job(
     `api_mask`: the `DNA_API_*` bits the job may call; `texture_id`: its texture (0: none)."""
     raw = source.encode()
     code = {CODE_UTF8: raw, CODE_ZLIB: zlib.compress(raw), CODE_HYBRID: base64.b64encode(zlib.compress(raw))}[encoding]
+    job = _job_record(job_id, code, timeout_ms, api_mask, texture_id)
+    job.language = LANG_PYTHON
+    job.code_encoding = encoding
+    return bytes(job), code
+
+
+def _job_record(job_id: int, code: bytes, timeout_ms: int, api_mask: int, texture_id: int) -> Any:
+    """A DnaJob record for `code`, its magic, version, id, limits, grant and CRC-32 set."""
     job = _JOB.struct()  # type: ignore[misc]
     job.magic[:] = list(_JOB.schema["magic"].encode())
     job.version = _JOB.schema["version"]
@@ -456,11 +488,22 @@ def make_job(
     job.allowed_api_mask = api_mask
     job.timeout_ms = timeout_ms
     job.submitted_ns = time.time_ns()
-    job.language = LANG_PYTHON
-    job.code_encoding = encoding
     job.code_len = len(code)
     job.code_crc32 = zlib.crc32(code) & 0xFFFFFFFF
-    return bytes(job), code
+    return job
+
+
+def _checked_values(values: tuple) -> Optional[tuple]:
+    """The values a worker reported, when a DnaResult can hold them (at most DNA_MAX_VALUES,
+    each a known type code and 64 bits); None otherwise."""
+    codes = {_native.constant(f"DNA_VALUE_{t}") for t in ("I32", "I64", "F32", "F64")}
+    if not isinstance(values, tuple) or len(values) > MAX_VALUES:
+        return None
+    for v in values:
+        if not (isinstance(v, dict) and v.get("code") in codes and isinstance(v.get("bits"), int)
+                and 0 <= v["bits"] < 1 << 64):
+            return None
+    return values
 
 
 def make_wasm_job(
@@ -481,19 +524,10 @@ def make_wasm_job(
         raise ValueError(f"the export name {export!r} is longer than {EXPORT_MAX} bytes or holds a NUL")
     if len(args) > MAX_VALUES:
         raise ValueError(f"{len(args)} arguments; a DnaJob carries at most {MAX_VALUES}")
-    job = _JOB.struct()  # type: ignore[misc]
-    job.magic[:] = list(_JOB.schema["magic"].encode())
-    job.version = _JOB.schema["version"]
+    job = _job_record(job_id, module, timeout_ms, api_mask, texture_id)
     job.kind = KIND_WASM
     job.language = LANG_WASM
-    job.job_id = job_id
-    job.texture_id = texture_id
-    job.allowed_api_mask = api_mask
-    job.timeout_ms = timeout_ms
-    job.submitted_ns = time.time_ns()
     job.code_encoding = CODE_UTF8
-    job.code_len = len(module)
-    job.code_crc32 = zlib.crc32(module) & 0xFFFFFFFF
     job.export[: len(name)] = list(name)
     job.arg_count = len(args)
     for i, (kind, value) in enumerate(args):
@@ -524,7 +558,7 @@ def _bits(kind: str, value: Any) -> Tuple[int, int]:
 
 
 # The limits `dna-exec --limit NAME=VALUE` passes on to `gos-dna-sandbox run --NAME VALUE`.
-LIMITS = ("cpu", "memory", "processes", "file-size", "open-files", "work-size", "max-output", "max-calls")
+LIMITS = ("cpu", "memory", "processes", "file-size", "open-files", "work-size", "max-output", "max-calls", "wasm-memory")
 
 
 def main(argv: Optional[list] = None) -> None:
@@ -546,7 +580,8 @@ def main(argv: Optional[list] = None) -> None:
     d.add_argument("--no-sandbox", action="store_true", help="run jobs with no isolation at all (trusted code only)")
     d.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
                    help=f"a sandbox limit, repeatable: {', '.join(LIMITS)} (as `gos-dna-sandbox run --help` "
-                        "describes them; e.g. --limit memory=256M --limit cpu=5)")
+                        "describes them; e.g. --limit memory=256M --limit cpu=5). Scripts get all but wasm-memory; "
+                        "WebAssembly modules get max-calls and wasm-memory (bytes of linear memory, default 64 MiB)")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "rts-watch":

@@ -22,6 +22,7 @@ import collections
 import json
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
@@ -119,6 +120,13 @@ class Sandbox:
             missing["probe"] = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[0]
         return missing
 
+    def api(self) -> Dict[str, Tuple[int, Tuple[type, ...]]]:
+        """The injected API as the Rust crate defines it (`gos-dna-sandbox api --json`): each
+        function's `allowed_api_mask` bit and its arguments' Python types."""
+        done = subprocess.run([str(self.program()), "api", "--json"], capture_output=True, text=True, check=True)
+        return {f["name"]: (int(f["bit"]), tuple(int if p["kind"].startswith(("Int", "Id")) else str for p in f["params"]))
+                for f in json.loads(done.stdout)["functions"]}
+
     def run(
         self,
         code: str,
@@ -207,6 +215,7 @@ class WasmSandbox:
         self._p: Optional[subprocess.Popen] = None
         self._lock = threading.Lock()
         self._said: "collections.deque[str]" = collections.deque(maxlen=4)
+        self._drain: Optional[threading.Thread] = None
 
     def program(self) -> Path:
         return self.tool or _native.tool(WASM_TOOL, WASM_ENV, package="gos-dna-wasm")
@@ -224,7 +233,13 @@ class WasmSandbox:
         p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, bufsize=1)
         assert p.stdout is not None and p.stderr is not None
-        line = p.stdout.readline()
+        # A worker that never says it is ready is given up on (it only warms wasmtime up).
+        timer = threading.Timer(self.grace, p.kill)
+        timer.start()
+        try:
+            line = p.stdout.readline()
+        finally:
+            timer.cancel()
         try:
             self.confined = json.loads(line)["ready"]["confined"]
         except (ValueError, KeyError, TypeError):
@@ -234,8 +249,10 @@ class WasmSandbox:
         self._p = p
         # Its stderr is drained aside (a worker that says much must never block on it); the
         # last lines explain a worker that dies.
-        self._said = collections.deque(maxlen=4)
-        threading.Thread(target=lambda: self._said.extend(p.stderr), daemon=True).start()  # type: ignore[arg-type]
+        said: "collections.deque[str]" = collections.deque(maxlen=4)
+        self._said = said
+        self._drain = threading.Thread(target=lambda: said.extend(p.stderr), daemon=True)  # type: ignore[arg-type]
+        self._drain.start()
         return self.confined or {}
 
     def run(
@@ -246,23 +263,32 @@ class WasmSandbox:
         args: Sequence[Dict[str, Any]] = (),
         api_mask: int = 0,
         timeout: float = 30.0,
-        memory: Optional[int] = None,
+        memory: "Optional[int | str]" = None,
+        max_calls: Optional[int] = None,
     ) -> ExecutionResult:
         """Calls `export` (empty: the module's entry point: run, main, _start, or its one
         export without parameters) with `args` (each `{"type": "i32", "value": 21}` or, as a
         `DnaJob` stores it, `{"code": 1, "bits": 21}`); every checked API call becomes
-        `handler(name, args)` (an exception traps the module). Raises HybridDNARejectedError
-        when the worker cannot start."""
+        `handler(name, args)` (an exception traps the module). `memory`: bytes of linear
+        memory (default 64 MiB; a number, or text such as '256M'); `max_calls`: API calls (default 1000). A worker that ends
+        mid-job is an error naming how it ended, one that does not answer within `timeout`
+        plus `grace` a timeout; either way it is started again for the next job. Raises
+        HybridDNARejectedError when the worker cannot start."""
         job: Dict[str, Any] = {"module": base64.b64encode(module).decode(), "export": export, "args": list(args),
                                "api_mask": api_mask, "timeout_ms": max(1, int(timeout * 1000))}
         if memory is not None:
-            job["memory"] = memory
+            job["memory"] = memory if isinstance(memory, str) else int(memory)
+        if max_calls is not None:
+            job["max_calls"] = int(max_calls)
         with self._lock:
             self._start()
             p = self._p
             assert p is not None and p.stdin is not None and p.stdout is not None
-            watchdog = threading.Timer(timeout + self.grace, p.kill)
+            fired = threading.Event()
+            watchdog = threading.Timer(timeout + self.grace, lambda: (fired.set(), p.kill()))
             watchdog.start()
+            result, code = None, None
+            started = time.monotonic()
             try:
                 p.stdin.write(json.dumps({"job": job}) + "\n")
                 p.stdin.flush()
@@ -271,27 +297,54 @@ class WasmSandbox:
                 result = None
             finally:
                 watchdog.cancel()
+                if result is None:
+                    # Whatever ended the exchange (the worker, a broken line, an exception
+                    # here), a worker whose exchange is not finished cannot take the next job.
+                    code = p.poll()
+                    self._stop_worker(p)
             if result is None:
-                p.kill()
-                p.wait()
-                self._p = None
-                return _result({"status": "timeout", "status_code": _native.constant("DNA_STATUS_TIMEOUT"),
-                                "exit_code": -1, "limit": "wall-time", "limit_code": _native.constant("DNA_LIMIT_WALL_TIME"),
-                                "reason": f"the WebAssembly worker ended or did not answer within {timeout + self.grace:.0f} s"
-                                          f"{': ' + self._said[-1].strip() if self._said else ''}; "
-                                          "it is started again for the next job",
-                                "output": "", "calls": 0, "refused": 0, "wall_ms": (timeout + self.grace) * 1e3,
-                                "confined": self.confined})
+                return self._lost(fired.is_set(), code, timeout, time.monotonic() - started)
         return _result(result)
 
+    def _stop_worker(self, p: subprocess.Popen) -> None:
+        p.kill()
+        p.wait()
+        if self._drain is not None:
+            self._drain.join(timeout=1.0)  # its last words, if it said any
+        self._p = None
+
+    def _lost(self, timed_out: bool, code: Optional[int], timeout: float, took: float) -> ExecutionResult:
+        """The result of a job whose worker was lost."""
+        last = f": {self._said[-1].strip()}" if self._said else ""
+        c = _native.constant
+        if timed_out:
+            status, limit = "timeout", "wall-time"
+            reason = f"the WebAssembly worker did not answer within {timeout + self.grace:.0f} s{last}; it was stopped"
+        elif code is None:
+            status, limit = "error", "none"
+            reason = f"the WebAssembly worker broke off the exchange{last}; it was stopped"
+        else:
+            status, limit = "error", "none"
+            how = f"signal {-code}" if code < 0 else f"exit status {code}"
+            reason = f"the WebAssembly worker ended mid-job ({how}){last}"
+        reason += " and is started again for the next job"
+        return _result({"status": status, "status_code": c(f"DNA_STATUS_{status.upper()}"), "exit_code": -1,
+                        "limit": limit, "limit_code": c("DNA_LIMIT_WALL_TIME") if timed_out else c("DNA_LIMIT_NONE"),
+                        "reason": reason, "output": reason + "\n", "calls": 0, "refused": 0, "wall_ms": took * 1e3,
+                        "confined": self.confined})
+
     def close(self) -> None:
-        """Stops the worker."""
+        """Stops the worker (it ends when its input does; killed after 5 s)."""
         with self._lock:
-            if self._p is not None:
-                if self._p.stdin is not None:
-                    self._p.stdin.close()
-                self._p.wait()
-                self._p = None
+            p, self._p = self._p, None
+            if p is not None:
+                if p.stdin is not None:
+                    p.stdin.close()
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
 
 
 def _answer(handler: Callable[[str, list], Any], call: Dict[str, Any]) -> str:

@@ -153,3 +153,44 @@ def test_the_watcher_turns_a_cartridge_into_a_wasm_job_whose_call_reaches_the_bu
     texture = RtsAsset.load(folder / "wasm-import.rts.png").texture_id
     assert event["event"] == "spawn_brick" and event["shown_texture"] == texture, event
     assert "submitted WebAssembly job" in out
+
+
+def test_a_worker_lost_mid_job_is_reported_and_replaced() -> None:
+    from gos_bus.dna import WasmSandbox
+
+    worker = WasmSandbox()
+    assert worker.start()["seccomp"] is True
+    spawn = gos_bus._native.constant("DNA_API_SPAWN_BRICK")
+
+    def crash(name: str, args: list) -> None:
+        assert worker._p is not None
+        worker._p.kill()  # the worker dies while the module waits for this answer
+        worker._p.wait()
+
+    r = worker.run(module("wasm-import.rts.png"), crash, api_mask=spawn, timeout=5)
+    assert r.status == "error" and "worker ended mid-job (signal 9)" in r.reason, r
+    assert r.output.strip() == r.reason
+
+    def stall(name: str, args: list) -> None:
+        import time
+
+        time.sleep(3)  # longer than the job's time limit and the grace together
+
+    slow = WasmSandbox(grace=0.5)
+    r = slow.run(module("wasm-import.rts.png"), stall, api_mask=spawn, timeout=0.2)
+    assert r.status == "timeout" and "did not answer within" in r.reason, r
+    # Both start again for the next job.
+    for w in (worker, slow):
+        assert w.run(module("wasm-answer.rts.png"), crash).values[0]["value"] == 7
+        w.close()
+
+
+def test_values_no_record_can_hold_are_refused() -> None:
+    from gos_bus.daemons import _checked_values
+
+    i32 = gos_bus._native.constant("DNA_VALUE_I32")
+    assert _checked_values(({"code": i32, "bits": 7},)) == ({"code": i32, "bits": 7},)
+    assert _checked_values(({"code": i32, "bits": 7},) * 9) is None
+    assert _checked_values(({"code": 99, "bits": 7},)) is None
+    assert _checked_values(({"code": i32, "bits": -1},)) is None
+    assert _checked_values(({"code": i32, "bits": 1 << 64},)) is None

@@ -12,7 +12,6 @@ use std::io::{BufRead, Write};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -65,22 +64,22 @@ struct RunArgs {
     #[arg(long)]
     cpu: Option<u64>,
     /// Address-space limit, bytes (suffixes K, M, G).
-    #[arg(long, default_value = "512M", value_parser = bytes)]
+    #[arg(long, default_value = "512M", value_parser = gos_dna::cli::bytes)]
     memory: u64,
     /// Process and thread limit.
     #[arg(long, default_value_t = 32)]
     processes: u64,
     /// Largest file the job may write, bytes (K, M, G).
-    #[arg(long, default_value = "32M", value_parser = bytes)]
+    #[arg(long, default_value = "32M", value_parser = gos_dna::cli::bytes)]
     file_size: u64,
     /// Open-file limit.
     #[arg(long, default_value_t = 64)]
     open_files: u64,
     /// Size of the private work folder /work, bytes (K, M, G).
-    #[arg(long, default_value = "16M", value_parser = bytes)]
+    #[arg(long, default_value = "16M", value_parser = gos_dna::cli::bytes)]
     work_size: u64,
     /// Output kept; a job that writes more is stopped, bytes (K, M, G).
-    #[arg(long, default_value = "64K", value_parser = bytes)]
+    #[arg(long, default_value = "64K", value_parser = gos_dna::cli::bytes)]
     max_output: u64,
     /// API calls allowed per job.
     #[arg(long, default_value_t = 1000)]
@@ -133,20 +132,6 @@ struct ConfineArgs {
 
 /// The smallest address space Python starts in (its shared libraries are mapped first).
 const MIN_MEMORY: u64 = 64 << 20;
-
-/// A byte count with an optional K, M or G suffix (powers of 1024).
-fn bytes(s: &str) -> Result<u64, String> {
-    let (num, mul) = match s.trim().to_ascii_uppercase() {
-        t if t.ends_with('G') => (t[..t.len() - 1].to_string(), 1u64 << 30),
-        t if t.ends_with('M') => (t[..t.len() - 1].to_string(), 1 << 20),
-        t if t.ends_with('K') => (t[..t.len() - 1].to_string(), 1 << 10),
-        t => (t, 1),
-    };
-    num.parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mul))
-        .ok_or_else(|| format!("'{s}' is not a byte count (like 4096, 64K, 16M, 1G)"))
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -223,20 +208,9 @@ fn print_api(as_json: bool) {
 
 fn run(a: RunArgs) -> Result<ExitCode, String> {
     // The job dies with its executor: this runner dies with its parent (and bubblewrap's
-    // --die-with-parent takes the sandbox with it). A parent already gone before the
-    // request was made is caught by the check that follows it.
-    let parent = nix::unistd::getppid();
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-        .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
-    if nix::unistd::getppid() != parent {
-        return Err("the executor that started this job is gone".into());
-    }
-    if !(a.timeout > 0.0 && a.timeout.is_finite()) {
-        return Err(format!(
-            "--timeout {} is not a positive number of seconds",
-            a.timeout
-        ));
-    }
+    // --die-with-parent takes the sandbox with it).
+    gos_dna::cli::die_with_parent()?;
+    let wall = gos_dna::cli::timeout(a.timeout)?;
     let isolation = if a.no_sandbox {
         Isolation::Plain
     } else {
@@ -283,7 +257,7 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
         std::fs::read_to_string(&a.script)
             .map_err(|e| format!("cannot read {}: {e}", a.script.display()))?
     };
-    let mut limits = Limits::with_wall(Duration::from_secs_f64(a.timeout));
+    let mut limits = Limits::with_wall(wall);
     if let Some(cpu) = a.cpu {
         limits.cpu_secs = cpu.max(1);
     }
@@ -318,14 +292,7 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
             let _ = out.write_all(b"\n");
         }
         let _ = out.flush();
-        eprintln!(
-            "gos-dna-sandbox: {}: {} ({} calls, {} refused, {:.1} ms)",
-            outcome.status.name(),
-            outcome.reason,
-            outcome.calls,
-            outcome.refused,
-            outcome.wall.as_secs_f64() * 1e3
-        );
+        eprintln!("gos-dna-sandbox: {}", outcome.summary());
     }
     Ok(if outcome.status == gos_dna::Status::Ok {
         ExitCode::SUCCESS
@@ -369,6 +336,7 @@ fn confine_and_exec(a: ConfineArgs) -> String {
         read: a.read,
         write: a.write,
         weaker: a.weaker,
+        profile: confine::Profile::Job,
     };
     let applied = match confine::restrict(&c) {
         Ok(applied) => applied,

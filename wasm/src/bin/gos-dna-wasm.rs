@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use clap::{Parser, Subcommand};
 use gos_dna::api::{self, ApiCall};
-use gos_dna::confine::{self, Confinement};
+use gos_dna::confine::{self, Confinement, Profile};
 use gos_dna::{Outcome, Status, WasmValue};
 use gos_dna_wasm::host::WasmHandler;
 use gos_dna_wasm::runner::{entry, value_type};
@@ -45,7 +45,7 @@ enum Cmd {
 its first job, confines itself: Landlock with no file access at all, the sandbox's seccomp \
 filter, no_new_privs, no core dumps. It prints {\"ready\": {...}} once, then \
 answers each request line {\"job\": {\"module\": BASE64, \"export\": NAME, \"args\": \
-[{\"type\": \"i32\", \"value\": 21}], \"api_mask\": N, \"timeout_ms\": N, \"memory\": BYTES}} with \
+[{\"type\": \"i32\", \"value\": 21}], \"api_mask\": N, \"timeout_ms\": N, \"memory\": BYTES, \"max_calls\": N}} with \
 API calls, each {\"call\": {\"name\": ..., \"args\": [...]}} on stdout answered by one line on \
 stdin ({\"ok\": VALUE} or {\"error\": \"why\"}), and then {\"result\": {...}}. It dies with the \
 process that started it."
@@ -74,24 +74,11 @@ struct RunArgs {
     #[arg(long, default_value_t = 30.0)]
     timeout: f64,
     /// Linear-memory limit, bytes (suffixes K, M, G).
-    #[arg(long, default_value = "64M", value_parser = bytes)]
+    #[arg(long, default_value = "64M", value_parser = gos_dna::cli::bytes)]
     memory: u64,
     /// Print the result as one JSON line on stdout.
     #[arg(long)]
     json: bool,
-}
-
-fn bytes(s: &str) -> Result<u64, String> {
-    let (num, mul) = match s.trim().to_ascii_uppercase() {
-        t if t.ends_with('G') => (t[..t.len() - 1].to_string(), 1u64 << 30),
-        t if t.ends_with('M') => (t[..t.len() - 1].to_string(), 1 << 20),
-        t if t.ends_with('K') => (t[..t.len() - 1].to_string(), 1 << 10),
-        t => (t, 1),
-    };
-    num.parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mul))
-        .ok_or_else(|| format!("{s:?} is not a size in bytes (such as 64M)"))
 }
 
 fn main() -> ExitCode {
@@ -140,12 +127,7 @@ fn read_module(path: &Path) -> Result<Vec<u8>, String> {
 }
 
 fn run(a: RunArgs) -> Result<ExitCode, String> {
-    if !(a.timeout > 0.0 && a.timeout.is_finite()) {
-        return Err(format!(
-            "--timeout {} is not a positive number of seconds",
-            a.timeout
-        ));
-    }
+    let wall = gos_dna::cli::timeout(a.timeout)?;
     let module = read_module(&a.file)?;
     let runner = WasmRunner::new()?;
     // Arguments take the export's parameter types (a module that cannot be used is reported
@@ -162,6 +144,9 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
                     .unwrap_or(0)
             })
             .collect(),
+        // Arguments cannot be read without the export's types: say why there are none.
+        Err(why) if !a.args.is_empty() => return Err(why),
+        // Without arguments, the run itself reports a module it cannot use.
         Err(_) => Vec::new(),
     };
     let mut args = Vec::new();
@@ -178,7 +163,7 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
         args: &args,
         api_mask: api::mask_of(&a.grant)?,
         limits: WasmLimits {
-            wall: Duration::from_secs_f64(a.timeout),
+            wall,
             memory: a.memory as usize,
             ..WasmLimits::default()
         },
@@ -195,14 +180,7 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
         for v in &o.values {
             println!("{v}");
         }
-        eprintln!(
-            "gos-dna-wasm: {}: {} ({} calls, {} refused, {:.2} ms)",
-            o.status.name(),
-            o.reason,
-            o.calls,
-            o.refused,
-            o.wall.as_secs_f64() * 1e3
-        );
+        eprintln!("gos-dna-wasm: {}", o.summary());
     }
     Ok(if o.status == Status::Ok {
         ExitCode::SUCCESS
@@ -213,12 +191,7 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
 
 /// The long-lived worker of a DNA executor.
 fn serve(weaker: bool) -> Result<ExitCode, String> {
-    let parent = nix::unistd::getppid();
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-        .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))?;
-    if nix::unistd::getppid() != parent {
-        return Err("the executor that started this worker is gone".into());
-    }
+    gos_dna::cli::die_with_parent()?;
     let runner = WasmRunner::new()?;
     runner.warm_up()?;
     let confined = confine_worker(weaker)?;
@@ -247,7 +220,11 @@ fn serve(weaker: bool) -> Result<ExitCode, String> {
                 let (outcome, cached) = runner.run_cached(&job, &mut handler);
                 (outcome, cached)
             }
-            Err(why) => (Outcome::rejected(why), None),
+            Err(why) => {
+                let mut o = Outcome::rejected(why);
+                o.output = format!("{}\n", o.reason).into_bytes();
+                (o, None)
+            }
         };
         let mut result = outcome.to_json();
         result["confined"] = confined.clone();
@@ -291,8 +268,15 @@ fn request(line: &str) -> Result<Request, String> {
     if let Some(ms) = j["timeout_ms"].as_u64().filter(|&ms| ms > 0) {
         limits.wall = Duration::from_millis(ms);
     }
-    if let Some(m) = j["memory"].as_u64() {
-        limits.memory = m as usize;
+    match &j["memory"] {
+        Value::Null => {}
+        Value::String(t) => limits.memory = gos_dna::cli::bytes(t)? as usize,
+        m => {
+            limits.memory = m
+                .as_u64()
+                .ok_or_else(|| format!("job.memory is {m}, not a byte count"))?
+                as usize
+        }
     }
     if let Some(c) = j["max_calls"].as_u64() {
         limits.max_calls = c.min(u32::MAX as u64) as u32;
@@ -307,13 +291,19 @@ fn request(line: &str) -> Result<Request, String> {
 }
 
 /// Confines this process for good: Landlock with no file access (nothing to read, write or
-/// run: only the descriptors it was started with), the sandbox's seccomp filter,
-/// `no_new_privs`, no core dumps.
+/// run: only the descriptors it was started with), the worker's seccomp filter (no socket, no
+/// `execve`, no namespace), `no_new_privs`, at most 32 open files, no core dumps.
 fn confine_worker(weaker: bool) -> Result<Value, String> {
     use nix::sys::resource::{setrlimit, Resource};
-    setrlimit(Resource::RLIMIT_CORE, 0, 0).map_err(|e| format!("cannot set RLIMIT_CORE: {e}"))?;
+    for (what, r, n) in [
+        ("RLIMIT_CORE", Resource::RLIMIT_CORE, 0),
+        ("RLIMIT_NOFILE", Resource::RLIMIT_NOFILE, 32),
+    ] {
+        setrlimit(r, n, n).map_err(|e| format!("cannot set {what}: {e}"))?;
+    }
     let applied = confine::restrict(&Confinement {
         weaker,
+        profile: Profile::Worker,
         ..Confinement::default()
     })
     .map_err(|e| format!("cannot confine the worker: {e}"))?;
