@@ -20,15 +20,26 @@ pub fn bytes(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("'{s}' is not a byte count (like 4096, 64K, 16M, 1G)"))
 }
 
-/// `--timeout SECONDS` as a duration.
+/// The longest time limit a job may have, in seconds (a week).
+pub const MAX_TIMEOUT: f64 = 7.0 * 24.0 * 3600.0;
+
+/// `--timeout SECONDS` as a duration: from 0.001 to [`MAX_TIMEOUT`] seconds.
 ///
 /// # Errors
-/// Not a positive, finite number of seconds a `Duration` holds.
+/// Out of that range, or not a number.
 pub fn timeout(seconds: f64) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(seconds)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("--timeout {seconds} is not a positive number of seconds"))
+    if (0.001..=MAX_TIMEOUT).contains(&seconds) {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        let shown = if seconds.abs() < 1e9 {
+            seconds.to_string()
+        } else {
+            format!("{seconds:e}")
+        };
+        Err(format!(
+            "--timeout {shown}: give a number of seconds from 0.001 to {MAX_TIMEOUT} (a week)"
+        ))
+    }
 }
 
 /// Makes this process die (SIGKILL) when the process that started it does, so that nothing a
@@ -58,7 +69,7 @@ mod tests {
         assert!(bytes("99999999999G").is_err());
         assert!(bytes("lots").is_err());
         assert_eq!(timeout(0.5), Ok(Duration::from_millis(500)));
-        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e20] {
+        for bad in [0.0, 1e-9, -1.0, f64::NAN, f64::INFINITY, 1e20] {
             assert!(timeout(bad).is_err(), "{bad}");
         }
     }

@@ -118,10 +118,11 @@ impl Outcome {
     /// One line for a person: `ok: why (1 calls, 0 refused, 12.3 ms)`.
     pub fn summary(&self) -> String {
         format!(
-            "{}: {} ({} calls, {} refused, {:.2} ms)",
+            "{}: {} ({} call{}, {} refused, {:.2} ms)",
             self.status.name(),
             self.reason,
             self.calls,
+            if self.calls == 1 { "" } else { "s" },
             self.refused,
             self.wall.as_secs_f64() * 1e3
         )

@@ -176,7 +176,7 @@ impl WasmRunner {
             return Ok((m.clone(), true));
         }
         let m = Module::new(&self.engine, bytes)
-            .map_err(|e| format!("not a valid WebAssembly module: {}", one_line(&e)))?;
+            .map_err(|e| format!("not a valid WebAssembly module: {}", cause(&e)))?;
         self.compiled.fetch_add(1, Ordering::Relaxed);
         let mut cache = lock(&self.cache);
         if cache.modules.insert(key, m.clone()).is_none() {
@@ -343,9 +343,10 @@ impl WasmRunner {
                     None if state.limiter.refused_memory => {
                         o.limit = Limit::Memory;
                         format!(
-                            "{call}: {} (memory limit {} bytes)",
-                            cause(&e),
-                            job.limits.memory
+                            "{call}: the module needs more linear memory than its limit of {} \
+                             bytes ({}; a page is 64 KiB): raise the limit",
+                            job.limits.memory,
+                            cause(&e)
                         )
                     }
                     None => format!("{call}: {}", cause(&e)),
@@ -418,7 +419,7 @@ pub fn entry(module: &Module, export: &str) -> Result<(String, FuncType), String
         [one] => Ok(one.clone()),
         _ => Err(format!(
             "the job names no export and the module has no entry point ({}, or one function \
-             without parameters); it exports {}",
+             without parameters): name the export to call; it exports {}",
             ENTRY_POINTS.join(", "),
             names()
         )),
@@ -450,7 +451,7 @@ fn check_call(name: &str, ty: &FuncType, args: &[WasmValue]) -> Result<(), Strin
     let wanted: Vec<&str> = params.iter().filter_map(value_type).collect();
     if given != wanted {
         return Err(format!(
-            "{name} takes ({}); the job gives ({})",
+            "{name} takes ({}) but was given ({})",
             wanted.join(", "),
             given.join(", ")
         ));
@@ -492,14 +493,6 @@ fn from_val(v: &Val) -> Option<WasmValue> {
 fn cause(e: &wasmtime::Error) -> String {
     e.root_cause()
         .to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// An error and its causes on one line.
-fn one_line(e: &wasmtime::Error) -> String {
-    format!("{e:#}")
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")

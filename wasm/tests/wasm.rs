@@ -251,7 +251,7 @@ fn a_result_too_large_for_the_record_and_wrong_arguments_are_rejected() {
     );
     assert_eq!(o.status, Status::Rejected);
     assert!(
-        o.reason.contains("takes (i32); the job gives (i64)"),
+        o.reason.contains("takes (i32) but was given (i64)"),
         "{}",
         o.reason
     );
@@ -381,7 +381,7 @@ fn reasons_are_one_line_without_wasmtime_backtraces() {
         o.reason
     );
     assert!(
-        o.reason.contains("memory limit 67108864 bytes"),
+        o.reason.contains("its limit of 67108864 bytes"),
         "{}",
         o.reason
     );

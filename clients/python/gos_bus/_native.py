@@ -80,6 +80,9 @@ def _load() -> ctypes.CDLL:
 def tool(name: str, env_var: str, package: str = "gos-dna") -> Path:
     """A program of gos-bus (e.g. `gos-dna-sandbox`): at `env_var`, inside this package (where
     `pip install` puts it when it was built), or in the repository's target folders."""
+    env = os.environ.get(env_var)
+    if env and not (os.path.isfile(env) and os.access(env, os.X_OK)):
+        raise FileNotFoundError(f"{env_var}={env} is not an executable file: point it at {name}, or unset it")
     tried = _candidates(name, env_var)
     for path in tried:
         if path.is_file() and os.access(path, os.X_OK):

@@ -530,14 +530,18 @@ def make_wasm_job(
     job.code_encoding = CODE_UTF8
     job.export[: len(name)] = list(name)
     job.arg_count = len(args)
-    for i, (kind, value) in enumerate(args):
-        job.arg_types[i], job.args[i] = _bits(kind, value)
+    for i, arg in enumerate(args):
+        if not (isinstance(arg, tuple) and len(arg) == 2):
+            raise ValueError(f"argument {i + 1} is {arg!r}, not a (type, value) pair such as ('i32', 21)")
+        job.arg_types[i], job.args[i] = _bits(*arg)
     return bytes(job), bytes(module)
 
 
 def _bits(kind: str, value: Any) -> Tuple[int, int]:
     """A value's type code and 64-bit slot, as `DnaJob::args` stores it (integers two's
     complement, floats their IEEE 754 bits)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind in ("i32", "i64") and not isinstance(value, int)):
+        raise ValueError(f"{value!r} is not an {kind}")
     try:
         if kind in ("i32", "i64"):
             width = 32 if kind == "i32" else 64

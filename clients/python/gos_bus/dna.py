@@ -203,8 +203,13 @@ class WasmSandbox:
     itself (Landlock with no file access, seccomp, `no_new_privs`) before its first job and
     dies with this process. A worker that stops answering is killed and started again.
 
-    `weaker`: run where Landlock or seccomp is missing. `grace`: seconds a job may take beyond
-    its own time limit (compiling a large module) before the worker is given up on.
+    `run(module, handler, export=..., args=..., api_mask=..., timeout=...)` runs one job and
+    returns its ExecutionResult (`values` holds what the export returned); `handler(name, args)`
+    carries out each checked API call. `tool`: the `gos-dna-wasm` to run (default: the
+    GOS_DNA_WASM environment variable, else the one installed with this package, else the
+    newest in the repository's target folders). `weaker`: run where Landlock or seccomp is
+    missing. `grace`: seconds a job may take beyond its own time limit (compiling a large
+    module) before the worker is given up on.
     """
 
     def __init__(self, tool: Optional[Path] = None, weaker: bool = False, grace: float = 20.0) -> None:
@@ -230,8 +235,11 @@ class WasmSandbox:
         if self._p is not None and self._p.poll() is None:
             return self.confined or {}
         cmd = [str(self.program()), "serve"] + (["--weaker"] if self.weaker else [])
-        p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, bufsize=1)
+        try:
+            p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, bufsize=1)
+        except OSError as e:
+            raise HybridDNARejectedError(f"the WebAssembly worker {cmd[0]} cannot be started: {e}") from None
         assert p.stdout is not None and p.stderr is not None
         # A worker that never says it is ready is given up on (it only warms wasmtime up).
         timer = threading.Timer(self.grace, p.kill)
@@ -274,6 +282,8 @@ class WasmSandbox:
         mid-job is an error naming how it ended, one that does not answer within `timeout`
         plus `grace` a timeout; either way it is started again for the next job. Raises
         HybridDNARejectedError when the worker cannot start."""
+        if not (isinstance(timeout, (int, float)) and 0.001 <= timeout <= 7 * 24 * 3600):
+            raise ValueError(f"timeout must be a number of seconds from 0.001 to 604800 (a week), not {timeout!r}")
         job: Dict[str, Any] = {"module": base64.b64encode(module).decode(), "export": export, "args": list(args),
                                "api_mask": api_mask, "timeout_ms": max(1, int(timeout * 1000))}
         if memory is not None:

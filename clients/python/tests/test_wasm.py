@@ -126,7 +126,7 @@ def test_a_broken_module_and_a_trap_are_answered_and_the_worker_goes_on(executor
         jobs.send(head + code, timeout=5)
     done = _results(results, 4)
     assert done[1]["status"] == c("DNA_STATUS_REJECTED") and "not a valid WebAssembly module" in done[1]["output"]
-    assert done[2]["status"] == c("DNA_STATUS_REJECTED") and "takes (i32); the job gives (i64)" in done[2]["output"]
+    assert done[2]["status"] == c("DNA_STATUS_REJECTED") and "takes (i32) but was given (i64)" in done[2]["output"]
     assert done[3]["values"] == [(c("DNA_VALUE_I32"), (-(2 ** 31)) & ((1 << 64) - 1))], done[3]
     assert done[4]["values"] == [(c("DNA_VALUE_I32"), -42 & ((1 << 64) - 1))], done[4]
 
@@ -194,3 +194,22 @@ def test_values_no_record_can_hold_are_refused() -> None:
     assert _checked_values(({"code": 99, "bits": 7},)) is None
     assert _checked_values(({"code": i32, "bits": -1},)) is None
     assert _checked_values(({"code": i32, "bits": 1 << 64},)) is None
+
+
+def test_arguments_and_limits_are_checked_before_anything_runs() -> None:
+    from gos_bus.dna import WasmSandbox
+
+    for bad in [("i32", 2.5), ("i32", "21"), ("i32", True), ("f64", "1.5")]:
+        with pytest.raises(ValueError, match="is not an"):
+            make_wasm_job(1, b"\0asm", args=(bad,))
+    with pytest.raises(ValueError, match="not a \\(type, value\\) pair"):
+        make_wasm_job(1, b"\0asm", args=(21,))  # type: ignore[arg-type]
+    worker = WasmSandbox()
+    for t in (0, -1, 1e300, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="from 0.001 to 604800"):
+            worker.run(module("wasm-answer.rts.png"), lambda n, a: None, timeout=t)
+    r = worker.run(module("wasm-double.rts.png"), lambda n, a: None, export="double", args=[{"type": "f64"}])
+    assert r.status == "rejected" and "job.args[0]" in r.reason, r
+    worker.close()
+    with pytest.raises(gos_bus.HybridDNARejectedError, match="cannot be started"):
+        WasmSandbox(tool=Path("/etc/passwd")).start()

@@ -39,7 +39,7 @@ enum Cmd {
     Run(RunArgs),
     /// The API a module may import, with each function's WebAssembly signature.
     Api,
-    /// Run jobs for a DNA executor: one JSON request per line on stdin (see --help).
+    /// Run jobs for a DNA executor: one JSON request per line on stdin (`serve --help` says how).
     #[command(
         after_help = "The worker compiles each module once (cached by SHA-256) and, before \
 its first job, confines itself: Landlock with no file access at all, the sandbox's seccomp \
@@ -62,14 +62,16 @@ struct RunArgs {
     /// The module: a .wasm file, or a .rts.png cartridge whose data is a module.
     file: PathBuf,
     /// The export to call (default: run, main, _start, or the one export without parameters).
-    #[arg(long, default_value = "")]
-    export: String,
-    /// An argument, in order; its type is the export's parameter's (`21`, `2.5`, `0xff`).
+    #[arg(long)]
+    export: Option<String>,
+    /// An argument, in order; its type is the export's parameter's (`21`, `-3`, `0xff`, `2.5`;
+    /// an i32 also takes 0 to 4294967295, as its bits).
     #[arg(long = "arg", allow_hyphen_values = true)]
     args: Vec<String>,
-    /// API functions the module may import (comma-separated, or `all`).
-    #[arg(long, default_value = "")]
-    grant: String,
+    /// API functions the module may import, comma-separated, or `all` (`gos-dna-wasm api`
+    /// lists them).
+    #[arg(long)]
+    grant: Option<String>,
     /// Wall-clock limit in seconds.
     #[arg(long, default_value_t = 30.0)]
     timeout: f64,
@@ -98,7 +100,7 @@ fn main() -> ExitCode {
                     f.name,
                     gos_dna_wasm::imports::signature_of(f),
                     f.bit,
-                    f.doc
+                    f.doc.split(" Returns").next().unwrap_or(f.doc)
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -114,8 +116,15 @@ fn main() -> ExitCode {
 /// The module in `path`: a cartridge's data when the file is a PNG, else the file.
 fn read_module(path: &Path) -> Result<Vec<u8>, String> {
     let raw = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if !raw.starts_with(b"\x89PNG") {
+    if raw.starts_with(b"\0asm") {
         return Ok(raw);
+    }
+    if !raw.starts_with(b"\x89PNG") {
+        return Err(format!(
+            "{} is neither a WebAssembly module (binary, starting with \\0asm) nor a .rts.png \
+             cartridge; WebAssembly text (.wat) must be assembled first (wat2wasm, wasm-tools parse)",
+            path.display()
+        ));
     }
     let file = gos_rts::decode_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
     file.wasm_module().map(<[u8]>::to_vec).ok_or_else(|| {
@@ -132,36 +141,39 @@ fn run(a: RunArgs) -> Result<ExitCode, String> {
     let runner = WasmRunner::new()?;
     // Arguments take the export's parameter types (a module that cannot be used is reported
     // by the run itself).
-    let types: Vec<u8> = match runner
+    let export = a.export.clone().unwrap_or_default();
+    // None: the module or the export cannot be used, which the run itself reports.
+    let found = runner
         .module(&module)
-        .and_then(|(m, _)| entry(&m, &a.export))
-    {
-        Ok((_, ty)) => ty
+        .and_then(|(m, _)| entry(&m, &export))
+        .ok();
+    let mut args = Vec::new();
+    if let Some((name, ty)) = found {
+        let types: Vec<u8> = ty
             .params()
             .map(|t| {
                 value_type(&t)
                     .and_then(gos_dna::values::type_code)
                     .unwrap_or(0)
             })
-            .collect(),
-        // Arguments cannot be read without the export's types: say why there are none.
-        Err(why) if !a.args.is_empty() => return Err(why),
-        // Without arguments, the run itself reports a module it cannot use.
-        Err(_) => Vec::new(),
-    };
-    let mut args = Vec::new();
-    for (i, text) in a.args.iter().enumerate() {
-        let code =
-            types.get(i).copied().filter(|&c| c != 0).ok_or_else(|| {
-                format!("--arg {text}: the export takes {} arguments", types.len())
-            })?;
-        args.push(WasmValue::parse(text, code).map_err(|e| format!("--arg {text}: {e}"))?);
+            .collect();
+        if a.args.len() > types.len() {
+            return Err(format!(
+                "{} takes {} argument(s); {} --arg given",
+                gos_dna_wasm::imports::shown(&name),
+                types.len(),
+                a.args.len()
+            ));
+        }
+        for (text, &code) in a.args.iter().zip(&types) {
+            args.push(WasmValue::parse(text, code).map_err(|e| format!("--arg {text}: {e}"))?);
+        }
     }
     let job = WasmJob {
         module: &module,
-        export: &a.export,
+        export: &export,
         args: &args,
-        api_mask: api::mask_of(&a.grant)?,
+        api_mask: api::mask_of(a.grant.as_deref().unwrap_or_default())?,
         limits: WasmLimits {
             wall,
             memory: a.memory as usize,
@@ -260,7 +272,8 @@ fn request(line: &str) -> Result<Request, String> {
         Value::Null => Vec::new(),
         Value::Array(a) => a
             .iter()
-            .map(WasmValue::from_json)
+            .enumerate()
+            .map(|(i, v)| WasmValue::from_json(v).map_err(|e| format!("job.args[{i}]: {e}")))
             .collect::<Result<_, _>>()?,
         other => return Err(format!("job.args is {other}, not a list")),
     };
