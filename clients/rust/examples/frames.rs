@@ -6,18 +6,34 @@
 //! cargo run --release -p gos-bus-client --example frames -- --fps 60 --windows 4
 //! gos-bus monitor                                      # watch render.frames fill up
 //! ```
-//! Options: `--bus NAME` (default geometry), `--fps N` (60), `--windows N` (3),
-//! `--size WxH` (320x240), `--seconds N` (run forever when absent).
+//! `--help` lists the options.
 
 use gos_bus_client::{Bus, RenderFrame};
 use gos_layouts::records::{FRAME_FLAG_VISIBLE, FRAME_PIXEL_WINDOW, PIXEL_RGBA8};
 use std::time::{Duration, Instant};
 
-fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
+/// The command line.
+#[derive(clap::Parser)]
+#[command(
+    name = "frames",
+    about = "Publish animated pixel windows on render.frames, written in place in shared memory"
+)]
+struct Cli {
+    /// The bus to attach to.
+    #[arg(long = "bus", default_value = "geometry")]
+    bus_name: String,
+    /// Frames per second of each window.
+    #[arg(long, default_value_t = 60)]
+    fps: u32,
+    /// How many windows.
+    #[arg(long, default_value_t = 3)]
+    windows: u64,
+    /// Each window's size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "320x240")]
+    size: String,
+    /// Stop after this many seconds (default: until Ctrl-C or SIGTERM).
+    #[arg(long)]
+    seconds: Option<u64>,
 }
 
 fn main() {
@@ -28,16 +44,17 @@ fn main() {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    let bus_name = arg::<String>(&args, "--bus").unwrap_or_else(|| "geometry".into());
-    let fps: u32 = arg(&args, "--fps").unwrap_or(60);
-    let windows: u64 = arg(&args, "--windows").unwrap_or(3);
-    let size = arg::<String>(&args, "--size").unwrap_or_else(|| "320x240".into());
+    let Cli {
+        bus_name,
+        fps,
+        windows,
+        size,
+        seconds,
+    } = <Cli as clap::Parser>::parse();
     let (w, h) = size
         .split_once('x')
         .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
         .ok_or("--size takes WIDTHxHEIGHT, e.g. 320x240")?;
-    let seconds: Option<u64> = arg(&args, "--seconds");
 
     let bus = Bus::attach(&bus_name)?;
     let mut publisher = bus.publisher::<RenderFrame>("render.frames")?;

@@ -9,6 +9,21 @@ use gos_bus_client::{Bus, Error, RenderFrame};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+/// The command line.
+#[derive(clap::Parser)]
+#[command(
+    name = "watch",
+    about = "Count the frames on render.frames per source, once a second, read in place"
+)]
+struct Cli {
+    /// The bus to attach to.
+    #[arg(long = "bus", default_value = "geometry")]
+    bus_name: String,
+    /// Stop after this many seconds (default: until interrupted).
+    #[arg(long)]
+    seconds: Option<u64>,
+}
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("watch: {e}");
@@ -17,15 +32,7 @@ fn main() {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    let get = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let bus_name = get("--bus").unwrap_or_else(|| "geometry".into());
-    let seconds: Option<u64> = get("--seconds").and_then(|s| s.parse().ok());
+    let Cli { bus_name, seconds } = <Cli as clap::Parser>::parse();
     let bus = Bus::attach(&bus_name)?;
     let frames = bus.subscriber::<RenderFrame>("render.frames")?;
     let start = Instant::now();

@@ -16,13 +16,30 @@ use gos_layouts::Record;
 use gos_render_node::{Backend, Compositor, Gpu, Placement};
 use std::time::{Duration, Instant};
 
-fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// The command line.
+#[derive(clap::Parser)]
+#[command(
+    name = "gos-render-bench",
+    version,
+    about = "The render node's cost, and the bus's share of it: composition fed from local \
+             buffers versus from render.frames slots, and RTS loading direct versus through the bus"
+)]
+struct Cli {
+    /// Graphics API: vulkan or gl (default: WGPU_BACKEND, else vulkan).
+    #[arg(long)]
+    backend: Option<String>,
+    /// Output width in pixels.
+    #[arg(long, default_value_t = 1920)]
+    width: u32,
+    /// Output height in pixels.
+    #[arg(long, default_value_t = 1080)]
+    height: u32,
+    /// Frames timed per row.
+    #[arg(long, default_value_t = 30)]
+    frames: usize,
+    /// The .rts.png to load (default: the blob-300001 sample).
+    #[arg(long)]
+    rts: Option<String>,
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -35,13 +52,17 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
-    let backend = Backend::parse(&arg(
-        "--backend",
-        std::env::var("WGPU_BACKEND").unwrap_or("vulkan".into()),
-    ))
-    .expect("--backend vulkan or gl");
-    let (w, h): (u32, u32) = (arg("--width", 1920), arg("--height", 1080));
-    let frames: usize = arg("--frames", 30);
+    let cli = <Cli as clap::Parser>::parse();
+    let name = cli
+        .backend
+        .clone()
+        .unwrap_or_else(|| std::env::var("WGPU_BACKEND").unwrap_or("vulkan".into()));
+    let Some(backend) = Backend::parse(&name) else {
+        eprintln!("gos-render-bench: --backend {name}: give vulkan or gl");
+        std::process::exit(2);
+    };
+    let (w, h) = (cli.width, cli.height);
+    let frames = cli.frames.max(1);
     let gpu = Gpu::open(backend).unwrap_or_else(|e| panic!("{e}"));
     println!("## gos-render-bench on {}\n", gpu.describe());
     let mut c = Compositor::new(gpu, w, h).expect("compositor");
@@ -142,13 +163,12 @@ fn main() {
         );
     }
 
-    let rts: String = arg(
-        "--rts",
+    let rts: String = cli.rts.clone().unwrap_or_else(|| {
         gos_rts::samples_dir()
             .join("blob-300001.rts.png")
             .display()
-            .to_string(),
-    );
+            .to_string()
+    });
     if let Ok(file) = gos_rts::decode_file(std::path::Path::new(&rts)) {
         let size = 128 + (file.side * file.side * 4) as usize + file.metadata.len() + 64;
         let rts_ring = ring("rts.textures", size, 2, RtsTexture::SCHEMA);

@@ -1,23 +1,26 @@
 //! `gos-bus-peer`: one side of a cross-process test. Spawned by the tests as a real process.
 //!
-//! ```text
-//! gos-bus-peer produce BUS RING PRODUCER_ID COUNT ENDS
-//! gos-bus-peer consume BUS RING PRODUCERS [BITMAP_FILE]
-//! gos-bus-peer idle BUS RING MILLISECONDS
-//! gos-bus-peer produce-forever BUS RING RUN_ID      (until killed)
-//! gos-bus-peer produce-big BUS RING PRODUCER_ID COUNT (whole slots, as large as they come)
-//! gos-bus-peer consume-runs BUS RING                (until a message from producer END)
-//! gos-bus-peer hold BUS RING                        (takes one message, then holds it)
-//! gos-bus-peer slow BUS RING MS                     (reads one message every MS, forever)
-//! gos-bus-peer take-one BUS RING                    (prints `ok received=PRODUCER:SEQ:DELIVERIES`)
-//! gos-bus-peer broker BUS MANIFEST LIVENESS_MS      (the real broker; stops when stdin closes)
-//! gos-bus-peer hold-verify BUS RING                 (holds a view until a line on stdin, checks it)
-//! gos-bus-peer attach BUS                          (attaches as a client does: `ok received=0`)
-//! gos-bus-peer loan-hold BUS RING                   (loans a slot, prints `loaned SEQ`, waits for
-//!                                                   a line, then overwrites the payload and commits)
-//! ```
+//! Its commands are [`USAGE`] (`gos-bus-peer --help`).
 //! `idle` blocks in `recv_timeout` and prints `ok received=CPU_MS`: the CPU time it used.
 //! A consumer prints `ready` once attached, then `ok received=N` (or `error ...` and exits 1).
+
+/// The commands, printed by `--help`.
+const USAGE: &str = "\
+gos-bus-peer produce BUS RING PRODUCER_ID COUNT ENDS\n\
+gos-bus-peer consume BUS RING PRODUCERS [BITMAP_FILE]\n\
+gos-bus-peer idle BUS RING MILLISECONDS\n\
+gos-bus-peer produce-forever BUS RING RUN_ID      (until killed)\n\
+gos-bus-peer produce-big BUS RING PRODUCER_ID COUNT (whole slots, as large as they come)\n\
+gos-bus-peer consume-runs BUS RING                (until a message from producer END)\n\
+gos-bus-peer hold BUS RING                        (takes one message, then holds it)\n\
+gos-bus-peer slow BUS RING MS                     (reads one message every MS, forever)\n\
+gos-bus-peer take-one BUS RING                    (prints `ok received=PRODUCER:SEQ:DELIVERIES`)\n\
+gos-bus-peer broker BUS MANIFEST LIVENESS_MS      (the real broker; stops when stdin closes)\n\
+gos-bus-peer hold-verify BUS RING                 (holds a view until a line on stdin, checks it)\n\
+gos-bus-peer attach BUS                          (attaches as a client does: `ok received=0`)\n\
+gos-bus-peer loan-hold BUS RING                   (loans a slot, prints `loaned SEQ`, waits for\n\
+                                                  a line, then overwrites the payload and commits)\n\
+";
 
 use gos_bus_client::{Bus, Bytes, Error};
 use gos_bus_tests::{decode, encode, END, MESSAGE_LEN};
@@ -338,7 +341,15 @@ fn main() {
             }
             Err(e) => Err(e),
         },
-        _ => Err("usage: gos-bus-peer produce|consume ...".to_string()),
+        "-h" | "--help" => {
+            // The module's documentation is the usage.
+            println!("{USAGE}");
+            Ok(0)
+        }
+        _ => Err(format!(
+            "unknown command '{}' (gos-bus-peer --help lists them)",
+            arg(1)
+        )),
     };
     // The test may have stopped reading (it failed): ignore a closed stdout.
     let mut out = std::io::stdout();
