@@ -48,6 +48,18 @@ pub struct Gpu {
     pub adapter: wgpu::Adapter,
 }
 
+/// Gives a headless program a runtime folder when it has none, before the graphics driver
+/// loads: Mesa's Vulkan driver looks for a Wayland display while it starts, and libwayland
+/// prints "error: XDG_RUNTIME_DIR is invalid or not set in the environment." (twice) when
+/// `XDG_RUNTIME_DIR` is unset. With the temporary folder there it finds no display, quietly.
+///
+/// Call it first thing in `main`, before any thread starts (it sets an environment variable).
+pub fn quiet_wayland_probe() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+}
+
 impl Gpu {
     /// Opens the first adapter of `backend`, with downlevel limits.
     pub fn open(backend: Backend) -> Result<Gpu, RenderError> {

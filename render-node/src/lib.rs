@@ -14,7 +14,7 @@ pub mod inputs;
 pub mod window;
 
 pub use compositor::{Compositor, Dirty, HeightFormat, PixelFormat, Placement};
-pub use gpu::{Backend, Gpu};
+pub use gpu::{quiet_wayland_probe, Backend, Gpu};
 
 /// Errors of the render node.
 #[derive(Debug, thiserror::Error)]

@@ -133,3 +133,17 @@ for i in range(40):
         "a render.output frame shows both windows at their positions"
     );
 }
+
+#[test]
+fn a_node_without_a_runtime_folder_starts_without_wayland_noise() {
+    // No bus is served under this name: the node opens its adapter, then stops with one line.
+    let out = Command::new(NODE)
+        .args(["--bus", &format!("nobus{}", std::process::id())])
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("is not running"), "{stderr}");
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+}

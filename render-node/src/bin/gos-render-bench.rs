@@ -53,6 +53,7 @@ fn ms(d: Duration) -> f64 {
 
 fn main() {
     let cli = <Cli as clap::Parser>::parse();
+    gos_render_node::quiet_wayland_probe();
     let name = cli
         .backend
         .clone()

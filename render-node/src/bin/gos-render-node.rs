@@ -334,7 +334,9 @@ fn run(a: Args) -> Result<(), String> {
 }
 
 fn main() {
-    if let Err(e) = run(Args::parse()) {
+    let args = Args::parse();
+    gos_render_node::quiet_wayland_probe();
+    if let Err(e) = run(args) {
         eprintln!("gos-render-node: {e}");
         std::process::exit(1);
     }
