@@ -191,6 +191,16 @@ size_t gos_last_error(char *buf, size_t len);
 size_t gos_layouts_json(char *buf, size_t len);
 
 /**
+ * Names this process's clients from now on, as `gos-bus info` and the monitor show them
+ * (by default the executable's name: `python3.11` for every Python program). UTF-8, cut to
+ * 24 bytes. Returns `GOS_EINVALID` for a null pointer or text that is not UTF-8.
+ *
+ * # Safety
+ * `name` is a NUL-terminated string, or null.
+ */
+int32_t gos_set_client_name(const char *name);
+
+/**
  * Opens ring `ring` of bus `bus`. With `need_broker` non-zero the bus must have a broker
  * (`GOS_EBUS_NOT_RUNNING` otherwise); with 0 the ring may have been made by hand.
  *

@@ -155,6 +155,22 @@ pub unsafe extern "C" fn gos_layouts_json(buf: *mut c_char, len: usize) -> usize
     unsafe { copy_out(&json, buf, len) }
 }
 
+/// Names this process's clients from now on, as `gos-bus info` and the monitor show them
+/// (by default the executable's name: `python3.11` for every Python program). UTF-8, cut to
+/// 24 bytes. Returns `GOS_EINVALID` for a null pointer or text that is not UTF-8.
+///
+/// # Safety
+/// `name` is a NUL-terminated string, or null.
+#[no_mangle]
+pub unsafe extern "C" fn gos_set_client_name(name: *const c_char) -> i32 {
+    guard(|| {
+        // SAFETY: forwarded contract.
+        let name = unsafe { text(name, "name")? };
+        gos_bus_client::set_client_name(name);
+        Ok(GOS_OK)
+    })
+}
+
 /// An open ring.
 pub struct GosRing {
     ring: Ring,

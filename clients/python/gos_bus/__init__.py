@@ -10,7 +10,8 @@ Standard library only (numpy optional, for `pixels()`); the work is done by the 
 (libgos_bus_c.so), so the bytes you see are the shared memory itself.
 """
 
-from .client import Bus, LoanedMessage, Message, Publisher, Ring, Subscriber
+from .client import Bus, LoanedMessage, Message, Publisher, Ring, Subscriber, set_client_name
+from .client import _default_client_name
 from .daemon import Daemon, DaemonStats
 from .rts import RtsAsset, RtsAssetError, RtsPublisher, Segment
 from .dna import (
@@ -35,8 +36,13 @@ from .errors import (
 )
 from .layouts import Layout, all_layouts, by_name
 
+# Python programs are all `python3.11` to the executable-name default: name them after the
+# script instead (a Daemon names its clients after its class).
+set_client_name(_default_client_name())
+
 __all__ = [
     "Bus",
+    "set_client_name",
     "Daemon",
     "DaemonStats",
     "RtsPublisher",

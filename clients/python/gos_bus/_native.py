@@ -99,6 +99,7 @@ _i32 = ctypes.c_int32
 _sig = {
     "gos_last_error": ([ctypes.c_char_p, ctypes.c_size_t], ctypes.c_size_t),
     "gos_layouts_json": ([ctypes.c_char_p, ctypes.c_size_t], ctypes.c_size_t),
+    "gos_set_client_name": ([ctypes.c_char_p], _i32),
     "gos_ring_open": ([ctypes.c_char_p, ctypes.c_char_p, _i32, ctypes.POINTER(_p)], _i32),
     "gos_ring_info": ([_p, ctypes.POINTER(RingInfo)], _i32),
     "gos_ring_close": ([_p], None),

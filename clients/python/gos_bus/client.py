@@ -18,6 +18,24 @@ def _check(code: int) -> int:
     return code
 
 
+def set_client_name(name: str) -> None:
+    """Names this process's clients from now on (publishers, subscribers and workers made
+    after the call), as `gos-bus info` and the monitor show them; UTF-8, cut to 24 bytes. By
+    default a Python program's clients are named after its script (`argv[0]` without `.py`),
+    and a Daemon's after its class."""
+    _check(_native.lib.gos_set_client_name(str(name).encode()))
+
+
+def _default_client_name() -> str:
+    """The script's name (`bench` for `python3 bench.py`, `daemons` for `python3 -m
+    gos_bus.daemons`), else `python` (an interactive session, `python3 -c`)."""
+    import os
+    import sys
+
+    argv0 = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] not in ("", "-c", "-") else ""
+    return (argv0[:-3] if argv0.endswith(".py") else argv0) or "python"
+
+
 def _ns(timeout: Optional[float]) -> int:
     return -1 if timeout is None else max(0, int(timeout * 1e9))
 

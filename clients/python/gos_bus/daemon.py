@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
-from .client import Bus, Message, Publisher
+from .client import Bus, Message, Publisher, set_client_name
 from .errors import Timeout
 
 
@@ -70,6 +70,8 @@ class Daemon:
         # A plain flag, not a threading.Event: a signal handler that sets an Event can deadlock
         # on the Event's own lock when the signal lands while the main thread holds it.
         self._stopping = False
+        # Its clients show as the daemon's class in `gos-bus info` and the monitor.
+        set_client_name(type(self).__name__)
         self._bus = Bus.attach(self.bus)
         self._publishers: Dict[str, Publisher] = {}
 

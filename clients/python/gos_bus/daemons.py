@@ -31,7 +31,7 @@ import zlib
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from .client import Bus, Message
+from .client import Bus, Message, set_client_name
 from .daemon import Daemon
 from .errors import GosBusError, Timeout
 from . import _native
@@ -73,6 +73,7 @@ class RtsWatcher:
         if not self.folder.is_dir():
             raise FileNotFoundError(f"{folder} is not a folder to watch")
         self.every = every
+        set_client_name(type(self).__name__)
         self._bus = Bus.attach(bus)
         self._pub = RtsPublisher(self._bus, ring)
         self._jobs: Optional[Any] = None

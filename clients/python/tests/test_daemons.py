@@ -159,3 +159,28 @@ def test_dna_executor_runs_each_job_in_a_sandboxed_process(served: str) -> None:
     assert out[5][0] == STATUS_OK and int(out[5][1]) <= 5, "no inherited file descriptors"
     assert out[6][0] == STATUS_ERROR and "MemoryError" in out[6][1], "the memory limit holds"
     assert out[7][0] == STATUS_REJECTED and "CRC-32" in out[7][1]
+
+
+def test_clients_are_named_after_their_daemon_not_the_interpreter(served: str) -> None:
+    """`gos-bus info` names a Daemon's clients after its class, and other Python clients after
+    their script, never `python3.11`."""
+
+    class ThumbnailDaemon(gos_bus.Daemon):
+        ring = "events"
+        layout = "Bytes"
+
+        def handle(self, msg: gos_bus.Message) -> None:
+            pass
+
+    daemon = ThumbnailDaemon(bus=served)
+    sub = daemon._bus.subscriber("events")
+    gos_bus.set_client_name("thumbnail-\u00e9t\u00e9\n-a-long-name-to-cut")
+    other = gos_bus.Bus.attach(served).subscriber("events")
+    try:
+        info = json.loads(subprocess.run([binary("gos-bus"), "info", "events", "--bus", served, "--json"],
+                                         capture_output=True, text=True, check=True).stdout)
+    finally:
+        sub.close()
+        other.close()
+    names = sorted(c["name"] for c in info["clients"])
+    assert names == ["ThumbnailDaemon", "thumbnail-\u00e9t\u00e9?-a-long-"], names  # 24 bytes

@@ -122,15 +122,7 @@ impl Ring {
     /// Takes an entry in the ring's client table.
     pub(crate) fn register(&self, role: u32) -> Result<Claim> {
         let pid = std::process::id();
-        let exe = std::env::current_exe().ok();
-        let base = exe
-            .as_ref()
-            .and_then(|p| p.file_name())
-            .and_then(|n| n.to_str())
-            .unwrap_or("client");
-        let mut name = [0u8; 24];
-        let n = base.len().min(24);
-        name[..n].copy_from_slice(&base.as_bytes()[..n]);
+        let name = crate::client_name::entry_name();
         let id = Identity {
             role,
             pid,

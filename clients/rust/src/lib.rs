@@ -29,6 +29,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod bus;
+mod client_name;
 mod layout;
 mod publisher;
 mod registration;
@@ -37,6 +38,7 @@ pub mod rts;
 mod subscriber;
 
 pub use bus::{Bus, Ring};
+pub use client_name::{set_client_name, CLIENT_NAME_MAX};
 pub use gos_bus_protocol::{proc, Error, Mode, Policy, Result, RingConfig, WaitStrategy};
 pub use gos_layouts::{DnaJob, DnaResult, Record, RenderFrame, RtsTexture, Schema};
 pub use layout::{Bytes, Layout};
