@@ -227,6 +227,10 @@ pub enum Error {
     /// A configuration value is out of range.
     #[error("invalid ring configuration: {0}")]
     InvalidConfig(String),
+    /// An API used out of order or with an argument it cannot take (a message still held, a
+    /// null pointer through the C ABI); the text says what to do instead.
+    #[error("{0}")]
+    Misuse(String),
     /// Nothing arrived (or no slot freed) before the timeout.
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),

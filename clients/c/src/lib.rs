@@ -66,6 +66,7 @@ fn code_of(e: &Error) -> i32 {
         Error::InvalidName { .. }
         | Error::PayloadTooLarge { .. }
         | Error::InvalidConfig(_)
+        | Error::Misuse(_)
         | Error::Rts { .. } => GOS_EINVALID,
         Error::ProducerBusy { .. } | Error::ClientTableFull { .. } => GOS_EBUSY,
         Error::PermissionDenied { .. } => GOS_EPERMISSION,
@@ -89,7 +90,7 @@ fn guard(f: impl FnOnce() -> Result<i32, Error>) -> i32 {
 }
 
 fn invalid(what: &str) -> Error {
-    Error::InvalidConfig(what.into())
+    Error::Misuse(what.into())
 }
 
 /// # Safety

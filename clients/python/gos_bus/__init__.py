@@ -29,9 +29,13 @@ from .errors import (
     Corrupt,
     Full,
     GosBusError,
+    InternalError,
+    InvalidArgument,
     LayoutMismatch,
     NoSuchRing,
+    PermissionDenied,
     Reaped,
+    SystemFailure,
     Timeout,
 )
 from .layouts import Layout, all_layouts, by_name
@@ -73,4 +77,8 @@ __all__ = [
     "Corrupt",
     "Busy",
     "Reaped",
+    "InvalidArgument",
+    "PermissionDenied",
+    "SystemFailure",
+    "InternalError",
 ]

@@ -6,7 +6,7 @@ import ctypes
 from typing import Any, Iterator, List, Optional
 
 from . import _native
-from .errors import Full, GosBusError, LayoutMismatch, Timeout, from_code
+from .errors import Full, GosBusError, InvalidArgument, LayoutMismatch, NoSuchRing, Timeout, from_code
 from .layouts import Layout, by_fingerprint, by_name
 
 _lib = _native.lib
@@ -96,9 +96,8 @@ class Bus:
         # Open nothing yet, but fail now, with the broker's message, if the bus is not running.
         try:
             Ring(bus, "__probe__")
-        except GosBusError as e:
-            if type(e).__name__ != "NoSuchRing":
-                raise
+        except NoSuchRing:
+            pass
         return bus
 
     @classmethod
@@ -195,7 +194,7 @@ class LoanedMessage:
         the loan open: fix it and commit again, or `abandon()` it. After `Reaped` there is
         no loan left (the broker took it back)."""
         if self._done:
-            raise GosBusError("this loan was already committed or abandoned")
+            raise InvalidArgument("this loan was already committed or abandoned: loan again")
         n = self.length if length is None else length
         code = _lib.gos_publisher_commit(self._pub._handle, n)
         if code == _native.OK:

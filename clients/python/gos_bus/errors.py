@@ -39,6 +39,23 @@ class Reaped(GosBusError):
     """The broker took this client's entry back (it stopped beating for too long)."""
 
 
+class InvalidArgument(GosBusError, ValueError):
+    """A call the client cannot make as asked: a bad name or size, a message still held, a
+    layout or configuration out of range. The message says what to do instead."""
+
+
+class PermissionDenied(GosBusError, PermissionError):
+    """The operating system refused access to a segment (another user's bus, its modes)."""
+
+
+class SystemFailure(GosBusError, OSError):
+    """A system call failed (mapping, futex, file system); the message names it."""
+
+
+class InternalError(GosBusError):
+    """A bug in gos-bus (a Rust panic was caught at the C ABI): please report it."""
+
+
 # Which exception each C ABI status stands for, by the status's name; the numbers come from the
 # library (`_native.status_code`), never from a copy here.
 _BY_NAME = {
@@ -48,6 +65,10 @@ _BY_NAME = {
     "GOS_ECORRUPT": Corrupt,
     "GOS_EBUSY": Busy,
     "GOS_EREAPED": Reaped,
+    "GOS_EINVALID": InvalidArgument,
+    "GOS_EPERMISSION": PermissionDenied,
+    "GOS_EOTHER": SystemFailure,
+    "GOS_EPANIC": InternalError,
 }
 
 
@@ -55,4 +76,6 @@ def from_code(code: int, message: str) -> GosBusError:
     """The exception for a status code of the C ABI."""
     from . import _native
 
-    return _BY_NAME.get(_native.status_name(code), GosBusError)(message)
+    known = {v: k for k, v in _native.document()["status_codes"].items()}
+    # A code this package does not know (a newer library) is a plain GosBusError.
+    return _BY_NAME.get(known.get(code, ""), GosBusError)(message)

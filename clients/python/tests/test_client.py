@@ -230,3 +230,18 @@ def test_constants_come_from_the_library() -> None:
     assert isinstance(errors.from_code(_native.status_code("GOS_EREAPED"), "x"), errors.Reaped)
     assert isinstance(errors.from_code(_native.TIMEOUT, "x"), errors.Timeout)
     assert type(errors.from_code(-1000, "x")) is errors.GosBusError
+
+
+def test_every_status_of_the_c_abi_has_its_own_exception(served: str) -> None:
+    from gos_bus import _native, errors
+
+    names = [n for n in _native.document()["status_codes"] if n not in ("GOS_OK", "GOS_TIMEOUT")]
+    for name in names:
+        e = errors.from_code(_native.status_code(name), "why")
+        assert type(e) is not gos_bus.GosBusError, f"{name} has no class of its own"
+    assert isinstance(errors.from_code(_native.status_code("GOS_EINVALID"), ""), ValueError)
+    assert isinstance(errors.from_code(_native.status_code("GOS_EPERMISSION"), ""), PermissionError)
+    bus = gos_bus.Bus.attach(served)
+    with pytest.raises(gos_bus.InvalidArgument) as bad:
+        bus.publisher("no such name!")
+    assert isinstance(bad.value, ValueError) and "invalid ring configuration" not in str(bad.value)

@@ -225,7 +225,7 @@ impl<T: Layout> Publisher<T> {
             return Err(e);
         }
         if self.raw.is_some() {
-            return Err(Error::InvalidConfig(
+            return Err(Error::Misuse(
                 "a raw loan of this publisher is outstanding: commit_raw or abandon_raw it first"
                     .into(),
             ));
@@ -333,9 +333,10 @@ impl<T: Layout> Publisher<T> {
                 slot_size: self.slot_size as u32,
             });
         }
-        let seq = self.raw.take().ok_or_else(|| {
-            Error::InvalidConfig("commit_raw without an outstanding raw loan".into())
-        })?;
+        let seq = self
+            .raw
+            .take()
+            .ok_or_else(|| Error::Misuse("commit_raw without an outstanding raw loan".into()))?;
         self.finish(seq, len, false)
     }
 

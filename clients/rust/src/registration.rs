@@ -141,7 +141,7 @@ impl Registration {
             return Ok(());
         }
         if !self.owned_here() {
-            return Err(Error::InvalidConfig(format!(
+            return Err(Error::Misuse(format!(
                 "this client of ring '{}' was made by process {} before a fork: make a new one in this process",
                 self.ring.name(),
                 self.pid

@@ -189,7 +189,7 @@ impl<T: Layout> Subscriber<T> {
             return Err(e);
         }
         if self.holding.get() {
-            return Err(Error::InvalidConfig(
+            return Err(Error::Misuse(
                 "a message from this subscriber is still held: drop it before receiving the next"
                     .into(),
             ));
