@@ -365,9 +365,14 @@ class Subscriber:
         self._held = msg
         return msg
 
+    #: Most bytes `recv_many` copies per call into the library (and keeps allocated): at least
+    #: one slot. More messages than fit are taken in further calls that do not wait.
+    many_bytes = 4 << 20
+
     def recv_many(self, n: int, timeout: Optional[float] = 0) -> List[bytes]:
-        """Up to `n` messages as bytes (copies), waiting up to `timeout` for the first, in one
-        call into the library."""
+        """Up to `n` messages as bytes (copies), waiting up to `timeout` for the first only.
+        Takes them in as few calls into the library as its buffer allows: `many_bytes` (4 MiB,
+        at least one slot), allocated once, whatever `n` is."""
         held = self._held
         if held is not None:
             held._released = True
@@ -375,25 +380,31 @@ class Subscriber:
             self._held = None
         if n <= 0:
             return []
-        if self._many is None or len(self._many[1]) < n:
-            cap = n * self.ring.slot_size
-            self._many = (ctypes.create_string_buffer(cap), (ctypes.c_uint32 * n)())
+        slot = self.ring.slot_size
+        per_call = max(1, min(n, self.many_bytes // slot))
+        if self._many is None or len(self._many[1]) < per_call:
+            self._many = (ctypes.create_string_buffer(per_call * slot), (ctypes.c_uint32 * per_call)())
         buf, lens = self._many
-        count = ctypes.c_uint32()
-        _check(
-            _lib.gos_subscriber_recv_many(
-                self._handle, n, _ns(timeout), buf, ctypes.sizeof(buf), lens, ctypes.byref(count)
+        out: List[bytes] = []
+        wait = timeout
+        while len(out) < n:
+            want = min(n - len(out), len(lens))
+            count = ctypes.c_uint32()
+            _check(
+                _lib.gos_subscriber_recv_many(
+                    self._handle, want, _ns(wait), buf, ctypes.sizeof(buf), lens, ctypes.byref(count)
+                )
             )
-        )
-        k = count.value
-        if k == 0:
-            return []
-        sizes = lens[:k]
-        data = ctypes.string_at(buf, sum(sizes))
-        out, at = [], 0
-        for size in sizes:
-            out.append(data[at : at + size])
-            at += size
+            k = count.value
+            sizes = lens[:k]
+            data = ctypes.string_at(buf, sum(sizes))
+            at = 0
+            for size in sizes:
+                out.append(data[at : at + size])
+                at += size
+            if k < want:
+                break
+            wait = 0
         return out
 
     def report(self, failed: int = 0, work_seconds: float = 0.0) -> None:

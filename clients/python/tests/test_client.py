@@ -245,3 +245,22 @@ def test_every_status_of_the_c_abi_has_its_own_exception(served: str) -> None:
     with pytest.raises(gos_bus.InvalidArgument) as bad:
         bus.publisher("no such name!")
     assert isinstance(bad.value, ValueError) and "invalid ring configuration" not in str(bad.value)
+
+
+def test_recv_many_allocates_what_it_can_return_not_n_slots(served: str) -> None:
+    bus = gos_bus.Bus.attach(served)
+    sub, pub = bus.subscriber("big"), bus.publisher("big")  # 8 MiB slots
+    for i in range(3):
+        pub.send(bytes([i]) * 16)
+    # 4096 slots of 8 MiB would be 32 GiB; one call's buffer is one slot here.
+    got = sub.recv_many(4096, timeout=1.0)
+    assert got == [bytes([i]) * 16 for i in range(3)]
+    assert sub._many is not None and len(sub._many[0]) <= 8 << 20
+    # More messages than one call's buffer holds come in further calls, in order.
+    small_sub, small_pub = bus.subscriber("events"), bus.publisher("events")  # 4 KiB slots
+    small_sub.many_bytes = 16 << 10  # four messages a call
+    for i in range(200):
+        small_pub.send(i.to_bytes(4, "little"))
+    got = small_sub.recv_many(1000, timeout=1.0)
+    assert [int.from_bytes(m, "little") for m in got] == list(range(200))
+    assert small_sub.recv_many(10) == []
