@@ -271,17 +271,39 @@ class Publisher:
 class Message:
     """A received message: `header` (the record, a ctypes structure over the slot) and
     `payload` (a read-only memoryview of the slot). Valid until `release()`, the end of a
-    `with` block, or the next receive on the same subscriber."""
+    `with` block, or the next receive on the same subscriber; after that `header`, `payload`,
+    `tail()` and `pixels()` raise InvalidArgument (or, for a memoryview kept from before,
+    ValueError). A numpy array made by `pixels()` cannot be revoked: it must not be used after
+    the release (copy it, `arr.copy()`, to keep the pixels)."""
 
-    __slots__ = ("_sub", "seq", "deliveries", "payload", "header", "_released")
+    __slots__ = ("_sub", "seq", "deliveries", "_payload", "_header", "_released")
 
     def __init__(self, sub: "Subscriber", seq: int, deliveries: int, view: memoryview, header: Any) -> None:
         self._sub = sub
         self.seq = seq
         self.deliveries = deliveries
-        self.payload = view
-        self.header = header
+        self._payload = view
+        self._header = header
         self._released = False
+
+    def _live(self) -> None:
+        if self._released:
+            raise InvalidArgument(
+                f"message {self.seq} was released (by release(), its with block, or the next receive): "
+                "copy what you need before that"
+            )
+
+    @property
+    def header(self) -> Any:
+        """The record: a ctypes structure over the slot (None for a ring without a layout)."""
+        self._live()
+        return self._header
+
+    @property
+    def payload(self) -> memoryview:
+        """The whole message, a read-only view of the slot."""
+        self._live()
+        return self._payload
 
     def __len__(self) -> int:
         return len(self.payload)
@@ -305,7 +327,7 @@ class Message:
         """Gives the slot back to the producers (the views become invalid)."""
         if not self._released:
             self._released = True
-            _drop(self.payload)
+            _drop(self._payload)
             if self._sub._held is self:
                 self._sub._release()
 
@@ -356,7 +378,7 @@ class Subscriber:
         held = self._held
         if held is not None:
             held._released = True
-            _drop(held.payload)
+            _drop(held._payload)
             self._held = None
         m = self._msg
         _check(_lib.gos_subscriber_recv(self._handle, _ns(timeout), self._msg_ref))
@@ -376,7 +398,7 @@ class Subscriber:
         held = self._held
         if held is not None:
             held._released = True
-            _drop(held.payload)
+            _drop(held._payload)
             self._held = None
         if n <= 0:
             return []
@@ -425,7 +447,7 @@ class Subscriber:
         if self._handle:
             if self._held is not None:
                 self._held._released = True
-                _drop(self._held.payload)
+                _drop(self._held._payload)
                 self._held = None
             for view, _ in self._slots.values():
                 _drop(view)

@@ -264,3 +264,24 @@ def test_recv_many_allocates_what_it_can_return_not_n_slots(served: str) -> None
     got = small_sub.recv_many(1000, timeout=1.0)
     assert [int.from_bytes(m, "little") for m in got] == list(range(200))
     assert small_sub.recv_many(10) == []
+
+
+def test_a_released_message_is_gone(served: str) -> None:
+    bus = gos_bus.Bus.attach(served)
+    sub, pub = bus.subscriber("render.frames"), bus.publisher("render.frames")
+    for w in (10, 20):
+        with pub.loan() as m:
+            m.header.width = w
+    first = sub.recv(timeout=1.0)
+    payload = first.payload
+    assert first.header.width == 10
+    second = sub.recv(timeout=1.0)  # releases the first
+    assert second.header.width == 20
+    for use in (lambda: first.header, lambda: first.payload, lambda: first.tail(), lambda: len(first)):
+        with pytest.raises(gos_bus.InvalidArgument, match="was released"):
+            use()
+    with pytest.raises(ValueError):
+        bytes(payload)  # a view kept from before is released too
+    second.release()
+    with pytest.raises(gos_bus.InvalidArgument):
+        second.header.width
