@@ -69,11 +69,9 @@ import gos_bus
 pub = gos_bus.Bus.standalone({name:?}).publisher("render.frames")
 for i in range(40):
     with pub.loan() as m:
-        h = m.header
-        h.magic[:] = list(b"GFRM"); h.version = 1; h.pixel_format = 1; h.source_id = 2
-        h.width = h.height = 16; h.stride = 64; h.pos_x = 200; h.pos_y = 100; h.zoom = 1.0; h.z_order = 2
-        h.pixel_offset = 128; h.pixel_bytes = 16 * 16 * 4
-        m.pixels()[:] = (0, 0, 255, 255)
+        h = m.header  # magic, version and the pixel offset come filled in
+        h.source_id = 2; h.pos_x = 200; h.pos_y = 100; h.zoom = 1.0; h.z_order = 2
+        m.pixels(16, 16)[:] = (0, 0, 255, 255)  # width, height, stride, pixel_bytes, RGBA8
     time.sleep(0.05)
 "#,
         pkg = concat!(env!("CARGO_MANIFEST_DIR"), "/../clients/python"),

@@ -153,9 +153,24 @@ def _view(ptr: int, size: int, writable: bool) -> memoryview:
     return mv if writable else mv.toreadonly()
 
 
+def _prefill(header: Any, layout: Layout, ptr: int) -> None:
+    """A loaned record starts from zero (a slot holds the previous message's bytes) with what
+    its layout fixes: the magic, the version, and the pixels' offset (right after the record)."""
+    ctypes.memset(ptr, 0, layout.size)
+    names = {f["name"] for f in layout.schema["fields"]}
+    if "magic" in names:
+        header.magic[:] = list(layout.schema["magic"].encode())
+    if "version" in names:
+        header.version = layout.schema["version"]
+    if "pixel_offset" in names:
+        header.pixel_offset = layout.size
+
+
 class LoanedMessage:
     """A loaned slot: write `header` fields and `payload` bytes in place, then commit (or use
-    it as a context manager: committed on exit, abandoned on an exception)."""
+    it as a context manager: committed on exit, abandoned on an exception). The record comes
+    zeroed with its magic, version and pixel offset filled in; `pixels()` fills in the rest
+    that describes the pixels."""
 
     def __init__(self, pub: "Publisher", loan: _native.Loan) -> None:
         self._pub = pub
@@ -166,6 +181,8 @@ class LoanedMessage:
         self.payload = _view(loan.ptr, loan.capacity, True)
         struct = pub.layout.struct if pub.layout else None
         self.header: Any = struct.from_address(loan.ptr) if struct else None
+        if pub.layout is not None and self.header is not None:
+            _prefill(self.header, pub.layout, loan.ptr)
         self._done = False
 
     def tail(self) -> memoryview:
@@ -181,9 +198,25 @@ class LoanedMessage:
     ) -> Any:
         """A writable numpy array (height, width, channels) of uint8 over the slot itself
         (numpy needed). Width, height and the pixel offset default to the record's fields
-        (`width`, `height`, `pixel_offset`) where it has them. The length to commit grows to
+        (`width`, `height`, `pixel_offset`) where it has them. The record is told what the
+        pixels are: `width` and `height` when given, `stride`, `pixel_bytes`, and
+        `pixel_format` RGBA8 for 4 channels unless one was set. The length to commit grows to
         cover the pixels."""
-        px = _pixels(self.payload, self.header, self._pub.layout, width, height, channels, offset)
+        h = self.header
+        fields = {f["name"] for f in self._pub.layout.schema["fields"]} if self._pub.layout else set()
+        # The record says what the pixels are: the size given, their stride and byte count,
+        # and RGBA8 for four channels when no format was chosen.
+        if width is not None and "width" in fields:
+            h.width = width
+        if height is not None and "height" in fields:
+            h.height = height
+        px = _pixels(self.payload, h, self._pub.layout, width, height, channels, offset)
+        if "stride" in fields:
+            h.stride = px.shape[1] * channels
+        if "pixel_bytes" in fields:
+            h.pixel_bytes = px.nbytes
+        if "pixel_format" in fields and channels == 4 and not h.pixel_format:
+            h.pixel_format = _native.constant("PIXEL_RGBA8")
         end = px.ctypes.data + px.nbytes - ctypes.addressof(ctypes.c_char.from_buffer(self.payload))
         self.length = max(self.length, end)
         return px

@@ -285,3 +285,24 @@ def test_a_released_message_is_gone(served: str) -> None:
     second.release()
     with pytest.raises(gos_bus.InvalidArgument):
         second.header.width
+
+
+def test_loans_come_prefilled_and_pixels_describe_themselves(served: str) -> None:
+    bus = gos_bus.Bus.attach(served)
+    sub, pub = bus.subscriber("render.frames"), bus.publisher("render.frames")
+    # Dirty the slots first: a loan must not show a previous message's fields.
+    for _ in range(8):
+        with pub.loan() as m:
+            m.header.stride, m.header.texture_id, m.header.width = 999, 77, 5
+    sub.recv_many(100)
+    with pub.loan() as m:
+        h = m.header
+        assert bytes(h.magic) == b"GFRM" and h.version == gos_bus.by_name("RenderFrame").schema["version"]
+        assert (h.stride, h.texture_id, h.width) == (0, 0, 0), "the record starts from zero"
+        assert h.pixel_offset == gos_bus.by_name("RenderFrame").size
+        m.pixels(8, 4)[:] = 200
+    with sub.recv(timeout=1.0) as got:
+        h = got.header
+        assert (h.width, h.height, h.stride, h.pixel_bytes) == (8, 4, 32, 128)
+        assert h.pixel_format == gos_bus._native.constant("PIXEL_RGBA8")
+        assert got.pixels().min() == 200
