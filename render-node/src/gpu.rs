@@ -14,6 +14,19 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The backend a program runs on: `option` (its `--backend`) when given, else
+    /// `WGPU_BACKEND`, else Vulkan.
+    ///
+    /// # Errors
+    /// A name [`Backend::parse`] does not know (one line, saying what to use).
+    pub fn choose(option: Option<&str>) -> Result<Backend, String> {
+        let name = option
+            .map(str::to_string)
+            .or_else(|| std::env::var("WGPU_BACKEND").ok())
+            .unwrap_or_else(|| "vulkan".into());
+        Backend::parse(&name).ok_or_else(|| format!("unknown backend {name:?} (use vulkan or gl)"))
+    }
+
     /// From `--backend` or `WGPU_BACKEND`: `vulkan`/`vk` or `gl`/`gles`.
     pub fn parse(s: &str) -> Option<Backend> {
         match s.to_ascii_lowercase().as_str() {

@@ -11,7 +11,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 LIB_NAME = "libgos_bus_c.so"
 
@@ -177,12 +177,13 @@ def status_code(name: str) -> int:
         raise KeyError(f"gos-bus publishes no status code {name!r}: is {LIB_NAME} older than this package?") from None
 
 
-def status_name(code: int) -> str:
-    """The name of C ABI status `code` (`GOS_EOTHER` for one this package does not know)."""
+def status_name(code: int) -> Optional[str]:
+    """The name of C ABI status `code` (None for one this package does not know: a newer
+    library's)."""
     for name, value in document()["status_codes"].items():
         if value == code:
             return str(name)
-    return "GOS_EOTHER"
+    return None
 
 
 OK = status_code("GOS_OK")

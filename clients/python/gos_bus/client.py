@@ -157,7 +157,7 @@ def _prefill(header: Any, layout: Layout, ptr: int) -> None:
     """A loaned record starts from zero (a slot holds the previous message's bytes) with what
     its layout fixes: the magic, the version, and the pixels' offset (right after the record)."""
     ctypes.memset(ptr, 0, layout.size)
-    names = {f["name"] for f in layout.schema["fields"]}
+    names = layout.field_names
     if "magic" in names:
         header.magic[:] = list(layout.schema["magic"].encode())
     if "version" in names:
@@ -203,7 +203,7 @@ class LoanedMessage:
         `pixel_format` RGBA8 for 4 channels unless one was set. The length to commit grows to
         cover the pixels."""
         h = self.header
-        fields = {f["name"] for f in self._pub.layout.schema["fields"]} if self._pub.layout else set()
+        fields = self._pub.layout.field_names if self._pub.layout else frozenset()
         # The record says what the pixels are: the size given, their stride and byte count,
         # and RGBA8 for four channels when no format was chosen.
         if width is not None and "width" in fields:

@@ -76,6 +76,5 @@ def from_code(code: int, message: str) -> GosBusError:
     """The exception for a status code of the C ABI."""
     from . import _native
 
-    known = {v: k for k, v in _native.document()["status_codes"].items()}
-    # A code this package does not know (a newer library) is a plain GosBusError.
-    return _BY_NAME.get(known.get(code, ""), GosBusError)(message)
+    # A code this package does not know (a newer library's) is a plain GosBusError.
+    return _BY_NAME.get(_native.status_name(code) or "", GosBusError)(message)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import ctypes
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Dict, Optional, Type
+from functools import cached_property, lru_cache
+from typing import Any, Dict, FrozenSet, Optional, Type
 
 from . import _native
 
@@ -32,6 +32,11 @@ class Layout:
     size: int
     schema: Dict[str, Any]
     struct: Optional[Type[ctypes.LittleEndianStructure]]
+
+    @cached_property
+    def field_names(self) -> FrozenSet[str]:
+        """The names of its fields (worked out once)."""
+        return frozenset(f["name"] for f in self.schema["fields"])
 
 
 def _build(schema: Dict[str, Any]) -> Optional[Type[ctypes.LittleEndianStructure]]:

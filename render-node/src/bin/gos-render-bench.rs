@@ -54,14 +54,10 @@ fn ms(d: Duration) -> f64 {
 fn main() {
     let cli = <Cli as clap::Parser>::parse();
     gos_render_node::quiet_wayland_probe();
-    let name = cli
-        .backend
-        .clone()
-        .unwrap_or_else(|| std::env::var("WGPU_BACKEND").unwrap_or("vulkan".into()));
-    let Some(backend) = Backend::parse(&name) else {
-        eprintln!("gos-render-bench: --backend {name}: give vulkan or gl");
+    let backend = Backend::choose(cli.backend.as_deref()).unwrap_or_else(|e| {
+        eprintln!("gos-render-bench: {e}");
         std::process::exit(2);
-    };
+    });
     let (w, h) = (cli.width, cli.height);
     let frames = cli.frames.max(1);
     let gpu = Gpu::open(backend).unwrap_or_else(|e| panic!("{e}"));

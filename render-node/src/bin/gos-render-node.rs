@@ -118,13 +118,7 @@ fn next<'a, T: gos_layouts::Record>(
 }
 
 fn run(a: Args) -> Result<(), String> {
-    let backend_name = a
-        .backend
-        .clone()
-        .or_else(|| std::env::var("WGPU_BACKEND").ok())
-        .unwrap_or_else(|| "vulkan".into());
-    let backend = Backend::parse(&backend_name)
-        .ok_or_else(|| format!("unknown backend {backend_name:?} (use vulkan or gl)"))?;
+    let backend = Backend::choose(a.backend.as_deref())?;
     #[cfg(feature = "window")]
     let (mut viewer, gpu) = if a.window {
         let (v, gpu) =
