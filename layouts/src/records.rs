@@ -276,6 +276,12 @@ crate::constants! {
     pub const FRAME_FLAG_DIRTY_RECT: u32 = 1 << 0;
     /// `RenderFrame::flags`: the window is visible.
     pub const FRAME_FLAG_VISIBLE: u32 = 1 << 1;
+    /// `RenderFrame::flags`: a keep-alive: no pixels; the render node keeps the source's last
+    /// picture on screen (it fades a source silent for its `--fade-after`) and takes the
+    /// placement (position, z, zoom) from this frame. Ignored for a source it does not show.
+    pub const FRAME_FLAG_KEEPALIVE: u32 = 1 << 2;
+    /// `RenderFrame::flags`: the source closed its window: the render node removes it now.
+    pub const FRAME_FLAG_CLOSE: u32 = 1 << 3;
 }
 
 record! {

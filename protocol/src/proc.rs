@@ -10,6 +10,20 @@ pub fn start_time(pid: u32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// Seconds process `pid`, started at `start_time` (clock ticks since boot, as
+/// [`start_time`] reads it), has been running: `/proc/uptime` minus the start. `None` when
+/// either cannot be read (a start time of 0: unknown).
+pub fn uptime_secs(start_time: u64) -> Option<f64> {
+    if start_time == 0 {
+        return None;
+    }
+    let boot = std::fs::read_to_string("/proc/uptime").ok()?;
+    let since_boot: f64 = boot.split_whitespace().next()?.parse().ok()?;
+    // SAFETY: sysconf reads a configuration value; it has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| (since_boot - start_time as f64 / hz as f64).max(0.0))
+}
+
 /// True while process `pid` runs and (when `start_time` is not 0) is the same process that
 /// had that start time: a reused pid, a zombie and a vanished process all count as dead.
 pub fn alive(pid: u32, start_time: u64) -> bool {
@@ -100,6 +114,16 @@ mod tests {
             "another start time is another process"
         );
         assert!(!super::alive(u32::MAX, 0));
+    }
+
+    #[test]
+    fn uptime_counts_from_the_process_start() {
+        let me = super::start_time(std::process::id()).unwrap();
+        let mine = super::uptime_secs(me).unwrap();
+        // Boot itself (start time 1 tick) has been up longer than this process.
+        assert!(super::uptime_secs(1).unwrap() >= mine);
+        assert!(mine >= 0.0);
+        assert_eq!(super::uptime_secs(0), None, "0 is an unknown start time");
     }
 
     #[test]

@@ -801,6 +801,11 @@ impl Compositor {
         }
     }
 
+    /// Whether `source_id` is a window or heightmap the compositor holds.
+    pub fn has_source(&self, source_id: u64) -> bool {
+        self.sources.contains_key(&source_id)
+    }
+
     /// Forgets a source.
     pub fn remove(&mut self, source_id: u64) {
         self.sources.remove(&source_id);

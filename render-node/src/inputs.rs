@@ -7,8 +7,9 @@
 
 use crate::{Compositor, Dirty, HeightFormat, PixelFormat, Placement, RenderError};
 use gos_layouts::records::{
-    RenderFrame, RtsTexture, FRAME_CORTEX_OVERLAY, FRAME_FLAG_DIRTY_RECT, FRAME_PIXEL_WINDOW,
-    FRAME_TERRAIN_HEIGHTMAP, PIXEL_BGRA8, PIXEL_R32F, PIXEL_R8, PIXEL_RGBA8,
+    RenderFrame, RtsTexture, FRAME_CORTEX_OVERLAY, FRAME_FLAG_CLOSE, FRAME_FLAG_DIRTY_RECT,
+    FRAME_FLAG_KEEPALIVE, FRAME_PIXEL_WINDOW, FRAME_TERRAIN_HEIGHTMAP, PIXEL_BGRA8, PIXEL_R32F,
+    PIXEL_R8, PIXEL_RGBA8,
 };
 
 /// Largest zoom a window may ask for.
@@ -29,6 +30,14 @@ pub enum Applied {
     },
     /// Placed a window that shows an RTS texture (nothing uploaded).
     ShowsTexture,
+    /// A keep-alive (`FRAME_FLAG_KEEPALIVE`): the source's window stays, placed anew;
+    /// `known` is false when the compositor holds no such source (nothing changed).
+    KeepAlive {
+        /// Whether the source was there to keep.
+        known: bool,
+    },
+    /// The source closed its window (`FRAME_FLAG_CLOSE`): it was removed.
+    Closed,
 }
 
 impl Applied {
@@ -36,7 +45,7 @@ impl Applied {
     pub fn bytes(self) -> u64 {
         match self {
             Applied::Window { bytes } | Applied::Heightmap { bytes } => bytes,
-            Applied::ShowsTexture => 0,
+            Applied::ShowsTexture | Applied::KeepAlive { .. } | Applied::Closed => 0,
         }
     }
 }
@@ -76,7 +85,9 @@ fn pixels_of(body: &[u8], offset: u32, len: u64) -> Result<&[u8], String> {
 /// Applies frame `f`, whose payload (record included) is `body`, to `c`.
 ///
 /// A window with `pixel_bytes` = 0 and a `texture_id` shows that RTS texture, at `width` x
-/// `height` when both are set, else at the texture's size, times the zoom.
+/// `height` when both are set, else at the texture's size, times the zoom. A frame flagged
+/// `FRAME_FLAG_CLOSE` removes its source; one flagged `FRAME_FLAG_KEEPALIVE` carries no pixels
+/// and only places a source the compositor already holds.
 pub fn apply_frame(
     c: &mut Compositor,
     f: &RenderFrame,
@@ -92,6 +103,17 @@ pub fn apply_frame(
     let window = (FRAME_PIXEL_WINDOW..=FRAME_CORTEX_OVERLAY).contains(&f.kind);
     if !window && f.kind != FRAME_TERRAIN_HEIGHTMAP {
         return Err(bad(format!("unknown kind {}", f.kind)));
+    }
+    if f.flags & FRAME_FLAG_CLOSE != 0 {
+        c.remove(f.source_id);
+        return Ok(Applied::Closed);
+    }
+    if f.flags & FRAME_FLAG_KEEPALIVE != 0 {
+        let known = c.has_source(f.source_id);
+        if known && window {
+            c.place(f.source_id, placement(f).map_err(bad)?);
+        }
+        return Ok(Applied::KeepAlive { known });
     }
     if window && f.pixel_bytes == 0 && f.texture_id != 0 {
         let place = placement(f).map_err(bad)?;

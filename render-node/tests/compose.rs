@@ -648,3 +648,51 @@ fn present_draws_the_frame_onto_a_target_of_another_format_and_size() {
     assert_ne!(at(86, 70), RED);
     assert_eq!(c.gpu().errors(), 0);
 }
+
+#[test]
+fn a_keepalive_moves_a_window_without_pixels_and_close_removes_it() {
+    use gos_layouts::records::{FRAME_FLAG_CLOSE, FRAME_FLAG_KEEPALIVE};
+    let mut c = compositor();
+    let f = window(9, (10, 10), (8, 8));
+    apply_frame(&mut c, &f, &payload(&f, &solid(8, 8, RED))).unwrap();
+    assert_eq!(px(&frame(&mut c), 12, 12), RED);
+    // A keep-alive carries no pixels: the picture stays, at the placement it names.
+    let keep = RenderFrame {
+        flags: FRAME_FLAG_KEEPALIVE,
+        pixel_bytes: 0,
+        ..window(9, (40, 20), (8, 8))
+    };
+    assert_eq!(
+        apply_frame(&mut c, &keep, &payload(&keep, &[])).unwrap(),
+        Applied::KeepAlive { known: true }
+    );
+    let img = frame(&mut c);
+    assert_eq!(
+        px(&img, 42, 22),
+        RED,
+        "the window moved with the keep-alive"
+    );
+    assert_ne!(px(&img, 12, 12), RED, "and left its old place");
+    // One for a source the node does not hold changes nothing.
+    let stranger = RenderFrame {
+        source_id: 77,
+        ..keep
+    };
+    assert_eq!(
+        apply_frame(&mut c, &stranger, &payload(&stranger, &[])).unwrap(),
+        Applied::KeepAlive { known: false }
+    );
+    assert_eq!(frame(&mut c), img);
+    // Close removes the window at once.
+    let close = RenderFrame {
+        flags: FRAME_FLAG_CLOSE,
+        pixel_bytes: 0,
+        ..window(9, (40, 20), (8, 8))
+    };
+    assert_eq!(
+        apply_frame(&mut c, &close, &payload(&close, &[])).unwrap(),
+        Applied::Closed
+    );
+    assert_ne!(px(&frame(&mut c), 42, 22), RED);
+    assert!(!c.has_source(9));
+}

@@ -52,6 +52,16 @@ fn duration_us(us: f64) -> String {
     }
 }
 
+/// A process's uptime, `12s`, `4m05s` or `3h07m`.
+fn uptime(secs: f64) -> String {
+    let s = secs as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s / 60 % 60),
+    }
+}
+
 fn bar(fill: u64, cap: u32, width: usize) -> String {
     let cap = cap.max(1) as u64;
     let n = ((fill * width as u64).div_ceil(cap) as usize).min(width);
@@ -259,6 +269,9 @@ impl Monitor {
                 }
                 if c.gpu_us > 0.0 {
                     stats.push(format!("gpu {}", duration_us(c.gpu_us)));
+                }
+                if c.uptime_s > 0.0 {
+                    stats.push(format!("up {}", uptime(c.uptime_s)));
                 }
                 if !stats.is_empty() {
                     lines.push(Line::from(format!("{:13}{}", "", stats.join("  "))));

@@ -59,6 +59,9 @@ pub struct ClientInfo {
     pub handle_us: f64,
     /// Mean GPU time per message in microseconds (reported by the render node; 0 if none).
     pub gpu_us: f64,
+    /// Seconds the client's process has been running (0 when unknown: gone, or in another
+    /// PID namespace); a daemon's `uptime`.
+    pub uptime_s: f64,
     /// Messages per second since the previous snapshot.
     pub rate_msgs: f64,
     /// Bytes per second since the previous snapshot.
@@ -197,6 +200,8 @@ pub fn ring_info(bus: &str, ring: &str, now: u64) -> RingInfo {
         if role == ROLE_PUBLISHER {
             info.bytes_published += bytes;
         }
+        let start_time = e.start_time().load(Relaxed);
+        let alive = proc::alive(pid, start_time);
         info.clients.push(ClientInfo {
             entry: i,
             role: match role {
@@ -207,7 +212,7 @@ pub fn ring_info(bus: &str, ring: &str, now: u64) -> RingInfo {
             },
             pid,
             name: text(e.name()),
-            alive: proc::alive(pid, e.start_time().load(Relaxed)),
+            alive,
             heartbeat_age_ms: ms_since(now, e.heartbeat_ns().load(Relaxed)),
             lag,
             drops: e.drops().load(Relaxed),
@@ -216,6 +221,11 @@ pub fn ring_info(bus: &str, ring: &str, now: u64) -> RingInfo {
             failed: e.failed().load(Relaxed),
             handle_us: per_message_us(e.work_ns(), e.count()),
             gpu_us: per_message_us(e.gpu_ns(), e.count()),
+            uptime_s: if alive {
+                proc::uptime_secs(start_time).unwrap_or(0.0)
+            } else {
+                0.0
+            },
             rate_msgs: 0.0,
             rate_bytes: 0.0,
         });

@@ -39,7 +39,8 @@ struct Args {
     /// Frames per second to composite.
     #[arg(long, default_value_t = 30.0)]
     fps: f64,
-    /// A source that stops publishing fades out over this many seconds, then disappears.
+    /// A source that stops publishing (frames or keep-alives) fades out over this many seconds,
+    /// then disappears.
     #[arg(long, default_value_t = 2.0)]
     fade_after: f64,
     /// Stop after this many seconds.
@@ -212,6 +213,20 @@ fn run(a: Args) -> Result<(), String> {
         while let Some(msg) = next(&frames, &mut skips)? {
             let f = *msg.header();
             match apply_frame(&mut c, &f, msg.bytes()) {
+                Ok(Applied::Closed) => {
+                    seen.remove(&f.source_id);
+                    skips.ok(Origin::Source(f.source_id));
+                }
+                Ok(Applied::KeepAlive { known }) => {
+                    // The window stays: its fade starts again from now, at the new placement.
+                    if let (true, Some(s), Ok(p)) =
+                        (known, seen.get_mut(&f.source_id), placement(&f))
+                    {
+                        s.at = Instant::now();
+                        s.placement = p;
+                    }
+                    skips.ok(Origin::Source(f.source_id));
+                }
                 Ok(applied) => {
                     uploads += 1;
                     upload_bytes += applied.bytes();
