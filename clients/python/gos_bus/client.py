@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Iterator, List, Optional
+import threading
+import time
+import weakref
+from typing import Any, Iterator, List, Optional, Protocol, Tuple
 
 from . import _native
 from .errors import Full, GosBusError, InvalidArgument, LayoutMismatch, NoSuchRing, Timeout, from_code
@@ -38,6 +41,38 @@ def _default_client_name() -> str:
 
 def _ns(timeout: Optional[float]) -> int:
     return -1 if timeout is None else max(0, int(timeout * 1e9))
+
+
+#: Longest a blocking call waits inside the library at a time, holding its client's lock:
+#: a longer wait is taken in slices of this many seconds, so that other threads (and
+#: `close()`) get their turn in between.
+WAIT_SLICE = 0.25
+
+
+class _Deadline:
+    """A wait of `timeout` seconds (None: forever), taken in slices of at most WAIT_SLICE."""
+
+    __slots__ = ("_end",)
+
+    def __init__(self, timeout: Optional[float]) -> None:
+        self._end = None if timeout is None else time.monotonic() + max(0.0, timeout)
+
+    def slice(self) -> Tuple[int, bool]:
+        """(nanoseconds to wait now, whether this is the last slice)."""
+        if self._end is None:
+            return int(WAIT_SLICE * 1e9), False
+        left = self._end - time.monotonic()
+        if left <= WAIT_SLICE:
+            return max(0, int(left * 1e9)), True
+        return int(WAIT_SLICE * 1e9), False
+
+
+class _Closeable(Protocol):
+    def close(self) -> None: ...
+
+
+def _closed(kind: str, ring: str) -> InvalidArgument:
+    return InvalidArgument(f"this {kind} on ring '{ring}' was closed: make a new one")
 
 
 class Ring:
@@ -83,11 +118,37 @@ class Ring:
 
 
 class Bus:
-    """A bus of gos-bus. `Bus.attach` needs a running broker; `Bus.standalone` does not."""
+    """A bus of gos-bus. `Bus.attach` needs a running broker; `Bus.standalone` does not.
+
+    The bus keeps track of the clients made from it (publishers, subscribers, windows):
+    `close()`, or the end of a `with` block, closes them all, so that the broker sees them
+    leave rather than reaping them when the process has gone. A closed bus can make new
+    clients."""
 
     def __init__(self, name: str, needs_broker: bool) -> None:
         self.name = name
         self.needs_broker = needs_broker
+        self._clients: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self._clients_lock = threading.Lock()
+
+    def _track(self, client: _Closeable) -> None:
+        """Has `close()` close `client` too."""
+        with self._clients_lock:
+            self._clients.add(client)
+
+    def close(self) -> None:
+        """Closes every client made from this bus that is still open."""
+        with self._clients_lock:
+            clients = list(self._clients)
+            self._clients.clear()
+        for c in clients:
+            c.close()
+
+    def __enter__(self) -> "Bus":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     @classmethod
     def attach(cls, name: str = "geometry") -> "Bus":
@@ -107,12 +168,16 @@ class Bus:
 
     def publisher(self, ring: str, layout: Optional[str] = None) -> "Publisher":
         """A publisher on `ring`; `layout` (a record name, or 'Bytes') must match the ring's."""
-        return Publisher(Ring(self, ring), layout)
+        p = Publisher(Ring(self, ring), layout)
+        self._track(p)
+        return p
 
     def subscriber(self, ring: str, layout: Optional[str] = None, wait: str = "spin") -> "Subscriber":
         """A subscriber on `ring` (a competing worker on a work queue). `wait`: 'spin' (spin
         then sleep, the default), 'busy' (never sleep) or 'block' (sleep at once)."""
-        return Subscriber(Ring(self, ring), layout, wait)
+        s = Subscriber(Ring(self, ring), layout, wait)
+        self._track(s)
+        return s
 
 
 def _pixels(
@@ -229,7 +294,7 @@ class LoanedMessage:
         if self._done:
             raise InvalidArgument("this loan was already committed or abandoned: loan again")
         n = self.length if length is None else length
-        code = _lib.gos_publisher_commit(self._pub._handle, n)
+        code = self._pub._commit(n)
         if code == _native.OK:
             self._done = True
             return
@@ -242,7 +307,7 @@ class LoanedMessage:
         was committed or abandoned."""
         if not self._done:
             self._done = True
-            _lib.gos_publisher_abandon(self._pub._handle)
+            self._pub._abandon()
 
     def __enter__(self) -> "LoanedMessage":
         return self
@@ -259,10 +324,14 @@ class LoanedMessage:
 
 
 class Publisher:
-    """Publishes on one ring, zero copy: `with pub.loan() as msg: ...`."""
+    """Publishes on one ring, zero copy: `with pub.loan() as msg: ...`, or `send(data)` to
+    copy. Safe to share between threads: its calls take turns (a loan is the publisher's
+    until committed or abandoned; loaning again before that is an error). Close it with
+    `close()` (or `with`, or its bus's `close()`)."""
 
     def __init__(self, ring: Ring, layout: Optional[str]) -> None:
         self._handle: Optional[ctypes.c_void_p] = None
+        self._lock = threading.Lock()
         self.ring = ring
         self.layout = ring.check_layout(layout)
         handle = ctypes.c_void_p()
@@ -270,26 +339,61 @@ class Publisher:
         self._handle = handle
         self._loan = _native.Loan()
 
+    def _live(self) -> ctypes.c_void_p:
+        if not self._handle:
+            raise _closed("publisher", self.ring.name)
+        return self._handle
+
     def loan(self, timeout: Optional[float] = None) -> LoanedMessage:
         """Loans the next slot, waiting for space up to `timeout` seconds (None: forever;
-        0: Full at once when the ring is full)."""
-        code = _lib.gos_publisher_loan(self._handle, _ns(timeout), ctypes.byref(self._loan))
-        if code == _native.TIMEOUT and timeout == 0:
-            raise Full(f"ring '{self.ring.name}' is full")
-        _check(code)
-        return LoanedMessage(self, self._loan)
+        0: Full at once when the ring is full). The record comes pre-filled (see
+        `LoanedMessage`)."""
+        wait = _Deadline(timeout)
+        while True:
+            with self._lock:
+                ns, last = wait.slice()
+                code = _lib.gos_publisher_loan(self._live(), ns, ctypes.byref(self._loan))
+                if code == _native.TIMEOUT:
+                    if not last:
+                        continue
+                    if timeout == 0:
+                        raise Full(f"ring '{self.ring.name}' is full")
+                    raise Timeout(f"ring '{self.ring.name}' stayed full for {timeout:g} s (its readers are behind)")
+                _check(code)
+                return LoanedMessage(self, self._loan)
 
     def send(self, data: bytes, timeout: Optional[float] = None) -> None:
-        """Copies `data` into a slot and publishes it (one call into the library)."""
-        code = _lib.gos_publisher_send(self._handle, data, len(data), _ns(timeout))
-        if code == _native.TIMEOUT and timeout == 0:
-            raise Full(f"ring '{self.ring.name}' is full")
-        _check(code)
+        """Copies `data` into a slot and publishes it (one call into the library), waiting
+        for space up to `timeout` seconds (None: forever; 0: Full at once)."""
+        wait = _Deadline(timeout)
+        while True:
+            with self._lock:
+                ns, last = wait.slice()
+                code = _lib.gos_publisher_send(self._live(), data, len(data), ns)
+                if code == _native.TIMEOUT:
+                    if not last:
+                        continue
+                    if timeout == 0:
+                        raise Full(f"ring '{self.ring.name}' is full")
+                    raise Timeout(f"ring '{self.ring.name}' stayed full for {timeout:g} s (its readers are behind)")
+                _check(code)
+                return
+
+    def _commit(self, n: int) -> int:
+        with self._lock:
+            return int(_lib.gos_publisher_commit(self._live(), n))
+
+    def _abandon(self) -> None:
+        with self._lock:
+            if self._handle:
+                _lib.gos_publisher_abandon(self._handle)
 
     def close(self) -> None:
-        if self._handle:
-            _lib.gos_publisher_free(self._handle)
-            self._handle = None
+        """Leaves the ring (an open loan is abandoned). Further calls raise InvalidArgument."""
+        with self._lock:
+            if self._handle:
+                _lib.gos_publisher_free(self._handle)
+                self._handle = None
 
     def __enter__(self) -> "Publisher":
         return self
@@ -361,8 +465,7 @@ class Message:
         if not self._released:
             self._released = True
             _drop(self._payload)
-            if self._sub._held is self:
-                self._sub._release()
+            self._sub._release(self)
 
     def __enter__(self) -> "Message":
         return self
@@ -372,7 +475,14 @@ class Message:
 
 
 class Subscriber:
-    """Receives from one ring: `sub.recv(timeout=...)`, `sub.recv_many(n)`, or iterate."""
+    """Receives from one ring: `sub.recv(timeout=...)`, `sub.recv_many(n)`, or iterate.
+
+    Safe to share between threads: its calls take turns (a long wait is taken in slices of
+    `WAIT_SLICE` seconds, so another thread's call, or `close()`, waits at most that long).
+    It holds one message at a time: each receive releases the previous message, whichever
+    thread has it; give each thread its own subscriber (on a work queue they share the work)
+    to hold messages side by side. Close it with `close()` (or `with`, or its bus's
+    `close()`)."""
 
     _WAIT = {"spin": 0, "busy": 1, "block": 2}
 
@@ -380,6 +490,7 @@ class Subscriber:
         self._handle: Optional[ctypes.c_void_p] = None
         if wait not in self._WAIT:
             raise ValueError(f"wait must be one of {', '.join(self._WAIT)}, not {wait!r}")
+        self._lock = threading.Lock()
         self.ring = ring
         self.layout = ring.check_layout(layout)
         handle = ctypes.c_void_p()
@@ -388,15 +499,30 @@ class Subscriber:
         self._msg = _native.Message()
         self._msg_ref = ctypes.byref(self._msg)
         self._held: Optional[Message] = None
-        self._slots: dict = {}
-        self._many: Optional[tuple] = None
+        self._slots: dict[int, Tuple[memoryview, Any]] = {}
+        self._many: Optional[Tuple[Any, Any]] = None
         self._rec = self.layout.size if self.layout else 0
 
-    def _release(self) -> None:
-        self._held = None
-        _lib.gos_subscriber_release(self._handle)
+    def _live(self) -> ctypes.c_void_p:
+        if not self._handle:
+            raise _closed("subscriber", self.ring.name)
+        return self._handle
 
-    def _slot(self, ptr: int) -> tuple[memoryview, Any]:
+    def _forget_held(self) -> None:
+        """Marks the held message released (the library releases its slot at the next call)."""
+        held = self._held
+        if held is not None:
+            held._released = True
+            _drop(held._payload)
+            self._held = None
+
+    def _release(self, msg: "Message") -> None:
+        with self._lock:
+            if self._held is msg and self._handle:
+                self._held = None
+                _lib.gos_subscriber_release(self._handle)
+
+    def _slot(self, ptr: int) -> Tuple[memoryview, Any]:
         """The read-only view and the record of the slot at `ptr`, made once per slot."""
         cached = self._slots.get(ptr)
         if cached is None:
@@ -408,17 +534,23 @@ class Subscriber:
     def recv(self, timeout: Optional[float] = None) -> Message:
         """The next message, waiting up to `timeout` seconds (None: forever). The previous
         message of this subscriber is released. Raises Timeout."""
-        held = self._held
-        if held is not None:
-            held._released = True
-            _drop(held._payload)
-            self._held = None
-        m = self._msg
-        _check(_lib.gos_subscriber_recv(self._handle, _ns(timeout), self._msg_ref))
-        view, header = self._slot(m.ptr)
-        msg = Message(self, m.seq, m.deliveries, view[: m.len], header if header is not None and m.len >= self._rec else None)
-        self._held = msg
-        return msg
+        wait = _Deadline(timeout)
+        while True:
+            with self._lock:
+                handle = self._live()
+                self._forget_held()
+                ns, last = wait.slice()
+                code = _lib.gos_subscriber_recv(handle, ns, self._msg_ref)
+                if code == _native.TIMEOUT:
+                    if not last:
+                        continue
+                    raise Timeout(f"no message on ring '{self.ring.name}' within {timeout:g} s")
+                _check(code)
+                m = self._msg
+                view, header = self._slot(m.ptr)
+                msg = Message(self, m.seq, m.deliveries, view[: m.len], header if header is not None and m.len >= self._rec else None)
+                self._held = msg
+                return msg
 
     #: Most bytes `recv_many` copies per call into the library (and keeps allocated): at least
     #: one slot. More messages than fit are taken in further calls that do not wait.
@@ -428,48 +560,53 @@ class Subscriber:
         """Up to `n` messages as bytes (copies), waiting up to `timeout` for the first only.
         Takes them in as few calls into the library as its buffer allows: `many_bytes` (4 MiB,
         at least one slot), allocated once, whatever `n` is."""
-        held = self._held
-        if held is not None:
-            held._released = True
-            _drop(held._payload)
-            self._held = None
-        if n <= 0:
-            return []
-        slot = self.ring.slot_size
-        per_call = max(1, min(n, self.many_bytes // slot))
-        if self._many is None or len(self._many[1]) < per_call:
-            self._many = (ctypes.create_string_buffer(per_call * slot), (ctypes.c_uint32 * per_call)())
-        buf, lens = self._many
+        wait = _Deadline(timeout)
         out: List[bytes] = []
-        wait = timeout
-        while len(out) < n:
-            want = min(n - len(out), len(lens))
-            count = ctypes.c_uint32()
-            _check(
-                _lib.gos_subscriber_recv_many(
-                    self._handle, want, _ns(wait), buf, ctypes.sizeof(buf), lens, ctypes.byref(count)
-                )
-            )
-            k = count.value
-            sizes = lens[:k]
-            data = ctypes.string_at(buf, sum(sizes))
-            at = 0
-            for size in sizes:
-                out.append(data[at : at + size])
-                at += size
-            if k < want:
-                break
-            wait = 0
-        return out
+        while True:
+            with self._lock:
+                handle = self._live()
+                self._forget_held()
+                if n <= 0:
+                    return out
+                slot = self.ring.slot_size
+                per_call = max(1, min(n, self.many_bytes // slot))
+                if self._many is None or len(self._many[1]) < per_call:
+                    self._many = (ctypes.create_string_buffer(per_call * slot), (ctypes.c_uint32 * per_call)())
+                buf, lens = self._many
+                ns, last = wait.slice()
+                while len(out) < n:
+                    want = min(n - len(out), len(lens))
+                    count = ctypes.c_uint32()
+                    code = _lib.gos_subscriber_recv_many(
+                        handle, want, ns, buf, ctypes.sizeof(buf), lens, ctypes.byref(count)
+                    )
+                    _check(code)
+                    k = count.value
+                    if k == 0 and not out and not last:
+                        break  # the first message is not there yet: wait again, lock let go
+                    sizes = lens[:k]
+                    data = ctypes.string_at(buf, sum(sizes))
+                    at = 0
+                    for size in sizes:
+                        out.append(data[at : at + size])
+                        at += size
+                    if k < want:
+                        return out
+                    ns = 0
+                else:
+                    return out
 
     def report(self, failed: int = 0, work_seconds: float = 0.0) -> None:
-        """Adds to this subscriber's handler counters, shown by `gos-bus monitor`."""
-        _check(_lib.gos_subscriber_report(self._handle, failed, int(work_seconds * 1e9)))
+        """Adds to this subscriber's handler counters, shown by `gos-bus monitor`: `failed`
+        handlings (the monitor's `failed`) and `work_seconds` spent (its time per message)."""
+        with self._lock:
+            _check(_lib.gos_subscriber_report(self._live(), failed, int(work_seconds * 1e9)))
 
-    def stats(self) -> tuple[int, int]:
+    def stats(self) -> Tuple[int, int]:
         """(messages received, messages lost to overwrite-oldest)."""
         received, dropped = ctypes.c_uint64(), ctypes.c_uint64()
-        _check(_lib.gos_subscriber_stats(self._handle, ctypes.byref(received), ctypes.byref(dropped)))
+        with self._lock:
+            _check(_lib.gos_subscriber_stats(self._live(), ctypes.byref(received), ctypes.byref(dropped)))
         return received.value, dropped.value
 
     def __iter__(self) -> Iterator[Message]:
@@ -477,16 +614,16 @@ class Subscriber:
             yield self.recv()
 
     def close(self) -> None:
-        if self._handle:
-            if self._held is not None:
-                self._held._released = True
-                _drop(self._held._payload)
-                self._held = None
-            for view, _ in self._slots.values():
-                _drop(view)
-            self._slots.clear()
-            _lib.gos_subscriber_free(self._handle)
-            self._handle = None
+        """Leaves the ring (the held message is released). Further calls raise
+        InvalidArgument."""
+        with self._lock:
+            if self._handle:
+                self._forget_held()
+                for view, _ in self._slots.values():
+                    _drop(view)
+                self._slots.clear()
+                _lib.gos_subscriber_free(self._handle)
+                self._handle = None
 
     def __enter__(self) -> "Subscriber":
         return self

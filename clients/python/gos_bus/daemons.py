@@ -22,7 +22,6 @@ import argparse
 import base64
 import json
 import os
-import signal
 import struct
 import sys
 import threading
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from .client import Bus, Message, set_client_name
-from .daemon import Daemon
+from .daemon import BaseDaemon
 from .errors import GosBusError, Timeout
 from . import _native
 from .layouts import by_name
@@ -65,25 +64,36 @@ _FRAME = by_name("RenderFrame")
 BRICK_SOURCE_BASE = 0xD7A0_0000
 
 
-class RtsWatcher:
-    """Publishes new and changed `.rts.png` files of `folder` on `rts.textures`."""
+class RtsWatcher(BaseDaemon):
+    """Publishes new and changed `.rts.png` files of `folder` on `rts.textures` (`textures_ring`),
+    scanning every `every` seconds: a `BaseDaemon` without a ring, working in `on_tick`."""
 
-    def __init__(self, folder: str, bus: str = "geometry", ring: str = "rts.textures", every: float = 0.5) -> None:
+    textures_ring = "rts.textures"
+    log_events = False
+
+    def __init__(self, folder: str, bus: Any = "geometry", ring: str = "rts.textures", every: float = 0.5, **options: Any) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise FileNotFoundError(f"{folder} is not a folder to watch")
+        super().__init__(bus, tick_interval=every, textures_ring=ring, **options)
         self.every = every
-        set_client_name(type(self).__name__)
-        self._bus = Bus.attach(bus)
-        self._pub = RtsPublisher(self._bus, ring)
+        self._pub: Optional[RtsPublisher] = None
         self._jobs: Optional[Any] = None
         self._seen: Dict[str, Tuple[int, int]] = {}
-        # A plain flag, not a threading.Event: a signal handler that sets an Event can deadlock
-        # on the Event's own lock when the signal lands while the main thread holds it.
-        self._stopping = False
         self.published = 0
         self.errors = 0
         self.jobs = 0
+
+    def on_start(self) -> None:
+        self.scan()
+
+    def on_tick(self) -> None:
+        self.scan()
+
+    def on_stop(self) -> None:
+        if self._pub is not None:
+            self._pub.close()
+            self._pub = None
 
     def scan(self) -> int:
         """One pass over the folder; returns how many files were published."""
@@ -97,6 +107,8 @@ class RtsWatcher:
                 continue
             if self._stopping:
                 break
+            if self._pub is None:
+                self._pub = RtsPublisher(self.bus, self.textures_ring)
             try:
                 # A full ring (its readers behind) must not keep the watcher from stopping:
                 # wait a little, then leave the file for the next scan.
@@ -125,7 +137,7 @@ class RtsWatcher:
 
     def _send(self, record: bytes, code: bytes) -> None:
         if self._jobs is None:
-            self._jobs = self._bus.publisher("dna.jobs", layout="DnaJob")
+            self._jobs = self.bus.publisher("dna.jobs", layout="DnaJob")
         self._jobs.send(record + code, timeout=1.0)
 
     def _submit_module(self, path: str, mtime_ns: int) -> None:
@@ -169,26 +181,6 @@ class RtsWatcher:
         self.jobs += 1
         print(f"rts-watch: submitted DNA job {job_id:#x} from {os.path.basename(path)} ({dna.source.rsplit('(', 1)[-1].rstrip(')')})",
               flush=True)
-
-    def stop(self) -> None:
-        """Asks `run` to stop (safe from a signal handler and from another thread)."""
-        self._stopping = True
-
-    def run(self, seconds: Optional[float] = None) -> None:
-        """Scans every `every` seconds until stopped (SIGTERM/SIGINT) or `seconds` pass."""
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: self.stop())
-        end = None if seconds is None else time.monotonic() + seconds
-        while not self._stopping and (end is None or time.monotonic() < end):
-            self.scan()
-            # Sleep in short slices so a stop is seen within 50 ms.
-            until = time.monotonic() + self.every
-            while not self._stopping and time.monotonic() < until:
-                time.sleep(min(0.05, max(0.0, until - time.monotonic())))
-        self._pub.close()
-        if self._jobs is not None:
-            self._jobs.close()
 
 
 class BrickWindows:
@@ -253,7 +245,7 @@ class BrickWindows:
         self._thread.join()
 
 
-class DnaExecutor(Daemon):
+class DnaExecutor(BaseDaemon):
     """Runs Hybrid DNA jobs from `dna.jobs` in the sandbox and answers on `dna.results`.
 
     Each script runs under `gos-dna-sandbox` (namespaces, Landlock, seccomp, rlimits; see
@@ -321,13 +313,13 @@ class DnaExecutor(Daemon):
             self.wasm_layers = f"none ({e}); WebAssembly jobs are rejected"
 
     def on_start(self) -> None:
-        self._results = self._bus.publisher(self.results_ring, layout="DnaResult")
+        self._results = self.bus.publisher(self.results_ring, layout="DnaResult")
         try:
-            self._events: Optional[Any] = self._bus.publisher(self.events_ring, layout="Bytes")
+            self._events: Optional[Any] = self.bus.publisher(self.events_ring, layout="Bytes")
         except GosBusError as e:
             print(f"dna-exec: no events ring ({e}); API calls are only printed", file=sys.stderr, flush=True)
             self._events = None
-        self._bricks = BrickWindows(self._bus, self.frames_ring)
+        self._bricks = BrickWindows(self.bus, self.frames_ring)
 
     def on_stop(self) -> None:
         self.wasm.close()
@@ -434,7 +426,7 @@ class DnaExecutor(Daemon):
             output += f"\n{r.status}: {r.reason}".encode()
         return r.status_code, r.exit_code, output, r.limit_code, r.calls, r.refused, r.values
 
-    def handle(self, msg: Message) -> None:
+    def on_brick(self, msg: Message) -> None:
         job = msg.header
         code = bytes(msg.payload[_JOB.size : _JOB.size + job.code_len])
         started = time.time_ns()
@@ -591,7 +583,7 @@ def main(argv: Optional[list] = None) -> None:
     try:
         if args.cmd == "rts-watch":
             print("ready", flush=True)
-            RtsWatcher(args.folder, bus=args.bus, every=args.every).run(args.seconds)
+            RtsWatcher(args.folder, bus=args.bus, every=args.every).run(seconds=args.seconds)
         else:
             limits = {}
             for item in args.limit:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 from . import _native
 from .client import Bus, Ring, _check, _ns
-from .errors import GosBusError
+from .errors import GosBusError, InvalidArgument
 
 
 @dataclass(frozen=True)
@@ -37,23 +37,30 @@ class RtsPublisher:
         handle = ctypes.c_void_p()
         _check(_native.lib.gos_rts_publisher_new(self.ring._handle, ctypes.byref(handle)))
         self._handle = handle
+        self._lock = threading.Lock()
+        bus._track(self)
 
     def publish(self, path: str, timeout: Optional[float] = None) -> Published:
         """Decodes `path` and publishes it; GosBusError (with the reason) if it is not usable,
         Timeout (nothing published) if no slot came free within `timeout` seconds."""
         tid, size = ctypes.c_uint64(), ctypes.c_uint64()
         digest = ctypes.create_string_buffer(32)
-        _check(
-            _native.lib.gos_rts_publish(
-                self._handle, str(path).encode(), _ns(timeout), ctypes.byref(tid), ctypes.byref(size), digest
+        with self._lock:
+            if not self._handle:
+                raise InvalidArgument(f"this RTS publisher on ring '{self.ring.name}' was closed: make a new one")
+            _check(
+                _native.lib.gos_rts_publish(
+                    self._handle, str(path).encode(), _ns(timeout), ctypes.byref(tid), ctypes.byref(size), digest
+                )
             )
-        )
         return Published(tid.value, size.value, digest.raw.hex())
 
     def close(self) -> None:
-        if self._handle:
-            _native.lib.gos_rts_publisher_free(self._handle)
-            self._handle = None
+        """Leaves the ring; `publish` raises InvalidArgument after this."""
+        with self._lock:
+            if self._handle:
+                _native.lib.gos_rts_publisher_free(self._handle)
+                self._handle = None
 
     def __enter__(self) -> "RtsPublisher":
         return self

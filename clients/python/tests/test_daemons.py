@@ -173,7 +173,7 @@ def test_clients_are_named_after_their_daemon_not_the_interpreter(served: str) -
             pass
 
     daemon = ThumbnailDaemon(bus=served)
-    sub = daemon._bus.subscriber("events")
+    sub = daemon.bus.subscriber("events")
     gos_bus.set_client_name("thumbnail-\u00e9t\u00e9\n-a-long-name-to-cut")
     other = gos_bus.Bus.attach(served).subscriber("events")
     try:
