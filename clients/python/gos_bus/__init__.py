@@ -12,7 +12,8 @@ Standard library only (numpy optional, for `pixels()`); the work is done by the 
 
 from .client import Bus, LoanedMessage, Message, Publisher, Ring, Subscriber, set_client_name
 from .client import _default_client_name
-from .daemon import Daemon, DaemonStats
+from .daemon import BaseDaemon, Daemon, DaemonStats
+from .window import PixelWindow
 from .rts import RtsAsset, RtsAssetError, RtsPublisher, Segment
 from .dna import (
     ExecutionResult,
@@ -41,14 +42,16 @@ from .errors import (
 from .layouts import Layout, all_layouts, by_name
 
 # Python programs are all `python3.11` to the executable-name default: name them after the
-# script instead (a Daemon names its clients after its class).
+# script instead (a BaseDaemon names its clients after its class).
 set_client_name(_default_client_name())
 
 __all__ = [
     "Bus",
     "set_client_name",
+    "BaseDaemon",
     "Daemon",
     "DaemonStats",
+    "PixelWindow",
     "RtsPublisher",
     "RtsAsset",
     "RtsAssetError",

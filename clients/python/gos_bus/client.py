@@ -141,6 +141,8 @@ class Bus:
         with self._clients_lock:
             clients = list(self._clients)
             self._clients.clear()
+        # What is made of publishers (a window) first, while its publisher is still open.
+        clients.sort(key=lambda c: isinstance(c, (Publisher, Subscriber)))
         for c in clients:
             c.close()
 

@@ -4,11 +4,13 @@ broker, removed after each test."""
 from __future__ import annotations
 
 import os
+import signal
 import struct
 import subprocess
+import time
 import zlib
 from pathlib import Path
-from typing import Iterator, List
+from typing import Callable, Iterator, List
 
 import pytest
 
@@ -148,3 +150,99 @@ def served(tmp_path: Path) -> Iterator[str]:
         broker.proc.stdin.close()
         broker.proc.wait(timeout=10)
         subprocess.run([binary("gos-bus"), "clean", "--bus", bus, "--force"], capture_output=True)
+
+
+class RenderNode:
+    """A real `gos-render-node` (its own process, on the real GPU adapter: lavapipe in CI)
+    compositing bus `bus` into `width` x `height` frames on `render.output`."""
+
+    width = 320
+    height = 240
+
+    def __init__(self, bus: str) -> None:
+        self.bus = bus
+        self.proc = subprocess.Popen(
+            [binary("gos-render-node"), "--bus", bus, "--width", str(self.width), "--height", str(self.height),
+             "--fade-after", "0.5"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.strip() == "ready":
+                break
+        else:
+            raise AssertionError(f"the render node did not start: {self.proc.communicate()[1]}")
+        import gos_bus
+
+        self.output = gos_bus.Bus.attach(bus).subscriber("render.output")
+
+    def pixel(self, frame: bytes, x: int, y: int) -> tuple:
+        """The RGBA of output pixel (x, y) of a render.output payload."""
+        at = 128 + (y * self.width + x) * 4
+        return tuple(frame[at : at + 4])
+
+    def until(self, what: str, predicate: "Callable[[bytes], bool]", timeout: float = 60) -> int:
+        """Reads composited frames until `predicate(payload)` holds; returns that frame's
+        timestamp (ns). Fails, naming `what`, if none does within `timeout` seconds."""
+        import gos_bus
+
+        deadline = time.monotonic() + timeout
+        last = b""
+        while time.monotonic() < deadline:
+            try:
+                with self.output.recv(timeout=1.0) as m:
+                    last = bytes(m.payload)
+                    stamp = int(m.header.timestamp_ns)
+            except gos_bus.Timeout:
+                assert self.proc.poll() is None, f"the render node died: {self.proc.communicate()[1]}"
+                continue
+            if predicate(last):
+                return stamp
+        raise AssertionError(f"no composited frame showed {what} within {timeout} s")
+
+    def stop(self) -> None:
+        self.output.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+def serve_default(bus: str) -> "subprocess.Popen[str]":
+    """`gos-bus serve` on the embedded default manifest (the Geometry OS rings), attached to."""
+    import gos_bus
+
+    broker = subprocess.Popen(
+        [binary("gos-bus"), "serve", "--bus", bus, "--remove-on-exit"], stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            gos_bus.Bus.attach(bus)
+            return broker
+        except gos_bus.BusNotRunning:
+            assert broker.poll() is None, broker.communicate()[1]
+            assert time.monotonic() < deadline, "the broker did not start"
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def render_node(tmp_path: Path) -> Iterator[RenderNode]:
+    """The broker on the default manifest and a render node on it."""
+    bus = f"node{os.getpid()}x{len(os.listdir(tmp_path))}"
+    broker = serve_default(bus)
+    node = None
+    try:
+        node = RenderNode(bus)
+        yield node
+    finally:
+        if node is not None:
+            node.stop()
+        broker.send_signal(signal.SIGTERM)
+        broker.wait(timeout=20)
