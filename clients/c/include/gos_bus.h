@@ -182,6 +182,12 @@ extern "C" {
 size_t gos_last_error(char *buf, size_t len);
 
 /**
+ * The version of this library, as a NUL-terminated UTF-8 string with static lifetime
+ * (the Cargo workspace's version, which the Python package carries too).
+ */
+const char *gos_version(void);
+
+/**
  * Copies the JSON description of every layout (as `gos-bus layouts --json`) into `buf` and
  * returns the length it needs, NUL included.
  *

@@ -138,6 +138,13 @@ pub unsafe extern "C" fn gos_last_error(buf: *mut c_char, len: usize) -> usize {
     })
 }
 
+/// The version of this library, as a NUL-terminated UTF-8 string with static lifetime
+/// (the Cargo workspace's version, which the Python package carries too).
+#[no_mangle]
+pub extern "C" fn gos_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
 /// Copies the JSON description of every layout (as `gos-bus layouts --json`) into `buf` and
 /// returns the length it needs, NUL included.
 ///

@@ -40,6 +40,10 @@ from .errors import (
     Timeout,
 )
 from .layouts import Layout, all_layouts, by_name
+from ._native import version as _library_version
+
+#: The package's version: the gos-bus library's, which is the Cargo workspace's.
+__version__ = _library_version()
 
 # Python programs are all `python3.11` to the executable-name default: name them after the
 # script instead (a BaseDaemon names its clients after its class).

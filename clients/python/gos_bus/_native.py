@@ -1,7 +1,8 @@
 """Loading the gos-bus C ABI (libgos_bus_c.so) and declaring its functions for ctypes.
 
-Lookup order: the GOS_BUS_LIB environment variable; a copy inside this package; the Cargo
-target folders of the repository this package sits in (the newer of release and debug).
+Lookup order: the GOS_BUS_LIB environment variable; the copy inside this package (`pip install`
+builds it); the Cargo target folders of the repository this package sits in (the newer of
+release and debug).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import sysconfig
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -54,7 +56,13 @@ def _candidates(name: str = LIB_NAME, env_var: str = "GOS_BUS_LIB") -> list[Path
     if env:
         found.append(Path(env))
     here = Path(__file__).resolve().parent
-    found.append(here / name)
+    # Inside this package: the library as setuptools-rust names it (libgos_bus_c.<ext suffix>,
+    # or plain), a program under its own name.
+    stem = name[: -len(".so")] if name.endswith(".so") else None
+    found += sorted(here.glob(stem + "*.so")) if stem else [here / name]
+    if stem is None:
+        # A program pip installed beside the interpreter (the environment's bin/).
+        found.append(Path(sysconfig.get_path("scripts")) / name)
     for parent in here.parents:
         if (parent / "Cargo.toml").exists() and (parent / "clients" / "c").exists():
             # Cargo's target folder: CARGO_TARGET_DIR when set (relative to the workspace,
@@ -72,7 +80,8 @@ def _load() -> ctypes.CDLL:
         if path.is_file():
             return ctypes.CDLL(str(path))
     raise OSError(
-        f"cannot find {LIB_NAME} (looked at: {', '.join(str(p) for p in tried)}): build it with "
+        f"cannot find {LIB_NAME} (looked at: {', '.join(str(p) for p in tried) or 'nothing'}): install the "
+        "package with `pip install ./clients/python` (which builds it), build it with "
         "`cargo build --release -p gos-bus-c`, or set GOS_BUS_LIB=/path/to/libgos_bus_c.so"
     )
 
@@ -99,6 +108,7 @@ _i32 = ctypes.c_int32
 _sig = {
     "gos_last_error": ([ctypes.c_char_p, ctypes.c_size_t], ctypes.c_size_t),
     "gos_layouts_json": ([ctypes.c_char_p, ctypes.c_size_t], ctypes.c_size_t),
+    "gos_version": ([], ctypes.c_char_p),
     "gos_set_client_name": ([ctypes.c_char_p], _i32),
     "gos_ring_open": ([ctypes.c_char_p, ctypes.c_char_p, _i32, ctypes.POINTER(_p)], _i32),
     "gos_ring_info": ([_p, ctypes.POINTER(RingInfo)], _i32),
@@ -139,6 +149,12 @@ for _name, (_args, _ret) in _sig.items():
     _f.restype = _ret
 
 
+def version() -> str:
+    """The library's version (the Cargo workspace's)."""
+    v: bytes = lib.gos_version()
+    return v.decode()
+
+
 def last_error() -> str:
     need = lib.gos_last_error(None, 0)
     buf = ctypes.create_string_buffer(need)
@@ -158,7 +174,8 @@ def document() -> Dict[str, Any]:
     """What the library publishes about its layouts: `records` and `segment` schemas,
     `constants` (codes and flags of the records, ring modes) and `status_codes` (the C ABI's
     return codes), as `gos-bus layouts --json` prints them."""
-    return json.loads(layouts_json())
+    doc: Dict[str, Any] = json.loads(layouts_json())
+    return doc
 
 
 def constant(name: str) -> int:

@@ -255,7 +255,7 @@ class BaseDaemon:
         previous: Dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
-                previous[sig] = signal.signal(sig, self._on_signal)
+                previous[int(sig)] = signal.signal(sig, self._on_signal)
         self._started = time.monotonic()
         self._stopping = False
         reason = "error"
@@ -273,8 +273,8 @@ class BaseDaemon:
                 self.bus.close()
                 self._publishers.clear()
                 self._sub = None
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
         return self.stats
 
     def _loop(self, max_messages: Optional[int], idle_timeout: Optional[float], seconds: Optional[float]) -> str:

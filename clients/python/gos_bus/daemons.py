@@ -28,7 +28,7 @@ import threading
 import time
 import zlib
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .client import Bus, Message, set_client_name
 from .daemon import BaseDaemon
@@ -179,7 +179,7 @@ class RtsWatcher(BaseDaemon):
             print(f"rts-watch: no DNA job from {name}: {e}", file=sys.stderr, flush=True)
             return
         self.jobs += 1
-        print(f"rts-watch: submitted DNA job {job_id:#x} from {os.path.basename(path)} ({dna.source.rsplit('(', 1)[-1].rstrip(')')})",
+        print(f"rts-watch: submitted DNA job {job_id:#x} from {os.path.basename(path)} ({(dna.source or '').rsplit('(', 1)[-1].rstrip(')')})",
               flush=True)
 
 
@@ -194,7 +194,7 @@ class BrickWindows:
 
     def __init__(self, bus: Bus, ring: str = "render.frames") -> None:
         self._bus, self._ring = bus, ring
-        self._bricks: list = []
+        self._bricks: List[Tuple[int, int, int, int]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._next = 0
@@ -268,7 +268,7 @@ class DnaExecutor(BaseDaemon):
     weaker_sandbox = False
     no_sandbox = False
     python = "auto"
-    sandbox_limits: Optional[dict] = None
+    sandbox_limits: Optional[Dict[str, str]] = None
 
     def __init__(self, bus: Optional[str] = None, ring: Optional[str] = None, **options: Any) -> None:
         super().__init__(bus, ring, **options)
@@ -328,7 +328,7 @@ class DnaExecutor(BaseDaemon):
         if self._events is not None:
             self._events.close()
 
-    def _raw(self, job, code: bytes) -> Optional[bytes]:
+    def _raw(self, job: Any, code: bytes) -> Optional[bytes]:
         """The job's code, decoded (None when it does not match its CRC-32 or encoding)."""
         if zlib.crc32(code) & 0xFFFFFFFF != job.code_crc32:
             return None
@@ -340,19 +340,19 @@ class DnaExecutor(BaseDaemon):
             return zlib.decompress(base64.b64decode(code))
         return None
 
-    def _event(self, event: str, job, **fields: Any) -> None:
+    def _event(self, event: str, job: Any, **fields: Any) -> None:
         line = json.dumps({"event": event, "job_id": job.job_id, "texture_id": job.texture_id, **fields})
         print(f"dna-exec: {line}", flush=True)
         if self._events is not None:
             self._events.send(line.encode(), timeout=1.0)
 
-    def _api(self, job) -> Callable[[str, list], Any]:
+    def _api(self, job: Any) -> Callable[[str, List[Any]], Any]:
         """The calls of one job, carried out. Their arguments were checked in Rust; the grant
         and the argument types are checked again here, so that a runner that was subverted
         (a WebAssembly worker checks its module's calls in the module's own process) still
         cannot call what the job was not granted."""
 
-        def call(name: str, args: list) -> Any:
+        def call(name: str, args: List[Any]) -> Any:
             bit, types = self.api.get(name, (0, ()))
             if not job.allowed_api_mask & bit:
                 raise PermissionError(f"{name} is not granted to this job")
@@ -378,9 +378,11 @@ class DnaExecutor(BaseDaemon):
 
         return call
 
-    def run_job(self, job, code: bytes) -> Tuple[int, int, bytes, int, int, int, tuple]:
+    def run_job(self, job: Any, code: bytes) -> Tuple[int, int, bytes, int, int, int, Tuple[Dict[str, Any], ...]]:
         """Runs one job: (status, exit code, output, limit, API calls, refused calls, values)."""
-        rejected = lambda why: (STATUS_REJECTED, -1, why.encode(), 0, 0, 0, ())  # noqa: E731
+        def rejected(why: str) -> Tuple[int, int, bytes, int, int, int, Tuple[Dict[str, Any], ...]]:
+            return STATUS_REJECTED, -1, why.encode(), 0, 0, 0, ()
+
         wasm = job.kind == KIND_WASM or job.language == LANG_WASM
         if not wasm and job.kind != KIND_SCRIPT:
             return rejected(f"job kind {job.kind} is not run here (scripts and WebAssembly modules only)")
@@ -486,7 +488,7 @@ def _job_record(job_id: int, code: bytes, timeout_ms: int, api_mask: int, textur
     return job
 
 
-def _checked_values(values: tuple) -> Optional[tuple]:
+def _checked_values(values: Tuple[Dict[str, Any], ...]) -> Optional[Tuple[Dict[str, Any], ...]]:
     """The values a worker reported, when a DnaResult can hold them (at most DNA_MAX_VALUES,
     each a known type code and 64 bits); None otherwise."""
     codes = {_native.constant(f"DNA_VALUE_{t}") for t in ("I32", "I64", "F32", "F64")}
@@ -558,7 +560,7 @@ def _bits(kind: str, value: Any) -> Tuple[int, int]:
 LIMITS = ("cpu", "memory", "processes", "file-size", "open-files", "work-size", "max-output", "max-calls", "wasm-memory")
 
 
-def main(argv: Optional[list] = None) -> None:
+def main(argv: Optional[List[str]] = None) -> None:
     ap = argparse.ArgumentParser(prog="python3 -m gos_bus.daemons", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     w = sub.add_parser("rts-watch", help="publish new and changed .rts.png files of a folder")

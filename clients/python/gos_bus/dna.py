@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import _native
 from .errors import GosBusError
@@ -130,7 +130,7 @@ class Sandbox:
     def run(
         self,
         code: str,
-        handler: Callable[[str, list], Any],
+        handler: Callable[[str, List[Any]], Any],
         grant: str = "",
         api_mask: int = 0,
         timeout: float = 30.0,
@@ -152,7 +152,7 @@ class Sandbox:
                               text=True, bufsize=1) as p:
             assert p.stdin is not None and p.stdout is not None and p.stderr is not None
             # stderr is read aside so a chatty failure can never block the runner.
-            err: list = []
+            err: List[str] = []
             reader = threading.Thread(target=lambda: err.append(p.stderr.read()), daemon=True)  # type: ignore[union-attr]
             reader.start()
             result = None
@@ -182,7 +182,13 @@ def _result(result: Dict[str, Any]) -> ExecutionResult:
     return ExecutionResult(**fields)
 
 
-def _relay(to: IO[str], lines: IO[str], handler: Callable[[str, list], Any]) -> Optional[Dict[str, Any]]:
+def _fire(fired: threading.Event, p: "subprocess.Popen[str]") -> None:
+    """The watchdog's shot: says it fired, then kills the worker."""
+    fired.set()
+    p.kill()
+
+
+def _relay(to: IO[str], lines: IO[str], handler: Callable[[str, List[Any]], Any]) -> Optional[Dict[str, Any]]:
     """Answers the job's API calls read from `lines` (each checked in Rust) with `handler`,
     writing each answer to `to`, until the result line; returns the result (None when the
     stream ends first)."""
@@ -217,7 +223,7 @@ class WasmSandbox:
         self.weaker = weaker
         self.grace = grace
         self.confined: Optional[Dict[str, Any]] = None
-        self._p: Optional[subprocess.Popen] = None
+        self._p: Optional["subprocess.Popen[str]"] = None
         self._lock = threading.Lock()
         self._said: "collections.deque[str]" = collections.deque(maxlen=4)
         self._drain: Optional[threading.Thread] = None
@@ -266,7 +272,7 @@ class WasmSandbox:
     def run(
         self,
         module: bytes,
-        handler: Callable[[str, list], Any],
+        handler: Callable[[str, List[Any]], Any],
         export: str = "",
         args: Sequence[Dict[str, Any]] = (),
         api_mask: int = 0,
@@ -295,7 +301,7 @@ class WasmSandbox:
             p = self._p
             assert p is not None and p.stdin is not None and p.stdout is not None
             fired = threading.Event()
-            watchdog = threading.Timer(timeout + self.grace, lambda: (fired.set(), p.kill()))
+            watchdog = threading.Timer(timeout + self.grace, lambda: _fire(fired, p))
             watchdog.start()
             result, code = None, None
             started = time.monotonic()
@@ -316,7 +322,7 @@ class WasmSandbox:
                 return self._lost(fired.is_set(), code, timeout, time.monotonic() - started)
         return _result(result)
 
-    def _stop_worker(self, p: subprocess.Popen) -> None:
+    def _stop_worker(self, p: "subprocess.Popen[str]") -> None:
         p.kill()
         p.wait()
         if self._drain is not None:
@@ -357,7 +363,7 @@ class WasmSandbox:
                     p.wait()
 
 
-def _answer(handler: Callable[[str, list], Any], call: Dict[str, Any]) -> str:
+def _answer(handler: Callable[[str, List[Any]], Any], call: Dict[str, Any]) -> str:
     try:
         return json.dumps({"ok": handler(call["name"], call["args"])})
     except Exception as e:  # noqa: BLE001 - the job is told, the executor goes on
@@ -409,7 +415,7 @@ class HybridDNA:
         functions = dict(api or {})
         runner = runner or Sandbox(isolated=sandbox)
 
-        def call(name: str, args: list) -> Any:
+        def call(name: str, args: List[Any]) -> Any:
             if name == "spawn_brick" and args[2] == 0:
                 args[2] = self.texture_id  # "this texture"
             return functions[name](*args)

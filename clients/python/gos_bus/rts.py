@@ -8,7 +8,7 @@ import json
 import os
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 if TYPE_CHECKING:
     from .dna import HybridDNA
@@ -87,7 +87,7 @@ class Segment:
     verified: bool
 
 
-def _logic_of(path: str) -> Optional[dict]:
+def _logic_of(path: str) -> Optional[Dict[str, Any]]:
     """The Hybrid DNA `path` carries, as the C ABI describes it (None when it carries none)."""
     need = ctypes.c_size_t()
     raw = path.encode()
@@ -97,7 +97,8 @@ def _logic_of(path: str) -> Optional[dict]:
         buf = ctypes.create_string_buffer(size)
         _check(_native.lib.gos_rts_logic_json(raw, buf, size, ctypes.byref(need)))
         if need.value <= size:
-            return json.loads(buf.value.decode("utf-8"))
+            found: Dict[str, Any] = json.loads(buf.value.decode("utf-8"))
+            return found
 
 
 def extract_dna(path: "os.PathLike[str] | str") -> "Optional[HybridDNA]":
@@ -142,24 +143,24 @@ class RtsAsset:
     checked), `.texture_id`, `.extract_dna()`, `.wasm_module` (the module a cartridge carries).
     """
 
-    def __init__(self, path: str, handle: "_Handle", info: dict) -> None:
+    def __init__(self, path: str, handle: "_Handle", info: Dict[str, Any]) -> None:
         self.path = path
         self._holder: Optional[_Handle] = handle
         self._info = info
-        self._found: Optional[dict] = None
+        self._found: Optional[Dict[str, Any]] = None
         self._lock = threading.Lock()  # the C handle is used by one thread at a time
 
     @property
     def _handle(self) -> Optional[ctypes.c_void_p]:
         return self._holder.ptr if self._holder else None
 
-    def _recovered(self) -> dict:
+    def _recovered(self) -> Dict[str, Any]:
         """What the data's recovery found (done once, on first use): the loader recovers the
         data by the rule and checks every stated hash; RtsAssetError when one does not match."""
         with self._lock:
             return self._recover_locked()
 
-    def _recover_locked(self) -> dict:
+    def _recover_locked(self) -> Dict[str, Any]:
         if self._found is None:
             if not self._handle:
                 raise RtsAssetError(f"{self.path} was closed: load it again")
@@ -242,7 +243,7 @@ class RtsAsset:
         return bytes(self._bytes(1))
 
     @property
-    def metadata(self) -> dict:
+    def metadata(self) -> Dict[str, Any]:
         """Every text chunk by keyword (JSON-decoded when it is JSON) over the sidecar's keys;
         the PixelRTS metadata's own keys at the top level."""
         return dict(self._info["metadata"])

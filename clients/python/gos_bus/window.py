@@ -52,9 +52,11 @@ def _as_bytes(pixels: Any, width: int, height: int) -> memoryview:
     if not view.c_contiguous:
         import numpy as np
 
-        view = memoryview(np.ascontiguousarray(pixels))
-    if view.ndim > 1 and tuple(view.shape) != (height, width, 4):
-        raise InvalidArgument(f"pixels of shape {tuple(view.shape)} are not this window's ({height}, {width}, 4)")
+        contiguous: Any = np.ascontiguousarray(pixels)
+        view = memoryview(contiguous)
+    shape = tuple(view.shape or ())
+    if view.ndim > 1 and shape != (height, width, 4):
+        raise InvalidArgument(f"pixels of shape {shape} are not this window's ({height}, {width}, 4)")
     if view.itemsize != 1:
         raise InvalidArgument(f"pixels must be bytes (uint8), not items of {view.itemsize} bytes")
     flat = view.cast("B") if view.ndim != 1 or view.format != "B" else view
