@@ -159,11 +159,11 @@ class RenderNode:
     width = 320
     height = 240
 
-    def __init__(self, bus: str) -> None:
+    def __init__(self, bus: str, fade_after: float = 0.5) -> None:
         self.bus = bus
         self.proc = subprocess.Popen(
             [binary("gos-render-node"), "--bus", bus, "--width", str(self.width), "--height", str(self.height),
-             "--fade-after", "0.5"],
+             "--fade-after", str(fade_after)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -1,8 +1,10 @@
-"""docs/NEW_DAEMON.md as written: its daemon and its try-it script, each its own process,
-against the real broker serving the embedded default manifest."""
+"""docs/NEW_DAEMON.md as written: its thumbnail daemon and its try-it script, each its own
+process, against the real broker (the embedded default manifest) and the real render node,
+with the composited pixels checked against the textures."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -10,78 +12,84 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, List
 
-from conftest import ROOT, binary
+from conftest import ROOT, RenderNode, binary
 
 import gos_bus
 
-
-def blocks() -> list[str]:
-    doc = (ROOT / "docs" / "NEW_DAEMON.md").read_text()
-    return re.findall(r"```python\n(.*?)```", doc, re.S)
+DOC = ROOT / "docs" / "NEW_DAEMON.md"
+PKG = str(ROOT / "clients" / "python")
 
 
-def test_the_daemon_is_under_30_lines() -> None:
-    daemon = blocks()[0]
-    own = [l for l in daemon.splitlines() if l.strip()]
-    assert len(own) < 30, f"{len(own)} lines"
+def blocks() -> List[str]:
+    return re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
 
 
-def test_new_daemon_guide_runs_as_written(tmp_path: Path) -> None:
+def test_the_daemon_is_short() -> None:
+    own = [line for line in blocks()[0].splitlines() if line.strip()]
+    assert len(own) <= 40, f"{len(own)} lines"
+
+
+def test_new_daemon_guide_runs_as_written(render_node: RenderNode, tmp_path: Path) -> None:
+    node = render_node
     daemon_code, try_code = blocks()[:2]
-    (tmp_path / "job_reporter.py").write_text(daemon_code)
+    (tmp_path / "thumbnails.py").write_text(daemon_code)
     (tmp_path / "try_it.py").write_text(try_code)
-    bus = f"guide{os.getpid()}"
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "clients" / "python"))
-    broker = subprocess.Popen(
-        [binary("gos-bus"), "serve", "--bus", bus, "--remove-on-exit"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    daemon = None
+    env = dict(os.environ, PYTHONPATH=PKG)
+    bus = gos_bus.Bus.attach(node.bus)
+    textures = bus.subscriber("rts.textures")
+    daemon = subprocess.Popen([sys.executable, str(tmp_path / "thumbnails.py"), node.bus], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 10
+        # The daemon is attached once its subscriber shows on rts.textures, under its class.
+        deadline = time.monotonic() + 30
         while True:
-            try:
-                gos_bus.Bus.attach(bus)
-                break
-            except gos_bus.BusNotRunning:
-                assert time.monotonic() < deadline, "the broker did not start"
-                time.sleep(0.05)
-        daemon = subprocess.Popen(
-            [sys.executable, "job_reporter.py", bus],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        # The daemon is attached once its subscriber shows on dna.results.
-        deadline = time.monotonic() + 10
-        while True:
-            listing = subprocess.run(
-                [binary("gos-bus"), "monitor", "--bus", bus, "--once", "--json"],
-                capture_output=True,
-                text=True,
-            ).stdout
-            if f'"pid": {daemon.pid}' in listing or f'"pid":{daemon.pid}' in listing:
+            snap = json.loads(subprocess.run([binary("gos-bus"), "monitor", "--bus", node.bus, "--once", "--json"],
+                                             capture_output=True, text=True, check=True).stdout)
+            ring = next(r for r in snap["rings"] if r["name"] == "rts.textures")
+            mine = [c for c in ring["clients"] if c["pid"] == daemon.pid]
+            if mine:
+                assert mine[0]["name"] == "Thumbnails"
                 break
             assert daemon.poll() is None, daemon.communicate()
             assert time.monotonic() < deadline, "the daemon did not attach"
             time.sleep(0.1)
-        tried = subprocess.run(
-            [sys.executable, "try_it.py", bus], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30
-        )
+        # As the guide says: from the repository root, two sample textures.
+        command = re.search(r"run `python3 try_it.py (.*?)`", DOC.read_text()).group(1).split()
+        command[0] = node.bus
+        tried = subprocess.run([sys.executable, str(tmp_path / "try_it.py"), *command], cwd=ROOT, env=env,
+                               capture_output=True, text=True, timeout=60)
         assert tried.returncode == 0, tried.stderr
-        doc = (ROOT / "docs" / "NEW_DAEMON.md").read_text()
-        printed = re.search(r"It prints:\n\n```text\n(.*?)```", doc, re.S).group(1)
+        printed = re.search(r"It prints:\n\n```text\n(.*?)```", DOC.read_text(), re.S).group(1)
         assert tried.stdout == printed
+        # The thumbnails the guide describes, worked out here from the published textures.
+        thumbs: List[Any] = []
+        for _ in range(2):
+            with textures.recv(timeout=10) as m:
+                step = max(1, m.header.width // 128)
+                thumbs.append(m.pixels()[::step, ::step].copy())
+        assert [t.shape for t in thumbs] == [(128, 128, 4), (128, 128, 4)]
+
+        def shows_both(frame: bytes) -> bool:
+            for n, thumb in enumerate(thumbs):
+                for x, y in ((0, 0), (5, 70), (64, 64), (127, 127), (100, 3)):
+                    want = tuple(int(v) for v in thumb[y, x, :3]) + (255,)  # opaque
+                    if node.pixel(frame, 16 + 144 * n + x, 16 + y) != want:
+                        return False
+            return True
+
+        node.until("both thumbnails, texel for texel", shows_both)
         daemon.send_signal(signal.SIGTERM)
-        out, err = daemon.communicate(timeout=10)
-        assert daemon.returncode == 0, err
-        assert out.strip() == "handled 1, dead-lettered 1"
+        out, err = daemon.communicate(timeout=30)
     finally:
-        if daemon is not None and daemon.poll() is None:
+        if daemon.poll() is None:
             daemon.kill()
-        broker.send_signal(signal.SIGTERM)
-        broker.wait(timeout=10)
+            daemon.communicate()
+    assert daemon.returncode == 0, err
+    assert out.strip().splitlines()[-1] == "2 textures, 0 failed"
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert [e["event"] for e in events] == ["daemon_started", "brick_processed", "brick_processed", "daemon_stopped"]
+    assert events[-1]["bricks_processed"] == 2 and events[-1]["errors_count"] == 0
+    # The daemon's windows went with it.
+    node.until("the thumbnails gone", lambda f: node.pixel(f, 16 + 64, 16 + 64) != tuple(int(v) for v in thumbs[0][64, 64, :3]) + (255,))

@@ -6,11 +6,38 @@ import re
 from pathlib import Path
 
 
-def test_readme_python_example(served: str, capsys) -> None:
+def test_readme_python_example(tmp_path: Path, capsys) -> None:
+    """Against the real broker and render node: it prints what the README says, and the
+    node's composited frames show both windows where it says."""
+    import os
+    import signal
+
+    from conftest import RenderNode, serve_default
+
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
-    exec(compile(code.replace('"geometry"', repr(served)), "README.md", "exec"), {})
-    assert capsys.readouterr().out.strip() == "64 64 255.0"
+    said = re.search(r"It prints `(.*?)`, and the render node shows an orange square at \((\d+), (\d+)\)\s+and a "
+                     r"blue one at \((\d+), (\d+)\)", readme)
+    bus = f"readme{os.getpid()}"
+    broker = serve_default(bus)
+    # A node that keeps a silent source for long: the loaned frame is published once.
+    node = RenderNode(bus, fade_after=60)
+    scope: dict = {}
+    try:
+        exec(compile(code.replace('"geometry"', repr(bus)), "README.md", "exec"), scope)
+        assert capsys.readouterr().out.strip() == said.group(1)
+        ox, oy, bx, by = (int(said.group(i)) for i in range(2, 6))
+        node.until(
+            "the orange and the blue window",
+            lambda f: node.pixel(f, ox + 32, oy + 32) == (255, 128, 0, 255)
+            and node.pixel(f, bx + 32, by + 32) == (0, 128, 255, 255),
+        )
+        scope["window"].close()
+        scope["bus"].close()
+    finally:
+        node.stop()
+        broker.send_signal(signal.SIGTERM)
+        broker.wait(timeout=20)
 
 
 def test_readme_hybrid_dna_example(capsys, monkeypatch) -> None:
