@@ -61,8 +61,10 @@ def _candidates(name: str = LIB_NAME, env_var: str = "GOS_BUS_LIB") -> list[Path
     stem = name[: -len(".so")] if name.endswith(".so") else None
     found += sorted(here.glob(stem + "*.so")) if stem else [here / name]
     if stem is None:
-        # A program pip installed beside the interpreter (the environment's bin/).
+        # A program pip installed beside the interpreter (the environment's bin/, or the
+        # user's with `pip install --user`).
         found.append(Path(sysconfig.get_path("scripts")) / name)
+        found.append(Path(sysconfig.get_path("scripts", f"{os.name}_user")) / name)
     for parent in here.parents:
         if (parent / "Cargo.toml").exists() and (parent / "clients" / "c").exists():
             # Cargo's target folder: CARGO_TARGET_DIR when set (relative to the workspace,
@@ -87,8 +89,8 @@ def _load() -> ctypes.CDLL:
 
 
 def tool(name: str, env_var: str, package: str = "gos-dna") -> Path:
-    """A program of gos-bus (e.g. `gos-dna-sandbox`): at `env_var`, inside this package (where
-    `pip install` puts it when it was built), or in the repository's target folders."""
+    """A program of gos-bus (e.g. `gos-dna-sandbox`): at `env_var`, beside the interpreter
+    (where `pip install` puts it), or in the repository's target folders."""
     env = os.environ.get(env_var)
     if env and not (os.path.isfile(env) and os.access(env, os.X_OK)):
         raise FileNotFoundError(f"{env_var}={env} is not an executable file: point it at {name}, or unset it")
@@ -143,6 +145,12 @@ _sig = {
     "gos_rts_asset_recover": ([_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)], _i32),
     "gos_rts_asset_free": ([_p], None),
 }
+_missing = [n for n in _sig if not hasattr(lib, n)]
+if _missing:
+    raise OSError(
+        f"{lib._name} lacks {', '.join(_missing)}: it is older than this package; rebuild it "
+        "(`cargo build --release -p gos-bus-c`) or reinstall the package"
+    )
 for _name, (_args, _ret) in _sig.items():
     _f = getattr(lib, _name)
     _f.argtypes = _args

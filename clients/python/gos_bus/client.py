@@ -215,9 +215,20 @@ def _drop(view: memoryview) -> None:
         pass
 
 
-def _view(ptr: int, size: int, writable: bool) -> memoryview:
-    mv = memoryview((ctypes.c_char * size).from_address(ptr)).cast("B")
+def _view(ptr: int, size: int, writable: bool, ring: "Ring") -> memoryview:
+    """A view of `size` bytes at `ptr` in `ring`'s mapping; it (and every slice of it) keeps
+    the ring, and so the mapping, alive."""
+    array = (ctypes.c_char * size).from_address(ptr)
+    array._ring = ring  # type: ignore[attr-defined]
+    mv = memoryview(array).cast("B")
     return mv if writable else mv.toreadonly()
+
+
+def _record_at(struct: Any, ptr: int, ring: "Ring") -> Any:
+    """The record structure over the slot at `ptr`, keeping `ring` mapped while it lives."""
+    record = struct.from_address(ptr)
+    record._ring = ring
+    return record
 
 
 def _prefill(header: Any, layout: Layout, ptr: int) -> None:
@@ -245,9 +256,9 @@ class LoanedMessage:
         self.capacity = loan.capacity
         self._ptr = loan.ptr
         self.length = pub.layout.size if pub.layout else 0
-        self.payload = _view(loan.ptr, loan.capacity, True)
+        self.payload = _view(loan.ptr, loan.capacity, True, pub.ring)
         struct = pub.layout.struct if pub.layout else None
-        self.header: Any = struct.from_address(loan.ptr) if struct else None
+        self.header: Any = _record_at(struct, loan.ptr, pub.ring) if struct else None
         if pub.layout is not None and self.header is not None:
             _prefill(self.header, pub.layout, loan.ptr)
         self._done = False
@@ -304,6 +315,12 @@ class LoanedMessage:
         # reap); abandon() below is safe either way.
         raise from_code(code, _native.last_error())
 
+    def _revoke(self) -> None:
+        """The publisher closed under this loan: it is over, and its views are dropped."""
+        self._done = True
+        _drop(self.payload)
+        self.header = None
+
     def abandon(self) -> None:
         """Gives the slot back unpublished (consumers skip it). Does nothing once the loan
         was committed or abandoned."""
@@ -331,9 +348,17 @@ class Publisher:
     until committed or abandoned; loaning again before that is an error). Close it with
     `close()` (or `with`, or its bus's `close()`)."""
 
+    #: Longest `close()` waits for a loan another thread is writing to be committed or
+    #: abandoned, seconds; after that the loan is abandoned under it.
+    close_wait = 5.0
+
     def __init__(self, ring: Ring, layout: Optional[str]) -> None:
         self._handle: Optional[ctypes.c_void_p] = None
         self._lock = threading.Lock()
+        # Signalled when the open loan is committed or abandoned.
+        self._settled = threading.Condition(self._lock)
+        self._open: Optional[LoanedMessage] = None
+        self._open_in = 0
         self.ring = ring
         self.layout = ring.check_layout(layout)
         handle = ctypes.c_void_p()
@@ -362,7 +387,9 @@ class Publisher:
                         raise Full(f"ring '{self.ring.name}' is full")
                     raise Timeout(f"ring '{self.ring.name}' stayed full for {timeout:g} s (its readers are behind)")
                 _check(code)
-                return LoanedMessage(self, self._loan)
+                m = LoanedMessage(self, self._loan)
+                self._open, self._open_in = m, threading.get_ident()
+                return m
 
     def send(self, data: bytes, timeout: Optional[float] = None) -> None:
         """Copies `data` into a slot and publishes it (one call into the library), waiting
@@ -381,21 +408,38 @@ class Publisher:
                 _check(code)
                 return
 
+    def _settle(self) -> None:
+        """The open loan is over (committed or abandoned). Holds the lock."""
+        self._open = None
+        self._settled.notify_all()
+
     def _commit(self, n: int) -> int:
         with self._lock:
-            return int(_lib.gos_publisher_commit(self._live(), n))
+            code = int(_lib.gos_publisher_commit(self._live(), n))
+            if code == _native.OK:
+                self._settle()
+            return code
 
     def _abandon(self) -> None:
         with self._lock:
             if self._handle:
                 _lib.gos_publisher_abandon(self._handle)
+            self._settle()
 
     def close(self) -> None:
-        """Leaves the ring (an open loan is abandoned). Further calls raise InvalidArgument."""
+        """Leaves the ring. A loan another thread is writing is waited for (`close_wait`
+        seconds at most), then abandoned; its `payload` and `header` are gone after that.
+        Further calls raise InvalidArgument."""
         with self._lock:
-            if self._handle:
-                _lib.gos_publisher_free(self._handle)
-                self._handle = None
+            if not self._handle:
+                return
+            if self._open is not None and self._open_in != threading.get_ident():
+                self._settled.wait_for(lambda: self._open is None, timeout=self.close_wait)
+            if self._open is not None:
+                self._open._revoke()
+                self._settle()
+            _lib.gos_publisher_free(self._handle)
+            self._handle = None
 
     def __enter__(self) -> "Publisher":
         return self
@@ -411,9 +455,11 @@ class Message:
     """A received message: `header` (the record, a ctypes structure over the slot) and
     `payload` (a read-only memoryview of the slot). Valid until `release()`, the end of a
     `with` block, or the next receive on the same subscriber; after that `header`, `payload`,
-    `tail()` and `pixels()` raise InvalidArgument (or, for a memoryview kept from before,
-    ValueError). A numpy array made by `pixels()` cannot be revoked: it must not be used after
-    the release (copy it, `arr.copy()`, to keep the pixels)."""
+    `tail()` and `pixels()` raise InvalidArgument (and the `payload` view kept from before
+    raises ValueError). What was taken from them before cannot be revoked: a slice of the
+    payload, `tail()`, the header structure kept in a variable, a numpy array from `pixels()`
+    go on showing whatever the slot holds next, so copy what you keep (`bytes(...)`,
+    `arr.copy()`). They keep the ring mapped, so reading them is never a crash."""
 
     __slots__ = ("_sub", "seq", "deliveries", "_payload", "_header", "_released")
 
@@ -529,7 +575,7 @@ class Subscriber:
         cached = self._slots.get(ptr)
         if cached is None:
             struct = self.layout.struct if self.layout else None
-            cached = (_view(ptr, self.ring.slot_size, False), struct.from_address(ptr) if struct else None)
+            cached = (_view(ptr, self.ring.slot_size, False, self.ring), _record_at(struct, ptr, self.ring) if struct else None)
             self._slots[ptr] = cached
         return cached
 

@@ -25,7 +25,7 @@ from types import FrameType
 from typing import Any, Dict, Optional, TextIO, Union
 
 from .client import Bus, Message, Publisher, Subscriber, set_client_name
-from .errors import Timeout
+from .errors import GosBusError, Timeout
 
 
 @dataclass
@@ -108,6 +108,10 @@ class BaseDaemon:
             raise ValueError(f"{type(self).__name__} needs a ring (class attribute `ring` or ring=...) or a tick_interval")
         if not self.name:
             self.name = type(self).__name__
+        # The older Daemon named its bus with a class attribute `bus`: honour it.
+        legacy = getattr(type(self), "bus", None)
+        if bus is None and isinstance(legacy, str):
+            bus = legacy
         self.stats = DaemonStats()
         # A plain flag, not a threading.Event: a signal handler that sets an Event can deadlock
         # on the Event's own lock when the signal lands while the main thread holds it.
@@ -122,6 +126,11 @@ class BaseDaemon:
             self.bus = Bus.attach(bus if bus is not None else self.bus_name)
         self._publishers: Dict[str, Publisher] = {}
         self._sub: Optional[Subscriber] = None
+
+    @property
+    def _bus(self) -> Bus:
+        """The older Daemon's name for `self.bus`."""
+        return self.bus
 
     # -- to override ---------------------------------------------------------------------
     def on_start(self) -> None:
@@ -176,22 +185,33 @@ class BaseDaemon:
         print(json.dumps(record, default=str), file=stream, flush=True)
 
     # -- the loop ------------------------------------------------------------------------
-    def _dead_letter(self, msg: Message, attempts: int, error: BaseException) -> str:
+    def _dead_letter(self, msg: Message, attempts: int, error: BaseException) -> None:
+        """Parks `msg` on the dead-letter ring: one JSON line, a newline, the payload (cut to
+        what a slot holds, `length` saying how long it was). A ring that cannot take it is
+        reported as an event; the daemon goes on."""
         self.stats.dead_lettered += 1
-        if self.dead_letter_ring is None:
-            return "drop"
-        head = json.dumps(
-            {
-                "ring": self.ring,
-                "seq": msg.seq,
-                "daemon": self.name,
-                "pid": os.getpid(),
-                "attempts": attempts,
-                "error": f"{type(error).__name__}: {error}",
-            }
-        ).encode()
-        self.publish(self.dead_letter_ring, head + b"\n" + bytes(msg.payload))
-        return "dead_letter"
+        ring = self.dead_letter_ring
+        if ring is None:
+            return
+        payload = bytes(msg.payload)
+        head = {
+            "ring": self.ring,
+            "seq": msg.seq,
+            "daemon": self.name,
+            "pid": os.getpid(),
+            "attempts": attempts,
+            "error": f"{type(error).__name__}: {error}",
+            "length": len(payload),
+        }
+        try:
+            if ring not in self._publishers:
+                self._publishers[ring] = self.bus.publisher(ring)
+            room = self._publishers[ring].ring.slot_size
+            line = json.dumps(head).encode() + b"\n"
+            self._publishers[ring].send(line + payload[: max(0, room - len(line))], timeout=5.0)
+        except GosBusError as e:
+            self.log_event("error_occurred", seq=msg.seq, error=f"dead letter not parked: {type(e).__name__}: {e}",
+                           attempt=attempts, action="drop")
 
     def _error(self, error: BaseException, brick: Optional[Message], attempt: int, last: bool) -> bool:
         """Counts one error, asks `on_error`, and logs what follows; True to go on."""
@@ -203,6 +223,8 @@ class BaseDaemon:
             go_on = False
         if brick is None:
             action = "continue"
+            if self._sub is not None:
+                self._sub.report(1, 0.0)  # the monitor's `failed` counts every error
         elif go_on and not last:
             action = "retry"
         else:
@@ -257,22 +279,27 @@ class BaseDaemon:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 previous[int(sig)] = signal.signal(sig, self._on_signal)
         self._started = time.monotonic()
-        self._stopping = False
         reason = "error"
+        started = False
         try:
             if self.ring is not None:
                 self._sub = self.bus.subscriber(self.ring, layout=self.layout, wait=self.wait)
             self.on_start()
+            started = True
             self.log_event("daemon_started", ring=self.ring, bus=self.bus.name)
             reason = self._loop(max_messages, idle_timeout, seconds)
         finally:
             try:
-                self.on_stop()
+                if started:
+                    self.on_stop()
             finally:
-                self.log_event("daemon_stopped", reason=reason, **self.metrics())
+                if started:
+                    self.log_event("daemon_stopped", reason=reason, **self.metrics())
                 self.bus.close()
                 self._publishers.clear()
                 self._sub = None
+                # Ready to run again (a stop asked before this run was honoured by it).
+                self._stopping = False
                 for signum, handler in previous.items():
                     signal.signal(signum, handler)
         return self.stats
@@ -290,7 +317,8 @@ class BaseDaemon:
                 return f"ran {seconds} s"
             if next_tick is not None and now >= next_tick:
                 self._tick()
-                next_tick = max(next_tick + (self.tick_interval or 0), now)
+                # From the end of this tick: a slow on_tick leaves room for bricks.
+                next_tick = time.monotonic() + (self.tick_interval or 0)
                 continue
             wait = 0.2 if next_tick is None else max(0.0, min(0.2, next_tick - now))
             if end is not None:

@@ -69,7 +69,6 @@ class RtsWatcher(BaseDaemon):
     scanning every `every` seconds: a `BaseDaemon` without a ring, working in `on_tick`."""
 
     textures_ring = "rts.textures"
-    log_events = False
 
     def __init__(self, folder: str, bus: Any = "geometry", ring: str = "rts.textures", every: float = 0.5, **options: Any) -> None:
         self.folder = Path(folder)

@@ -244,7 +244,9 @@ class PixelWindow:
                     # A ring that stayed full skips a beat; anything else (the broker took
                     # the publisher back) is the next update()'s to raise.
                     if not isinstance(e, (Timeout, Full)):
+                        # The next update() raises it, and starts a new keep-alive thread.
                         self._error = e
+                        self._thread = None
                         return
 
     def close(self) -> None:

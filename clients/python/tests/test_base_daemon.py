@@ -200,3 +200,62 @@ def test_sigterm_closes_every_client_and_the_events_and_metrics_show(slow_broker
     # left for the broker to reap.
     left = [(r["name"], c["role"]) for r in monitor(bus)["rings"] for c in r["clients"] if c["pid"] == proc.pid]
     assert left == [], left
+
+
+def test_a_brick_too_big_for_a_dead_letter_is_cut_and_the_daemon_goes_on(served: str) -> None:
+    class Picky(gos_bus.BaseDaemon):
+        ring = "big"
+        max_attempts = 1
+        log_events = False
+
+        def on_start(self) -> None:
+            # Subscribed by now (a broadcast ring shows what comes after): send two bricks.
+            big = self.bus.publisher("big")
+            big.send(bytes(range(256)) * 4096, timeout=5)  # 1 MiB; dead.letters slots hold 64 KiB
+            big.send(b"small", timeout=5)
+
+        def on_brick(self, brick: gos_bus.Message) -> None:
+            if len(brick.payload) > 1000:
+                raise ValueError("too big for me")
+
+    bus = gos_bus.Bus.attach(served)
+    dead = bus.subscriber("dead.letters")
+    stats = Picky(bus=served).run(max_messages=2, idle_timeout=30)
+    assert stats.handled == 1 and stats.failed == 1
+    with dead.recv(timeout=5) as letter:
+        line, _, body = bytes(letter.payload).partition(b"\n")
+        head = json.loads(line)
+        assert head["length"] == 1 << 20 and head["error"] == "ValueError: too big for me"
+        assert 0 < len(body) < 1 << 16 and body == (bytes(range(256)) * 4096)[: len(body)]
+
+
+def test_a_daemon_that_cannot_start_says_why_and_skips_on_stop(served: str) -> None:
+    class Nowhere(Recorder):
+        ring = "no.such.ring"
+
+    d = Nowhere(bus=served)
+    with pytest.raises(gos_bus.NoSuchRing):
+        d.run()
+    assert d.calls == [], "neither on_start nor on_stop ran"
+
+
+def test_a_stop_before_run_is_kept_and_the_older_daemon_still_works(served: str) -> None:
+    d = Recorder(bus=served)
+    d.stop()
+    assert d.run().handled == 0 and d.calls == ["start", "stop"]
+
+    class Old(gos_bus.Daemon):  # the older spelling: class attribute `bus`, hook `handle`
+        bus = served
+        ring = "jobs"
+        log_events = False
+
+        def handle(self, msg: gos_bus.Message) -> None:
+            self.publish("events", bytes(msg.payload))
+
+    old = Old()
+    assert isinstance(old.bus, gos_bus.Bus) and old.bus.name == served and old._bus is old.bus
+    events = gos_bus.Bus.attach(served).subscriber("events")  # not old.bus: run() closes its clients
+    gos_bus.Bus.attach(served).publisher("jobs").send(b"legacy", timeout=5)
+    assert old.run(max_messages=1).handled == 1
+    with events.recv(timeout=5) as m:
+        assert bytes(m.payload) == b"legacy"

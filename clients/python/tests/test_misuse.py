@@ -125,3 +125,46 @@ def test_close_from_another_thread_ends_a_receive_that_waits_forever(served: str
     sub.close()
     t.join()
     assert len(outcome) == 1 and "was closed" in outcome[0], outcome
+
+
+def test_closing_a_publisher_waits_for_another_threads_loan(served: str) -> None:
+    import threading
+
+    bus = gos_bus.Bus.attach(served)
+    sub = bus.subscriber("small")
+    pub = bus.publisher("small")
+    loaned, release = threading.Event(), threading.Event()
+
+    def write() -> None:
+        with pub.loan(timeout=5) as m:
+            loaned.set()
+            release.wait()
+            m.payload[:8] = b"finished"
+            m.commit(8)
+
+    t = threading.Thread(target=write)
+    t.start()
+    loaned.wait()
+    closer = threading.Thread(target=pub.close)
+    closer.start()
+    release.set()  # the writer finishes while close() waits for it
+    t.join()
+    closer.join()
+    # The message was committed whole before the publisher left.
+    assert bytes(sub.recv(timeout=5).payload) == b"finished"
+
+
+def test_views_kept_from_a_message_keep_the_ring_mapped(served: str) -> None:
+    bus = gos_bus.Bus.attach(served)
+    pub = bus.publisher("small")
+    sub = bus.subscriber("small")
+    pub.send(b"kept view", timeout=5)
+    msg = sub.recv(timeout=5)
+    tail = msg.payload[5:]
+    header_less = msg.tail()
+    del msg
+    sub.close()
+    del sub
+    gc.collect()
+    # The subscriber and its ring handle are gone; the slices still read mapped memory.
+    assert bytes(tail) == b"view" and bytes(header_less) == b"kept view"
