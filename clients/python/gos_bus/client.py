@@ -49,6 +49,19 @@ def _ns(timeout: Optional[float]) -> int:
 WAIT_SLICE = 0.25
 
 
+_SLICE_NS = int(WAIT_SLICE * 1e9)
+_OK = _native.OK
+_TIMEOUT = _native.TIMEOUT
+
+
+def _first_wait(timeout: Optional[float]) -> int:
+    """Nanoseconds the first call of a wait of `timeout` seconds waits: all of it, or one
+    slice of a longer one (then `_Deadline` takes over)."""
+    if timeout is None or timeout > WAIT_SLICE:
+        return _SLICE_NS
+    return int(timeout * 1e9) if timeout > 0 else 0
+
+
 class _Deadline:
     """A wait of `timeout` seconds (None: forever), taken in slices of at most WAIT_SLICE."""
 
@@ -394,19 +407,34 @@ class Publisher:
     def send(self, data: bytes, timeout: Optional[float] = None) -> None:
         """Copies `data` into a slot and publishes it (one call into the library), waiting
         for space up to `timeout` seconds (None: forever; 0: Full at once)."""
-        wait = _Deadline(timeout)
+        with self._lock:
+            handle = self._handle
+            if not handle:
+                raise _closed("publisher", self.ring.name)
+            code = _lib.gos_publisher_send(handle, data, len(data), _first_wait(timeout))
+        if code == _OK:
+            return
+        if code != _TIMEOUT:
+            raise from_code(code, _native.last_error())
+        if timeout is not None and timeout <= WAIT_SLICE:
+            self._full(timeout)
+        # A longer wait, in slices, so that other threads and close() get in.
+        wait = _Deadline(None if timeout is None else timeout - WAIT_SLICE)
         while True:
             with self._lock:
                 ns, last = wait.slice()
                 code = _lib.gos_publisher_send(self._live(), data, len(data), ns)
-                if code == _native.TIMEOUT:
-                    if not last:
-                        continue
-                    if timeout == 0:
-                        raise Full(f"ring '{self.ring.name}' is full")
-                    raise Timeout(f"ring '{self.ring.name}' stayed full for {timeout:g} s (its readers are behind)")
-                _check(code)
+            if code == _OK:
                 return
+            if code != _TIMEOUT:
+                raise from_code(code, _native.last_error())
+            if last:
+                self._full(timeout)
+
+    def _full(self, timeout: Optional[float]) -> None:
+        if timeout == 0:
+            raise Full(f"ring '{self.ring.name}' is full")
+        raise Timeout(f"ring '{self.ring.name}' stayed full for {timeout:g} s (its readers are behind)")
 
     def _settle(self) -> None:
         """The open loan is over (committed or abandoned). Holds the lock."""
@@ -582,23 +610,44 @@ class Subscriber:
     def recv(self, timeout: Optional[float] = None) -> Message:
         """The next message, waiting up to `timeout` seconds (None: forever). The previous
         message of this subscriber is released. Raises Timeout."""
-        wait = _Deadline(timeout)
-        while True:
-            with self._lock:
-                handle = self._live()
-                self._forget_held()
-                ns, last = wait.slice()
-                code = _lib.gos_subscriber_recv(handle, ns, self._msg_ref)
-                if code == _native.TIMEOUT:
-                    if not last:
-                        continue
-                    raise Timeout(f"no message on ring '{self.ring.name}' within {timeout:g} s")
-                _check(code)
-                m = self._msg
-                view, header = self._slot(m.ptr)
-                msg = Message(self, m.seq, m.deliveries, view[: m.len], header if header is not None and m.len >= self._rec else None)
-                self._held = msg
-                return msg
+        with self._lock:
+            handle = self._handle
+            if not handle:
+                raise _closed("subscriber", self.ring.name)
+            held = self._held
+            if held is not None:
+                held._released = True
+                _drop(held._payload)
+                self._held = None
+            code = _lib.gos_subscriber_recv(handle, _first_wait(timeout), self._msg_ref)
+            if code == _OK:
+                return self._message()
+        if code != _TIMEOUT:
+            raise from_code(code, _native.last_error())
+        if timeout is None or timeout > WAIT_SLICE:
+            # A longer wait, in slices, so that other threads and close() get in.
+            wait = _Deadline(None if timeout is None else timeout - WAIT_SLICE)
+            while True:
+                with self._lock:
+                    handle = self._live()
+                    ns, last = wait.slice()
+                    code = _lib.gos_subscriber_recv(handle, ns, self._msg_ref)
+                    if code == _OK:
+                        return self._message()
+                if code != _TIMEOUT:
+                    raise from_code(code, _native.last_error())
+                if last:
+                    break
+        raise Timeout(f"no message on ring '{self.ring.name}' within {timeout:g} s")
+
+    def _message(self) -> Message:
+        """The message the library just handed out (in `self._msg`). Holds the lock."""
+        m = self._msg
+        slot = self._slots.get(m.ptr)
+        view, header = slot if slot is not None else self._slot(m.ptr)
+        msg = Message(self, m.seq, m.deliveries, view[: m.len], header if header is not None and m.len >= self._rec else None)
+        self._held = msg
+        return msg
 
     #: Most bytes `recv_many` copies per call into the library (and keeps allocated): at least
     #: one slot. More messages than fit are taken in further calls that do not wait.

@@ -91,10 +91,17 @@ struct Skips {
 }
 
 impl Skips {
+    /// Most origins remembered: a producer inventing source ids cannot grow the map further
+    /// (it is emptied, and the next skips are logged again).
+    const MAX_ORIGINS: usize = 1024;
+
     fn skip(&mut self, what: &str, origin: Origin, reason: String) {
         self.count += 1;
         if self.last.get(&origin) != Some(&reason) {
             eprintln!("gos-render-node: skipped {what}: {reason}");
+            if self.last.len() >= Self::MAX_ORIGINS {
+                self.last.clear();
+            }
             self.last.insert(origin, reason);
         }
     }
