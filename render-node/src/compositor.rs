@@ -3,6 +3,7 @@
 //! output texture that is read back into a caller's buffer, with the GPU time of the pass
 //! where the adapter has timestamp queries.
 
+use crate::terrain::{self, Camera};
 use crate::{Gpu, RenderError};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -78,6 +79,12 @@ struct FrameUniform {
     size: [f32; 2],
     time: f32,
     has_heightmap: f32,
+    /// World size, height scale, lowest and highest height (`terrain`).
+    terrain: [f32; 4],
+    /// Vertices along a side of the mesh (x).
+    grid: [f32; 4],
+    /// World to clip space, column-major.
+    view_proj: [[f32; 4]; 4],
 }
 
 #[repr(C)]
@@ -130,6 +137,8 @@ pub struct Compositor {
     height: u32,
     terrain: wgpu::RenderPipeline,
     windows: wgpu::RenderPipeline,
+    depth: wgpu::Texture,
+    camera: Camera,
     frame_uniform: wgpu::Buffer,
     frame_bind: wgpu::BindGroup,
     frame_layout: wgpu::BindGroupLayout,
@@ -268,6 +277,7 @@ fn pipeline(
     (vs, fs): (&str, &str),
     topology: wgpu::PrimitiveTopology,
     (format, blend): (wgpu::TextureFormat, Option<wgpu::BlendState>),
+    depth: Option<wgpu::DepthStencilState>,
 ) -> wgpu::RenderPipeline {
     device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
         label: Some(label),
@@ -292,18 +302,46 @@ fn pipeline(
             topology,
             ..Default::default()
         },
-        depth_stencil: None,
+        depth_stencil: depth,
         multisample: Default::default(),
         multiview_mask: None,
         cache: None,
     })
 }
 
-/// A render pass that clears `view` to black first.
+/// The depth buffer's format (the terrain mesh hides itself; windows ignore it).
+const DEPTH: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
+
+/// Depth state: the terrain tests and writes depth; windows are drawn over it regardless.
+fn depth_state(terrain: bool) -> wgpu::DepthStencilState {
+    wgpu::DepthStencilState {
+        format: DEPTH,
+        depth_write_enabled: Some(terrain),
+        depth_compare: Some(if terrain {
+            wgpu::CompareFunction::Less
+        } else {
+            wgpu::CompareFunction::Always
+        }),
+        stencil: Default::default(),
+        bias: Default::default(),
+    }
+}
+
+/// The colour above the terrain's horizon.
+const SKY: wgpu::Color = wgpu::Color {
+    r: 0.004,
+    g: 0.008,
+    b: 0.02,
+    a: 1.0,
+};
+
+/// A render pass that clears `view` first (to the sky colour when it has a depth buffer,
+/// else to black), and `depth` to the far plane.
 fn clear_pass<'e>(
     encoder: &'e mut wgpu::CommandEncoder,
     label: &str,
     view: &wgpu::TextureView,
+    depth: Option<&wgpu::TextureView>,
     timestamp_writes: Option<wgpu::RenderPassTimestampWrites<'_>>,
 ) -> wgpu::RenderPass<'e> {
     encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
@@ -313,11 +351,22 @@ fn clear_pass<'e>(
             depth_slice: None,
             resolve_target: None,
             ops: wgpu::Operations {
-                load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                load: wgpu::LoadOp::Clear(if depth.is_some() {
+                    SKY
+                } else {
+                    wgpu::Color::BLACK
+                }),
                 store: wgpu::StoreOp::Store,
             },
         })],
-        depth_stencil_attachment: None,
+        depth_stencil_attachment: depth.map(|view| wgpu::RenderPassDepthStencilAttachment {
+            view,
+            depth_ops: Some(wgpu::Operations {
+                load: wgpu::LoadOp::Clear(1.0),
+                store: wgpu::StoreOp::Discard,
+            }),
+            stencil_ops: None,
+        }),
         timestamp_writes,
         occlusion_query_set: None,
         multiview_mask: None,
@@ -356,7 +405,8 @@ fn frame_bind_group(
 fn texture_entry(binding: u32, filterable: bool) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
         binding,
-        visibility: wgpu::ShaderStages::FRAGMENT,
+        // The heightmap displaces the terrain's vertices.
+        visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
         ty: wgpu::BindingType::Texture {
             sample_type: wgpu::TextureSampleType::Float { filterable },
             view_dimension: wgpu::TextureViewDimension::D2,
@@ -440,9 +490,10 @@ impl Compositor {
             device,
             &shader,
             ("terrain", &terrain_layout),
-            ("vs_full", "fs_terrain"),
+            ("vs_terrain", "fs_terrain"),
             wgpu::PrimitiveTopology::TriangleList,
             (FORMAT, None),
+            Some(depth_state(true)),
         );
         let windows = pipeline(
             device,
@@ -451,6 +502,15 @@ impl Compositor {
             ("vs_window", "fs_window"),
             wgpu::PrimitiveTopology::TriangleStrip,
             (FORMAT, Some(wgpu::BlendState::ALPHA_BLENDING)),
+            Some(depth_state(false)),
+        );
+        let depth = texture_of(
+            device,
+            "depth",
+            width,
+            height,
+            DEPTH,
+            wgpu::TextureUsages::RENDER_ATTACHMENT,
         );
         let output = texture_2d(
             device,
@@ -494,6 +554,8 @@ impl Compositor {
             height,
             terrain,
             windows,
+            depth,
+            camera: Camera::default(),
             frame_uniform,
             frame_bind,
             frame_layout,
@@ -522,6 +584,16 @@ impl Compositor {
     /// Output size.
     pub fn size(&self) -> (u32, u32) {
         (self.width, self.height)
+    }
+
+    /// The camera the terrain is seen through.
+    pub fn camera(&self) -> Camera {
+        self.camera
+    }
+
+    /// Moves the camera (from the next frame on).
+    pub fn set_camera(&mut self, camera: Camera) {
+        self.camera = camera;
     }
 
     /// Uploads the RGBA8 pixels of `source_id`: [`Compositor::upload_pixels`] in RGBA8.
@@ -822,6 +894,16 @@ impl Compositor {
                 size: [self.width as f32, self.height as f32],
                 time,
                 has_heightmap: if self.heightmap.is_some() { 1.0 } else { 0.0 },
+                terrain: [
+                    terrain::SIZE,
+                    terrain::HEIGHT_SCALE,
+                    terrain::MIN_HEIGHT,
+                    terrain::MAX_HEIGHT,
+                ],
+                grid: [terrain::GRID as f32, 0.0, 0.0, 0.0],
+                view_proj: self
+                    .camera
+                    .view_projection(self.width as f32 / self.height as f32),
             }),
         );
         // Drawable windows (bound), nearest last.
@@ -873,10 +955,12 @@ impl Compositor {
                     beginning_of_pass_write_index: Some(0),
                     end_of_pass_write_index: Some(1),
                 });
-            let mut pass = clear_pass(&mut encoder, "composite", &view, timestamps);
+            let depth = self.depth.create_view(&Default::default());
+            let mut pass = clear_pass(&mut encoder, "composite", &view, Some(&depth), timestamps);
             pass.set_pipeline(&self.terrain);
             pass.set_bind_group(0, &self.frame_bind, &[]);
-            pass.draw(0..3, 0..1);
+            let cells = terrain::GRID - 1;
+            pass.draw(0..cells * cells * 6, 0..1);
             pass.set_pipeline(&self.windows);
             for (_, bind) in &order {
                 pass.set_bind_group(1, *bind, &[]);
@@ -923,6 +1007,7 @@ impl Compositor {
                 ("vs_window", "fs_window"),
                 wgpu::PrimitiveTopology::TriangleStrip,
                 (format, None),
+                None,
             );
             let uniform = uniform_buffer::<WindowUniform>(device, "present uniform");
             self.gpu.queue.write_buffer(
@@ -953,7 +1038,7 @@ impl Compositor {
                 label: Some("present"),
             });
         {
-            let mut pass = clear_pass(&mut encoder, "present", target, None);
+            let mut pass = clear_pass(&mut encoder, "present", target, None, None);
             pass.set_pipeline(pipe);
             pass.set_bind_group(0, &self.frame_bind, &[]);
             pass.set_bind_group(1, bind, &[]);

@@ -1,6 +1,7 @@
 //! The gos-bus render node's GPU side: a wgpu device (Vulkan, or GL where Vulkan does not
-//! work), and a compositor that draws pixel windows by z-order, position and zoom over a
-//! neural-terrain background (WGSL), into an output texture that is read back to the CPU.
+//! work), and a compositor that draws pixel windows by z-order, position and zoom over the
+//! neural terrain (a heightmap-displaced mesh in perspective, [`terrain`]), into an output
+//! texture that is read back to the CPU.
 //!
 //! It stays within downlevel limits (render pipelines only, no compute), so the same code runs
 //! on Mesa's lavapipe, on discrete GPUs through Vulkan, and through GL (see `../shared/GPU.md`).
@@ -10,6 +11,7 @@
 mod compositor;
 mod gpu;
 pub mod inputs;
+pub mod terrain;
 #[cfg(feature = "window")]
 pub mod window;
 

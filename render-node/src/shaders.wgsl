@@ -1,9 +1,13 @@
-// The render node's two pipelines: the neural-terrain background and the windows.
+// The render node's pipelines: the neural terrain (a heightmap-displaced grid mesh in
+// perspective, see terrain.rs) and the windows over it.
 
 struct Frame {
     size: vec2<f32>,     // output size in pixels
     time: f32,
     has_heightmap: f32,  // 1 when a heightmap was published, 0 for the default terrain
+    terrain: vec4<f32>,  // world size, height scale, lowest and highest height
+    grid: vec4<f32>,     // vertices along a side (x)
+    view_proj: mat4x4<f32>,
 };
 
 @group(0) @binding(0) var<uniform> frame: Frame;
@@ -14,17 +18,6 @@ struct Vs {
     @builtin(position) pos: vec4<f32>,
     @location(0) uv: vec2<f32>,
 };
-
-// A triangle that covers the whole target.
-@vertex
-fn vs_full(@builtin(vertex_index) i: u32) -> Vs {
-    let x = f32((i << 1u) & 2u);
-    let y = f32(i & 2u);
-    var out: Vs;
-    out.pos = vec4<f32>(x * 2.0 - 1.0, 1.0 - y * 2.0, 0.0, 1.0);
-    out.uv = vec2<f32>(x, y);
-    return out;
-}
 
 fn hash(p: vec2<f32>) -> f32 {
     return fract(sin(dot(p, vec2<f32>(127.1, 311.7))) * 43758.5453);
@@ -38,9 +31,12 @@ fn noise(p: vec2<f32>) -> f32 {
                mix(hash(i + vec2<f32>(0.0, 1.0)), hash(i + vec2<f32>(1.0, 1.0)), u.x), u.y);
 }
 
-fn height(uv: vec2<f32>) -> f32 {
+// The heightmap's value at map point uv (its red channel), or fBm noise without one.
+fn map_value(uv: vec2<f32>) -> f32 {
     if (frame.has_heightmap > 0.5) {
-        return textureSampleLevel(heightmap, nearest, uv, 0.0).r;
+        let dims = vec2<f32>(textureDimensions(heightmap));
+        let t = vec2<i32>(clamp(uv, vec2<f32>(0.0), vec2<f32>(1.0)) * (dims - 1.0) + 0.5);
+        return textureLoad(heightmap, t, 0).r;
     }
     var h = 0.0;
     var amp = 0.5;
@@ -53,16 +49,46 @@ fn height(uv: vec2<f32>) -> f32 {
     return h;
 }
 
+struct TerrainVs {
+    @builtin(position) pos: vec4<f32>,
+    @location(0) world: vec3<f32>,
+};
+
+// Six vertices per cell of the grid (two triangles), the cell and corner from the index.
+@vertex
+fn vs_terrain(@builtin(vertex_index) i: u32) -> TerrainVs {
+    let cells = u32(frame.grid.x) - 1u;
+    let k = i % 6u;
+    let quad = i / 6u;
+    var corner = vec2<u32>(0u, 0u);
+    switch k {
+        case 1u, 3u: { corner = vec2<u32>(1u, 0u); }
+        case 2u, 5u: { corner = vec2<u32>(0u, 1u); }
+        case 4u: { corner = vec2<u32>(1u, 1u); }
+        default: {}
+    }
+    let g = vec2<u32>(quad % cells, quad / cells) + corner;
+    let uv = vec2<f32>(g) / f32(cells);
+    let h = clamp(map_value(uv) * frame.terrain.y, frame.terrain.z, frame.terrain.w);
+    let world = vec3<f32>((uv.x - 0.5) * frame.terrain.x, h, (uv.y - 0.5) * frame.terrain.x);
+    var out: TerrainVs;
+    out.pos = frame.view_proj * vec4<f32>(world, 1.0);
+    out.world = world;
+    return out;
+}
+
 @fragment
-fn fs_terrain(v: Vs) -> @location(0) vec4<f32> {
-    let px = 1.0 / frame.size;
-    let h = height(v.uv);
-    let dx = height(v.uv + vec2<f32>(px.x, 0.0)) - h;
-    let dy = height(v.uv + vec2<f32>(0.0, px.y)) - h;
-    let light = clamp(0.6 - 40.0 * (dx + dy), 0.0, 1.0);
+fn fs_terrain(v: TerrainVs) -> @location(0) vec4<f32> {
+    // Flat shading: the triangle's normal from the world position's derivatives.
+    var n = normalize(cross(dpdx(v.world), dpdy(v.world)));
+    if (n.y < 0.0) {
+        n = -n;
+    }
+    let light = max(dot(n, normalize(vec3<f32>(-0.4, 0.8, 0.45))), 0.0);
+    let t = clamp(v.world.y / frame.terrain.y, 0.0, 1.0);
     let deep = vec3<f32>(0.02, 0.05, 0.12);
     let high = vec3<f32>(0.10, 0.55, 0.45);
-    let color = mix(deep, high, h) * (0.5 + 0.5 * light);
+    let color = mix(deep, high, t) * (0.35 + 0.65 * light);
     return vec4<f32>(color, 1.0);
 }
 

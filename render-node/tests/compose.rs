@@ -9,6 +9,7 @@ use gos_layouts::records::{
 };
 use gos_layouts::Record;
 use gos_render_node::inputs::{apply_frame, apply_texture, Applied};
+use gos_render_node::terrain::Camera;
 use gos_render_node::{Backend, Compositor, Dirty, Gpu, Placement, RenderError};
 use std::path::PathBuf;
 
@@ -380,17 +381,38 @@ fn frames_as_records_bgra_and_every_bad_header() {
     assert_eq!(c.gpu().errors(), 0, "no input reached the GPU unchecked");
 }
 
+/// The first row from the top, in column `x`, that is not sky (the sky is the top row's).
+fn terrain_top(img: &[u8], x: u32) -> u32 {
+    let sky = px(img, x, 0);
+    (0..H).find(|&y| px(img, x, y) != sky).unwrap_or(H)
+}
+
 #[test]
-fn a_published_heightmap_shades_the_terrain() {
+fn a_published_heightmap_displaces_the_terrain_mesh_in_perspective() {
+    use gos_render_node::terrain::{world, HEIGHT_SCALE};
     let mut c = compositor();
+    // A narrower view of the far edge than the default camera's, so that heights there
+    // move many pixels of this small output.
+    c.set_camera(Camera {
+        eye: [0.0, 300.0, 1100.0],
+        target: [0.0, 0.0, -500.0],
+        fov_y_degrees: 24.0,
+        ..Camera::default()
+    });
+    let camera = c.camera();
+    let at = |u: f32, v: f32, h: f32| {
+        let (x, y) = camera.project(world(u, v, h), (W, H)).unwrap();
+        (x.round() as u32, y.round() as u32)
+    };
     let default = frame(&mut c);
+    let (cx, cy) = at(0.5, 0.5, 0.0);
     let colours = |img: &[u8]| {
-        let mut v: Vec<[u8; 4]> = (0..W).map(|x| px(img, x, H / 2)).collect();
+        let mut v: Vec<[u8; 4]> = (cx - 40..cx + 40).map(|x| px(img, x, cy)).collect();
         v.sort();
         v.dedup();
         v.len()
     };
-    assert!(colours(&default) > 8, "the default terrain is not flat");
+    assert!(colours(&default) > 4, "the default terrain is not flat");
     let hm = |format: u16, bytes: Vec<u8>, (w, h): (u32, u32), bpp: u32| {
         let f = RenderFrame {
             kind: FRAME_TERRAIN_HEIGHTMAP,
@@ -401,36 +423,64 @@ fn a_published_heightmap_shades_the_terrain() {
         };
         (f, payload(&f, &bytes))
     };
-    // A flat heightmap at 0: one colour everywhere (the deep colour, lit evenly).
+    // A flat heightmap at 0: one colour across the middle of the map (a plane, lit evenly),
+    // and its far edge where the camera puts the map's far edge.
     let (f, body) = hm(PIXEL_R8, vec![0; 64 * 32], (64, 32), 1);
     assert_eq!(
         apply_frame(&mut c, &f, &body).unwrap(),
         Applied::Heightmap { bytes: 64 * 32 }
     );
     let low = frame(&mut c);
-    assert_eq!(colours(&low), 1, "a flat heightmap shades a flat terrain");
-    // Flat at 1.0, as 32-bit floats: another single colour, brighter.
+    assert_eq!(colours(&low), 1, "a flat heightmap is a flat plane");
+    let flat_top = terrain_top(&low, cx);
+    assert!(
+        flat_top.abs_diff(at(0.5, 0.0, 0.0).1) <= 2,
+        "far edge at row {flat_top}"
+    );
+    // Flat at 1.0, as 32-bit floats: the plane at the height scale, brighter (greener).
     let ones: Vec<u8> = (0..16 * 16).flat_map(|_| 1.0f32.to_le_bytes()).collect();
     let (f, body) = hm(PIXEL_R32F, ones, (16, 16), 4);
     apply_frame(&mut c, &f, &body).unwrap();
     let high = frame(&mut c);
-    assert_eq!(colours(&high), 1);
-    let (lo, hi) = (px(&low, 5, 5), px(&high, 5, 5));
+    let (lo, hi) = (px(&low, cx, cy), px(&high, cx, cy));
     assert!(
         hi[1] > lo[1] + 50,
         "higher ground is greener: {lo:?} vs {hi:?}"
     );
-    // A ramp (left low, right high) in the red channel of RGBA8.
-    let ramp: Vec<u8> = (0..32 * 8)
-        .flat_map(|i| [(i % 32 * 8) as u8, 0, 0, 255])
-        .collect();
-    let (f, body) = hm(PIXEL_RGBA8, ramp, (32, 8), 4);
-    apply_frame(&mut c, &f, &body).unwrap();
-    let img = frame(&mut c);
+    let raised_top = terrain_top(&high, cx);
     assert!(
-        px(&img, W - 1, 10)[1] > px(&img, 0, 10)[1],
-        "the ramp rises to the right"
+        raised_top.abs_diff(at(0.5, 0.0, HEIGHT_SCALE).1) <= 2,
+        "raised far edge at {raised_top}"
     );
+    // A ramp in the red channel of RGBA8, high at the far side (the heightmap's first row),
+    // 0 at the near side: the far side shows higher on screen than on the flat map...
+    let ramp = |far_high: bool| -> Vec<u8> {
+        (0..16 * 16)
+            .flat_map(|i| {
+                let row = i / 16;
+                let r = if far_high { 255 - row * 17 } else { row * 17 };
+                [r as u8, 0, 0, 255]
+            })
+            .collect()
+    };
+    let (f, body) = hm(PIXEL_RGBA8, ramp(true), (16, 16), 4);
+    apply_frame(&mut c, &f, &body).unwrap();
+    let rising = frame(&mut c);
+    let top = terrain_top(&rising, cx);
+    let want = at(0.5, 0.0, HEIGHT_SCALE).1;
+    assert!(
+        flat_top >= want + 8,
+        "the camera shows a rise of the far edge: {flat_top} to {want}"
+    );
+    assert!(
+        top.abs_diff(want) <= 2,
+        "the far side rises on screen: row {top}, projected {want}, flat {flat_top}"
+    );
+    // ...and the opposite ramp leaves the far edge where the flat one was.
+    let (f, body) = hm(PIXEL_RGBA8, ramp(false), (16, 16), 4);
+    apply_frame(&mut c, &f, &body).unwrap();
+    let falling = frame(&mut c);
+    assert!(terrain_top(&falling, cx).abs_diff(flat_top) <= 2);
     assert_eq!(c.gpu().errors(), 0);
 }
 
