@@ -13,7 +13,7 @@ pub mod schema;
 pub mod segment;
 pub mod values;
 
-pub use records::{DnaJob, DnaResult, RenderFrame, RtsTexture};
+pub use records::{BrickPlacement, DnaJob, DnaResult, RenderFrame, RtsTexture};
 pub use registry::{RegistryHeader, RegistryRing};
 pub use schema::{Constant, Field, Record, Scalar, Schema};
 pub use segment::{ClientEntry, RingHeader, SlotHeader};
@@ -41,6 +41,7 @@ pub fn constants() -> Vec<Constant> {
         records::DNA_JOB_CONSTANTS,
         records::DNA_RESULT_CONSTANTS,
         records::FRAME_CONSTANTS,
+        records::BRICK_CONSTANTS,
         segment::RING_CONSTANTS,
     ]
     .concat()
@@ -69,12 +70,13 @@ pub fn document() -> Document {
 }
 
 /// The message layouts a ring can carry, raw bytes included.
-pub fn message_schemas() -> [Schema; 5] {
+pub fn message_schemas() -> [Schema; 6] {
     [
         RtsTexture::SCHEMA,
         DnaJob::SCHEMA,
         DnaResult::SCHEMA,
         RenderFrame::SCHEMA,
+        BrickPlacement::SCHEMA,
         BYTES,
     ]
 }

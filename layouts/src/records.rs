@@ -340,3 +340,41 @@ record! {
         pub reserved: [u8; 24] = 104,
     }
 }
+
+crate::constants! {
+    BRICK_CONSTANTS;
+    /// `BrickPlacement::flags`: take the brick off its cell (the texture id is ignored).
+    pub const BRICK_FLAG_REMOVE: u16 = 1 << 0;
+    /// Map cells along each side of the terrain: cell (x, y), 0 <= x, y < 16, covers
+    /// [x/16, (x+1)/16] of the terrain's width (west to east) and [y/16, (y+1)/16] of its depth
+    /// (north, the heightmap's first row, to south).
+    pub const BRICK_MAP_CELLS: u32 = 16;
+}
+
+record! {
+    /// A brick of the neural terrain: an RTS texture (of `rts.textures`) laid on one map cell,
+    /// following the ground. One brick per cell: a placement replaces the cell's brick.
+    /// Published on `terrain.bricks` (by `NeuralTerrain`, again every few seconds so that a
+    /// render node started later has them).
+    pub struct BrickPlacement: magic b"GBRK", version 1, size 64, align 8 {
+        /// Magic `GBRK`.
+        pub magic: [u8; 4] = 0,
+        /// Layout version (1).
+        pub version: u16 = 4,
+        /// Bit set: 1 remove the cell's brick.
+        pub flags: u16 = 6,
+        /// RTS texture laid on the cell (`RtsTexture::texture_id`).
+        pub texture_id: u64 = 8,
+        /// Map cell, x (west to east), 0..`BRICK_MAP_CELLS`.
+        pub map_x: i32 = 16,
+        /// Map cell, y (north to south), 0..`BRICK_MAP_CELLS`.
+        pub map_y: i32 = 20,
+        /// When the brick was placed (the map manifest's timestamp), nanoseconds since the
+        /// Unix epoch.
+        pub timestamp_ns: i64 = 24,
+        /// World units above the ground (0: the node's default lift).
+        pub lift: f32 = 32,
+        /// Reserved, zero.
+        pub reserved: [u8; 28] = 36,
+    }
+}

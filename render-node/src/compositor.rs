@@ -97,6 +97,21 @@ struct WindowUniform {
     pad: f32,
 }
 
+/// A brick of the terrain: an RTS texture on a map cell.
+struct Brick {
+    texture_id: u64,
+    lift: f32,
+    uniform: wgpu::Buffer,
+    /// `None` until its texture is on the GPU (and again when the texture is re-created).
+    bind: Option<wgpu::BindGroup>,
+}
+
+/// World units a brick lies above the ground when its placement says 0.
+pub const DEFAULT_BRICK_LIFT: f32 = 2.0;
+/// Quads along a brick's side: it follows the ground in as many steps as the terrain mesh
+/// has across one map cell (255 / 16).
+const BRICK_STEPS: u32 = 16;
+
 /// A texture on the GPU and its size.
 struct Image {
     texture: wgpu::Texture,
@@ -137,6 +152,8 @@ pub struct Compositor {
     height: u32,
     terrain: wgpu::RenderPipeline,
     windows: wgpu::RenderPipeline,
+    brick_pipeline: wgpu::RenderPipeline,
+    bricks: HashMap<(i32, i32), Brick>,
     depth: wgpu::Texture,
     camera: Camera,
     frame_uniform: wgpu::Buffer,
@@ -504,6 +521,18 @@ impl Compositor {
             (FORMAT, Some(wgpu::BlendState::ALPHA_BLENDING)),
             Some(depth_state(false)),
         );
+        let brick_pipeline = pipeline(
+            device,
+            &shader,
+            ("bricks", &window_pipeline_layout),
+            ("vs_brick", "fs_brick"),
+            wgpu::PrimitiveTopology::TriangleList,
+            (FORMAT, None),
+            Some(wgpu::DepthStencilState {
+                depth_compare: Some(wgpu::CompareFunction::LessEqual),
+                ..depth_state(true)
+            }),
+        );
         let depth = texture_of(
             device,
             "depth",
@@ -554,6 +583,8 @@ impl Compositor {
             height,
             terrain,
             windows,
+            brick_pipeline,
+            bricks: HashMap::new(),
             depth,
             camera: Camera::default(),
             frame_uniform,
@@ -718,6 +749,12 @@ impl Compositor {
                 height: side,
                 format: FORMAT,
             };
+            // Bricks that show it are bound again at the next frame.
+            for b in self.bricks.values_mut() {
+                if b.texture_id == texture_id {
+                    b.bind = None;
+                }
+            }
             // Re-bind the windows that show it.
             let binds: Vec<(u64, wgpu::BindGroup)> = self
                 .sources
@@ -740,6 +777,107 @@ impl Compositor {
             pixels,
         );
         Ok(())
+    }
+
+    /// Lays RTS texture `texture_id` on map cell (`x`, `y`) of the terrain (0 <= x, y <
+    /// `BRICK_MAP_CELLS`), `lift` world units above the ground (0: [`DEFAULT_BRICK_LIFT`]),
+    /// replacing the cell's brick. Drawn once the texture has arrived. The reason when the
+    /// cell is off the terrain, the texture id is 0 or the lift is not a finite number
+    /// within the terrain's heights.
+    pub fn place_brick(
+        &mut self,
+        (x, y): (i32, i32),
+        texture_id: u64,
+        lift: f32,
+    ) -> Result<(), String> {
+        let cells = gos_layouts::records::BRICK_MAP_CELLS as i32;
+        if !(0..cells).contains(&x) || !(0..cells).contains(&y) {
+            return Err(format!(
+                "map cell ({x}, {y}) is off the terrain's {cells}x{cells} cells"
+            ));
+        }
+        if texture_id == 0 {
+            return Err("texture id 0 means none".into());
+        }
+        if !(lift.is_finite() && (0.0..=terrain::MAX_HEIGHT).contains(&lift)) {
+            return Err(format!(
+                "lift {lift} is not within 0..={}",
+                terrain::MAX_HEIGHT
+            ));
+        }
+        let lift = if lift == 0.0 {
+            DEFAULT_BRICK_LIFT
+        } else {
+            lift
+        };
+        if let Some(b) = self.bricks.get_mut(&(x, y)) {
+            if b.texture_id != texture_id {
+                b.bind = None;
+            }
+            b.texture_id = texture_id;
+            b.lift = lift;
+            return Ok(());
+        }
+        let uniform = uniform_buffer::<WindowUniform>(&self.gpu.device, "brick uniform");
+        self.bricks.insert(
+            (x, y),
+            Brick {
+                texture_id,
+                lift,
+                uniform,
+                bind: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Takes the brick off map cell (`x`, `y`); whether there was one.
+    pub fn remove_brick(&mut self, cell: (i32, i32)) -> bool {
+        self.bricks.remove(&cell).is_some()
+    }
+
+    /// The bricks laid, as (cell, texture id), sorted by cell.
+    pub fn bricks(&self) -> Vec<((i32, i32), u64)> {
+        let mut v: Vec<_> = self
+            .bricks
+            .iter()
+            .map(|(k, b)| (*k, b.texture_id))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Binds the bricks whose texture has arrived and writes every brick's uniform.
+    fn prepare_bricks(&mut self) {
+        let binds: Vec<((i32, i32), wgpu::BindGroup)> = self
+            .bricks
+            .iter()
+            .filter(|(_, b)| b.bind.is_none())
+            .filter_map(|(cell, b)| {
+                let image = self.textures.get(&b.texture_id)?;
+                Some((*cell, self.window_bind(&b.uniform, image)))
+            })
+            .collect();
+        for (cell, bind) in binds {
+            if let Some(b) = self.bricks.get_mut(&cell) {
+                b.bind = Some(bind);
+            }
+        }
+        let n = gos_layouts::records::BRICK_MAP_CELLS as f32;
+        for (&(x, y), b) in &self.bricks {
+            let (u, v) = (x as f32 / n, y as f32 / n);
+            self.gpu.queue.write_buffer(
+                &b.uniform,
+                0,
+                bytemuck::bytes_of(&WindowUniform {
+                    rect: [u, v, u + 1.0 / n, v + 1.0 / n],
+                    alpha: b.lift,
+                    bgra: 0.0,
+                    opaque: 1.0,
+                    pad: BRICK_STEPS as f32,
+                }),
+            );
+        }
     }
 
     /// Whether RTS texture `texture_id` has been uploaded.
@@ -886,6 +1024,7 @@ impl Compositor {
     /// Composites every source over the terrain and copies the result for `read_back`.
     pub fn render(&mut self, time: f32) {
         self.time = time;
+        self.prepare_bricks();
         let q = &self.gpu.queue;
         q.write_buffer(
             &self.frame_uniform,
@@ -961,6 +1100,11 @@ impl Compositor {
             pass.set_bind_group(0, &self.frame_bind, &[]);
             let cells = terrain::GRID - 1;
             pass.draw(0..cells * cells * 6, 0..1);
+            pass.set_pipeline(&self.brick_pipeline);
+            for bind in self.bricks.values().filter_map(|b| b.bind.as_ref()) {
+                pass.set_bind_group(1, bind, &[]);
+                pass.draw(0..BRICK_STEPS * BRICK_STEPS * 6, 0..1);
+            }
             pass.set_pipeline(&self.windows);
             for (_, bind) in &order {
                 pass.set_bind_group(1, *bind, &[]);

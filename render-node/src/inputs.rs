@@ -1,15 +1,16 @@
 //! What the node takes from the bus, checked against its payload and applied to the
 //! compositor: a `RenderFrame` (a window's pixels, a terrain heightmap, or a window that shows
-//! an RTS texture) and an `RtsTexture` (verified against its SHA-256 before it is shown).
+//! an RTS texture), an `RtsTexture` (verified against its SHA-256 before it is shown) and a
+//! `BrickPlacement` (an RTS texture laid on a map cell of the terrain).
 //!
 //! Every size, offset and format is checked before a byte reaches the GPU, so a hostile or
 //! buggy producer yields a [`RenderError`] with the reason, never a panic or a GPU error.
 
 use crate::{Compositor, Dirty, HeightFormat, PixelFormat, Placement, RenderError};
 use gos_layouts::records::{
-    RenderFrame, RtsTexture, FRAME_CORTEX_OVERLAY, FRAME_FLAG_CLOSE, FRAME_FLAG_DIRTY_RECT,
-    FRAME_FLAG_KEEPALIVE, FRAME_PIXEL_WINDOW, FRAME_TERRAIN_HEIGHTMAP, PIXEL_BGRA8, PIXEL_R32F,
-    PIXEL_R8, PIXEL_RGBA8,
+    BrickPlacement, RenderFrame, RtsTexture, BRICK_FLAG_REMOVE, FRAME_CORTEX_OVERLAY,
+    FRAME_FLAG_CLOSE, FRAME_FLAG_DIRTY_RECT, FRAME_FLAG_KEEPALIVE, FRAME_PIXEL_WINDOW,
+    FRAME_TERRAIN_HEIGHTMAP, PIXEL_BGRA8, PIXEL_R32F, PIXEL_R8, PIXEL_RGBA8,
 };
 
 /// Largest zoom a window may ask for.
@@ -216,4 +217,26 @@ pub fn apply_texture(c: &mut Compositor, t: &RtsTexture, body: &[u8]) -> Result<
     gos_rts::verify(pixels, side, metadata, &t.sha256).map_err(|e| bad(e.to_string()))?;
     c.upload_texture(t.texture_id, side, pixels)?;
     Ok(need)
+}
+
+/// Lays (or, flagged `BRICK_FLAG_REMOVE`, takes off) the brick of placement `b` on `c`; the
+/// reason when its magic, version, cell, texture id or lift is not one.
+pub fn apply_brick(c: &mut Compositor, b: &BrickPlacement) -> Result<(), RenderError> {
+    let bad = |reason: String| RenderError::BadBrick {
+        x: b.map_x,
+        y: b.map_y,
+        reason,
+    };
+    if &b.magic != b"GBRK" {
+        return Err(bad(format!("magic {:?} is not GBRK", b.magic)));
+    }
+    if b.version != 1 {
+        return Err(bad(format!("version {} is not 1", b.version)));
+    }
+    if b.flags & BRICK_FLAG_REMOVE != 0 {
+        c.remove_brick((b.map_x, b.map_y));
+        return Ok(());
+    }
+    c.place_brick((b.map_x, b.map_y), b.texture_id, b.lift)
+        .map_err(bad)
 }

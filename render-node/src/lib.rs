@@ -15,7 +15,7 @@ pub mod terrain;
 #[cfg(feature = "window")]
 pub mod window;
 
-pub use compositor::{Compositor, Dirty, HeightFormat, PixelFormat, Placement};
+pub use compositor::{Compositor, Dirty, HeightFormat, PixelFormat, Placement, DEFAULT_BRICK_LIFT};
 pub use gpu::{quiet_wayland_probe, Backend, Gpu};
 
 /// Errors of the render node.
@@ -45,6 +45,16 @@ pub enum RenderError {
     BadTexture {
         /// The texture id.
         texture_id: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A brick placement that cannot be laid.
+    #[error("bad brick placement at map cell ({x}, {y}): {reason}")]
+    BadBrick {
+        /// The cell, x.
+        x: i32,
+        /// The cell, y.
+        y: i32,
         /// What is wrong.
         reason: String,
     },

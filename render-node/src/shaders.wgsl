@@ -54,10 +54,9 @@ struct TerrainVs {
     @location(0) world: vec3<f32>,
 };
 
-// Six vertices per cell of the grid (two triangles), the cell and corner from the index.
-@vertex
-fn vs_terrain(@builtin(vertex_index) i: u32) -> TerrainVs {
-    let cells = u32(frame.grid.x) - 1u;
+// Vertex i of a grid of cells x cells quads, six vertices (two triangles) per quad: its
+// point, in quads from the top-left corner.
+fn grid_point(i: u32, cells: u32) -> vec2<u32> {
     let k = i % 6u;
     let quad = i / 6u;
     var corner = vec2<u32>(0u, 0u);
@@ -67,10 +66,20 @@ fn vs_terrain(@builtin(vertex_index) i: u32) -> TerrainVs {
         case 4u: { corner = vec2<u32>(1u, 1u); }
         default: {}
     }
-    let g = vec2<u32>(quad % cells, quad / cells) + corner;
-    let uv = vec2<f32>(g) / f32(cells);
-    let h = clamp(map_value(uv) * frame.terrain.y, frame.terrain.z, frame.terrain.w);
-    let world = vec3<f32>((uv.x - 0.5) * frame.terrain.x, h, (uv.y - 0.5) * frame.terrain.x);
+    return vec2<u32>(quad % cells, quad / cells) + corner;
+}
+
+// The world position of map point uv, `lift` world units above the ground.
+fn ground(uv: vec2<f32>, lift: f32) -> vec3<f32> {
+    let h = clamp(map_value(uv) * frame.terrain.y, frame.terrain.z, frame.terrain.w) + lift;
+    return vec3<f32>((uv.x - 0.5) * frame.terrain.x, h, (uv.y - 0.5) * frame.terrain.x);
+}
+
+@vertex
+fn vs_terrain(@builtin(vertex_index) i: u32) -> TerrainVs {
+    let cells = u32(frame.grid.x) - 1u;
+    let uv = vec2<f32>(grid_point(i, cells)) / f32(cells);
+    let world = ground(uv, 0.0);
     var out: TerrainVs;
     out.pos = frame.view_proj * vec4<f32>(world, 1.0);
     out.world = world;
@@ -123,4 +132,23 @@ fn fs_window(v: Vs) -> @location(0) vec4<f32> {
         c.a = 1.0;
     }
     return vec4<f32>(c.rgb, c.a * window.alpha);
+}
+
+// A brick: an RTS texture laid on map cell window.rect (u0, v0, u1, v1), `window.alpha`
+// world units above the ground, in window.pad2 x window.pad2 quads that follow it.
+@vertex
+fn vs_brick(@builtin(vertex_index) i: u32) -> Vs {
+    let steps = u32(window.pad2);
+    let f = vec2<f32>(grid_point(i, steps)) / f32(steps);
+    let world = ground(mix(window.rect.xy, window.rect.zw, f), window.alpha);
+    var out: Vs;
+    out.pos = frame.view_proj * vec4<f32>(world, 1.0);
+    out.uv = f;
+    return out;
+}
+
+@fragment
+fn fs_brick(v: Vs) -> @location(0) vec4<f32> {
+    // Opaque: an RTS texture's alpha channel carries data.
+    return vec4<f32>(textureSampleLevel(pixels, nearest, v.uv, 0.0).rgb, 1.0);
 }

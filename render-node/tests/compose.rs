@@ -746,3 +746,63 @@ fn a_keepalive_moves_a_window_without_pixels_and_close_removes_it() {
     assert_ne!(px(&frame(&mut c), 42, 22), RED);
     assert!(!c.has_source(9));
 }
+
+#[test]
+fn a_brick_shows_its_texels_where_its_map_cell_projects() {
+    use gos_layouts::records::BRICK_MAP_CELLS;
+    use gos_render_node::terrain::world;
+    let mut c = compositor();
+    // Flat ground at 0, so that the brick lies at its lift above height 0.
+    let f = RenderFrame {
+        kind: FRAME_TERRAIN_HEIGHTMAP,
+        pixel_format: PIXEL_R8,
+        stride: 8,
+        pixel_bytes: 64,
+        ..window(77, (0, 0), (8, 8))
+    };
+    apply_frame(&mut c, &f, &payload(&f, &[0; 64])).unwrap();
+    // A 16x16 texture: its left half red, its right half blue.
+    let texels: Vec<u8> = (0..16 * 16)
+        .flat_map(|i| if i % 16 < 8 { RED } else { BLUE })
+        .collect();
+    c.upload_texture(5, 16, &texels).unwrap();
+    let (cx, cy) = (6, 10);
+    c.place_brick((cx, cy), 5, 0.0).unwrap();
+    let n = BRICK_MAP_CELLS as f32;
+    let at = |c: &Compositor, du: f32, dv: f32| {
+        let u = (cx as f32 + du) / n;
+        let v = (cy as f32 + dv) / n;
+        let lift = gos_render_node::DEFAULT_BRICK_LIFT;
+        let (x, y) = c.camera().project(world(u, v, lift), (W, H)).unwrap();
+        (x.round() as u32, y.round() as u32)
+    };
+    let img = frame(&mut c);
+    let (lx, ly) = at(&c, 0.25, 0.5);
+    let (rx, ry) = at(&c, 0.75, 0.5);
+    assert_eq!(
+        px(&img, lx, ly),
+        RED,
+        "the texture's left half at the cell's west half"
+    );
+    assert_eq!(px(&img, rx, ry), BLUE, "its right half at the east half");
+    // Beside the cell: terrain, not the brick.
+    let (ox, oy) = at(&c, 2.5, 0.5);
+    assert!(![RED, BLUE].contains(&px(&img, ox, oy)));
+    // Cells off the terrain, texture 0 and a wild lift are refused, in words.
+    assert!(c
+        .place_brick((BRICK_MAP_CELLS as i32, 0), 5, 0.0)
+        .unwrap_err()
+        .contains("off the terrain"));
+    assert!(c.place_brick((0, -1), 5, 0.0).is_err());
+    assert!(c
+        .place_brick((0, 0), 0, 0.0)
+        .unwrap_err()
+        .contains("texture id 0"));
+    assert!(c.place_brick((0, 0), 5, f32::NAN).is_err());
+    assert_eq!(c.bricks(), vec![((cx, cy), 5)]);
+    // Taken off, the cell shows terrain again.
+    assert!(c.remove_brick((cx, cy)));
+    let img = frame(&mut c);
+    assert!(![RED, BLUE].contains(&px(&img, lx, ly)));
+    assert_eq!(c.gpu().errors(), 0);
+}

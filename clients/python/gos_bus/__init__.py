@@ -14,6 +14,7 @@ from .client import Bus, LoanedMessage, Message, Publisher, Ring, Subscriber, se
 from .client import _default_client_name
 from .daemon import BaseDaemon, Daemon, DaemonStats
 from .window import PixelWindow
+from .terrain import NeuralTerrain
 from .rts import RtsAsset, RtsAssetError, RtsPublisher, Segment
 from .dna import (
     ExecutionResult,
@@ -56,6 +57,7 @@ __all__ = [
     "Daemon",
     "DaemonStats",
     "PixelWindow",
+    "NeuralTerrain",
     "RtsPublisher",
     "RtsAsset",
     "RtsAssetError",

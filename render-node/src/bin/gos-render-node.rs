@@ -7,7 +7,8 @@
 use clap::Parser;
 use gos_bus_client::{Bus, Error, RenderFrame, RtsTexture, Subscriber};
 use gos_layouts::records::PIXEL_RGBA8;
-use gos_render_node::inputs::{apply_frame, apply_texture, placement, Applied};
+use gos_layouts::BrickPlacement;
+use gos_render_node::inputs::{apply_brick, apply_frame, apply_texture, placement, Applied};
 use gos_render_node::{Backend, Compositor, Gpu, Placement};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -79,6 +80,7 @@ struct Seen {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Origin {
     Source(u64),
+    Brick(i32, i32),
     Texture(u64),
     Slot,
 }
@@ -177,6 +179,15 @@ fn run(a: Args) -> Result<(), String> {
         }
         Err(e) => return Err(e.to_string()),
     };
+    // Bricks are optional too: without the ring the terrain is bare.
+    let bricks = match bus.subscriber::<BrickPlacement>("terrain.bricks") {
+        Ok(b) => Some(b),
+        Err(Error::NoSuchRing { .. }) => {
+            println!("gos-render-node: no terrain.bricks ring; the terrain has no bricks");
+            None
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     if c.gpu().timestamps {
         println!("gos-render-node: GPU time from timestamp queries");
     } else {
@@ -213,6 +224,17 @@ fn run(a: Args) -> Result<(), String> {
                         Origin::Texture(t.texture_id),
                         e.to_string(),
                     ),
+                }
+            }
+        }
+        // Bricks laid on the terrain (their textures came above, or come later).
+        if let Some(bricks) = &bricks {
+            while let Some(msg) = next(bricks, &mut skips)? {
+                let b = *msg.header();
+                let origin = Origin::Brick(b.map_x, b.map_y);
+                match apply_brick(&mut c, &b) {
+                    Ok(()) => skips.ok(origin),
+                    Err(e) => skips.skip("a brick", origin, e.to_string()),
                 }
             }
         }
