@@ -205,12 +205,13 @@ mod tests {
                 "dna.results",
                 "render.frames",
                 "render.output",
+                "terrain.bricks",
                 "dead.letters",
                 "events"
             ]
         );
         let (_, frames) = &m.rings[3];
-        assert_eq!(m.rings[5].0, "dead.letters");
+        assert_eq!(m.rings[6].0, "dead.letters");
         assert!(frames.slot_size as usize >= 128 + 1920 * 1080 * 4);
         assert_eq!(frames.policy, Policy::OverwriteOldest);
         let (_, rts) = &m.rings[0];

@@ -32,7 +32,14 @@ fn layouts_json_describes_every_record() {
         .collect();
     assert_eq!(
         names,
-        ["RtsTexture", "DnaJob", "DnaResult", "RenderFrame", "Bytes"]
+        [
+            "RtsTexture",
+            "DnaJob",
+            "DnaResult",
+            "RenderFrame",
+            "BrickPlacement",
+            "Bytes"
+        ]
     );
     let frame = &v["records"][3];
     assert_eq!(frame["magic"], "GFRM");
