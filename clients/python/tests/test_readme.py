@@ -95,3 +95,20 @@ def test_readme_wasm_examples() -> None:
             assert "gos.spawn_brick (i32, i32, i64) -> ()" in said, said
         else:
             assert want in said, (line, said)
+
+
+def test_readme_terrain_example(render_node, capsys, monkeypatch) -> None:
+    """Against a broker and a render node: it prints what the README says, and the brick's
+    placement reaches terrain.bricks."""
+    import gos_bus
+
+    root = Path(__file__).resolve().parents[3]
+    readme = (root / "README.md").read_text()
+    code = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "NeuralTerrain(" in b)
+    said = re.search(r"It prints `(\d+ brick on .*?)`", readme).group(1)
+    placements = gos_bus.Bus.attach(render_node.bus).subscriber("terrain.bricks")
+    monkeypatch.chdir(root)
+    exec(compile(code.replace('"geometry"', repr(render_node.bus)), "README.md", "exec"), {})
+    assert capsys.readouterr().out.strip() == said
+    with placements.recv(timeout=10) as m:
+        assert (m.header.map_x, m.header.map_y) == (7, 5) and m.header.texture_id != 0
