@@ -72,6 +72,9 @@ fn up_for_20_seconds_runs_everything_and_leaves_nothing() {
     let rendered = summary["frames_rendered"].as_u64().unwrap();
     assert!(rendered >= 10, "{rendered} frames rendered in 20 s");
     assert!(summary["rings"]["render.frames"].as_u64().unwrap() > rendered);
+    // The samples lie on the terrain as bricks: a placement each (at least the five blobs).
+    let bricks = summary["rings"]["terrain.bricks"].as_u64().unwrap();
+    assert!(bricks >= 5, "{bricks} brick placements");
 
     // The last snapshot shows the producer's three windows where it put them: window k at
     // x = 40 + 340 k, 320x240, y between 40 and 80 (it bobs), every pixel's blue = 80 k.
@@ -195,7 +198,7 @@ fn up_for_20_seconds_runs_everything_and_leaves_nothing() {
 
     // Nothing left: every process gone, every segment of the bus removed.
     let procs = summary["processes"].as_array().unwrap();
-    assert_eq!(procs.len(), 5);
+    assert_eq!(procs.len(), 6, "broker, render node, DNA executor, RTS watcher, terrain, frames");
     for p in procs {
         let (pid, start) = (
             p["pid"].as_u64().unwrap() as u32,

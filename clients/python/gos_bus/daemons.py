@@ -1,7 +1,8 @@
-"""Two Geometry OS daemons on the bus.
+"""Three Geometry OS daemons on the bus.
 
     python3 -m gos_bus.daemons rts-watch --folder assets/ [--bus geometry] [--every 0.5]
     python3 -m gos_bus.daemons dna-exec [--bus geometry]
+    python3 -m gos_bus.daemons terrain --folder assets/ [--manifest map.json] [--bus geometry]
 
 - `RtsWatcher` publishes every new or changed `.rts.png` of a folder on `rts.textures`, through
   the Rust loader. A file that is not usable PixelRTS is reported once (until it changes) and
@@ -9,6 +10,8 @@
   also becomes a `DnaJob` on `dna.jobs`, its `texture_id` naming the texture, granted the
   whole API; so does a Pixel Code Executor cartridge (its data a WebAssembly module), as a
   WebAssembly job that calls the module's entry point.
+- `TerrainKeeper` lays the `.rts.png` files of a folder (and a map manifest's bricks) on the
+  render node's neural terrain as bricks, through `NeuralTerrain`.
 - `DnaExecutor` takes `DnaJob`s from `dna.jobs` (a work queue: run several to share the work),
   runs each script in the sandbox (`gos-dna-sandbox`: namespaces, Landlock, seccomp, rlimits)
   and each WebAssembly module in wasmtime (`gos-dna-wasm`), carries out the API calls the job is
@@ -37,6 +40,7 @@ from . import _native
 from .layouts import by_name
 from .dna import HybridDNARejectedError, Sandbox, WasmSandbox
 from .rts import RtsAsset, RtsPublisher, extract_dna
+from .terrain import MAP_CELLS, NeuralTerrain
 
 # DnaJob / DnaResult codes, as the layouts define them (read from the library).
 CODE_UTF8 = _native.constant("DNA_CODE_UTF8")
@@ -180,6 +184,68 @@ class RtsWatcher(BaseDaemon):
         self.jobs += 1
         print(f"rts-watch: submitted DNA job {job_id:#x} from {os.path.basename(path)} ({(dna.source or '').rsplit('(', 1)[-1].rstrip(')')})",
               flush=True)
+
+
+class TerrainKeeper(BaseDaemon):
+    """Lays the `.rts.png` files of `folder` on the neural terrain as bricks (`NeuralTerrain`),
+    from the middle of the map outwards in rows, and each new one as it appears (the folder is
+    scanned every `every` seconds); with `manifest`, the bricks a Geometry OS map manifest
+    lists first. A file that is not usable PixelRTS is said once and skipped."""
+
+    def __init__(self, folder: str, bus: Any = "geometry", manifest: Optional[str] = None, every: float = 2.0,
+                 **options: Any) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"{folder} is not a folder of bricks")
+        super().__init__(bus, tick_interval=every, **options)
+        self.manifest = manifest
+        self.terrain: Optional[NeuralTerrain] = None
+        self._tried: Dict[str, int] = {}
+
+    def _cells(self) -> List[Tuple[int, int]]:
+        """The map cells in the order bricks fill them: the middle rows first."""
+        mid = MAP_CELLS // 2
+        rows = sorted(range(MAP_CELLS), key=lambda y: (abs(y - mid + 0.5), y))
+        return [(x, y) for y in rows for x in range(2, MAP_CELLS - 2)]
+
+    def on_start(self) -> None:
+        if self.manifest:
+            self.terrain = NeuralTerrain.from_manifest(self.manifest, bricks=self.folder, bus=self.bus)
+        else:
+            self.terrain = NeuralTerrain(self.bus)
+        self.scan()
+
+    def on_tick(self) -> None:
+        self.scan()
+
+    def scan(self) -> int:
+        """Lays the files not laid yet; returns how many were."""
+        terrain = self.terrain
+        if terrain is None:
+            return 0
+        laid = 0
+        free = [c for c in self._cells() if c not in terrain.bricks]
+        for entry in sorted(os.scandir(self.folder), key=lambda e: e.name):
+            if not entry.name.endswith(".rts.png") or not entry.is_file() or not free:
+                continue
+            mtime = entry.stat().st_mtime_ns
+            if self._tried.get(entry.path) == mtime:
+                continue
+            self._tried[entry.path] = mtime
+            cell = free.pop(0)
+            try:
+                terrain.add_brick(cell, entry.path)
+            except GosBusError as e:
+                free.insert(0, cell)
+                print(f"terrain: skipped {entry.name}: {e}", file=sys.stderr, flush=True)
+                continue
+            laid += 1
+            print(f"terrain: laid {entry.name} on cell {cell[0]},{cell[1]}", flush=True)
+        return laid
+
+    def on_stop(self) -> None:
+        if self.terrain is not None:
+            self.terrain.close()
 
 
 class BrickWindows:
@@ -567,6 +633,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     w.add_argument("--bus", default="geometry", help="the bus to attach to (default: geometry)")
     w.add_argument("--every", type=float, default=0.5, help="seconds between scans")
     w.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    t = sub.add_parser("terrain", help="lay the .rts.png files of a folder on the neural terrain as bricks")
+    t.add_argument("--folder", required=True, help="the bricks (new files are laid as they appear)")
+    t.add_argument("--manifest", default=None, help="a Geometry OS map manifest to lay first ({\"x,y\": {\"brick\": name}})")
+    t.add_argument("--bus", default="geometry", help="the bus to attach to (default: geometry)")
+    t.add_argument("--every", type=float, default=2.0, help="seconds between scans of the folder")
     d = sub.add_parser("dna-exec", help="run Hybrid DNA jobs from dna.jobs in the sandbox",
                        description="Runs each job of dna.jobs in the sandbox (gos-dna-sandbox), within the job's "
                                    "own timeout_ms (default 30 s), and publishes its DnaResult on dna.results.")
@@ -582,7 +653,11 @@ def main(argv: Optional[List[str]] = None) -> None:
                         "WebAssembly modules get max-calls and wasm-memory (bytes of linear memory, default 64 MiB)")
     args = ap.parse_args(argv)
     try:
-        if args.cmd == "rts-watch":
+        if args.cmd == "terrain":
+            keeper = TerrainKeeper(args.folder, bus=args.bus, manifest=args.manifest, every=args.every)
+            print("ready", flush=True)
+            keeper.run()
+        elif args.cmd == "rts-watch":
             print("ready", flush=True)
             RtsWatcher(args.folder, bus=args.bus, every=args.every).run(seconds=args.seconds)
         else:
@@ -599,7 +674,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             print("ready", flush=True)
             stats = ex.run(max_messages=args.jobs)
             print(f"dna-exec: {stats.handled} jobs done, {stats.failed} failed", flush=True)
-    except (GosBusError, FileNotFoundError) as e:
+    except (GosBusError, FileNotFoundError, ValueError) as e:
         sys.exit(f"{ap.prog} {args.cmd}: {e}")
 
 

@@ -233,6 +233,11 @@ fn run(
         rts_dir.display()
     );
 
+    let terrain = programs.python(&["terrain", "--folder", &folder, "--bus", &a.bus]);
+    let ready = Ready::line("ready", "ready", 30);
+    let terrain = start(children, "terrain", terrain, logs, ready, stop)?;
+    println!("  terrain          pid {terrain} (Python; the samples as bricks on the terrain)");
+
     let mut producer = programs.frames();
     producer.args([
         "--bus",
