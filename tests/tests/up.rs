@@ -198,7 +198,11 @@ fn up_for_20_seconds_runs_everything_and_leaves_nothing() {
 
     // Nothing left: every process gone, every segment of the bus removed.
     let procs = summary["processes"].as_array().unwrap();
-    assert_eq!(procs.len(), 6, "broker, render node, DNA executor, RTS watcher, terrain, frames");
+    assert_eq!(
+        procs.len(),
+        6,
+        "broker, render node, DNA executor, RTS watcher, terrain, frames"
+    );
     for p in procs {
         let (pid, start) = (
             p["pid"].as_u64().unwrap() as u32,
