@@ -5,15 +5,20 @@
 //!   fed from process-local buffers versus fed from `render.frames` slots (publish, receive,
 //!   upload from the slot) with the result read back into a `render.output` slot;
 //! - loading a `.rts.png` into a GPU texture directly (decode, upload) versus through the bus
-//!   (decode into an `rts.textures` slot, receive, upload from the slot).
+//!   (decode into an `rts.textures` slot, receive, upload from the slot);
+//! - the neural terrain with 64 bricks, its 256x256 heightmap and every brick's placement
+//!   sent again each frame, applied from process-local records versus received from
+//!   `render.frames` and `terrain.bricks`.
 //!
 //! ```text
 //! gos-render-bench [--backend vulkan|gl] [--width 1920 --height 1080] [--frames 30] [--rts FILE]
 //! ```
 
 use gos_bus_client::{Bus, RenderFrame, RingConfig, RtsTexture};
-use gos_layouts::Record;
-use gos_render_node::{Backend, Compositor, Gpu, Placement};
+use gos_layouts::records::{FRAME_TERRAIN_HEIGHTMAP, PIXEL_R8};
+use gos_layouts::{BrickPlacement, Record};
+use gos_render_node::inputs::{apply_brick, apply_frame};
+use gos_render_node::{Backend, Compositor, Gpu, HeightFormat, Placement};
 use std::time::{Duration, Instant};
 
 /// The command line.
@@ -82,7 +87,13 @@ fn main() {
         )
         .expect("ring")
     };
-    let frames_ring = ring("render.frames", 128 + win_bytes, 16, RenderFrame::SCHEMA);
+    // A window's pixels, or the terrain's 256x256 heightmap, whichever is larger.
+    let frames_ring = ring(
+        "render.frames",
+        128 + win_bytes.max(256 * 256),
+        16,
+        RenderFrame::SCHEMA,
+    );
     let output_ring = ring("render.output", 128 + out_bytes, 2, RenderFrame::SCHEMA);
     let sub = frames_ring.subscriber::<RenderFrame>().expect("subscriber");
     let mut publisher = frames_ring.publisher::<RenderFrame>().expect("publisher");
@@ -216,6 +227,135 @@ fn main() {
         );
         let _ = bus.remove_ring("rts.textures");
     }
+    terrain_rows(
+        &mut c,
+        &bus,
+        (&sub, &mut publisher),
+        frames,
+        &mut out_local,
+        &mut output,
+    );
     let _ = bus.remove_ring("render.frames");
     let _ = bus.remove_ring("render.output");
+    let _ = bus.remove_ring("terrain.bricks");
+}
+
+/// The terrain table: a heightmap and 64 brick placements applied every frame, from local
+/// records versus through the bus.
+fn terrain_rows(
+    c: &mut Compositor,
+    bus: &Bus,
+    (frame_sub, frame_pub): (
+        &gos_bus_client::Subscriber<RenderFrame>,
+        &mut gos_bus_client::Publisher<RenderFrame>,
+    ),
+    frames: usize,
+    out_local: &mut [u8],
+    output: &mut gos_bus_client::Publisher<RenderFrame>,
+) {
+    const SIDE: u32 = 256;
+    const BRICKS: u64 = 64;
+    let heights: Vec<u8> = (0..SIDE * SIDE)
+        .map(|i| ((i % SIDE) ^ (i / SIDE)) as u8)
+        .collect();
+    for i in 0..BRICKS {
+        c.upload_texture(2000 + i, 16, &vec![(i * 4) as u8; 16 * 16 * 4])
+            .unwrap();
+    }
+    let placements: Vec<BrickPlacement> = (0..BRICKS)
+        .map(|i| BrickPlacement {
+            magic: *b"GBRK",
+            version: 1,
+            texture_id: 2000 + i,
+            map_x: (4 + i % 8) as i32,
+            map_y: (4 + i / 8) as i32,
+            ..bytemuck::Zeroable::zeroed()
+        })
+        .collect();
+    let heightmap = RenderFrame {
+        magic: *b"GFRM",
+        version: 1,
+        kind: FRAME_TERRAIN_HEIGHTMAP,
+        pixel_format: PIXEL_R8,
+        source_id: 9,
+        width: SIDE,
+        height: SIDE,
+        stride: SIDE,
+        pixel_offset: 128,
+        pixel_bytes: SIDE * SIDE,
+        ..bytemuck::Zeroable::zeroed()
+    };
+    let _ = bus.remove_ring("terrain.bricks");
+    let bricks_ring = bus
+        .create_ring(
+            "terrain.bricks",
+            &RingConfig {
+                slot_count: 128,
+                slot_size: 64,
+                layout: BrickPlacement::SCHEMA,
+                single_producer: true,
+                ..Default::default()
+            },
+        )
+        .expect("ring");
+    let brick_sub = bricks_ring.subscriber::<BrickPlacement>().unwrap();
+    let mut brick_pub = bricks_ring.publisher::<BrickPlacement>().unwrap();
+    let out_bytes = out_local.len();
+    let (mut t_local, mut t_bus) = (Vec::new(), Vec::new());
+    for f in 0..frames + 4 {
+        let t = Instant::now();
+        c.set_heightmap(9, HeightFormat::R8, (SIDE, SIDE, SIDE), &heights)
+            .unwrap();
+        for b in &placements {
+            apply_brick(c, b).unwrap();
+        }
+        c.render(f as f32);
+        c.read_back(out_local).unwrap();
+        let local_time = t.elapsed();
+        let t = Instant::now();
+        let mut loan = frame_pub.loan().unwrap();
+        *loan.header_mut() = heightmap;
+        loan.tail_mut()[..heights.len()].copy_from_slice(&heights);
+        loan.set_tail_len(heights.len()).unwrap();
+        loan.commit().unwrap();
+        for b in &placements {
+            let mut loan = brick_pub.loan().unwrap();
+            *loan.header_mut() = *b;
+            loan.commit().unwrap();
+        }
+        let m = frame_sub.recv().unwrap();
+        apply_frame(c, m.header(), m.bytes()).unwrap();
+        drop(m);
+        for _ in 0..BRICKS {
+            let m = brick_sub.recv().unwrap();
+            apply_brick(c, m.header()).unwrap();
+        }
+        c.render(f as f32);
+        let mut loan = output.loan().unwrap();
+        c.read_back(&mut loan.tail_mut()[..out_bytes]).unwrap();
+        loan.set_tail_len(out_bytes).unwrap();
+        loan.commit().unwrap();
+        let bus_time = t.elapsed();
+        if f >= 4 {
+            t_local.push(local_time);
+            t_bus.push(bus_time);
+        }
+    }
+    let (l, b) = (median(t_local), median(t_bus));
+    println!(
+        "\n### The neural terrain with {BRICKS} bricks, its {SIDE}x{SIDE} heightmap and every placement sent each frame ({frames} frames, median)\n"
+    );
+    println!("| way | ms/frame | frames/s | bus / local |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| applied from process-local records | {:.2} | {:.1} | |",
+        ms(l),
+        1e3 / ms(l)
+    );
+    println!(
+        "| received from render.frames and terrain.bricks | {:.2} | {:.1} | {:+.1}% |",
+        ms(b),
+        1e3 / ms(b),
+        (ms(b) / ms(l) - 1.0) * 100.0
+    );
 }
