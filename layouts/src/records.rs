@@ -336,8 +336,11 @@ record! {
         pub pixel_offset: u32 = 96,
         /// Length of the pixels in bytes.
         pub pixel_bytes: u32 = 100,
+        /// The named shader style the window is drawn with (NUL-padded UTF-8, such as
+        /// `crt_cyan`; empty: plain). An unknown name draws it plain.
+        pub style: [u8; 16] = 104,
         /// Reserved, zero.
-        pub reserved: [u8; 24] = 104,
+        pub reserved: [u8; 8] = 120,
     }
 }
 

@@ -130,6 +130,8 @@ enum Content {
 
 struct Source {
     content: Content,
+    /// The named style it is drawn with (plain when unknown).
+    style: Option<String>,
     uniform: wgpu::Buffer,
     /// `None` while the RTS texture it shows has not arrived.
     bind: Option<wgpu::BindGroup>,
@@ -153,6 +155,8 @@ pub struct Compositor {
     terrain: wgpu::RenderPipeline,
     windows: wgpu::RenderPipeline,
     brick_pipeline: wgpu::RenderPipeline,
+    /// Window pipelines of the named styles.
+    styles: HashMap<String, wgpu::RenderPipeline>,
     bricks: HashMap<(i32, i32), Brick>,
     depth: wgpu::Texture,
     camera: Camera,
@@ -584,6 +588,7 @@ impl Compositor {
             terrain,
             windows,
             brick_pipeline,
+            styles: HashMap::new(),
             bricks: HashMap::new(),
             depth,
             camera: Camera::default(),
@@ -992,6 +997,7 @@ impl Compositor {
         let bind = image.map(|img| self.window_bind(&uniform, img));
         Source {
             content,
+            style: None,
             uniform,
             bind,
             placement: placement.unwrap_or(Placement {
@@ -1001,6 +1007,72 @@ impl Compositor {
                 z: 0,
                 alpha: 1.0,
             }),
+        }
+    }
+
+    /// Loads (or replaces) style `name`: WGSL that defines `fn style(uv: vec2<f32>, size:
+    /// vec2<f32>) -> vec4<f32>`, the colour at `uv` (0..1 across the window) of a window `size`
+    /// output pixels large, which may read the window's pixels with `window_texel(uv)` and the
+    /// frame's uniform (`frame.time`, ...). The source is compiled with the node's shaders and
+    /// validated; when it fails, the error's first line comes back and the style keeps its last
+    /// good version. Names are 1 to 16 bytes of `a-z`, `0-9` and `_`.
+    pub fn load_style(&mut self, name: &str, source: &str) -> Result<(), String> {
+        let good = (1..=16).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !good {
+            return Err(format!(
+                "style name {name:?} is not 1 to 16 of a-z, 0-9 and _"
+            ));
+        }
+        let device = &self.gpu.device;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(name),
+            source: wgpu::ShaderSource::Wgsl(
+                [
+                    include_str!("shaders.wgsl"),
+                    source,
+                    include_str!("styled.wgsl"),
+                ]
+                .concat()
+                .into(),
+            ),
+        });
+        let pipe = pipeline(
+            device,
+            &module,
+            (name, &self.window_pipeline_layout),
+            ("vs_window", "fs_styled"),
+            wgpu::PrimitiveTopology::TriangleStrip,
+            (FORMAT, Some(wgpu::BlendState::ALPHA_BLENDING)),
+            Some(depth_state(false)),
+        );
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with("Validation Error"))
+                .unwrap_or("invalid");
+            return Err(first.to_string());
+        }
+        self.styles.insert(name.to_string(), pipe);
+        Ok(())
+    }
+
+    /// The names of the styles loaded, sorted.
+    pub fn styles(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.styles.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Draws the window of `source_id` with style `style` (None or an unknown name: plain).
+    pub fn set_style(&mut self, source_id: u64, style: Option<&str>) {
+        if let Some(s) = self.sources.get_mut(&source_id) {
+            s.style = style.map(str::to_string);
         }
     }
 
@@ -1105,8 +1177,9 @@ impl Compositor {
                 pass.set_bind_group(1, bind, &[]);
                 pass.draw(0..BRICK_STEPS * BRICK_STEPS * 6, 0..1);
             }
-            pass.set_pipeline(&self.windows);
-            for (_, bind) in &order {
+            for (s, bind) in &order {
+                let styled = s.style.as_ref().and_then(|name| self.styles.get(name));
+                pass.set_pipeline(styled.unwrap_or(&self.windows));
                 pass.set_bind_group(1, *bind, &[]);
                 pass.draw(0..4, 0..1);
             }

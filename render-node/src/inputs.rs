@@ -67,6 +67,19 @@ pub fn placement(f: &RenderFrame) -> Result<Placement, String> {
     })
 }
 
+/// The style a frame names: its `style` bytes up to the first NUL, when they are UTF-8 and
+/// not empty.
+pub fn style_of(f: &RenderFrame) -> Option<&str> {
+    let end = f
+        .style
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(f.style.len());
+    std::str::from_utf8(&f.style[..end])
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
 /// The `pixel_bytes` bytes at `pixel_offset` of a payload, checked against its length.
 fn pixels_of(body: &[u8], offset: u32, len: u64) -> Result<&[u8], String> {
     let start = offset as usize;
@@ -125,6 +138,7 @@ pub fn apply_frame(
             (w, h) => return Err(bad(format!("size {w}x{h} is not within 1..={max}"))),
         };
         c.show_texture(f.source_id, f.texture_id, size, place);
+        c.set_style(f.source_id, style_of(f));
         return Ok(Applied::ShowsTexture);
     }
     let pixels = pixels_of(body, f.pixel_offset, f.pixel_bytes as u64).map_err(bad)?;
@@ -163,6 +177,7 @@ pub fn apply_frame(
     });
     c.upload_pixels(f.source_id, format, geometry, pixels, dirty)?;
     c.place(f.source_id, place);
+    c.set_style(f.source_id, style_of(f));
     let rows = dirty.map_or(f.height, |d| d.h) as u64;
     let row = dirty.map_or(f.width, |d| d.w) as u64 * 4;
     Ok(Applied::Window { bytes: rows * row })

@@ -11,6 +11,7 @@
 mod compositor;
 mod gpu;
 pub mod inputs;
+pub mod styles;
 pub mod terrain;
 #[cfg(feature = "window")]
 pub mod window;

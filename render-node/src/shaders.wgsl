@@ -122,15 +122,22 @@ fn vs_window(@builtin(vertex_index) i: u32) -> Vs {
     return out;
 }
 
-@fragment
-fn fs_window(v: Vs) -> @location(0) vec4<f32> {
-    var c = textureSampleLevel(pixels, nearest, v.uv, 0.0);
+// The window's own pixel at uv (0..1 across it), as RGBA whatever its format, opaque when
+// its alpha carries data. Styles read the window through it.
+fn window_texel(uv: vec2<f32>) -> vec4<f32> {
+    var c = textureSampleLevel(pixels, nearest, uv, 0.0);
     if (window.bgra > 0.5) {
         c = c.bgra;
     }
     if (window.opaque > 0.5) {
         c.a = 1.0;
     }
+    return c;
+}
+
+@fragment
+fn fs_window(v: Vs) -> @location(0) vec4<f32> {
+    let c = window_texel(v.uv);
     return vec4<f32>(c.rgb, c.a * window.alpha);
 }
 

@@ -806,3 +806,100 @@ fn a_brick_shows_its_texels_where_its_map_cell_projects() {
     assert!(![RED, BLUE].contains(&px(&img, lx, ly)));
     assert_eq!(c.gpu().errors(), 0);
 }
+
+#[test]
+fn the_crt_style_darkens_every_other_scanline_and_a_broken_one_keeps_the_last_good() {
+    let crt = include_str!("../styles/crt_cyan.wgsl");
+    let mut c = compositor();
+    c.load_style("crt_cyan", crt).unwrap();
+    assert_eq!(c.styles(), vec!["crt_cyan".to_string()]);
+    // A flat grey window, 64x32 at (100, 40), named crt_cyan.
+    let grey = [160, 160, 160, 255];
+    let mut f = window(3, (100, 40), (64, 32));
+    f.style[..8].copy_from_slice(b"crt_cyan");
+    apply_frame(&mut c, &f, &payload(&f, &solid(64, 32, grey))).unwrap();
+    let img = frame(&mut c);
+    // Near the centre (no curvature there): even rows bright and cyan, odd rows darker.
+    let even = px(&img, 132, 56);
+    let odd = px(&img, 132, 57);
+    assert!(even[0] < even[1] && even[1] == even[2], "cyan: {even:?}");
+    assert!(
+        (odd[1] as u32) < even[1] as u32 * 6 / 10,
+        "every other scanline darker: {even:?} / {odd:?}"
+    );
+    // The same window plain: no scanlines.
+    let mut plain = f;
+    plain.style = [0; 16];
+    apply_frame(&mut c, &plain, &payload(&plain, &solid(64, 32, grey))).unwrap();
+    let img = frame(&mut c);
+    assert_eq!((px(&img, 132, 56), px(&img, 132, 57)), (grey, grey));
+    // A broken version is refused with its reason, and the last good one stays.
+    let err = c
+        .load_style("crt_cyan", "fn style(uv: vec2<f32>) -> nonsense {}")
+        .unwrap_err();
+    assert!(!err.is_empty() && !err.contains('\n'), "{err}");
+    apply_frame(&mut c, &f, &payload(&f, &solid(64, 32, grey))).unwrap();
+    let img = frame(&mut c);
+    assert!(
+        (px(&img, 132, 57)[1] as u32) < px(&img, 132, 56)[1] as u32 * 6 / 10,
+        "the previous style still draws"
+    );
+    assert!(c.load_style("Bad Name", crt).is_err());
+    assert_eq!(c.gpu().errors(), 0, "a refused style is not a GPU error");
+}
+
+#[test]
+fn a_style_folder_is_loaded_and_reloaded_and_a_broken_file_keeps_the_last_good() {
+    use gos_render_node::styles::StyleFolder;
+    use std::time::{Duration, SystemTime};
+    let dir = std::env::temp_dir().join(format!("gos-styles-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("half.wgsl");
+    std::fs::write(
+        &file,
+        "fn style(uv: vec2<f32>, size: vec2<f32>) -> vec4<f32> { return vec4<f32>(window_texel(uv).rgb * 0.5, 1.0); }",
+    )
+    .unwrap();
+    let mut c = compositor();
+    let mut folder = StyleFolder::new(&dir, Duration::ZERO);
+    let said = folder.poll(&mut c);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].starts_with("style half loaded"), "{said:?}");
+    assert!(
+        folder.poll(&mut c).is_empty(),
+        "nothing changed, nothing reloaded"
+    );
+    // The file is rewritten broken (a later modification time): refused in one line, and
+    // the style stays as it was.
+    std::fs::write(
+        &file,
+        "fn style(uv: vec2<f32>, size: vec2<f32>) -> vec4<f32> { return oops; }",
+    )
+    .unwrap();
+    let later = SystemTime::now() + Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let said = folder.poll(&mut c);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].contains("refused") && said[0].contains("keeping the last good one"),
+        "{said:?}"
+    );
+    assert_eq!(c.styles(), vec!["half".to_string()]);
+    let mut f = window(4, (10, 10), (8, 8));
+    f.style[..4].copy_from_slice(b"half");
+    apply_frame(&mut c, &f, &payload(&f, &solid(8, 8, [200, 100, 50, 255]))).unwrap();
+    let p = px(&frame(&mut c), 12, 12);
+    assert_eq!(
+        [p[0], p[1], p[2]],
+        [100, 50, 25],
+        "the last good style draws"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(c.gpu().errors(), 0);
+}

@@ -88,6 +88,10 @@ class PixelWindow:
     (also at a normal exit of the interpreter) sends `FRAME_FLAG_CLOSE`, which removes it at
     once; a process killed outright has its window fade.
 
+    `style` names a shader style the render node draws the window with (`crt_cyan` is built
+    in: curvature, scanlines, a cyan glow; `gos-render-node --styles DIR` loads more); an
+    unknown name draws it plain.
+
     Alpha is opacity: the node blends each window over what lies below by its pixels' alpha.
     Pixels whose fourth byte is data rather than opacity (RTS textures are) would come out
     see-through: pass `opaque=True` to publish them with alpha 255.
@@ -108,6 +112,7 @@ class PixelWindow:
         zoom: float = 1.0,
         *,
         opaque: bool = False,
+        style: Optional[str] = None,
         ring: str = "render.frames",
         source_id: Optional[int] = None,
     ) -> None:
@@ -117,6 +122,12 @@ class PixelWindow:
         if not (1 <= w <= MAX_SIDE and 1 <= h <= MAX_SIDE):
             raise InvalidArgument(f"window size {w}x{h} is not within 1..{MAX_SIDE} on each side")
         self._check_place(position, zoom)
+        self._style = b""
+        if style:
+            self._style = style.encode()
+            if len(self._style) > 16:
+                raise InvalidArgument(f"style name {style!r} is longer than 16 bytes")
+        self.style = style
         self.bus = bus if isinstance(bus, Bus) else Bus.attach(bus)
         self.title = title
         self.width, self.height = w, h
@@ -166,6 +177,7 @@ class PixelWindow:
         h.pos_x, h.pos_y = self.position
         h.zoom = self.zoom
         h.z_order = self.z
+        h.style[: len(self._style)] = list(self._style)
 
     def _publish(self, dirty: Optional[Tuple[int, int, int, int]], timeout: Optional[float]) -> None:
         """The whole picture (the node uploads only `dirty` when given). Holds the lock."""

@@ -103,3 +103,18 @@ def test_a_window_goes_when_its_process_ends(render_node: RenderNode, ending: st
     finally:
         if child.poll() is None:
             child.kill()
+
+
+def test_a_window_in_the_crt_cyan_style_has_dark_scanlines(render_node: RenderNode) -> None:
+    node = render_node
+    win = gos_bus.PixelWindow(node.bus, "crt", size=(64, 32), position=(100, 40), style="crt_cyan")
+    win.update(solid(64, 32, (160, 160, 160, 255)))
+
+    def scanlines(f: bytes) -> bool:
+        even, odd = node.pixel(f, 132, 56), node.pixel(f, 132, 57)
+        return even[1] > 100 and odd[1] < even[1] * 0.6 and even[0] < even[1]
+
+    node.until("the window's scanlines", scanlines)
+    win.close()
+    with pytest.raises(gos_bus.InvalidArgument, match="longer than 16 bytes"):
+        gos_bus.PixelWindow(node.bus, "x", style="a_style_name_too_long")

@@ -53,6 +53,10 @@ struct Args {
     /// Write a PNG snapshot every N frames (with --snapshot-dir).
     #[arg(long)]
     snapshot_every: Option<u64>,
+    /// A folder of shader styles (NAME.wgsl, each defining `fn style(uv, size) -> vec4<f32>`),
+    /// loaded at start and again when a file changes; crt_cyan is built in.
+    #[arg(long)]
+    styles: Option<PathBuf>,
     /// Folder of the snapshots.
     #[arg(long, default_value = "snapshots")]
     snapshot_dir: PathBuf,
@@ -168,6 +172,11 @@ fn run(a: Args) -> Result<(), String> {
         std::fs::create_dir_all(&a.snapshot_dir)
             .map_err(|e| format!("cannot create {}: {e}", a.snapshot_dir.display()))?;
     }
+    gos_render_node::styles::load_built_in(&mut c)?;
+    let mut style_folder = a
+        .styles
+        .as_deref()
+        .map(|d| gos_render_node::styles::StyleFolder::new(d, Duration::from_secs(1)));
     // RTS textures are optional: a bus without the ring still composites windows.
     let textures = match bus.subscriber::<RtsTexture>("rts.textures") {
         Ok(t) => Some(t),
@@ -209,6 +218,12 @@ fn run(a: Args) -> Result<(), String> {
     {
         let t0 = Instant::now();
         let cpu0 = gos_bus_client::proc::thread_cpu_time();
+        // Styles new or changed in the folder (a broken one keeps the last good version).
+        if let Some(folder) = style_folder.as_mut() {
+            for line in folder.poll(&mut c) {
+                println!("gos-render-node: {line}");
+            }
+        }
         // RTS textures first, so a window published with its texture shows it at once.
         if let Some(textures) = &textures {
             while let Some(msg) = next(textures, &mut skips)? {
