@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn decodes_a_render_frame() {
-        let f = RenderFrame {
+        let mut f = RenderFrame {
             magic: *b"GFRM",
             version: 1,
             width: 640,
@@ -163,12 +163,14 @@ mod tests {
             zoom: 1.5,
             ..bytemuck::Zeroable::zeroed()
         };
+        f.style[..8].copy_from_slice(b"crt_cyan");
         let d = decode(&RenderFrame::SCHEMA, bytemuck::bytes_of(&f));
         assert_eq!(d.get("magic").unwrap(), "GFRM");
         assert_eq!(d.get("width").unwrap(), 640);
         assert_eq!(d.get("pos_x").unwrap(), -5);
         assert_eq!(d.get("zoom").unwrap(), 1.5);
-        assert_eq!(d.get("reserved").unwrap(), &"0".repeat(48));
+        assert_eq!(d.get("style").unwrap(), "crt_cyan");
+        assert_eq!(d.get("reserved").unwrap(), &"0".repeat(16));
         let names: Vec<&str> = d.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             &names[..4],
