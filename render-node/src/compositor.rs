@@ -926,6 +926,19 @@ impl Compositor {
         let bpp = format.bytes_per_pixel();
         check_rows(width, height, stride, bpp, pixels.len(), max)
             .map_err(|reason| RenderError::BadFrame { source_id, reason })?;
+        if format == HeightFormat::R32F {
+            // Heights move the terrain's vertices: a NaN or infinity would tear the mesh.
+            let row = (width * 4) as usize;
+            let bad = (0..height as usize)
+                .flat_map(|y| pixels[y * stride as usize..][..row].chunks_exact(4))
+                .any(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite());
+            if bad {
+                return Err(RenderError::BadFrame {
+                    source_id,
+                    reason: "an R32F height is not a finite number".into(),
+                });
+            }
+        }
         let tf = format.texture_format();
         let same = self
             .heightmap
@@ -1027,7 +1040,13 @@ impl Compositor {
             ));
         }
         let device = &self.gpu.device;
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        // Every kind of error the module or the pipeline may raise (a backend's compiler
+        // failing comes as Internal): any of them refuses the style.
+        let scopes = [
+            device.push_error_scope(wgpu::ErrorFilter::Validation),
+            device.push_error_scope(wgpu::ErrorFilter::OutOfMemory),
+            device.push_error_scope(wgpu::ErrorFilter::Internal),
+        ];
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(name),
             source: wgpu::ShaderSource::Wgsl(
@@ -1049,7 +1068,12 @@ impl Compositor {
             (FORMAT, Some(wgpu::BlendState::ALPHA_BLENDING)),
             Some(depth_state(false)),
         );
-        if let Some(e) = pollster::block_on(scope.pop()) {
+        let errors: Vec<wgpu::Error> = scopes
+            .into_iter()
+            .rev()
+            .filter_map(|scope| pollster::block_on(scope.pop()))
+            .collect();
+        if let Some(e) = errors.into_iter().next() {
             let text = e.to_string();
             let first = text
                 .lines()

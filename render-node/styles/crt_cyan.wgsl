@@ -1,5 +1,5 @@
 // crt_cyan: a cyan cathode-ray tube. The picture bulges (barrel curvature), every other
-// scanline is dark, and a soft cyan glow comes from the neighbouring texels.
+// scanline is dark, and a soft cyan glow comes from the neighbouring texels of the window.
 // A style defines `style(uv, size)`: the colour at uv (0..1 across the window) of a window
 // `size` output pixels large; `window_texel(uv)` reads the window's own pixels.
 
@@ -11,7 +11,7 @@ fn style(uv: vec2<f32>, size: vec2<f32>) -> vec4<f32> {
     if (any(at < vec2<f32>(0.0)) || any(at > vec2<f32>(1.0))) {
         return vec4<f32>(0.0, 0.0, 0.0, 1.0);
     }
-    let texel = 1.0 / size;
+    let texel = 1.0 / vec2<f32>(textureDimensions(pixels));
     let base = window_texel(at);
     // Glow: the average of the four neighbours, tinted cyan.
     let around = (window_texel(at + vec2<f32>(texel.x, 0.0)) + window_texel(at - vec2<f32>(texel.x, 0.0))

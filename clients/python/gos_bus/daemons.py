@@ -224,19 +224,28 @@ class TerrainKeeper(BaseDaemon):
         if terrain is None:
             return 0
         laid = 0
+        # Where each file lies already (the manifest's bricks too): a changed file is laid
+        # again on its own cell, a new one on the next free cell.
+        at = {os.path.realpath(path): cell for cell, path in terrain.placed().items()}
         free = [c for c in self._cells() if c not in terrain.bricks]
         for entry in sorted(os.scandir(self.folder), key=lambda e: e.name):
-            if not entry.name.endswith(".rts.png") or not entry.is_file() or not free:
+            if not entry.name.endswith(".rts.png") or not entry.is_file():
                 continue
             mtime = entry.stat().st_mtime_ns
-            if self._tried.get(entry.path) == mtime:
+            real = os.path.realpath(entry.path)
+            if self._tried.get(real) == mtime or (real in at and real not in self._tried):
+                self._tried[real] = mtime
                 continue
-            self._tried[entry.path] = mtime
-            cell = free.pop(0)
+            self._tried[real] = mtime
+            own = at.get(real)
+            if own is None and not free:
+                continue
+            cell = own if own is not None else free.pop(0)
             try:
                 terrain.add_brick(cell, entry.path)
             except GosBusError as e:
-                free.insert(0, cell)
+                if own is None:
+                    free.insert(0, cell)
                 print(f"terrain: skipped {entry.name}: {e}", file=sys.stderr, flush=True)
                 continue
             laid += 1

@@ -132,6 +132,11 @@ class NeuralTerrain:
         for cell in list(self.bricks):
             self.remove_brick(cell)
 
+    def placed(self) -> Dict[Cell, str]:
+        """The bricks laid: map cell -> the path of its `.rts.png`."""
+        with self._lock:
+            return {cell: b[1] for cell, b in self._bricks.items()}
+
     @property
     def bricks(self) -> Dict[Cell, int]:
         """The bricks laid: map cell -> texture id."""
@@ -152,14 +157,26 @@ class NeuralTerrain:
         per_texture = max(1, round(self.retexture / self.republish))
         while not self._stop.wait(self.republish):
             rounds += 1
+            # The placements under the lock (tiny records; a brick removed meanwhile must not
+            # come back), one at a time: a full ring skips that brick until the next round.
             with self._lock:
-                try:
-                    for cell, (texture_id, path, stamp) in self._bricks.items():
-                        if rounds % per_texture == 0:
-                            self._textures.publish(path, timeout=0.5)
+                bricks = list(self._bricks.items())
+                for cell, (texture_id, _, stamp) in bricks:
+                    try:
                         self._send(cell, texture_id, stamp, 0)
+                    except GosBusError:
+                        continue
+            if rounds % per_texture:
+                continue
+            # The textures outside it (decoding takes time), each on its own: a file gone or
+            # broken since is skipped, the others still go.
+            for path in sorted({b[1] for _, b in bricks}):
+                if self._stop.is_set():
+                    return
+                try:
+                    self._textures.publish(path, timeout=0.5)
                 except GosBusError:
-                    continue  # a full ring or a closed client: the next round tries again
+                    continue
 
     def close(self) -> None:
         """Stops republishing and leaves the rings (the bricks stay on the terrain)."""

@@ -127,7 +127,6 @@ class PixelWindow:
             self._style = style.encode()
             if len(self._style) > 16:
                 raise InvalidArgument(f"style name {style!r} is longer than 16 bytes")
-        self.style = style
         self.bus = bus if isinstance(bus, Bus) else Bus.attach(bus)
         self.title = title
         self.width, self.height = w, h
@@ -156,6 +155,11 @@ class PixelWindow:
         ref = weakref.ref(self)
         self._atexit = lambda: (lambda w: w.close() if w is not None else None)(ref())
         atexit.register(self._atexit)
+
+    @property
+    def style(self) -> Optional[str]:
+        """The shader style it is drawn with (fixed when the window is made)."""
+        return self._style.decode() or None
 
     @staticmethod
     def _check_place(position: Tuple[int, int], zoom: float) -> None:

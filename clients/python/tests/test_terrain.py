@@ -90,3 +90,36 @@ def test_bad_manifests_and_cells_are_refused_in_one_line(render_node: RenderNode
             terrain.add_brick((-1, 0), SAMPLES / "blob-1.rts.png")
         with pytest.raises(gos_bus.InvalidArgument, match="position is"):
             terrain.add_brick("here", SAMPLES / "blob-1.rts.png")
+
+
+def test_the_terrain_daemon_lays_each_file_once_and_a_changed_one_on_its_own_cell(render_node: RenderNode,
+                                                                                  tmp_path: Path) -> None:
+    import os
+    import shutil
+
+    from gos_bus.daemons import TerrainKeeper
+
+    folder = tmp_path / "bricks"
+    folder.mkdir()
+    for name in ("blob-1.rts.png", "blob-5.rts.png"):
+        shutil.copy(SAMPLES / name, folder / name)
+    manifest = tmp_path / "map.json"
+    manifest.write_text(json.dumps({"3,3": {"brick": "blob-1", "timestamp": 1}}))
+    keeper = TerrainKeeper(str(folder), bus=render_node.bus, manifest=str(manifest), log_events=False)
+    keeper.on_start()
+    try:
+        assert keeper.terrain is not None
+        placed = keeper.terrain.placed()
+        # The manifest's brick where it says, the other file on a free cell: each once.
+        assert sorted(Path(p).name for p in placed.values()) == ["blob-1.rts.png", "blob-5.rts.png"]
+        assert Path(placed[(3, 3)]).name == "blob-1.rts.png"
+        assert keeper.scan() == 0, "nothing new, nothing laid"
+        cell = next(c for c, p in placed.items() if p.endswith("blob-5.rts.png"))
+        # The file changes: laid again on its own cell, not on a new one.
+        later = os.stat(folder / "blob-5.rts.png").st_mtime + 10
+        os.utime(folder / "blob-5.rts.png", (later, later))
+        assert keeper.scan() == 1
+        again = keeper.terrain.placed()
+        assert len(again) == 2 and again[cell].endswith("blob-5.rts.png")
+    finally:
+        keeper.on_stop()
