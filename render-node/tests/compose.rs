@@ -903,3 +903,20 @@ fn a_style_folder_is_loaded_and_reloaded_and_a_broken_file_keeps_the_last_good()
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(c.gpu().errors(), 0);
 }
+
+#[test]
+fn a_heightmap_with_a_height_that_is_not_a_number_is_refused() {
+    let mut c = compositor();
+    let mut heights: Vec<u8> = (0..8 * 8).flat_map(|_| 0.5f32.to_le_bytes()).collect();
+    heights[12..16].copy_from_slice(&f32::NAN.to_le_bytes());
+    let f = RenderFrame {
+        kind: FRAME_TERRAIN_HEIGHTMAP,
+        pixel_format: PIXEL_R32F,
+        stride: 32,
+        pixel_bytes: heights.len() as u32,
+        ..window(77, (0, 0), (8, 8))
+    };
+    let e = apply_frame(&mut c, &f, &payload(&f, &heights)).unwrap_err();
+    assert!(e.to_string().contains("not a finite number"), "{e}");
+    assert_eq!(c.gpu().errors(), 0);
+}
