@@ -815,24 +815,38 @@ impl Compositor {
         } else {
             lift
         };
-        if let Some(b) = self.bricks.get_mut(&(x, y)) {
-            if b.texture_id != texture_id {
-                b.bind = None;
+        let n = cells as f32;
+        let (u, v) = (x as f32 / n, y as f32 / n);
+        let shape = WindowUniform {
+            rect: [u, v, u + 1.0 / n, v + 1.0 / n],
+            alpha: lift,
+            bgra: 0.0,
+            opaque: 1.0,
+            pad: BRICK_STEPS as f32,
+        };
+        let brick = match self.bricks.get_mut(&(x, y)) {
+            Some(b) => {
+                if (b.texture_id, b.lift) == (texture_id, lift) {
+                    return Ok(()); // republished as it was: nothing to write
+                }
+                if b.texture_id != texture_id {
+                    b.bind = None;
+                }
+                b.texture_id = texture_id;
+                b.lift = lift;
+                b
             }
-            b.texture_id = texture_id;
-            b.lift = lift;
-            return Ok(());
-        }
-        let uniform = uniform_buffer::<WindowUniform>(&self.gpu.device, "brick uniform");
-        self.bricks.insert(
-            (x, y),
-            Brick {
+            None => self.bricks.entry((x, y)).or_insert(Brick {
                 texture_id,
                 lift,
-                uniform,
+                uniform: uniform_buffer::<WindowUniform>(&self.gpu.device, "brick uniform"),
                 bind: None,
-            },
-        );
+            }),
+        };
+        // The brick's shape (its cell and lift) changes only here: written once, not per frame.
+        self.gpu
+            .queue
+            .write_buffer(&brick.uniform, 0, bytemuck::bytes_of(&shape));
         Ok(())
     }
 
@@ -852,7 +866,7 @@ impl Compositor {
         v
     }
 
-    /// Binds the bricks whose texture has arrived and writes every brick's uniform.
+    /// Binds the bricks whose texture has arrived (their uniforms were written when placed).
     fn prepare_bricks(&mut self) {
         let binds: Vec<((i32, i32), wgpu::BindGroup)> = self
             .bricks
@@ -867,21 +881,6 @@ impl Compositor {
             if let Some(b) = self.bricks.get_mut(&cell) {
                 b.bind = Some(bind);
             }
-        }
-        let n = gos_layouts::records::BRICK_MAP_CELLS as f32;
-        for (&(x, y), b) in &self.bricks {
-            let (u, v) = (x as f32 / n, y as f32 / n);
-            self.gpu.queue.write_buffer(
-                &b.uniform,
-                0,
-                bytemuck::bytes_of(&WindowUniform {
-                    rect: [u, v, u + 1.0 / n, v + 1.0 / n],
-                    alpha: b.lift,
-                    bgra: 0.0,
-                    opaque: 1.0,
-                    pad: BRICK_STEPS as f32,
-                }),
-            );
         }
     }
 
@@ -1095,8 +1094,11 @@ impl Compositor {
 
     /// Draws the window of `source_id` with style `style` (None or an unknown name: plain).
     pub fn set_style(&mut self, source_id: u64, style: Option<&str>) {
+        // Called for every frame: allocates only when the style changes.
         if let Some(s) = self.sources.get_mut(&source_id) {
-            s.style = style.map(str::to_string);
+            if s.style.as_deref() != style {
+                s.style = style.map(str::to_string);
+            }
         }
     }
 

@@ -6,7 +6,7 @@ import ctypes
 import threading
 import time
 import weakref
-from typing import Any, Iterator, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Protocol, Tuple, TypeVar
 
 from . import _native
 from .errors import Full, GosBusError, InvalidArgument, LayoutMismatch, NoSuchRing, Timeout, from_code
@@ -78,6 +78,44 @@ class _Deadline:
         if left <= WAIT_SLICE:
             return max(0, int(left * 1e9)), True
         return int(WAIT_SLICE * 1e9), False
+
+
+_R = TypeVar("_R")
+
+
+def _longer(timeout: Optional[float]) -> bool:
+    """Whether a wait of `timeout` seconds goes on after a first call that waited one slice."""
+    return timeout is None or timeout > WAIT_SLICE
+
+
+def _sliced_rest(
+    lock: threading.Lock, call: Callable[[int], Tuple[int, Optional[_R]]], timeout: Optional[float]
+) -> Tuple[int, Optional[_R]]:
+    """The rest of a wait of `timeout` seconds (None: forever) whose first call waited one
+    slice and timed out: `call(ns)` under `lock`, slice after slice, the lock let go in
+    between (so that other threads and `close()` get in), until it returns something other
+    than TIMEOUT or the time is up. `call` returns the library's status and, on success,
+    what it made under the lock. (The first call is made inline by each caller: that is the
+    hot path, one call into the library under one lock.)"""
+    wait = _Deadline(None if timeout is None else timeout - WAIT_SLICE)
+    while True:
+        with lock:
+            ns, last = wait.slice()
+            code, result = call(ns)
+        if code != _TIMEOUT or last:
+            return code, result
+
+
+def _sliced(
+    lock: threading.Lock, call: Callable[[int], Tuple[int, Optional[_R]]], timeout: Optional[float]
+) -> Tuple[int, Optional[_R]]:
+    """`call(ns)` under `lock` for a wait of up to `timeout` seconds, in slices: the first
+    call, then `_sliced_rest` when it timed out and time is left."""
+    with lock:
+        code, result = call(_first_wait(timeout))
+    if code == _TIMEOUT and _longer(timeout):
+        return _sliced_rest(lock, call, timeout)
+    return code, result
 
 
 class _Closeable(Protocol):
@@ -388,53 +426,46 @@ class Publisher:
         """Loans the next slot, waiting for space up to `timeout` seconds (None: forever;
         0: Full at once when the ring is full). The record comes pre-filled (see
         `LoanedMessage`)."""
-        wait = _Deadline(timeout)
-        while True:
-            with self._lock:
-                ns, last = wait.slice()
-                code = _lib.gos_publisher_loan(self._live(), ns, ctypes.byref(self._loan))
-                if code == _native.TIMEOUT:
-                    if not last:
-                        continue
-                    if timeout == 0:
-                        raise Full(f"ring '{self.ring.name}' is full")
-                    raise Timeout(f"ring '{self.ring.name}' stayed full for {timeout:g} s (its readers are behind)")
-                _check(code)
-                m = LoanedMessage(self, self._loan)
-                self._open, self._open_in = m, threading.get_ident()
-                return m
+        code, loaned = _sliced(self._lock, self._loan_call, timeout)
+        if loaned is None:
+            raise self._refused(code, timeout)
+        return loaned
+
+    def _loan_call(self, ns: int) -> Tuple[int, Optional[LoanedMessage]]:
+        """One loan, waiting up to `ns`. Holds the lock."""
+        code = _lib.gos_publisher_loan(self._live(), ns, ctypes.byref(self._loan))
+        if code != _OK:
+            return code, None
+        m = LoanedMessage(self, self._loan)
+        self._open, self._open_in = m, threading.get_ident()
+        return code, m
 
     def send(self, data: bytes, timeout: Optional[float] = None) -> None:
         """Copies `data` into a slot and publishes it (one call into the library), waiting
         for space up to `timeout` seconds (None: forever; 0: Full at once)."""
+        n = len(data)
         with self._lock:
             handle = self._handle
             if not handle:
                 raise _closed("publisher", self.ring.name)
-            code = _lib.gos_publisher_send(handle, data, len(data), _first_wait(timeout))
+            code = _lib.gos_publisher_send(handle, data, n, _first_wait(timeout))
         if code == _OK:
             return
-        if code != _TIMEOUT:
-            raise from_code(code, _native.last_error())
-        if timeout is not None and timeout <= WAIT_SLICE:
-            self._full(timeout)
-        # A longer wait, in slices, so that other threads and close() get in.
-        wait = _Deadline(None if timeout is None else timeout - WAIT_SLICE)
-        while True:
-            with self._lock:
-                ns, last = wait.slice()
-                code = _lib.gos_publisher_send(self._live(), data, len(data), ns)
+        if code == _TIMEOUT and _longer(timeout):
+            code, _ = _sliced_rest(
+                self._lock, lambda ns: (_lib.gos_publisher_send(self._live(), data, n, ns), None), timeout
+            )
             if code == _OK:
                 return
-            if code != _TIMEOUT:
-                raise from_code(code, _native.last_error())
-            if last:
-                self._full(timeout)
+        raise self._refused(code, timeout)
 
-    def _full(self, timeout: Optional[float]) -> None:
+    def _refused(self, code: int, timeout: Optional[float]) -> GosBusError:
+        """The error of a loan or send that returned `code`."""
+        if code != _TIMEOUT:
+            return from_code(code, _native.last_error())
         if timeout == 0:
-            raise Full(f"ring '{self.ring.name}' is full")
-        raise Timeout(f"ring '{self.ring.name}' stayed full for {timeout:g} s (its readers are behind)")
+            return Full(f"ring '{self.ring.name}' is full")
+        return Timeout(f"ring '{self.ring.name}' stayed full for {timeout:g} s (its readers are behind)")
 
     def _settle(self) -> None:
         """The open loan is over (committed or abandoned). Holds the lock."""
@@ -622,23 +653,18 @@ class Subscriber:
             code = _lib.gos_subscriber_recv(handle, _first_wait(timeout), self._msg_ref)
             if code == _OK:
                 return self._message()
+        if code == _TIMEOUT and _longer(timeout):
+            code, msg = _sliced_rest(self._lock, self._recv_call, timeout)
+            if msg is not None:
+                return msg
         if code != _TIMEOUT:
             raise from_code(code, _native.last_error())
-        if timeout is None or timeout > WAIT_SLICE:
-            # A longer wait, in slices, so that other threads and close() get in.
-            wait = _Deadline(None if timeout is None else timeout - WAIT_SLICE)
-            while True:
-                with self._lock:
-                    handle = self._live()
-                    ns, last = wait.slice()
-                    code = _lib.gos_subscriber_recv(handle, ns, self._msg_ref)
-                    if code == _OK:
-                        return self._message()
-                if code != _TIMEOUT:
-                    raise from_code(code, _native.last_error())
-                if last:
-                    break
         raise Timeout(f"no message on ring '{self.ring.name}' within {timeout:g} s")
+
+    def _recv_call(self, ns: int) -> Tuple[int, Optional[Message]]:
+        """One receive, waiting up to `ns`. Holds the lock."""
+        code = _lib.gos_subscriber_recv(self._live(), ns, self._msg_ref)
+        return code, self._message() if code == _OK else None
 
     def _message(self) -> Message:
         """The message the library just handed out (in `self._msg`). Holds the lock."""

@@ -158,9 +158,13 @@ class BaseDaemon:
     # -- helpers -------------------------------------------------------------------------
     def publish(self, ring: str, data: bytes, timeout: Optional[float] = 5.0) -> None:
         """Copies `data` into a message on `ring` (its publisher opened on first use)."""
+        self._publisher(ring).send(data, timeout=timeout)
+
+    def _publisher(self, ring: str) -> Publisher:
+        """The daemon's publisher on `ring`, opened on first use."""
         if ring not in self._publishers:
             self._publishers[ring] = self.bus.publisher(ring)
-        self._publishers[ring].send(data, timeout=timeout)
+        return self._publishers[ring]
 
     def stop(self, reason: str = "stop()") -> None:
         """Asks the run loop to stop after the current brick."""
@@ -204,11 +208,9 @@ class BaseDaemon:
             "length": len(payload),
         }
         try:
-            if ring not in self._publishers:
-                self._publishers[ring] = self.bus.publisher(ring)
-            room = self._publishers[ring].ring.slot_size
+            pub = self._publisher(ring)
             line = json.dumps(head).encode() + b"\n"
-            self._publishers[ring].send(line + payload[: max(0, room - len(line))], timeout=5.0)
+            pub.send(line + payload[: max(0, pub.ring.slot_size - len(line))], timeout=5.0)
         except GosBusError as e:
             self.log_event("error_occurred", seq=msg.seq, error=f"dead letter not parked: {type(e).__name__}: {e}",
                            attempt=attempts, action="drop")

@@ -8,13 +8,13 @@ import json
 import os
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 if TYPE_CHECKING:
     from .dna import HybridDNA
 
 from . import _native
-from .client import Bus, Ring, _check, _Deadline
+from .client import Bus, Ring, _check, _sliced
 from .errors import GosBusError, InvalidArgument
 
 
@@ -45,20 +45,16 @@ class RtsPublisher:
         Timeout (nothing published) if no slot came free within `timeout` seconds."""
         tid, size = ctypes.c_uint64(), ctypes.c_uint64()
         digest = ctypes.create_string_buffer(32)
-        wait = _Deadline(timeout)
-        while True:
-            # A long wait in slices (the file is read again for each), so close() gets in.
-            with self._lock:
-                if not self._handle:
-                    raise InvalidArgument(f"this RTS publisher on ring '{self.ring.name}' was closed: make a new one")
-                ns, last = wait.slice()
-                code = _native.lib.gos_rts_publish(
-                    self._handle, str(path).encode(), ns, ctypes.byref(tid), ctypes.byref(size), digest
-                )
-                if code == _native.TIMEOUT and not last:
-                    continue
-                _check(code)
-                break
+        def call(ns: int) -> Tuple[int, None]:
+            # A long wait goes in slices (the file is read again for each), so close() gets in.
+            if not self._handle:
+                raise InvalidArgument(f"this RTS publisher on ring '{self.ring.name}' was closed: make a new one")
+            code = _native.lib.gos_rts_publish(
+                self._handle, str(path).encode(), ns, ctypes.byref(tid), ctypes.byref(size), digest
+            )
+            return int(code), None
+
+        _check(_sliced(self._lock, call, timeout)[0])
         return Published(tid.value, size.value, digest.raw.hex())
 
     def close(self) -> None:
