@@ -87,7 +87,7 @@ fn adopt(bus: &str, ring: &str, cfg: &RingConfig) -> Result<Segment> {
     Ok(seg)
 }
 
-/// The layouts document the registry carries, as JSON (`{"records", "segment", "constants"}`)
+/// The layouts document the registry carries, as JSON (`{"records", "segment", "elements", "constants"}`)
 /// (see `gos-bus layouts --json`), so that a client in any language builds its views from the
 /// bus itself.
 pub fn schemas_json() -> String {

@@ -13,7 +13,7 @@ pub mod schema;
 pub mod segment;
 pub mod values;
 
-pub use records::{BrickPlacement, DnaJob, DnaResult, RenderFrame, RtsTexture};
+pub use records::{BrickPlacement, DnaJob, DnaResult, RenderFrame, RtsTexture, TerminalCell};
 pub use registry::{RegistryHeader, RegistryRing};
 pub use schema::{Constant, Field, Record, Scalar, Schema};
 pub use segment::{ClientEntry, RingHeader, SlotHeader};
@@ -42,6 +42,7 @@ pub fn constants() -> Vec<Constant> {
         records::DNA_RESULT_CONSTANTS,
         records::FRAME_CONSTANTS,
         records::BRICK_CONSTANTS,
+        records::CELL_CONSTANTS,
         segment::RING_CONSTANTS,
     ]
     .concat()
@@ -56,6 +57,8 @@ pub struct Document {
     pub records: Vec<Schema>,
     /// The segment records ([`segment_schemas`]).
     pub segment: Vec<Schema>,
+    /// The elements that fill a message's payload ([`element_schemas`]).
+    pub elements: Vec<Schema>,
     /// The constants ([`constants`]).
     pub constants: Vec<Constant>,
 }
@@ -65,6 +68,7 @@ pub fn document() -> Document {
     Document {
         records: message_schemas().to_vec(),
         segment: segment_schemas().to_vec(),
+        elements: element_schemas().to_vec(),
         constants: constants(),
     }
 }
@@ -92,6 +96,12 @@ pub fn segment_schemas() -> [Schema; 5] {
     ]
 }
 
+/// The elements a message's payload is made of, beside raw pixels: the terminal cells of a
+/// `PIXEL_CELLS` frame.
+pub fn element_schemas() -> [Schema; 1] {
+    [TerminalCell::SCHEMA]
+}
+
 /// Finds a message layout by name (case-insensitive) or by fingerprint.
 pub fn find_schema(name: &str) -> Option<Schema> {
     message_schemas()
@@ -113,6 +123,7 @@ mod tests {
         let all: Vec<Schema> = message_schemas()
             .into_iter()
             .chain(segment_schemas())
+            .chain(element_schemas())
             .collect();
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {

@@ -31,6 +31,9 @@ crate::constants! {
     pub const PIXEL_R8: u16 = 3;
     /// Pixel format: one 32-bit float channel (heightmaps).
     pub const PIXEL_R32F: u16 = 4;
+    /// Pixel format: terminal cells (`TerminalCell`, 8 bytes each); width and height count
+    /// columns and rows.
+    pub const PIXEL_CELLS: u16 = 5;
 }
 
 record! {
@@ -282,17 +285,66 @@ crate::constants! {
     pub const FRAME_FLAG_KEEPALIVE: u32 = 1 << 2;
     /// `RenderFrame::flags`: the source closed its window: the render node removes it now.
     pub const FRAME_FLAG_CLOSE: u32 = 1 << 3;
+    /// `RenderFrame::flags`: draw the window decorated, as Geometry OS does: a title bar of
+    /// `FRAME_TITLE_BAR` pixels above the window with its `title`, and a border of
+    /// `FRAME_BORDER` pixels around both, in the focus colour when `focus` is set. The window's
+    /// position stays the top-left of its pixels; the decorations lie outside them.
+    pub const FRAME_FLAG_DECORATED: u32 = 1 << 4;
+    /// Height of a decorated window's title bar, output pixels.
+    pub const FRAME_TITLE_BAR: u32 = 30;
+    /// Width of a decorated window's border, output pixels.
+    pub const FRAME_BORDER: u32 = 2;
+}
+
+crate::constants! {
+    CELL_CONSTANTS;
+    /// Width of a terminal cell's glyph, pixels.
+    pub const CELL_WIDTH: u32 = 8;
+    /// Height of a terminal cell's glyph, pixels.
+    pub const CELL_HEIGHT: u32 = 16;
+    /// `TerminalCell::attrs`: bold (drawn in the bright variant of colours 0-7).
+    pub const CELL_ATTR_BOLD: u8 = 1 << 0;
+    /// `TerminalCell::attrs`: underlined (the glyph's last row lit).
+    pub const CELL_ATTR_UNDERLINE: u8 = 1 << 1;
+    /// `TerminalCell::attrs`: foreground and background swapped.
+    pub const CELL_ATTR_INVERSE: u8 = 1 << 2;
+    /// `TerminalCell::attrs`: the cursor is on this cell (drawn as a block: inverse).
+    pub const CELL_ATTR_CURSOR: u8 = 1 << 3;
+    /// Columns of a terminal by default.
+    pub const TERMINAL_COLUMNS: u32 = 80;
+    /// Rows of a terminal by default.
+    pub const TERMINAL_ROWS: u32 = 30;
+}
+
+record! {
+    /// One character cell of a terminal window: the pixels of a `RenderFrame` whose
+    /// `pixel_format` is `PIXEL_CELLS` are `width` x `height` of these, row by row, `stride`
+    /// bytes apart. The render node draws each as a `CELL_WIDTH` x `CELL_HEIGHT` glyph of GNU
+    /// Unifont in its colours. Colours are indices into the xterm 256-colour palette (0-7 the
+    /// ANSI colours, 8-15 their bright variants, 16-231 a 6x6x6 cube, 232-255 greys).
+    pub struct TerminalCell: magic b"GCEL", version 1, size 8, align 4 {
+        /// The character, a Unicode scalar value (0 or an invalid value: blank).
+        pub codepoint: u32 = 0,
+        /// Foreground colour, xterm 256-colour palette index.
+        pub fg: u8 = 4,
+        /// Background colour, xterm 256-colour palette index.
+        pub bg: u8 = 5,
+        /// Bit set of `CELL_ATTR_*`.
+        pub attrs: u8 = 6,
+        /// Reserved, zero.
+        pub reserved: u8 = 7,
+    }
 }
 
 record! {
     /// A render frame; `pixel_bytes` bytes of pixels follow at `pixel_offset`, rows `stride`
-    /// bytes apart.
-    pub struct RenderFrame: magic b"GFRM", version 1, size 128, align 8 {
+    /// bytes apart (for `PIXEL_CELLS`, terminal cells: `width` columns by `height` rows).
+    pub struct RenderFrame: magic b"GFRM", version 1, size 192, align 8 {
         /// Magic `GFRM`.
         pub magic: [u8; 4] = 0,
         /// Layout version (1).
         pub version: u16 = 4,
-        /// 1 = RGBA8, 2 = BGRA8, 3 = R8, 4 = R32F.
+        /// 1 = RGBA8, 2 = BGRA8, 3 = R8, 4 = R32F, 5 = terminal cells (`PIXEL_*`).
         pub pixel_format: u16 = 6,
         /// Frame sequence number of this source.
         pub frame_seq: u64 = 8,
@@ -324,7 +376,8 @@ record! {
         pub pos_x: i32 = 68,
         /// Position on screen, y.
         pub pos_y: i32 = 72,
-        /// 1 when the window has focus.
+        /// 1 when the window takes the focus (the render node shows one focused window: the
+        /// last to ask), 0 otherwise.
         pub focus: u32 = 76,
         /// Zoom factor (1.0 = natural size).
         pub zoom: f32 = 80,
@@ -339,8 +392,11 @@ record! {
         /// The named shader style the window is drawn with (NUL-padded UTF-8, such as
         /// `crt_cyan`; empty: plain). An unknown name draws it plain.
         pub style: [u8; 16] = 104,
+        /// The window's title, NUL-padded UTF-8, shown in its title bar when
+        /// `FRAME_FLAG_DECORATED` is set.
+        pub title: [u8; 64] = 120,
         /// Reserved, zero.
-        pub reserved: [u8; 8] = 120,
+        pub reserved: [u8; 8] = 184,
     }
 }
 

@@ -20,7 +20,8 @@
 //!
 //! Built on `gos-bus-protocol` (segments, rings, the client table) and nothing above it; the
 //! broker and the command line depend on this crate, never the other way. With the `rts`
-//! feature, [`rts`] decodes PixelRTS files straight into loaned slots.
+//! feature, [`rts`] decodes PixelRTS files straight into loaned slots; with `terminal`,
+//! [`terminal`] turns text with ANSI escape sequences into the cells of a terminal window.
 //!
 //! Modules: [`Bus`] and [`Ring`] (`bus.rs`: attach, open, create), [`Publisher`] and [`Loan`]
 //! (`publisher.rs`), [`Subscriber`] and [`Message`] (`subscriber.rs`), the client's entry and
@@ -36,6 +37,8 @@ mod registration;
 #[cfg(feature = "rts")]
 pub mod rts;
 mod subscriber;
+#[cfg(feature = "terminal")]
+pub mod terminal;
 
 pub use bus::{Bus, Ring};
 pub use client_name::{set_client_name, CLIENT_NAME_MAX};

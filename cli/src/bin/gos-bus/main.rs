@@ -285,12 +285,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Layouts { json } => {
             let messages = gos_layouts::message_schemas();
             let segment = gos_layouts::segment_schemas();
+            let elements = gos_layouts::element_schemas();
             if json {
                 let v = serde_json::json!({
                     "endian": "little",
                     "fingerprint": "FNV-1a 64 over: magic, name, 0, version u16, size u32, align u32, then per field: name, 0, offset u32, type code u8, count u32 (all LE); type codes u8=1 u16=2 u32=3 u64=4 i32=5 i64=6 f32=7 f64=8",
                     "records": messages.iter().map(schema_json).collect::<Vec<_>>(),
                     "segment": segment.iter().map(schema_json).collect::<Vec<_>>(),
+                    "elements": elements.iter().map(schema_json).collect::<Vec<_>>(),
                     "constants": gos_layouts::constants(),
                 });
                 println!("{}", serde_json::to_string_pretty(&v).expect("json"));
@@ -299,6 +301,8 @@ fn run(cli: Cli) -> Result<()> {
                 messages.iter().for_each(print_schema);
                 println!("Segment records:\n");
                 segment.iter().for_each(print_schema);
+                println!("Payload elements:\n");
+                elements.iter().for_each(print_schema);
             }
         }
         Command::Create {
