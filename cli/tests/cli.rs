@@ -149,11 +149,15 @@ fn monitor_once_json_and_inspect_read_a_live_ring() {
         height: 1080,
         ..bytemuck::Zeroable::zeroed()
     };
-    // SAFETY: the claimed slot's payload holds slot_size (256) >= 128 bytes.
+    // SAFETY: the claimed slot's payload holds slot_size (256) >= a RenderFrame's 192 bytes.
     unsafe {
-        std::ptr::copy_nonoverlapping(bytemuck::bytes_of(&frame).as_ptr(), seg.payload_ptr(s), 128)
+        std::ptr::copy_nonoverlapping(
+            bytemuck::bytes_of(&frame).as_ptr(),
+            seg.payload_ptr(s),
+            size_of::<RenderFrame>(),
+        )
     };
-    broadcast::commit(&r, s, 128, false);
+    broadcast::commit(&r, s, size_of::<RenderFrame>() as u32, false);
 
     let o = run(&[
         "monitor",

@@ -4,6 +4,7 @@
 //! where the adapter has timestamp queries.
 
 use crate::terrain::{self, Camera};
+use crate::text::{CellGrid, Decoration, Text};
 use crate::{Gpu, RenderError};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -126,12 +127,16 @@ enum Content {
     Pixels(Image, PixelFormat),
     /// An RTS texture, at this size (`None`: the texture's own).
     Rts(u64, Option<(u32, u32)>),
+    /// Terminal cells, drawn into the image (8 x 16 pixels a cell) when they change.
+    Cells(Image, CellGrid),
 }
 
 struct Source {
     content: Content,
     /// The named style it is drawn with (plain when unknown).
     style: Option<String>,
+    /// Its title bar and border, when it is decorated.
+    decor: Option<Decoration>,
     uniform: wgpu::Buffer,
     /// `None` while the RTS texture it shows has not arrived.
     bind: Option<wgpu::BindGroup>,
@@ -178,9 +183,13 @@ pub struct Compositor {
     window_pipeline_layout: wgpu::PipelineLayout,
     /// Drawing the output onto another target (a window): its format, pipeline and bindings.
     blit: Option<(wgpu::TextureFormat, wgpu::RenderPipeline, wgpu::BindGroup)>,
+    /// The glyph atlas and the pipelines of terminals and decorations.
+    text: Text,
+    /// The window shown focused (the last to ask).
+    focused: Option<u64>,
 }
 
-const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+pub(crate) const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 
 /// An RGBA8 2D texture of one mip level.
 fn texture_2d(
@@ -281,7 +290,7 @@ fn write_rows(
 }
 
 /// A uniform buffer holding one `T`, written with `queue.write_buffer`.
-fn uniform_buffer<T>(device: &wgpu::Device, label: &str) -> wgpu::Buffer {
+pub(crate) fn uniform_buffer<T>(device: &wgpu::Device, label: &str) -> wgpu::Buffer {
     device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: std::mem::size_of::<T>() as u64,
@@ -291,7 +300,7 @@ fn uniform_buffer<T>(device: &wgpu::Device, label: &str) -> wgpu::Buffer {
 }
 
 /// A render pipeline of the node's shader module.
-fn pipeline(
+pub(crate) fn pipeline(
     device: &wgpu::Device,
     shader: &wgpu::ShaderModule,
     (label, layout): (&str, &wgpu::PipelineLayout),
@@ -334,7 +343,7 @@ fn pipeline(
 const DEPTH: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
 
 /// Depth state: the terrain tests and writes depth; windows are drawn over it regardless.
-fn depth_state(terrain: bool) -> wgpu::DepthStencilState {
+pub(crate) fn depth_state(terrain: bool) -> wgpu::DepthStencilState {
     wgpu::DepthStencilState {
         format: DEPTH,
         depth_write_enabled: Some(terrain),
@@ -581,7 +590,10 @@ impl Compositor {
             }),
             period: gpu.queue.get_timestamp_period() as f64,
         });
+        let text = Text::new(device, &gpu.queue, &frame_layout);
         Ok(Compositor {
+            text,
+            focused: None,
             gpu,
             width,
             height,
@@ -683,7 +695,7 @@ impl Compositor {
         }
         let current = self.sources.get(&source_id).and_then(|s| match &s.content {
             Content::Pixels(img, f) => Some((img.width, img.height, *f)),
-            Content::Rts(..) => None,
+            Content::Rts(..) | Content::Cells(..) => None,
         });
         if current != Some((width, height, format)) {
             let image = Image {
@@ -1003,13 +1015,14 @@ impl Compositor {
     fn make_source(&self, content: Content, placement: Option<Placement>) -> Source {
         let uniform = uniform_buffer::<WindowUniform>(&self.gpu.device, "window uniform");
         let image = match &content {
-            Content::Pixels(img, _) => Some(img),
+            Content::Pixels(img, _) | Content::Cells(img, _) => Some(img),
             Content::Rts(id, _) => self.textures.get(id),
         };
         let bind = image.map(|img| self.window_bind(&uniform, img));
         Source {
             content,
             style: None,
+            decor: None,
             uniform,
             bind,
             placement: placement.unwrap_or(Placement {
@@ -1117,6 +1130,100 @@ impl Compositor {
     /// Forgets a source.
     pub fn remove(&mut self, source_id: u64) {
         self.sources.remove(&source_id);
+        if self.focused == Some(source_id) {
+            self.focused = None;
+        }
+    }
+
+    /// Uploads the terminal cells of `source_id`: `columns` x `rows` `TerminalCell`s, rows
+    /// `stride` bytes apart, straight from `cells` (a shared-memory slot, typically). The
+    /// window is `columns * 8` x `rows * 16` pixels; its texture is redrawn from the cells on
+    /// the GPU at the next frame. Sizes that do not fit the bytes, or a window larger than
+    /// the GPU's textures, are refused with the reason.
+    pub fn upload_cells(
+        &mut self,
+        source_id: u64,
+        (columns, rows, stride): (u32, u32, u32),
+        cells: &[u8],
+    ) -> Result<(), RenderError> {
+        use gos_layouts::records::{CELL_HEIGHT, CELL_WIDTH};
+        let bad = |reason: String| RenderError::BadFrame { source_id, reason };
+        let max = self.gpu.device.limits().max_texture_dimension_2d;
+        check_rows(
+            columns,
+            rows,
+            stride,
+            size_of::<gos_layouts::TerminalCell>() as u32,
+            cells.len(),
+            max,
+        )
+        .map_err(bad)?;
+        let (width, height) = (columns * CELL_WIDTH, rows * CELL_HEIGHT);
+        if width > max || height > max {
+            return Err(bad(format!(
+                "{columns}x{rows} cells make a {width}x{height} window, larger than the GPU's {max}"
+            )));
+        }
+        let same = self.sources.get(&source_id).is_some_and(|s| {
+            matches!(&s.content, Content::Cells(_, g) if (g.columns, g.rows) == (columns, rows))
+        });
+        if !same {
+            let image = Image {
+                texture: texture_2d(
+                    &self.gpu.device,
+                    "terminal",
+                    width,
+                    height,
+                    wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::RENDER_ATTACHMENT,
+                ),
+                width,
+                height,
+                format: FORMAT,
+            };
+            let grid = CellGrid::new(&self.gpu.device, &self.text, columns, rows);
+            let placement = self.sources.get(&source_id).map(|s| s.placement);
+            let source = self.make_source(Content::Cells(image, grid), placement);
+            self.sources.insert(source_id, source);
+        }
+        let Some(Source {
+            content: Content::Cells(_, grid),
+            ..
+        }) = self.sources.get_mut(&source_id)
+        else {
+            unreachable!("the source was just given cells");
+        };
+        grid.write(&self.gpu.queue, &mut self.text.atlas, stride, cells);
+        Ok(())
+    }
+
+    /// Decorates the window of `source_id` with a title bar showing `title` and a border
+    /// (`None`: undecorated). The decorations lie outside the window's pixels: the title bar
+    /// `FRAME_TITLE_BAR` pixels above them, the border `FRAME_BORDER` pixels around both.
+    pub fn set_title(&mut self, source_id: u64, title: Option<&str>) {
+        let Some(s) = self.sources.get_mut(&source_id) else {
+            return;
+        };
+        match title {
+            None => s.decor = None,
+            Some(t) => {
+                let d = s
+                    .decor
+                    .get_or_insert_with(|| Decoration::new(&self.gpu.device, &self.text));
+                d.retitle(&self.gpu.queue, &mut self.text.atlas, t);
+            }
+        }
+    }
+
+    /// Shows the window of `source_id` focused (and no other).
+    pub fn focus(&mut self, source_id: u64) {
+        if self.sources.contains_key(&source_id) {
+            self.focused = Some(source_id);
+        }
+    }
+
+    /// The window shown focused.
+    pub fn focused(&self) -> Option<u64> {
+        self.focused
     }
 
     /// Composites every source over the terrain and copies the result for `read_back`.
@@ -1143,14 +1250,28 @@ impl Compositor {
                     .view_projection(self.width as f32 / self.height as f32),
             }),
         );
+        let mut encoder = self
+            .gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("frame"),
+            });
+        // Terminals whose cells changed are drawn into their windows' textures first.
+        for s in self.sources.values_mut() {
+            if let Content::Cells(image, grid) = &mut s.content {
+                if grid.pending {
+                    grid.draw(&mut encoder, &self.text, &self.frame_bind, &image.texture);
+                }
+            }
+        }
         // Drawable windows (bound), nearest last.
-        let mut order: Vec<(&Source, &wgpu::BindGroup)> = self
+        let mut order: Vec<(u64, &Source, &wgpu::BindGroup)> = self
             .sources
-            .values()
-            .filter_map(|s| s.bind.as_ref().map(|b| (s, b)))
+            .iter()
+            .filter_map(|(id, s)| s.bind.as_ref().map(|b| (*id, s, b)))
             .collect();
-        order.sort_by_key(|(s, _)| s.placement.z);
-        for (s, _) in &order {
+        order.sort_by_key(|(_, s, _)| s.placement.z);
+        for (id, s, _) in &order {
             let p = s.placement;
             // An RTS texture's alpha channel carries data, not coverage: drawn opaque.
             let ((w, h), bgra, opaque) = match &s.content {
@@ -1163,12 +1284,17 @@ impl Compositor {
                     false,
                     true,
                 ),
+                Content::Cells(img, _) => ((img.width, img.height), false, true),
             };
+            let rect = [p.x as f32, p.y as f32, w as f32 * p.zoom, h as f32 * p.zoom];
+            if let Some(d) = &s.decor {
+                d.place(q, rect, self.focused == Some(*id), p.alpha.clamp(0.0, 1.0));
+            }
             q.write_buffer(
                 &s.uniform,
                 0,
                 bytemuck::bytes_of(&WindowUniform {
-                    rect: [p.x as f32, p.y as f32, w as f32 * p.zoom, h as f32 * p.zoom],
+                    rect,
                     alpha: p.alpha.clamp(0.0, 1.0),
                     bgra: if bgra { 1.0 } else { 0.0 },
                     opaque: if opaque { 1.0 } else { 0.0 },
@@ -1177,12 +1303,6 @@ impl Compositor {
             );
         }
         let view = self.output.create_view(&Default::default());
-        let mut encoder = self
-            .gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("frame"),
-            });
         {
             let timestamps = self
                 .timer
@@ -1203,7 +1323,12 @@ impl Compositor {
                 pass.set_bind_group(1, bind, &[]);
                 pass.draw(0..BRICK_STEPS * BRICK_STEPS * 6, 0..1);
             }
-            for (s, bind) in &order {
+            for (_, s, bind) in &order {
+                if let Some(d) = &s.decor {
+                    pass.set_pipeline(&self.text.decor_pipeline);
+                    pass.set_bind_group(1, &d.bind, &[]);
+                    pass.draw(0..4, 0..1);
+                }
                 let styled = s.style.as_ref().and_then(|name| self.styles.get(name));
                 pass.set_pipeline(styled.unwrap_or(&self.windows));
                 pass.set_bind_group(1, *bind, &[]);

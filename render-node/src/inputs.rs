@@ -9,8 +9,9 @@
 use crate::{Compositor, Dirty, HeightFormat, PixelFormat, Placement, RenderError};
 use gos_layouts::records::{
     BrickPlacement, RenderFrame, RtsTexture, BRICK_FLAG_REMOVE, FRAME_CORTEX_OVERLAY,
-    FRAME_FLAG_CLOSE, FRAME_FLAG_DIRTY_RECT, FRAME_FLAG_KEEPALIVE, FRAME_PIXEL_WINDOW,
-    FRAME_TERRAIN_HEIGHTMAP, PIXEL_BGRA8, PIXEL_R32F, PIXEL_R8, PIXEL_RGBA8,
+    FRAME_FLAG_CLOSE, FRAME_FLAG_DECORATED, FRAME_FLAG_DIRTY_RECT, FRAME_FLAG_KEEPALIVE,
+    FRAME_PIXEL_WINDOW, FRAME_TERRAIN_HEIGHTMAP, PIXEL_BGRA8, PIXEL_CELLS, PIXEL_R32F, PIXEL_R8,
+    PIXEL_RGBA8,
 };
 
 /// Largest zoom a window may ask for.
@@ -80,6 +81,28 @@ pub fn style_of(f: &RenderFrame) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
+/// The title a frame carries: its `title` bytes up to the first NUL, the invalid UTF-8 in
+/// them replaced.
+pub fn title_of(f: &RenderFrame) -> std::borrow::Cow<'_, str> {
+    let end = f
+        .title
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(f.title.len());
+    String::from_utf8_lossy(&f.title[..end])
+}
+
+/// What every frame of a window says beside its pixels: its style, its decorations and
+/// title, whether it takes the focus.
+fn dress(c: &mut Compositor, f: &RenderFrame) {
+    c.set_style(f.source_id, style_of(f));
+    let decorated = f.flags & FRAME_FLAG_DECORATED != 0;
+    c.set_title(f.source_id, decorated.then(|| title_of(f)).as_deref());
+    if f.focus != 0 {
+        c.focus(f.source_id);
+    }
+}
+
 /// The `pixel_bytes` bytes at `pixel_offset` of a payload, checked against its length.
 fn pixels_of(body: &[u8], offset: u32, len: u64) -> Result<&[u8], String> {
     let start = offset as usize;
@@ -126,6 +149,7 @@ pub fn apply_frame(
         let known = c.has_source(f.source_id);
         if known && window {
             c.place(f.source_id, placement(f).map_err(bad)?);
+            dress(c, f);
         }
         return Ok(Applied::KeepAlive { known });
     }
@@ -138,7 +162,7 @@ pub fn apply_frame(
             (w, h) => return Err(bad(format!("size {w}x{h} is not within 1..={max}"))),
         };
         c.show_texture(f.source_id, f.texture_id, size, place);
-        c.set_style(f.source_id, style_of(f));
+        dress(c, f);
         return Ok(Applied::ShowsTexture);
     }
     let pixels = pixels_of(body, f.pixel_offset, f.pixel_bytes as u64).map_err(bad)?;
@@ -159,16 +183,24 @@ pub fn apply_frame(
             bytes: pixels.len() as u64,
         });
     }
+    let place = placement(f).map_err(bad)?;
+    if f.pixel_format == PIXEL_CELLS {
+        c.upload_cells(f.source_id, geometry, pixels)?;
+        c.place(f.source_id, place);
+        dress(c, f);
+        return Ok(Applied::Window {
+            bytes: f.height as u64 * f.width as u64 * 8,
+        });
+    }
     let format = match f.pixel_format {
         PIXEL_RGBA8 => PixelFormat::Rgba8,
         PIXEL_BGRA8 => PixelFormat::Bgra8,
         p => {
             return Err(bad(format!(
-                "pixel format {p} is not a window's (RGBA8, BGRA8)"
+                "pixel format {p} is not a window's (RGBA8, BGRA8, cells)"
             )))
         }
     };
-    let place = placement(f).map_err(bad)?;
     let dirty = (f.flags & FRAME_FLAG_DIRTY_RECT != 0).then_some(Dirty {
         x: f.dirty_x,
         y: f.dirty_y,
@@ -177,7 +209,7 @@ pub fn apply_frame(
     });
     c.upload_pixels(f.source_id, format, geometry, pixels, dirty)?;
     c.place(f.source_id, place);
-    c.set_style(f.source_id, style_of(f));
+    dress(c, f);
     let rows = dirty.map_or(f.height, |d| d.h) as u64;
     let row = dirty.map_or(f.width, |d| d.w) as u64 * 4;
     Ok(Applied::Window { bytes: rows * row })

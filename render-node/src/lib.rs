@@ -9,10 +9,12 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod compositor;
+pub mod glyphs;
 mod gpu;
 pub mod inputs;
 pub mod styles;
 pub mod terrain;
+pub mod text;
 #[cfg(feature = "window")]
 pub mod window;
 

@@ -236,7 +236,7 @@ fn window(source_id: u64, (x, y): (i32, i32), (w, h): (u32, u32)) -> RenderFrame
         pos_y: y,
         zoom: 1.0,
         z_order: 1,
-        pixel_offset: 128,
+        pixel_offset: size_of::<RenderFrame>() as u32,
         pixel_bytes: w * h * 4,
         ..bytemuck::Zeroable::zeroed()
     }
@@ -919,4 +919,185 @@ fn a_heightmap_with_a_height_that_is_not_a_number_is_refused() {
     let e = apply_frame(&mut c, &f, &payload(&f, &heights)).unwrap_err();
     assert!(e.to_string().contains("not a finite number"), "{e}");
     assert_eq!(c.gpu().errors(), 0);
+}
+
+/// A terminal frame record: `cols` x `rows` cells at (`x`, `y`), cells right after the record.
+fn terminal_frame(source_id: u64, (x, y): (i32, i32), (cols, rows): (u32, u32)) -> RenderFrame {
+    use gos_layouts::records::{FRAME_NEURAL_CONSOLE, PIXEL_CELLS};
+    RenderFrame {
+        kind: FRAME_NEURAL_CONSOLE,
+        pixel_format: PIXEL_CELLS,
+        stride: cols * 8,
+        pixel_bytes: cols * rows * 8,
+        ..window(source_id, (x, y), (cols, rows))
+    }
+}
+
+/// Output pixels of the 8x16 cell at output (`x`, `y`): whether each is `fg` (lit) or `bg`.
+fn cell_pixels(img: &[u8], (x, y): (u32, u32), fg: [u8; 4], bg: [u8; 4]) -> Vec<u8> {
+    let mut lit = Vec::new();
+    for gy in 0..16 {
+        for gx in 0..8 {
+            let p = px(img, x + gx, y + gy);
+            assert!(
+                p == fg || p == bg,
+                "pixel ({gx}, {gy}) of the cell is {p:?}, neither {fg:?} nor {bg:?}"
+            );
+            lit.push(if p == fg { 255 } else { 0 });
+        }
+    }
+    lit
+}
+
+#[test]
+fn a_terminal_shows_the_glyphs_of_its_text_in_their_colours() {
+    use gos_bus_client::terminal::Terminal;
+    use gos_render_node::glyphs::bitmap;
+    let mut c = compositor();
+    // Text with ANSI colours through the terminal buffer, as a producer writes it.
+    let mut term = Terminal::new(12, 3).unwrap();
+    term.write("A\x1b[32mg\x1b[0m\x1b[7mZ\x1b[0m\u{e9}\u{2588}\n".as_bytes());
+    let f = terminal_frame(30, (16, 8), (12, 3));
+    let mut cells = vec![0u8; term.byte_len()];
+    term.copy_cells(&mut cells).unwrap();
+    let applied = apply_frame(&mut c, &f, &payload(&f, &cells)).unwrap();
+    assert_eq!(applied, Applied::Window { bytes: 12 * 3 * 8 });
+    let img = frame(&mut c);
+    // xterm's default palette: 7 (229, 229, 229) on 0 (black); 2 is (0, 205, 0).
+    const GREY: [u8; 4] = [229, 229, 229, 255];
+    const BLACK: [u8; 4] = [0, 0, 0, 255];
+    const GREEN: [u8; 4] = [0, 205, 0, 255];
+    let at = |col: u32, row: u32| (16 + col * 8, 8 + row * 16);
+    for (col, ch, fg, bg) in [
+        (0, 'A', GREY, BLACK),
+        (1, 'g', GREEN, BLACK),
+        // Inverse: black on grey, so lit pixels are black.
+        (2, 'Z', BLACK, GREY),
+        // Loaded into the atlas when first seen.
+        (3, '\u{e9}', GREY, BLACK),
+        (4, '\u{2588}', GREY, BLACK),
+    ] {
+        let want = bitmap(ch).unwrap();
+        assert!(want.contains(&255), "{ch:?} has lit pixels");
+        assert_eq!(
+            cell_pixels(&img, at(col, 0), fg, bg),
+            want.to_vec(),
+            "the glyph of {ch:?} at column {col}"
+        );
+    }
+    // The cursor, at the start of the second row, is a block: a blank shown inverse.
+    assert_eq!(cell_pixels(&img, at(0, 1), BLACK, GREY), vec![0; 128]);
+    assert_eq!(term.cursor(), (0, 1));
+    // New text redraws the window from its cells.
+    term.write(b"\x1b[1;1H\x1b[2KB");
+    term.copy_cells(&mut cells).unwrap();
+    apply_frame(&mut c, &f, &payload(&f, &cells)).unwrap();
+    let img = frame(&mut c);
+    assert_eq!(
+        cell_pixels(&img, at(0, 0), GREY, BLACK),
+        bitmap('B').unwrap().to_vec()
+    );
+    assert_eq!(term.cursor(), (1, 0));
+    assert_eq!(
+        cell_pixels(&img, at(1, 0), BLACK, GREY),
+        vec![0; 128],
+        "the cursor"
+    );
+    assert_eq!(
+        cell_pixels(&img, at(2, 0), GREY, BLACK),
+        vec![0; 128],
+        "erased"
+    );
+    // Cells that do not fit the bytes are refused.
+    let short = RenderFrame {
+        pixel_bytes: 12 * 3 * 8 - 1,
+        ..f
+    };
+    let e = apply_frame(&mut c, &short, &payload(&short, &cells[..12 * 3 * 8 - 1]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bad frame from source 30"), "{e}");
+}
+
+#[test]
+fn decorations_lie_at_their_offsets_with_the_title_and_show_the_focus() {
+    use gos_layouts::records::{FRAME_FLAG_DECORATED, FRAME_TITLE_BAR};
+    use gos_render_node::glyphs::bitmap;
+    use gos_render_node::text::decoration_colours;
+    let mut c = compositor();
+    let background = frame(&mut c);
+    let (x, y, w, h) = (60u32, 50u32, 96u32, 40u32);
+    let mut f = RenderFrame {
+        flags: FRAME_FLAG_DECORATED,
+        ..window(5, (x as i32, y as i32), (w, h))
+    };
+    f.title[..2].copy_from_slice(b"Hi");
+    apply_frame(&mut c, &f, &payload(&f, &solid(w, h, BLUE))).unwrap();
+    let img = frame(&mut c);
+    let [bar, border, ink] = decoration_colours(false);
+    let close = |a: [u8; 4], b: [u8; 4]| a.iter().zip(b).all(|(a, b)| a.abs_diff(b) <= 1);
+    let bar_top = y - FRAME_TITLE_BAR;
+    // The window's pixels are where they were; the decorations lie outside them.
+    assert_eq!(px(&img, x, y), BLUE);
+    assert_eq!(px(&img, x + w - 1, y + h - 1), BLUE);
+    for (px_at, want, what) in [
+        ((x - 1, y + 10), border, "left border"),
+        ((x - 2, y + 10), border, "left border, outer column"),
+        ((x + w, y + 10), border, "right border"),
+        ((x + w + 1, y + 10), border, "right border, outer column"),
+        ((x + 10, y + h), border, "bottom border"),
+        ((x + 10, y + h + 1), border, "bottom border, outer row"),
+        ((x + 10, bar_top - 1), border, "top border"),
+        ((x + 10, bar_top - 2), border, "top border, outer row"),
+        ((x + w - 3, bar_top + 1), bar, "title bar, right"),
+        ((x + 2, y - 1), bar, "title bar, bottom row"),
+    ] {
+        let got = px(&img, px_at.0, px_at.1);
+        assert!(
+            close(got, want),
+            "{what} at {px_at:?}: {got:?}, want {want:?}"
+        );
+    }
+    // Outside the border, the background.
+    for (bx, by) in [
+        (x - 3, y + 10),
+        (x + w + 2, y + 10),
+        (x + 10, y + h + 2),
+        (x + 10, bar_top - 3),
+    ] {
+        assert_eq!(
+            px(&img, bx, by),
+            px(&background, bx, by),
+            "({bx}, {by}) is outside"
+        );
+    }
+    // The title's glyphs, 8 px in from the window's left and 7 px down the bar.
+    for (i, ch) in ['H', 'i'].into_iter().enumerate() {
+        let want = bitmap(ch).unwrap();
+        for gy in 0..16 {
+            for gx in 0..8 {
+                let p = px(&img, x + 8 + i as u32 * 8 + gx, bar_top + 7 + gy);
+                let lit = want[(gy * 8 + gx) as usize] == 255;
+                let expected = if lit { ink } else { bar };
+                assert!(
+                    close(p, expected),
+                    "{ch:?} pixel ({gx}, {gy}): {p:?}, want {expected:?}"
+                );
+            }
+        }
+    }
+    // Focus shows in the colours; a window without the flag has no decorations.
+    let focused = RenderFrame { focus: 1, ..f };
+    apply_frame(&mut c, &focused, &payload(&focused, &solid(w, h, BLUE))).unwrap();
+    assert_eq!(c.focused(), Some(5));
+    let img = frame(&mut c);
+    let [fbar, fborder, _] = decoration_colours(true);
+    assert!(close(px(&img, x - 1, y + 10), fborder));
+    assert!(close(px(&img, x + w - 3, bar_top + 1), fbar));
+    assert_ne!(fborder, border);
+    let plain = RenderFrame { flags: 0, ..f };
+    apply_frame(&mut c, &plain, &payload(&plain, &solid(w, h, BLUE))).unwrap();
+    let img = frame(&mut c);
+    assert_eq!(px(&img, x - 1, y + 10), px(&background, x - 1, y + 10));
+    assert_eq!(px(&img, x + 10, y - 5), px(&background, x + 10, y - 5));
 }

@@ -43,7 +43,11 @@ fn node_composites_rust_and_python_windows_into_render_output() {
     let name = format!("rnode{}", std::process::id());
     let bus = Bus::standalone(&name).unwrap();
     ring(&bus, "render.frames", 1 << 20);
-    ring(&bus, "render.output", 128 + W * H * 4 + 64);
+    ring(
+        &bus,
+        "render.output",
+        size_of::<RenderFrame>() as u32 + W * H * 4 + 64,
+    );
     let out = bus.subscriber::<Bytes>("render.output").unwrap();
     let mut node = Command::new(NODE)
         .args([
@@ -99,7 +103,7 @@ for i in range(40):
             pos_y: 20,
             zoom: 1.0,
             z_order: 1,
-            pixel_offset: 128,
+            pixel_offset: size_of::<RenderFrame>() as u32,
             pixel_bytes: 32 * 16 * 4,
             ..bytemuck::Zeroable::zeroed()
         };
@@ -111,7 +115,7 @@ for i in range(40):
         if let Ok(m) = out.recv_timeout(Duration::from_millis(100)) {
             let b = m.bytes();
             let at = |x: u32, y: u32| {
-                let i = 128 + ((y * W + x) * 4) as usize;
+                let i = size_of::<RenderFrame>() + ((y * W + x) * 4) as usize;
                 [b[i], b[i + 1], b[i + 2], b[i + 3]]
             };
             if at(12, 22) == [255, 0, 0, 255] && at(205, 105) == [0, 0, 255, 255] {

@@ -91,6 +91,12 @@ struct GosRtsPublisher;
 struct GosSubscriber;
 
 /**
+ * A terminal buffer (`gos_bus_client::terminal::Terminal`): text with ANSI escape sequences
+ * in, terminal cells out (`TerminalCell`, the payload of a `PIXEL_CELLS` render frame).
+ */
+struct GosTerminal;
+
+/**
  * What a ring is.
  */
 struct GosRingInfo {
@@ -472,6 +478,61 @@ uint64_t gos_rts_texture_id(const char *path);
  * `publisher` comes from `gos_rts_publisher_new` and is freed once, or is null.
  */
 void gos_rts_publisher_free(struct GosRtsPublisher *publisher);
+
+/**
+ * Makes an empty `columns` x `rows` terminal and writes a handle to `out`. A size outside
+ * 1..=1024 columns by 1..=512 rows fails with `GOS_EINVALID` and the reason.
+ *
+ * # Safety
+ * `out` is valid for one write.
+ */
+int32_t gos_terminal_new(uint32_t columns, uint32_t rows, struct GosTerminal **out);
+
+/**
+ * Writes `len` bytes of UTF-8 text with control characters and ANSI escape sequences to
+ * the terminal (a sequence split across calls is completed by the next).
+ *
+ * # Safety
+ * `terminal` is a live handle used by one thread at a time, or null; `bytes` is valid for
+ * `len` bytes (or null when `len` is 0).
+ */
+int32_t gos_terminal_write(struct GosTerminal *terminal, const uint8_t *bytes, size_t len);
+
+/**
+ * Copies the terminal's cells (`columns * rows` `TerminalCell`s of 8 bytes, row by row, the
+ * cursor's cell marked `CELL_ATTR_CURSOR`) into `buf` when `len` is enough; returns the
+ * bytes it needs (0 for a null handle).
+ *
+ * # Safety
+ * `terminal` is a live handle or null; `buf` is null or valid for `len` bytes.
+ */
+size_t gos_terminal_cells(const struct GosTerminal *terminal, uint8_t *buf, size_t len);
+
+/**
+ * Writes the terminal's cursor (column, row, from 0) to `column` and `row`.
+ *
+ * # Safety
+ * `terminal` is a live handle or null; `column` and `row` are valid for one write each.
+ */
+int32_t gos_terminal_cursor(const struct GosTerminal *terminal, uint32_t *column, uint32_t *row);
+
+/**
+ * The terminal's characters, a line per row with trailing blanks cut: copied
+ * NUL-terminated into `buf` when `len` is enough; returns the length it needs, NUL included
+ * (0 for a null handle).
+ *
+ * # Safety
+ * `terminal` is a live handle or null; `buf` is null or valid for `len` bytes.
+ */
+size_t gos_terminal_text(const struct GosTerminal *terminal, char *buf, size_t len);
+
+/**
+ * Frees a terminal.
+ *
+ * # Safety
+ * `terminal` comes from `gos_terminal_new` and is freed once, or is null.
+ */
+void gos_terminal_free(struct GosTerminal *terminal);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -951,3 +951,145 @@ pub unsafe extern "C" fn gos_rts_publisher_free(publisher: *mut GosRtsPublisher)
         drop(unsafe { Box::from_raw(publisher) });
     }
 }
+
+/// A terminal buffer (`gos_bus_client::terminal::Terminal`): text with ANSI escape sequences
+/// in, terminal cells out (`TerminalCell`, the payload of a `PIXEL_CELLS` render frame).
+pub struct GosTerminal {
+    terminal: gos_bus_client::terminal::Terminal,
+}
+
+/// Makes an empty `columns` x `rows` terminal and writes a handle to `out`. A size outside
+/// 1..=1024 columns by 1..=512 rows fails with `GOS_EINVALID` and the reason.
+///
+/// # Safety
+/// `out` is valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn gos_terminal_new(
+    columns: u32,
+    rows: u32,
+    out: *mut *mut GosTerminal,
+) -> i32 {
+    guard(|| {
+        if out.is_null() {
+            return Err(invalid("out is a null pointer"));
+        }
+        let terminal =
+            gos_bus_client::terminal::Terminal::new(columns, rows).map_err(Error::InvalidConfig)?;
+        // SAFETY: non-null (checked) and valid for a write (caller's contract).
+        unsafe { *out = Box::into_raw(Box::new(GosTerminal { terminal })) };
+        Ok(GOS_OK)
+    })
+}
+
+/// Writes `len` bytes of UTF-8 text with control characters and ANSI escape sequences to
+/// the terminal (a sequence split across calls is completed by the next).
+///
+/// # Safety
+/// `terminal` is a live handle used by one thread at a time, or null; `bytes` is valid for
+/// `len` bytes (or null when `len` is 0).
+#[no_mangle]
+pub unsafe extern "C" fn gos_terminal_write(
+    terminal: *mut GosTerminal,
+    bytes: *const u8,
+    len: usize,
+) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle, or null (checked).
+        let t =
+            unsafe { terminal.as_mut() }.ok_or_else(|| invalid("terminal is a null pointer"))?;
+        if len == 0 {
+            return Ok(GOS_OK);
+        }
+        if bytes.is_null() {
+            return Err(invalid("bytes is a null pointer"));
+        }
+        // SAFETY: non-null, valid for `len` bytes (caller's contract).
+        t.terminal
+            .write(unsafe { std::slice::from_raw_parts(bytes, len) });
+        Ok(GOS_OK)
+    })
+}
+
+/// Copies the terminal's cells (`columns * rows` `TerminalCell`s of 8 bytes, row by row, the
+/// cursor's cell marked `CELL_ATTR_CURSOR`) into `buf` when `len` is enough; returns the
+/// bytes it needs (0 for a null handle).
+///
+/// # Safety
+/// `terminal` is a live handle or null; `buf` is null or valid for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn gos_terminal_cells(
+    terminal: *const GosTerminal,
+    buf: *mut u8,
+    len: usize,
+) -> usize {
+    // SAFETY: a live handle, or null.
+    let Some(t) = (unsafe { terminal.as_ref() }) else {
+        return 0;
+    };
+    let need = t.terminal.byte_len();
+    if !buf.is_null() && len >= need {
+        // SAFETY: non-null and valid for `len` >= `need` bytes (caller's contract).
+        t.terminal
+            .copy_cells(unsafe { std::slice::from_raw_parts_mut(buf, need) });
+    }
+    need
+}
+
+/// Writes the terminal's cursor (column, row, from 0) to `column` and `row`.
+///
+/// # Safety
+/// `terminal` is a live handle or null; `column` and `row` are valid for one write each.
+#[no_mangle]
+pub unsafe extern "C" fn gos_terminal_cursor(
+    terminal: *const GosTerminal,
+    column: *mut u32,
+    row: *mut u32,
+) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle, or null (checked).
+        let t =
+            unsafe { terminal.as_ref() }.ok_or_else(|| invalid("terminal is a null pointer"))?;
+        if column.is_null() || row.is_null() {
+            return Err(invalid("column or row is a null pointer"));
+        }
+        let (c, r) = t.terminal.cursor();
+        // SAFETY: both non-null and valid for a write (checked, caller's contract).
+        unsafe {
+            column.write(c);
+            row.write(r);
+        }
+        Ok(GOS_OK)
+    })
+}
+
+/// The terminal's characters, a line per row with trailing blanks cut: copied
+/// NUL-terminated into `buf` when `len` is enough; returns the length it needs, NUL included
+/// (0 for a null handle).
+///
+/// # Safety
+/// `terminal` is a live handle or null; `buf` is null or valid for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn gos_terminal_text(
+    terminal: *const GosTerminal,
+    buf: *mut c_char,
+    len: usize,
+) -> usize {
+    // SAFETY: a live handle, or null.
+    match unsafe { terminal.as_ref() } {
+        // SAFETY: forwarded contract.
+        Some(t) => unsafe { copy_out(&t.terminal.text(), buf, len) },
+        None => 0,
+    }
+}
+
+/// Frees a terminal.
+///
+/// # Safety
+/// `terminal` comes from `gos_terminal_new` and is freed once, or is null.
+#[no_mangle]
+pub unsafe extern "C" fn gos_terminal_free(terminal: *mut GosTerminal) {
+    if !terminal.is_null() {
+        // SAFETY: made by Box::into_raw, freed once.
+        drop(unsafe { Box::from_raw(terminal) });
+    }
+}

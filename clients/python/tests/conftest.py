@@ -180,7 +180,9 @@ class RenderNode:
 
     def pixel(self, frame: bytes, x: int, y: int) -> tuple:
         """The RGBA of output pixel (x, y) of a render.output payload."""
-        at = 128 + (y * self.width + x) * 4
+        from gos_bus.layouts import by_name
+
+        at = by_name("RenderFrame").size + (y * self.width + x) * 4
         return tuple(frame[at : at + 4])
 
     def until(self, what: str, predicate: "Callable[[bytes], bool]", timeout: float = 60) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import gos_bus
+from gos_bus.layouts import by_name
 from conftest import END, Peer, decode, encode
 
 MESSAGES = 1_000_000
@@ -97,9 +98,9 @@ def test_numpy_pixels_share_the_slot(served: str) -> None:
         px = msg.pixels(64, 32)
         assert px.shape == (32, 64, 4)
         base = ctypes.addressof(ctypes.c_char.from_buffer(msg.payload))
-        assert px.ctypes.data == base + 128, "the array is the shared memory itself"
+        assert px.ctypes.data == base + by_name("RenderFrame").size, "the array is the shared memory itself"
         px[:, :, 0] = 200
-        msg.commit(128 + 64 * 32 * 4)
+        msg.commit(by_name("RenderFrame").size + 64 * 32 * 4)
     with sub.recv(timeout=5) as got:
         view = got.pixels(64, 32)
         assert int(view[5, 7, 0]) == 200

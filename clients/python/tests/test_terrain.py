@@ -11,6 +11,7 @@ from typing import Set, Tuple
 import pytest
 
 import gos_bus
+from gos_bus.layouts import by_name
 from conftest import ROOT, RenderNode
 
 SAMPLES = ROOT / "assets" / "rts"
@@ -27,7 +28,7 @@ def texels(bus: gos_bus.Bus, sub: gos_bus.Subscriber, n: int) -> Set[Tuple[int, 
 
 
 def rgb_in(frame: bytes) -> Set[Tuple[int, ...]]:
-    return {tuple(frame[i : i + 3]) for i in range(128, len(frame), 4)}
+    return {tuple(frame[i : i + 3]) for i in range(by_name("RenderFrame").size, len(frame), 4)}
 
 
 def test_a_manifests_bricks_and_one_added_live_show_on_the_terrain(render_node: RenderNode, tmp_path: Path) -> None:

@@ -90,7 +90,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 pos_y: 60 + (20.0 * (t + window as f32).sin()) as i32,
                 zoom: 1.0,
                 z_order: window as i32,
-                pixel_offset: 128,
+                pixel_offset: size_of::<RenderFrame>() as u32,
                 pixel_bytes: pixels as u32,
                 ..bytemuck::Zeroable::zeroed()
             };

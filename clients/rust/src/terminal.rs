@@ -134,7 +134,8 @@ impl Terminal {
         let out = out.get_mut(..n)?;
         out.copy_from_slice(bytemuck::cast_slice(&self.grid.cells));
         if self.grid.cursor_visible {
-            let at = (self.grid.row * self.grid.columns + self.grid.col) * size_of::<TerminalCell>();
+            let at =
+                (self.grid.row * self.grid.columns + self.grid.col) * size_of::<TerminalCell>();
             out[at + 6] |= CELL_ATTR_CURSOR;
         }
         Some(n)
@@ -146,7 +147,11 @@ impl Terminal {
         for row in self.grid.cells.chunks(self.grid.columns) {
             let line: String = row
                 .iter()
-                .map(|c| char::from_u32(c.codepoint).filter(|c| *c != '\0').unwrap_or(' '))
+                .map(|c| {
+                    char::from_u32(c.codepoint)
+                        .filter(|c| *c != '\0')
+                        .unwrap_or(' ')
+                })
                 .collect();
             s.push_str(line.trim_end());
             s.push('\n');
@@ -186,7 +191,8 @@ impl Grid {
     fn scroll_down(&mut self, n: usize) {
         let n = n.min(self.rows);
         let len = self.cells.len();
-        self.cells.copy_within(..len - n * self.columns, n * self.columns);
+        self.cells
+            .copy_within(..len - n * self.columns, n * self.columns);
         self.clear(0, n * self.columns);
     }
 
@@ -285,7 +291,11 @@ fn nearest(r: u16, g: u16, b: u16) -> u8 {
     let (gi, gl) = level(g);
     let (bi, bl) = level(b);
     let cube = 16 + 36 * ri + 6 * gi + bi;
-    let (r, g, b) = (i32::from(r.min(255)), i32::from(g.min(255)), i32::from(b.min(255)));
+    let (r, g, b) = (
+        i32::from(r.min(255)),
+        i32::from(g.min(255)),
+        i32::from(b.min(255)),
+    );
     let cube_err = (r - rl).pow(2) + (g - gl).pow(2) + (b - bl).pow(2);
     // The grey ramp: 8, 18, ..., 238.
     let avg = (r + g + b) / 3;
@@ -459,7 +469,10 @@ mod tests {
         assert_eq!(c(3).fg, 200);
         assert_eq!(c(4).bg, 196); // (255, 0, 0) is the cube's red corner
         assert_eq!(c(5).attrs, CELL_ATTR_INVERSE | CELL_ATTR_UNDERLINE);
-        assert_eq!((c(6).fg, c(6).bg, c(6).attrs), (DEFAULT_FG, DEFAULT_BG, CELL_ATTR_UNDERLINE));
+        assert_eq!(
+            (c(6).fg, c(6).bg, c(6).attrs),
+            (DEFAULT_FG, DEFAULT_BG, CELL_ATTR_UNDERLINE)
+        );
         let t = term("\x1b[38:5:33mx\x1b[92;101my", 4, 1);
         assert_eq!(t.cell(0, 0).fg, 33);
         assert_eq!((t.cell(1, 0).fg, t.cell(1, 0).bg), (10, 9));

@@ -42,7 +42,7 @@ impl Drop for Scratch {
 fn frames(slots: u32, policy: Policy) -> RingConfig {
     RingConfig {
         slot_count: slots,
-        slot_size: 128 + 64 * 64 * 4,
+        slot_size: (size_of::<RenderFrame>() + 64 * 64 * 4) as u32,
         layout: RenderFrame::SCHEMA,
         policy,
         ..RingConfig::default()
@@ -63,7 +63,7 @@ fn typed_publish_and_receive_in_place() {
         width: 64,
         height: 64,
         stride: 256,
-        pixel_offset: 128,
+        pixel_offset: size_of::<RenderFrame>() as u32,
         pixel_bytes: 64 * 64 * 4,
         ..bytemuck::Zeroable::zeroed()
     };
@@ -76,7 +76,7 @@ fn typed_publish_and_receive_in_place() {
     assert_eq!(msg.header().width, 64);
     assert_eq!(&msg.header().magic, b"GFRM");
     assert_eq!(&msg.tail()[..4], &[1, 2, 3, 4]);
-    assert_eq!(msg.len(), 128 + 64 * 64 * 4);
+    assert_eq!(msg.len(), size_of::<RenderFrame>() + 64 * 64 * 4);
     // Zero copy: the consumer's view is the very memory the producer wrote (same mapping
     // address here, since both sides share one mapping in this process).
     assert_eq!(msg.bytes().as_ptr() as usize, loan_addr);

@@ -90,11 +90,16 @@ fn main() {
     // A window's pixels, or the terrain's 256x256 heightmap, whichever is larger.
     let frames_ring = ring(
         "render.frames",
-        128 + win_bytes.max(256 * 256),
+        size_of::<RenderFrame>() + win_bytes.max(256 * 256),
         16,
         RenderFrame::SCHEMA,
     );
-    let output_ring = ring("render.output", 128 + out_bytes, 2, RenderFrame::SCHEMA);
+    let output_ring = ring(
+        "render.output",
+        size_of::<RenderFrame>() + out_bytes,
+        2,
+        RenderFrame::SCHEMA,
+    );
     let sub = frames_ring.subscriber::<RenderFrame>().expect("subscriber");
     let mut publisher = frames_ring.publisher::<RenderFrame>().expect("publisher");
     let mut output = output_ring.publisher::<RenderFrame>().expect("output");
@@ -281,7 +286,7 @@ fn terrain_rows(
         width: SIDE,
         height: SIDE,
         stride: SIDE,
-        pixel_offset: 128,
+        pixel_offset: size_of::<RenderFrame>() as u32,
         pixel_bytes: SIDE * SIDE,
         ..bytemuck::Zeroable::zeroed()
     };

@@ -159,13 +159,13 @@ fn run(a: Args) -> Result<(), String> {
         .publisher::<RenderFrame>("render.output")
         .map_err(|e| e.to_string())?;
     let pixel_bytes = (a.width * a.height * 4) as usize;
-    if output.slot_size() < 128 + pixel_bytes {
+    if output.slot_size() < size_of::<RenderFrame>() + pixel_bytes {
         return Err(format!(
             "render.output slots hold {} bytes; a {}x{} frame needs {}",
             output.slot_size(),
             a.width,
             a.height,
-            128 + pixel_bytes
+            size_of::<RenderFrame>() + pixel_bytes
         ));
     }
     if a.snapshot_every.is_some() {
@@ -329,7 +329,7 @@ fn run(a: Args) -> Result<(), String> {
             height: a.height,
             stride: a.width * 4,
             zoom: 1.0,
-            pixel_offset: 128,
+            pixel_offset: size_of::<RenderFrame>() as u32,
             pixel_bytes: pixel_bytes as u32,
             ..bytemuck::Zeroable::zeroed()
         };
