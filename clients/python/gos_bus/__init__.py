@@ -14,6 +14,7 @@ from .client import Bus, LoanedMessage, Message, Publisher, Ring, Subscriber, se
 from .client import _default_client_name
 from .daemon import BaseDaemon, Daemon, DaemonStats
 from .window import PixelWindow
+from .terminal import TerminalWindow
 from .terrain import NeuralTerrain
 from .rts import RtsAsset, RtsAssetError, RtsPublisher, Segment
 from .dna import (
@@ -57,6 +58,7 @@ __all__ = [
     "Daemon",
     "DaemonStats",
     "PixelWindow",
+    "TerminalWindow",
     "NeuralTerrain",
     "RtsPublisher",
     "RtsAsset",

@@ -144,6 +144,12 @@ _sig = {
     "gos_rts_asset_bytes": ([_p, ctypes.c_uint32, ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8)), ctypes.POINTER(ctypes.c_uint64)], _i32),
     "gos_rts_asset_recover": ([_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)], _i32),
     "gos_rts_asset_free": ([_p], None),
+    "gos_terminal_new": ([ctypes.c_uint32, ctypes.c_uint32, ctypes.POINTER(_p)], _i32),
+    "gos_terminal_write": ([_p, ctypes.c_char_p, ctypes.c_size_t], _i32),
+    "gos_terminal_cells": ([_p, _p, ctypes.c_size_t], ctypes.c_size_t),
+    "gos_terminal_cursor": ([_p, ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32)], _i32),
+    "gos_terminal_text": ([_p, ctypes.c_char_p, ctypes.c_size_t], ctypes.c_size_t),
+    "gos_terminal_free": ([_p], None),
 }
 _missing = [n for n in _sig if not hasattr(lib, n)]
 if _missing:

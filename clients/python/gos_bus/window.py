@@ -12,7 +12,7 @@ import atexit
 import threading
 import time
 import weakref
-from typing import Any, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Optional, Tuple, Union
 
 from . import _native
 from .client import Bus, LoanedMessage, Publisher
@@ -26,6 +26,8 @@ _VISIBLE = _native.constant("FRAME_FLAG_VISIBLE")
 _DIRTY = _native.constant("FRAME_FLAG_DIRTY_RECT")
 _KEEPALIVE = _native.constant("FRAME_FLAG_KEEPALIVE")
 _CLOSE = _native.constant("FRAME_FLAG_CLOSE")
+_DECORATED = _native.constant("FRAME_FLAG_DECORATED")
+_TITLE_BYTES = next(f["count"] for f in _FRAME.schema["fields"] if f["name"] == "title")
 #: Largest zoom the render node accepts (`gos_render_node::inputs::MAX_ZOOM`).
 MAX_ZOOM = 64.0
 #: Largest side of a window, pixels (the GPU's usual 2D texture limit).
@@ -88,6 +90,12 @@ class PixelWindow:
     (also at a normal exit of the interpreter) sends `FRAME_FLAG_CLOSE`, which removes it at
     once; a process killed outright has its window fade.
 
+    `decorated=True` has the node draw it as Geometry OS does: a title bar of
+    `FRAME_TITLE_BAR` (30) pixels above it with its title, and a border of `FRAME_BORDER` (2)
+    pixels around both; `position` stays the top-left of the pixels. `focus=True` (or a
+    later `focus()`) shows it focused: the node shows one window focused, the last to ask.
+    `PixelWindow.create_terminal(...)` makes a terminal window instead (`TerminalWindow`).
+
     `style` names a shader style the render node draws the window with (`crt_cyan` is built
     in: curvature, scanlines, a cyan glow; `gos-render-node --styles DIR` loads more); an
     unknown name draws it plain.
@@ -101,6 +109,10 @@ class PixelWindow:
 
     keepalive = 0.5
     refresh = 5.0
+    #: What the frames carry: RenderFrame `kind`, `pixel_format` and bytes per pixel.
+    _kind = _PIXEL_WINDOW
+    _format = _RGBA8
+    _bpp = 4
 
     def __init__(
         self,
@@ -115,6 +127,8 @@ class PixelWindow:
         style: Optional[str] = None,
         ring: str = "render.frames",
         source_id: Optional[int] = None,
+        decorated: bool = False,
+        focus: bool = False,
     ) -> None:
         if not isinstance(title, str) or not title:
             raise InvalidArgument("a window needs a title (a non-empty str)")
@@ -134,17 +148,20 @@ class PixelWindow:
         self.z = int(z)
         self.zoom = float(zoom)
         self.opaque = opaque
+        self.decorated = decorated
+        self._focus = focus
+        self._title = title.encode()[:_TITLE_BYTES].decode(errors="ignore").encode()
         self.source_id = source_id if source_id is not None else source_id_of(title)
         self._lock = threading.Lock()
         self._pub: Optional[Publisher] = self.bus.publisher(ring, layout="RenderFrame")
-        need = _FRAME.size + w * h * 4
+        need = _FRAME.size + w * h * self._bpp
         if need > self._pub.ring.slot_size:
             self._pub.close()
             raise InvalidArgument(
                 f"a {w}x{h} window needs {need} bytes per frame but ring '{ring}' has "
                 f"{self._pub.ring.slot_size}-byte slots: make it smaller, or give the ring larger slots"
             )
-        self._picture = bytearray(w * h * 4)
+        self._picture = bytearray(w * h * self._bpp)
         self._shown = False
         self._seq = 0
         self._error: Optional[GosBusError] = None
@@ -174,10 +191,12 @@ class PixelWindow:
         h.frame_seq = self._seq
         h.timestamp_ns = time.time_ns()
         h.source_id = self.source_id
-        h.kind = _PIXEL_WINDOW
-        h.flags = _VISIBLE | flags
-        h.pixel_format = _RGBA8
-        h.width, h.height, h.stride = self.width, self.height, self.width * 4
+        h.kind = self._kind
+        h.flags = _VISIBLE | flags | (_DECORATED if self.decorated else 0)
+        h.pixel_format = self._format
+        h.width, h.height, h.stride = self.width, self.height, self.width * self._bpp
+        h.focus = 1 if self._focus else 0
+        h.title[: len(self._title)] = list(self._title)
         h.pos_x, h.pos_y = self.position
         h.zoom = self.zoom
         h.z_order = self.z
@@ -226,9 +245,55 @@ class PixelWindow:
                 self._picture[3::4] = b"\xff" * (len(self._picture) // 4)
             # The node has not seen the window yet: the whole picture is news to it.
             self._publish(dirty if self._shown else None, timeout)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._keep_alive, name=f"window {self.title}", daemon=True)
-                self._thread.start()
+            self._keep_alive_started()
+
+    def _keep_alive_started(self) -> None:
+        """Starts the keep-alive thread after the first picture. Holds the lock."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._keep_alive, name=f"window {self.title}", daemon=True)
+            self._thread.start()
+
+    def focus(self, focused: bool = True) -> None:
+        """Asks the render node to show this window focused (it shows the last to ask);
+        `focus(False)` stops asking, and the focus moves when another window asks."""
+        with self._lock:
+            self._focus = focused
+            if self._shown:
+                self._signal(_KEEPALIVE, timeout=1.0)
+
+    @staticmethod
+    def create_terminal(
+        title: str = "Neural Console",
+        style: Optional[str] = None,
+        dimensions: Optional[Tuple[int, int]] = None,
+        *,
+        grid: Optional[Tuple[int, int]] = None,
+        bus: Union[Bus, str] = "geometry",
+        position: Tuple[int, int] = (0, 0),
+        z: int = 150,
+        zoom: float = 1.0,
+        decorated: bool = True,
+        focus: bool = True,
+        ring: str = "render.frames",
+    ) -> "TerminalWindow":
+        """A terminal window (the Neural Console): `dimensions=(w, h)` in pixels makes a
+        grid of w // 8 by h // 16 cells, or `grid=(columns, rows)` says it (80x30 when
+        neither is given). Write to it with `.write(text)`. See `TerminalWindow`."""
+        from .terminal import TerminalWindow
+
+        return TerminalWindow(
+            bus,
+            title,
+            style=style,
+            dimensions=dimensions,
+            grid=grid,
+            position=position,
+            z=z,
+            zoom=zoom,
+            decorated=decorated,
+            focus=focus,
+            ring=ring,
+        )
 
     def move(self, position: Optional[Tuple[int, int]] = None, z: Optional[int] = None, zoom: Optional[float] = None) -> None:
         """Places the window anew (its picture stays; no pixels travel)."""
@@ -300,5 +365,8 @@ class PixelWindow:
             f"z={self.z}, zoom={self.zoom}, source_id={self.source_id:#x}, {state})"
         )
 
+
+if TYPE_CHECKING:
+    from .terminal import TerminalWindow
 
 __all__ = ["PixelWindow", "source_id_of", "MAX_ZOOM", "MAX_SIDE"]

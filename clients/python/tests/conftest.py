@@ -188,6 +188,13 @@ class RenderNode:
     def until(self, what: str, predicate: "Callable[[bytes], bool]", timeout: float = 60) -> int:
         """Reads composited frames until `predicate(payload)` holds; returns that frame's
         timestamp (ns). Fails, naming `what`, if none does within `timeout` seconds."""
+        return self._first(what, predicate, timeout)[0]
+
+    def payload_of(self, what: str, predicate: "Callable[[bytes], bool]", timeout: float = 60) -> bytes:
+        """`until`, returning the frame's payload."""
+        return self._first(what, predicate, timeout)[1]
+
+    def _first(self, what: str, predicate: "Callable[[bytes], bool]", timeout: float) -> "tuple[int, bytes]":
         import gos_bus
 
         deadline = time.monotonic() + timeout
@@ -201,7 +208,7 @@ class RenderNode:
                 assert self.proc.poll() is None, f"the render node died: {self.proc.communicate()[1]}"
                 continue
             if predicate(last):
-                return stamp
+                return stamp, last
         raise AssertionError(f"no composited frame showed {what} within {timeout} s")
 
     def stop(self) -> None:
