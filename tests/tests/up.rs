@@ -106,6 +106,25 @@ fn up_for_20_seconds_runs_everything_and_leaves_nothing() {
         }
     }
 
+    // The Neural Console, right of centre above the texture row: decorated, focused (its
+    // border in the focus colour), and text lit in it (crt_cyan curves it inwards).
+    let (cx, cy) = (W - 576 - 40, H - 168 - 192 - 24);
+    let border = px(cx - 1, cy + 5);
+    assert!(
+        border[0] < 8 && border[1].abs_diff(204) <= 2 && border[2] > 250,
+        "the console's border at {},{} in {last}: {border:?}",
+        cx - 1,
+        cy + 5
+    );
+    let lit = (cy..cy + 192)
+        .flat_map(|y| (cx..cx + 576).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let p = px(x, y);
+            p[1] > 150 && p[2] > 150
+        })
+        .count();
+    assert!(lit > 200, "{lit} lit pixels in the console in {last}");
+
     // The RTS textures, decoded by the Python watcher through the Rust decoder, carry the
     // SHA-256 the fixtures list.
     let expected: serde_json::Value =

@@ -41,6 +41,7 @@ from .layouts import by_name
 from .dna import HybridDNARejectedError, Sandbox, WasmSandbox
 from .rts import RtsAsset, RtsPublisher, extract_dna
 from .terrain import MAP_CELLS, NeuralTerrain
+from .terminal import TerminalWindow
 
 # DnaJob / DnaResult codes, as the layouts define them (read from the library).
 CODE_UTF8 = _native.constant("DNA_CODE_UTF8")
@@ -290,7 +291,9 @@ class BrickWindows:
         f.version = _FRAME.schema["version"]
         f.source_id = BRICK_SOURCE_BASE + n
         f.kind = _native.constant("FRAME_PIXEL_WINDOW")
-        f.flags = _native.constant("FRAME_FLAG_VISIBLE")
+        f.flags = _native.constant("FRAME_FLAG_VISIBLE") | _native.constant("FRAME_FLAG_DECORATED")
+        title = f"DNA brick {n}".encode()
+        f.title[: len(title)] = list(title)
         f.width = f.height = self.size
         f.pos_x, f.pos_y = x, y
         f.zoom = 1.0
@@ -343,6 +346,11 @@ class DnaExecutor(BaseDaemon):
     no_sandbox = False
     python = "auto"
     sandbox_limits: Optional[Dict[str, str]] = None
+    #: Where to show the Neural Console, a terminal window printing each job's result
+    #: (top-left output pixel; None: no console), its grid and its style.
+    console_at: Optional[Tuple[int, int]] = None
+    console_grid = (72, 12)
+    console_style: Optional[str] = "crt_cyan"
 
     def __init__(self, bus: Optional[str] = None, ring: Optional[str] = None, **options: Any) -> None:
         super().__init__(bus, ring, **options)
@@ -394,8 +402,31 @@ class DnaExecutor(BaseDaemon):
             print(f"dna-exec: no events ring ({e}); API calls are only printed", file=sys.stderr, flush=True)
             self._events = None
         self._bricks = BrickWindows(self.bus, self.frames_ring)
+        self._console: Optional[TerminalWindow] = None
+        if self.console_at is not None:
+            self._console = TerminalWindow(self.bus, "Neural Console", grid=self.console_grid,
+                                           position=self.console_at, style=self.console_style, ring=self.frames_ring)
+            self._console.write("\x1b[1;36mNeural Console\x1b[0m  Hybrid DNA results\n")
+
+    def _show(self, job: Any, status: int, exit_code: int, output: bytes, values: Tuple[Dict[str, Any], ...],
+              ms: float) -> None:
+        """One line on the console: the job, its outcome in colour, and what it returned."""
+        if self._console is None:
+            return
+        name, colour = {STATUS_OK: ("ok", 32), STATUS_ERROR: ("error", 31), STATUS_TIMEOUT: ("timeout", 33),
+                        STATUS_REJECTED: ("rejected", 35)}.get(status, (f"status {status}", 37))
+        said = ", ".join(str(v["value"]) for v in values) if values else ""
+        last = output.decode(errors="replace").strip().splitlines()[-1:] if output else []
+        detail = f"returned {said}" if said else (last[0] if last else f"exit {exit_code}")
+        line = f"job {job.job_id & 0xFFFF:>5} \x1b[{colour}m{name:<8}\x1b[0m {detail[:40]}  \x1b[90m{ms:.0f} ms\x1b[0m\n"
+        try:
+            self._console.write(line, timeout=0.2)
+        except GosBusError as e:
+            print(f"dna-exec: console: {e}", file=sys.stderr, flush=True)
 
     def on_stop(self) -> None:
+        if self._console is not None:
+            self._console.close()
         self.wasm.close()
         self._bricks.close()
         self._results.close()
@@ -527,6 +558,7 @@ class DnaExecutor(BaseDaemon):
             h.output_len = len(output)
             r.payload[_RESULT.size : _RESULT.size + len(output)] = output
             r.commit(_RESULT.size + len(output))
+        self._show(job, status, exit_code, output, values, (time.time_ns() - started) / 1e6)
 
 
 def make_job(
@@ -656,6 +688,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     d.add_argument("--weaker-sandbox", action="store_true",
                    help="run jobs even where Landlock or seccomp is missing (bubblewrap's namespaces are still required)")
     d.add_argument("--no-sandbox", action="store_true", help="run jobs with no isolation at all (trusted code only)")
+    d.add_argument("--console", default=None, metavar="X,Y",
+                   help="show the Neural Console, a terminal window printing each job's result, with its top-left "
+                        "corner at output pixel X,Y of the render node")
     d.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
                    help=f"a sandbox limit, repeatable: {', '.join(LIMITS)} (as `gos-dna-sandbox run --help` "
                         "describes them; e.g. --limit memory=256M --limit cpu=5). Scripts get all but wasm-memory; "
@@ -676,8 +711,15 @@ def main(argv: Optional[List[str]] = None) -> None:
                 if name not in LIMITS or not value:
                     ap.error(f"--limit {item!r}: expected NAME=VALUE with NAME one of {', '.join(LIMITS)}")
                 limits[name] = value
+            console = None
+            if args.console is not None:
+                try:
+                    cx, cy = (int(v) for v in args.console.split(","))
+                except ValueError:
+                    ap.error(f"--console {args.console!r}: expected X,Y in output pixels, such as 40,300")
+                console = (cx, cy)
             ex = DnaExecutor(bus=args.bus, python=args.python, weaker_sandbox=args.weaker_sandbox,
-                             no_sandbox=args.no_sandbox, sandbox_limits=limits)
+                             no_sandbox=args.no_sandbox, sandbox_limits=limits, console_at=console)
             print(f"dna-exec: sandbox: {ex.layers}", file=sys.stderr, flush=True)
             print(f"dna-exec: WebAssembly: {ex.wasm_layers}", file=sys.stderr, flush=True)
             print("ready", flush=True)

@@ -9,7 +9,9 @@
 //! `--help` lists the options.
 
 use gos_bus_client::{Bus, RenderFrame};
-use gos_layouts::records::{FRAME_FLAG_VISIBLE, FRAME_PIXEL_WINDOW, PIXEL_RGBA8};
+use gos_layouts::records::{
+    FRAME_FLAG_DECORATED, FRAME_FLAG_VISIBLE, FRAME_PIXEL_WINDOW, PIXEL_RGBA8,
+};
 use std::time::{Duration, Instant};
 
 /// The command line.
@@ -82,7 +84,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 timestamp_ns: gos_bus_client::proc::now_ns() as i64,
                 source_id: window + 1,
                 kind: FRAME_PIXEL_WINDOW,
-                flags: FRAME_FLAG_VISIBLE,
+                flags: FRAME_FLAG_VISIBLE | FRAME_FLAG_DECORATED,
+                title: title(&format!("Rust producer {}", window + 1)),
                 width: w,
                 height: h,
                 stride: w * 4,
@@ -111,4 +114,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("published {} frames", publisher.published());
     Ok(())
+}
+
+/// `text` as a `RenderFrame::title`: UTF-8, NUL-padded, cut at 64 bytes.
+fn title(text: &str) -> [u8; 64] {
+    let mut t = [0u8; 64];
+    let n = text.len().min(t.len());
+    t[..n].copy_from_slice(&text.as_bytes()[..n]);
+    t
 }

@@ -26,6 +26,9 @@ use supervisor::{spawn, wait_ready, Child};
 use workload::{RunState, Watch};
 
 /// Options of `gos-bus up`.
+/// The Neural Console's size in output pixels (72 x 12 cells of 8 x 16).
+pub const NEURAL_CONSOLE: (u32, u32) = (576, 192);
+
 #[derive(clap::Args)]
 #[command(
     after_help = "Programs: gos-bus, gos-render-node, gos-dna-sandbox, libgos_bus_c.so and frames (or examples/frames) are taken from --bin-dir, by default the folder of this gos-bus; the Python daemons run as `PYTHON -m gos_bus.daemons`, so PYTHON must import gos_bus (pip install ./clients/python, or PYTHONPATH; ./gos up sets it).\n\nExamples:\n  ./gos up                          # from a checkout: builds what is missing, then this\n  gos-bus up --for 30               # stop after 30 s\n  gos-bus up --rts-dir ~/geometry/rts --bus test"
@@ -213,7 +216,14 @@ fn run(
     let node = start(children, "render-node", node, logs, ready, stop)?;
     println!("  render node      pid {node}");
 
-    let dna = programs.python(&["dna-exec", "--bus", &a.bus]);
+    // The Neural Console: 72 x 12 cells (576 x 192 pixels) at the right, above the row of
+    // texture windows along the bottom.
+    let console = format!(
+        "{},{}",
+        a.width.saturating_sub(NEURAL_CONSOLE.0 + 40),
+        a.height.saturating_sub(168 + NEURAL_CONSOLE.1 + 24)
+    );
+    let dna = programs.python(&["dna-exec", "--bus", &a.bus, "--console", &console]);
     let dna = start(
         children,
         "dna-exec",
@@ -222,7 +232,9 @@ fn run(
         Ready::line("ready", "ready", 30),
         stop,
     )?;
-    println!("  DNA executor     pid {dna} (Python; scripts in the sandbox, modules in wasmtime)");
+    println!(
+        "  DNA executor     pid {dna} (Python; scripts in the sandbox, modules in wasmtime; results on the Neural Console at {console})"
+    );
 
     let folder = rts_dir.to_string_lossy().into_owned();
     let watcher = programs.python(&["rts-watch", "--folder", &folder, "--bus", &a.bus]);
