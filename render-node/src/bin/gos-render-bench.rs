@@ -8,7 +8,10 @@
 //!   (decode into an `rts.textures` slot, receive, upload from the slot);
 //! - the neural terrain with 64 bricks, its 256x256 heightmap and every brick's placement
 //!   sent again each frame, applied from process-local records versus received from
-//!   `render.frames` and `terrain.bricks`.
+//!   `render.frames` and `terrain.bricks`;
+//! - 4 terminal windows of 80x30 cells, decorated, each written a line of ANSI-coloured text
+//!   every frame (the cells drawn on the GPU), from process-local records versus received
+//!   from `render.frames`.
 //!
 //! ```text
 //! gos-render-bench [--backend vulkan|gl] [--width 1920 --height 1080] [--frames 30] [--rts FILE]
@@ -240,9 +243,143 @@ fn main() {
         &mut out_local,
         &mut output,
     );
+    terminal_rows(
+        &mut c,
+        (&sub, &mut publisher),
+        frames,
+        &mut out_local,
+        &mut output,
+    );
     let _ = bus.remove_ring("render.frames");
     let _ = bus.remove_ring("render.output");
     let _ = bus.remove_ring("terrain.bricks");
+}
+
+/// The terminal table: 4 decorated 80x30 terminals, each written a line every frame, their
+/// cells applied from local records versus through `render.frames`.
+fn terminal_rows(
+    c: &mut Compositor,
+    (frame_sub, frame_pub): (
+        &gos_bus_client::Subscriber<RenderFrame>,
+        &mut gos_bus_client::Publisher<RenderFrame>,
+    ),
+    frames: usize,
+    out_local: &mut [u8],
+    output: &mut gos_bus_client::Publisher<RenderFrame>,
+) {
+    use gos_bus_client::terminal::Terminal;
+    use gos_layouts::records::{
+        FRAME_FLAG_DECORATED, FRAME_NEURAL_CONSOLE, PIXEL_CELLS, TERMINAL_COLUMNS, TERMINAL_ROWS,
+    };
+    const TERMINALS: u64 = 4;
+    let (cols, rows) = (TERMINAL_COLUMNS, TERMINAL_ROWS);
+    let mut terms: Vec<Terminal> = (0..TERMINALS)
+        .map(|_| Terminal::new(cols, rows).unwrap())
+        .collect();
+    let record = |i: u64| {
+        let mut title = [0u8; 64];
+        title[..10].copy_from_slice(format!("terminal {i}").as_bytes());
+        RenderFrame {
+            magic: *b"GFRM",
+            version: 1,
+            kind: FRAME_NEURAL_CONSOLE,
+            pixel_format: PIXEL_CELLS,
+            flags: FRAME_FLAG_DECORATED,
+            source_id: 3000 + i,
+            width: cols,
+            height: rows,
+            stride: cols * 8,
+            pos_x: 40 + (i % 2) as i32 * 700,
+            pos_y: 40 + (i / 2) as i32 * 520,
+            zoom: 1.0,
+            z_order: 10,
+            focus: u32::from(i == 0),
+            pixel_offset: size_of::<RenderFrame>() as u32,
+            pixel_bytes: cols * rows * 8,
+            title,
+            ..bytemuck::Zeroable::zeroed()
+        }
+    };
+    let cell_bytes = (cols * rows * 8) as usize;
+    let head = size_of::<RenderFrame>();
+    let mut local = vec![0u8; head + cell_bytes];
+    let out_bytes = out_local.len();
+    let (mut t_local, mut t_bus, mut t_ops) = (Vec::new(), Vec::new(), Vec::new());
+    for f in 0..frames + 4 {
+        let t = Instant::now();
+        for (i, term) in terms.iter_mut().enumerate() {
+            term.write(
+                format!(
+                    "\x1b[3{}mframe {f}\x1b[0m: terminal {i}, local\n",
+                    1 + i % 6
+                )
+                .as_bytes(),
+            );
+            let rec = record(i as u64);
+            local[..head].copy_from_slice(bytemuck::bytes_of(&rec));
+            term.copy_cells(&mut local[head..]).unwrap();
+            apply_frame(c, &rec, &local).unwrap();
+        }
+        c.render(f as f32);
+        c.read_back(out_local).unwrap();
+        let local_time = t.elapsed();
+        let mut ops = Duration::ZERO;
+        let t = Instant::now();
+        for (i, term) in terms.iter_mut().enumerate() {
+            term.write(
+                format!("\x1b[3{}mframe {f}\x1b[0m: terminal {i}, bus\n", 1 + i % 6).as_bytes(),
+            );
+            let o = Instant::now();
+            let mut loan = frame_pub.loan().unwrap();
+            *loan.header_mut() = record(i as u64);
+            term.copy_cells(loan.tail_mut()).unwrap();
+            loan.set_tail_len(cell_bytes).unwrap();
+            loan.commit().unwrap();
+            ops += o.elapsed();
+        }
+        for _ in 0..TERMINALS {
+            let o = Instant::now();
+            let m = frame_sub.recv().unwrap();
+            ops += o.elapsed();
+            apply_frame(c, m.header(), m.bytes()).unwrap();
+            let o = Instant::now();
+            drop(m);
+            ops += o.elapsed();
+        }
+        c.render(f as f32);
+        let mut loan = output.loan().unwrap();
+        c.read_back(&mut loan.tail_mut()[..out_bytes]).unwrap();
+        loan.set_tail_len(out_bytes).unwrap();
+        loan.commit().unwrap();
+        let bus_time = t.elapsed();
+        if f >= 4 {
+            t_local.push(local_time);
+            t_bus.push(bus_time);
+            t_ops.push(ops);
+        }
+    }
+    let (l, b, o) = (median(t_local), median(t_bus), median(t_ops));
+    println!(
+        "\n### {TERMINALS} terminal windows of {cols}x{rows} cells, decorated, a line written to each every frame ({frames} frames, median)\n"
+    );
+    println!("| way | ms/frame | frames/s | bus / local |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| applied from process-local records | {:.2} | {:.1} | |",
+        ms(l),
+        1e3 / ms(l)
+    );
+    println!(
+        "| received from render.frames | {:.2} | {:.1} | {:+.1}% |",
+        ms(b),
+        1e3 / ms(b),
+        (ms(b) / ms(l) - 1.0) * 100.0
+    );
+    println!(
+        "| of which the bus itself (loan, copy the cells, commit, receive, release: {TERMINALS} frames) | {:.3} | | {:.2}% of a frame |",
+        ms(o),
+        ms(o) / ms(b) * 100.0
+    );
 }
 
 /// The terrain table: a heightmap and 64 brick placements applied every frame, from local
