@@ -183,7 +183,7 @@ mod tests {
         let json = serde_json::to_value(RenderFrame::SCHEMA).unwrap();
         assert_eq!(json["name"], "RenderFrame");
         assert_eq!(json["magic"], "GFRM");
-        assert_eq!(json["size"], 128);
+        assert_eq!(json["size"], 192);
         let fields = json["fields"].as_array().unwrap();
         assert_eq!(fields.len(), RenderFrame::SCHEMA.fields.len());
         assert_eq!(fields[1]["name"], "version");

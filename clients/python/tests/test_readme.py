@@ -112,3 +112,24 @@ def test_readme_terrain_example(render_node, capsys, monkeypatch) -> None:
     assert capsys.readouterr().out.strip() == said
     with placements.recv(timeout=10) as m:
         assert (m.header.map_x, m.header.map_y) == (7, 5) and m.header.texture_id != 0
+
+
+def test_readme_terminal_example(render_node, capsys) -> None:
+    """Against a broker and a render node: it prints what the README says, and the console
+    reaches render.frames as cells (PIXEL_CELLS) with its title, decorated."""
+    import gos_bus
+    from gos_bus import _native
+
+    root = Path(__file__).resolve().parents[3]
+    readme = (root / "README.md").read_text()
+    code = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "create_terminal(" in b)
+    said = re.search(r"It prints `(\d+ x \d+ cells: .*?)`", readme).group(1)
+    frames = gos_bus.Bus.attach(render_node.bus).subscriber("render.frames")
+    exec(compile(code.replace('"geometry"', repr(render_node.bus)), "README.md", "exec"), {})
+    assert capsys.readouterr().out.strip() == said
+    with frames.recv(timeout=10) as m:
+        h = m.header
+        assert h.pixel_format == _native.constant("PIXEL_CELLS")
+        assert (h.width, h.height) == (80, 12)
+        assert h.flags & _native.constant("FRAME_FLAG_DECORATED")
+        assert bytes(h.title).rstrip(b"\0") == b"Neural Console"

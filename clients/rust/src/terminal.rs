@@ -5,7 +5,7 @@
 //! use gos_bus_client::terminal::Terminal;
 //! let mut term = Terminal::new(20, 3).unwrap();
 //! term.write(b"\x1b[32mok\x1b[0m 42\nnext");
-//! assert_eq!(term.text(), "ok 42\nnext\n");
+//! assert_eq!(term.text(), "ok 42\nnext\n\n"); // a line per row
 //! assert_eq!(term.cell(0, 0).fg, 2); // green
 //! assert_eq!(term.cursor(), (4, 1));
 //! ```
