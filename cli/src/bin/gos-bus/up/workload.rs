@@ -6,7 +6,9 @@ use gos_bus_client::{
     Bus, Bytes, DnaJob, DnaResult, Publisher, RenderFrame, RtsTexture, Subscriber,
 };
 use gos_bus_protocol::proc;
-use gos_layouts::records::{DNA_CODE_UTF8, DNA_STATUS_OK, FRAME_FLAG_VISIBLE, FRAME_PIXEL_WINDOW};
+use gos_layouts::records::{
+    DNA_CODE_UTF8, DNA_STATUS_OK, FRAME_FLAG_DECORATED, FRAME_FLAG_VISIBLE, FRAME_PIXEL_WINDOW,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -162,16 +164,20 @@ pub fn submit_jobs(bus: &Bus, count: u64) -> Result<BTreeMap<u64, String>, Strin
 fn show_texture(
     frames: &mut Publisher<RenderFrame>,
     i: usize,
-    id: u64,
+    (id, title): (u64, &str),
     height: u32,
 ) -> Result<(), String> {
+    let mut name = [0u8; 64];
+    let n = title.len().min(name.len());
+    name[..n].copy_from_slice(&title.as_bytes()[..n]);
     let mut loan = frames.loan().map_err(|e| e.to_string())?;
     *loan.header_mut() = RenderFrame {
         magic: *b"GFRM",
         version: 1,
         source_id: 1000 + i as u64,
         kind: FRAME_PIXEL_WINDOW,
-        flags: FRAME_FLAG_VISIBLE,
+        flags: FRAME_FLAG_VISIBLE | FRAME_FLAG_DECORATED,
+        title: name,
         width: TEXTURE_VIEW,
         height: TEXTURE_VIEW,
         pos_x: 40 + i as i32 * (TEXTURE_VIEW as i32 + 20),
@@ -193,7 +199,8 @@ pub struct Watch {
     results: Subscriber<DnaResult>,
     events: Subscriber<Bytes>,
     frames: Publisher<RenderFrame>,
-    shown: Vec<u64>,
+    /// The textures shown, in order, with their windows' titles (side and SHA-256 prefix).
+    shown: Vec<(u64, String)>,
     next_show: Instant,
 }
 
@@ -215,8 +222,10 @@ impl Watch {
     pub fn poll(&mut self, state: &mut RunState, height: u32) -> Result<(), String> {
         while let Some(m) = self.textures.try_recv().map_err(|e| e.to_string())? {
             let t = *m.header();
-            if !self.shown.contains(&t.texture_id) {
-                self.shown.push(t.texture_id);
+            if !self.shown.iter().any(|(id, _)| *id == t.texture_id) {
+                let sha = gos_rts::hex(&t.sha256);
+                let title = format!("{}x{} {}", t.width, t.height, &sha[..6]);
+                self.shown.push((t.texture_id, title));
             }
             state.textures.insert(
                 t.texture_id,
@@ -261,8 +270,8 @@ impl Watch {
             }
         }
         if Instant::now() >= self.next_show {
-            for (i, id) in self.shown.iter().enumerate() {
-                show_texture(&mut self.frames, i, *id, height)?;
+            for (i, (id, title)) in self.shown.iter().enumerate() {
+                show_texture(&mut self.frames, i, (*id, title), height)?;
             }
             self.next_show += Duration::from_millis(500);
         }
