@@ -80,6 +80,9 @@ pub fn decode(schema: &Schema, bytes: &[u8]) -> Fields {
         };
         let v = if f.count == 1 {
             scalar(raw, f.scalar)
+        } else if f.scalar == Scalar::U8 && raw.iter().all(|&c| c == 0) {
+            // An unused text field (a title, a style) or reserved bytes.
+            json!("")
         } else if f.scalar == Scalar::U8 {
             let trimmed: Vec<u8> = raw.iter().copied().take_while(|&c| c != 0).collect();
             if !trimmed.is_empty()
@@ -170,7 +173,8 @@ mod tests {
         assert_eq!(d.get("pos_x").unwrap(), -5);
         assert_eq!(d.get("zoom").unwrap(), 1.5);
         assert_eq!(d.get("style").unwrap(), "crt_cyan");
-        assert_eq!(d.get("reserved").unwrap(), &"0".repeat(16));
+        assert_eq!(d.get("title").unwrap(), "", "an empty title, not 128 zeros");
+        assert_eq!(d.get("reserved").unwrap(), "");
         let names: Vec<&str> = d.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             &names[..4],
