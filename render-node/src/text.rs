@@ -4,7 +4,7 @@
 //! Geometry OS draws them (`fs_decor`: a 30 px title bar with the title, a 2 px border, the
 //! focus in colour).
 
-use crate::compositor::{depth_state, pipeline, uniform_buffer, FORMAT};
+use crate::compositor::{depth_state, pipeline, uniform_buffer, uniform_entry, FORMAT};
 use crate::glyphs::GlyphAtlas;
 use gos_layouts::records::{FRAME_BORDER, FRAME_TITLE_BAR};
 use gos_layouts::TerminalCell;
@@ -70,19 +70,7 @@ impl Text {
         });
         let decor_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("decoration"),
-            entries: &[
-                wgpu::BindGroupLayoutEntry {
-                    binding: 2,
-                    visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                },
-                atlas_entry,
-            ],
+            entries: &[uniform_entry(2), atlas_entry],
         });
         let layout = |label, group: &wgpu::BindGroupLayout| {
             device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {

@@ -154,11 +154,7 @@ fn main() {
                 c.upload(id, ww, wh, ww * 4, &m.tail()[..win_bytes], None)
                     .unwrap();
             }
-            c.render(f as f32);
-            let mut loan = output.loan().unwrap();
-            c.read_back(&mut loan.tail_mut()[..out_bytes]).unwrap();
-            loan.set_tail_len(out_bytes).unwrap();
-            loan.commit().unwrap();
+            render_into(&mut c, &mut output, out_bytes, f as f32);
             let bus_time = t.elapsed();
             if f >= 4 {
                 t_local.push(local_time);
@@ -346,11 +342,7 @@ fn terminal_rows(
             drop(m);
             ops += o.elapsed();
         }
-        c.render(f as f32);
-        let mut loan = output.loan().unwrap();
-        c.read_back(&mut loan.tail_mut()[..out_bytes]).unwrap();
-        loan.set_tail_len(out_bytes).unwrap();
-        loan.commit().unwrap();
+        render_into(c, output, out_bytes, f as f32);
         let bus_time = t.elapsed();
         if f >= 4 {
             t_local.push(local_time);
@@ -358,27 +350,11 @@ fn terminal_rows(
             t_ops.push(ops);
         }
     }
-    let (l, b, o) = (median(t_local), median(t_bus), median(t_ops));
-    println!(
-        "\n### {TERMINALS} terminal windows of {cols}x{rows} cells, decorated, a line written to each every frame ({frames} frames, median)\n"
-    );
-    println!("| way | ms/frame | frames/s | bus / local |");
-    println!("| --- | ---: | ---: | ---: |");
-    println!(
-        "| applied from process-local records | {:.2} | {:.1} | |",
-        ms(l),
-        1e3 / ms(l)
-    );
-    println!(
-        "| received from render.frames | {:.2} | {:.1} | {:+.1}% |",
-        ms(b),
-        1e3 / ms(b),
-        (ms(b) / ms(l) - 1.0) * 100.0
-    );
-    println!(
-        "| of which the bus itself (loan, copy the cells, commit, receive, release: {TERMINALS} frames) | {:.3} | | {:.2}% of a frame |",
-        ms(o),
-        ms(o) / ms(b) * 100.0
+    print_split(
+        &format!("{TERMINALS} terminal windows of {cols}x{rows} cells, decorated, a line written to each every frame ({frames} frames, median)"),
+        "received from render.frames",
+        &format!("loan, copy the cells, commit, receive, release: {TERMINALS} frames"),
+        (t_local, t_bus, t_ops),
     );
 }
 
@@ -481,11 +457,7 @@ fn terrain_rows(
             ops += o.elapsed();
             apply_brick(c, &b).unwrap();
         }
-        c.render(f as f32);
-        let mut loan = output.loan().unwrap();
-        c.read_back(&mut loan.tail_mut()[..out_bytes]).unwrap();
-        loan.set_tail_len(out_bytes).unwrap();
-        loan.commit().unwrap();
+        render_into(c, output, out_bytes, f as f32);
         let bus_time = t.elapsed();
         if f >= 4 {
             t_local.push(local_time);
@@ -493,10 +465,38 @@ fn terrain_rows(
             t_ops.push(ops);
         }
     }
-    let (l, b, o) = (median(t_local), median(t_bus), median(t_ops));
-    println!(
-        "\n### The neural terrain with {BRICKS} bricks, its {SIDE}x{SIDE} heightmap and every placement sent each frame ({frames} frames, median)\n"
+    print_split(
+        &format!("The neural terrain with {BRICKS} bricks, its {SIDE}x{SIDE} heightmap and every placement sent each frame ({frames} frames, median)"),
+        "received from render.frames and terrain.bricks",
+        &format!("publish, receive, release: 1 heightmap, {BRICKS} placements"),
+        (t_local, t_bus, t_ops),
     );
+}
+
+/// Renders a frame and reads it back into a loaned `render.output` slot of `out_bytes`.
+fn render_into(
+    c: &mut Compositor,
+    output: &mut gos_bus_client::Publisher<RenderFrame>,
+    out_bytes: usize,
+    time: f32,
+) {
+    c.render(time);
+    let mut loan = output.loan().unwrap();
+    c.read_back(&mut loan.tail_mut()[..out_bytes]).unwrap();
+    loan.set_tail_len(out_bytes).unwrap();
+    loan.commit().unwrap();
+}
+
+/// A table of frames timed both ways (the medians of `local` and `bus`) and the bus's own
+/// part of the bus frames (`ops`), under `title`.
+fn print_split(
+    title: &str,
+    bus_way: &str,
+    ops_way: &str,
+    (local, bus, ops): (Vec<Duration>, Vec<Duration>, Vec<Duration>),
+) {
+    let (l, b, o) = (median(local), median(bus), median(ops));
+    println!("\n### {title}\n");
     println!("| way | ms/frame | frames/s | bus / local |");
     println!("| --- | ---: | ---: | ---: |");
     println!(
@@ -505,13 +505,13 @@ fn terrain_rows(
         1e3 / ms(l)
     );
     println!(
-        "| received from render.frames and terrain.bricks | {:.2} | {:.1} | {:+.1}% |",
+        "| {bus_way} | {:.2} | {:.1} | {:+.1}% |",
         ms(b),
         1e3 / ms(b),
         (ms(b) / ms(l) - 1.0) * 100.0
     );
     println!(
-        "| of which the bus itself (publish, receive, release: 1 heightmap, {BRICKS} placements) | {:.3} | | {:.2}% of a frame |",
+        "| of which the bus itself ({ops_way}) | {:.3} | | {:.2}% of a frame |",
         ms(o),
         ms(o) / ms(b) * 100.0
     );
