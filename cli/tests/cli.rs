@@ -144,7 +144,7 @@ fn monitor_once_json_and_inspect_read_a_live_ring() {
     let s = broadcast::try_claim_block(&r, &mut cache, false).unwrap();
     let frame = RenderFrame {
         magic: *b"GFRM",
-        version: 1,
+        version: RenderFrame::VERSION,
         width: 1920,
         height: 1080,
         ..bytemuck::Zeroable::zeroed()

@@ -156,8 +156,14 @@ mod tests {
             &fields,
         );
         assert_ne!(changed, base.fingerprint);
-        let bumped =
-            schema::fingerprint(base.magic, base.name, 2, base.size, base.align, base.fields);
+        let bumped = schema::fingerprint(
+            base.magic,
+            base.name,
+            base.version + 1,
+            base.size,
+            base.align,
+            base.fields,
+        );
         assert_ne!(bumped, base.fingerprint);
     }
 
@@ -189,6 +195,20 @@ mod tests {
         assert_eq!(fields[1]["name"], "version");
         assert_eq!(fields[1]["offset"], 4);
         assert_eq!(fields[1]["type"], "u16");
+    }
+
+    #[test]
+    fn titles_are_cut_at_a_character_boundary() {
+        let t = RenderFrame::title_bytes(&"\u{e9}".repeat(40)); // 80 bytes
+        assert_eq!(&t[..], "\u{e9}".repeat(32).as_bytes());
+        let t = RenderFrame::title_bytes(&format!("a{}", "\u{e9}".repeat(40)));
+        assert_eq!(t[63], 0, "half a character is not kept");
+        let f = RenderFrame {
+            title: RenderFrame::title_bytes("Neural Console"),
+            ..bytemuck::Zeroable::zeroed()
+        };
+        assert_eq!(f.title_text(), "Neural Console");
+        assert_eq!((RenderFrame::MAGIC, RenderFrame::VERSION), (*b"GFRM", 2));
     }
 
     #[test]

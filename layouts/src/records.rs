@@ -287,8 +287,9 @@ crate::constants! {
     pub const FRAME_FLAG_CLOSE: u32 = 1 << 3;
     /// `RenderFrame::flags`: draw the window decorated, as Geometry OS does: a title bar of
     /// `FRAME_TITLE_BAR` pixels above the window with its `title`, and a border of
-    /// `FRAME_BORDER` pixels around both, in the focus colour when `focus` is set. The window's
-    /// position stays the top-left of its pixels; the decorations lie outside them.
+    /// `FRAME_BORDER` pixels around both, in the focus colour when the window is the focused
+    /// one. The window's position stays the top-left of its pixels; the decorations lie
+    /// outside them.
     pub const FRAME_FLAG_DECORATED: u32 = 1 << 4;
     /// Height of a decorated window's title bar, output pixels.
     pub const FRAME_TITLE_BAR: u32 = 30;
@@ -314,6 +315,11 @@ crate::constants! {
     pub const TERMINAL_COLUMNS: u32 = 80;
     /// Rows of a terminal by default.
     pub const TERMINAL_ROWS: u32 = 30;
+    /// Most columns of a terminal: its window is at most 2048 pixels wide (a 16 MiB texture,
+    /// like a pixel window's, for a 256 KiB frame of cells).
+    pub const TERMINAL_MAX_COLUMNS: u32 = 256;
+    /// Most rows of a terminal (2048 pixels).
+    pub const TERMINAL_MAX_ROWS: u32 = 128;
 }
 
 record! {
@@ -323,7 +329,7 @@ record! {
     /// Unifont in its colours. Colours are indices into the xterm 256-colour palette (0-7 the
     /// ANSI colours, 8-15 their bright variants, 16-231 a 6x6x6 cube, 232-255 greys).
     pub struct TerminalCell: magic b"GCEL", version 1, size 8, align 4 {
-        /// The character, a Unicode scalar value (0 or an invalid value: blank).
+        /// The character, a Unicode scalar value (0: blank; not a scalar value: U+FFFD).
         pub codepoint: u32 = 0,
         /// Foreground colour, xterm 256-colour palette index.
         pub fg: u8 = 4,
@@ -339,10 +345,10 @@ record! {
 record! {
     /// A render frame; `pixel_bytes` bytes of pixels follow at `pixel_offset`, rows `stride`
     /// bytes apart (for `PIXEL_CELLS`, terminal cells: `width` columns by `height` rows).
-    pub struct RenderFrame: magic b"GFRM", version 1, size 192, align 8 {
+    pub struct RenderFrame: magic b"GFRM", version 2, size 192, align 8 {
         /// Magic `GFRM`.
         pub magic: [u8; 4] = 0,
-        /// Layout version (1).
+        /// Layout version (2: the `title` made it 192 bytes).
         pub version: u16 = 4,
         /// 1 = RGBA8, 2 = BGRA8, 3 = R8, 4 = R32F, 5 = terminal cells (`PIXEL_*`).
         pub pixel_format: u16 = 6,
@@ -376,8 +382,9 @@ record! {
         pub pos_x: i32 = 68,
         /// Position on screen, y.
         pub pos_y: i32 = 72,
-        /// 1 when the window takes the focus (the render node shows one focused window: the
-        /// last to ask), 0 otherwise.
+        /// A focus request: the render node shows one window focused, and gives the focus to
+        /// a source whose `focus` changes to a new non-zero value (so a window that keeps
+        /// sending the same value does not take it back); 0 asks for nothing.
         pub focus: u32 = 76,
         /// Zoom factor (1.0 = natural size).
         pub zoom: f32 = 80,
@@ -394,9 +401,36 @@ record! {
         pub style: [u8; 16] = 104,
         /// The window's title, NUL-padded UTF-8, shown in its title bar when
         /// `FRAME_FLAG_DECORATED` is set.
-        pub title: [u8; 64] = 120,
+        pub title: [u8; FRAME_TITLE_BYTES] = 120,
         /// Reserved, zero.
         pub reserved: [u8; 8] = 184,
+    }
+}
+
+/// Bytes of `RenderFrame::title`.
+pub const FRAME_TITLE_BYTES: usize = 64;
+
+impl RenderFrame {
+    /// `text` as a `title`: its UTF-8, cut at a character boundary to fit
+    /// [`FRAME_TITLE_BYTES`], NUL-padded.
+    pub fn title_bytes(text: &str) -> [u8; FRAME_TITLE_BYTES] {
+        let mut end = text.len().min(FRAME_TITLE_BYTES);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut out = [0u8; FRAME_TITLE_BYTES];
+        out[..end].copy_from_slice(&text.as_bytes()[..end]);
+        out
+    }
+
+    /// The `title`: its bytes up to the first NUL, invalid UTF-8 replaced.
+    pub fn title_text(&self) -> std::borrow::Cow<'_, str> {
+        let end = self
+            .title
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.title.len());
+        String::from_utf8_lossy(&self.title[..end])
     }
 }
 

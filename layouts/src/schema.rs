@@ -260,6 +260,13 @@ macro_rules! record {
                 }
             };
         }
+
+        impl $name {
+            /// The record's magic.
+            pub const MAGIC: [u8; 4] = *$magic;
+            /// The record's layout version.
+            pub const VERSION: u16 = $version;
+        }
     };
 }
 

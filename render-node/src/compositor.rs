@@ -187,6 +187,8 @@ pub struct Compositor {
     text: Text,
     /// The window shown focused (the last to ask).
     focused: Option<u64>,
+    /// Each source's last focus request (`RenderFrame::focus`).
+    focus_requests: HashMap<u64, u32>,
 }
 
 pub(crate) const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
@@ -594,6 +596,7 @@ impl Compositor {
         Ok(Compositor {
             text,
             focused: None,
+            focus_requests: HashMap::new(),
             gpu,
             width,
             height,
@@ -1130,6 +1133,7 @@ impl Compositor {
     /// Forgets a source.
     pub fn remove(&mut self, source_id: u64) {
         self.sources.remove(&source_id);
+        self.focus_requests.remove(&source_id);
         if self.focused == Some(source_id) {
             self.focused = None;
         }
@@ -1138,15 +1142,17 @@ impl Compositor {
     /// Uploads the terminal cells of `source_id`: `columns` x `rows` `TerminalCell`s, rows
     /// `stride` bytes apart, straight from `cells` (a shared-memory slot, typically). The
     /// window is `columns * 8` x `rows * 16` pixels; its texture is redrawn from the cells on
-    /// the GPU at the next frame. Sizes that do not fit the bytes, or a window larger than
-    /// the GPU's textures, are refused with the reason.
+    /// the GPU at the next frame. Sizes that do not fit the bytes, or a grid larger than
+    /// `TERMINAL_MAX_COLUMNS` x `TERMINAL_MAX_ROWS`, are refused with the reason.
     pub fn upload_cells(
         &mut self,
         source_id: u64,
         (columns, rows, stride): (u32, u32, u32),
         cells: &[u8],
     ) -> Result<(), RenderError> {
-        use gos_layouts::records::{CELL_HEIGHT, CELL_WIDTH};
+        use gos_layouts::records::{
+            CELL_HEIGHT, CELL_WIDTH, TERMINAL_MAX_COLUMNS, TERMINAL_MAX_ROWS,
+        };
         let bad = |reason: String| RenderError::BadFrame { source_id, reason };
         let max = self.gpu.device.limits().max_texture_dimension_2d;
         check_rows(
@@ -1158,12 +1164,19 @@ impl Compositor {
             max,
         )
         .map_err(bad)?;
-        let (width, height) = (columns * CELL_WIDTH, rows * CELL_HEIGHT);
-        if width > max || height > max {
+        // A small frame of cells makes a large texture (8 x 16 pixels of 4 bytes a cell, 64
+        // times its 8 bytes): the grid is bounded so that a terminal costs the GPU no more
+        // than a pixel window.
+        let (most_columns, most_rows) = (
+            TERMINAL_MAX_COLUMNS.min(max / CELL_WIDTH),
+            TERMINAL_MAX_ROWS.min(max / CELL_HEIGHT),
+        );
+        if columns > most_columns || rows > most_rows {
             return Err(bad(format!(
-                "{columns}x{rows} cells make a {width}x{height} window, larger than the GPU's {max}"
+                "a terminal of {columns}x{rows} cells is larger than {most_columns}x{most_rows}"
             )));
         }
+        let (width, height) = (columns * CELL_WIDTH, rows * CELL_HEIGHT);
         let same = self.sources.get(&source_id).is_some_and(|s| {
             matches!(&s.content, Content::Cells(_, g) if (g.columns, g.rows) == (columns, rows))
         });
@@ -1217,6 +1230,19 @@ impl Compositor {
     /// Shows the window of `source_id` focused (and no other).
     pub fn focus(&mut self, source_id: u64) {
         if self.sources.contains_key(&source_id) {
+            self.focused = Some(source_id);
+        }
+    }
+
+    /// Takes a frame's focus request (`RenderFrame::focus`): a new non-zero value from a
+    /// source focuses its window; the same value again (every keep-alive carries it) does
+    /// not, so the focus stays with the last window to ask.
+    pub fn request_focus(&mut self, source_id: u64, request: u32) {
+        if !self.sources.contains_key(&source_id) {
+            return;
+        }
+        let last = self.focus_requests.insert(source_id, request);
+        if request != 0 && last != Some(request) {
             self.focused = Some(source_id);
         }
     }

@@ -81,26 +81,13 @@ pub fn style_of(f: &RenderFrame) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
-/// The title a frame carries: its `title` bytes up to the first NUL, the invalid UTF-8 in
-/// them replaced.
-pub fn title_of(f: &RenderFrame) -> std::borrow::Cow<'_, str> {
-    let end = f
-        .title
-        .iter()
-        .position(|&b| b == 0)
-        .unwrap_or(f.title.len());
-    String::from_utf8_lossy(&f.title[..end])
-}
-
 /// What every frame of a window says beside its pixels: its style, its decorations and
-/// title, whether it takes the focus.
+/// title, its focus request.
 fn dress(c: &mut Compositor, f: &RenderFrame) {
     c.set_style(f.source_id, style_of(f));
     let decorated = f.flags & FRAME_FLAG_DECORATED != 0;
-    c.set_title(f.source_id, decorated.then(|| title_of(f)).as_deref());
-    if f.focus != 0 {
-        c.focus(f.source_id);
-    }
+    c.set_title(f.source_id, decorated.then(|| f.title_text()).as_deref());
+    c.request_focus(f.source_id, f.focus);
 }
 
 /// The `pixel_bytes` bytes at `pixel_offset` of a payload, checked against its length.
@@ -136,6 +123,13 @@ pub fn apply_frame(
     };
     if &f.magic != b"GFRM" {
         return Err(bad(format!("magic {:?} is not GFRM", f.magic)));
+    }
+    if f.version != RenderFrame::VERSION {
+        return Err(bad(format!(
+            "RenderFrame version {} is not this node's {}: rebuild the producer against this gos-bus",
+            f.version,
+            RenderFrame::VERSION
+        )));
     }
     let window = (FRAME_PIXEL_WINDOW..=FRAME_CORTEX_OVERLAY).contains(&f.kind);
     if !window && f.kind != FRAME_TERRAIN_HEIGHTMAP {

@@ -6,11 +6,29 @@
 
 use crate::compositor::{depth_state, pipeline, uniform_buffer, uniform_entry, FORMAT};
 use crate::glyphs::GlyphAtlas;
-use gos_layouts::records::{FRAME_BORDER, FRAME_TITLE_BAR};
+use crate::glyphs::ATLAS_COLUMNS;
+use gos_layouts::records::{
+    CELL_ATTR_BOLD, CELL_ATTR_CURSOR, CELL_ATTR_INVERSE, CELL_ATTR_UNDERLINE, CELL_HEIGHT,
+    CELL_WIDTH, FRAME_BORDER, FRAME_TITLE_BAR,
+};
 use gos_layouts::TerminalCell;
 
 /// Title glyphs a decoration holds at most (the `RenderFrame::title` bytes).
-const TITLE_MAX: usize = 64;
+const TITLE_MAX: usize = gos_layouts::records::FRAME_TITLE_BYTES;
+/// Pixels from a decorated window's left edge to its title, and from its title to the right.
+const TITLE_MARGIN: u32 = 8;
+
+/// The WGSL constants `text.wgsl` uses, from the layouts' own values (no copy in the shader).
+fn constants() -> String {
+    format!(
+        "const CELL_W: u32 = {CELL_WIDTH}u;\nconst CELL_H: u32 = {CELL_HEIGHT}u;\n\
+         const ATLAS_COLUMNS: u32 = {ATLAS_COLUMNS}u;\n\
+         const BORDER: f32 = {FRAME_BORDER}.0;\nconst TITLE_BAR: f32 = {FRAME_TITLE_BAR}.0;\n\
+         const TITLE_MARGIN: f32 = {TITLE_MARGIN}.0;\n\
+         const ATTR_BOLD: u32 = {CELL_ATTR_BOLD}u;\nconst ATTR_UNDERLINE: u32 = {CELL_ATTR_UNDERLINE}u;\n\
+         const ATTR_INVERSE: u32 = {CELL_ATTR_INVERSE}u;\nconst ATTR_CURSOR: u32 = {CELL_ATTR_CURSOR}u;\n"
+    )
+}
 /// Title bar and border: focused, then not.
 const FOCUSED: ([f32; 3], [f32; 3], [f32; 3]) = ([0.0, 0.42, 0.55], [0.0, 0.8, 1.0], [1.0; 3]);
 const UNFOCUSED: ([f32; 3], [f32; 3], [f32; 3]) =
@@ -58,9 +76,13 @@ impl Text {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("text"),
             source: wgpu::ShaderSource::Wgsl(
-                [include_str!("shaders.wgsl"), include_str!("text.wgsl")]
-                    .concat()
-                    .into(),
+                [
+                    include_str!("shaders.wgsl"),
+                    &constants(),
+                    include_str!("text.wgsl"),
+                ]
+                .concat()
+                .into(),
             ),
         });
         let atlas_entry = texture_entry(3, wgpu::TextureSampleType::Float { filterable: false });
@@ -289,8 +311,8 @@ impl Decoration {
         let (b, t) = (FRAME_BORDER as f32, FRAME_TITLE_BAR as f32);
         let [x, y, w, h] = content;
         let (bar, border, ink) = if focused { FOCUSED } else { UNFOCUSED };
-        // As many glyphs as fit between 8 px margins.
-        let fit = ((w - 16.0).max(0.0) / 8.0) as usize;
+        // As many glyphs as fit between the margins.
+        let fit = ((w - 2.0 * TITLE_MARGIN as f32).max(0.0) / CELL_WIDTH as f32) as usize;
         let mut title = [[0u32; 4]; TITLE_MAX / 4];
         for (i, s) in self.slots.iter().enumerate() {
             title[i / 4][i % 4] = *s;

@@ -1,6 +1,8 @@
-// Text on the GPU, appended to shaders.wgsl: terminal cells drawn into a window's texture,
-// and window decorations (title bar with the title, border). Glyphs come from the atlas
-// (glyphs.rs): 8x16 slots, 64 across.
+// Text on the GPU, appended to shaders.wgsl and to the constants text.rs writes from the
+// layouts (CELL_W, CELL_H, ATLAS_COLUMNS, BORDER, TITLE_BAR, TITLE_MARGIN, ATTR_*): terminal
+// cells drawn into a window's texture, and window decorations (title bar with the title,
+// border). Glyphs come from the atlas (glyphs.rs): CELL_W x CELL_H slots, ATLAS_COLUMNS
+// across.
 
 struct Decor {
     outer: vec4<f32>,    // the decorated window: x, y, width, height in output pixels
@@ -17,7 +19,7 @@ struct Decor {
 
 // Pixel (x, y) of the glyph in atlas slot `slot`: 1 lit, 0 dark.
 fn glyph(slot: u32, x: u32, y: u32) -> f32 {
-    let at = vec2<u32>((slot % 64u) * 8u + x, (slot / 64u) * 16u + y);
+    let at = vec2<u32>((slot % ATLAS_COLUMNS) * CELL_W + x, (slot / ATLAS_COLUMNS) * CELL_H + y);
     return textureLoad(glyph_atlas, at, 0).r;
 }
 
@@ -58,23 +60,23 @@ fn vs_cells(@builtin(vertex_index) i: u32) -> @builtin(position) vec4<f32> {
 @fragment
 fn fs_cells(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
     let p = vec2<u32>(pos.xy);
-    let cell = textureLoad(cells, vec2<u32>(p.x / 8u, p.y / 16u), 0).rg;
+    let cell = textureLoad(cells, vec2<u32>(p.x / CELL_W, p.y / CELL_H), 0).rg;
     let attrs = (cell.g >> 16u) & 255u;
     var fg_index = cell.g & 255u;
-    if ((attrs & 1u) != 0u && fg_index < 8u) {
+    if ((attrs & ATTR_BOLD) != 0u && fg_index < 8u) {
         fg_index = fg_index + 8u;  // bold: the bright variant
     }
     var fg = palette(fg_index);
     var bg = palette((cell.g >> 8u) & 255u);
     // Inverse, and the cursor's block (inverse again on an inverse cell).
-    if (((attrs & 4u) != 0u) != ((attrs & 8u) != 0u)) {
+    if (((attrs & ATTR_INVERSE) != 0u) != ((attrs & ATTR_CURSOR) != 0u)) {
         let t = fg;
         fg = bg;
         bg = t;
     }
-    let gy = p.y % 16u;
-    var lit = glyph(cell.r, p.x % 8u, gy);
-    if ((attrs & 2u) != 0u && gy == 15u) {
+    let gy = p.y % CELL_H;
+    var lit = glyph(cell.r, p.x % CELL_W, gy);
+    if ((attrs & ATTR_UNDERLINE) != 0u && gy == CELL_H - 1u) {
         lit = 1.0;
     }
     return vec4<f32>(mix(bg, fg, lit), 1.0);
@@ -87,7 +89,7 @@ fn vs_decor(@builtin(vertex_index) i: u32) -> @builtin(position) vec4<f32> {
     return vec4<f32>(p.x / frame.size.x * 2.0 - 1.0, 1.0 - p.y / frame.size.y * 2.0, 0.0, 1.0);
 }
 
-// A decorated window's frame: the 2 px border, the 30 px title bar with the title 8 px in
+// A decorated window's frame: the border, the title bar with the title TITLE_MARGIN px in
 // and centred, nothing over the window's own pixels.
 @fragment
 fn fs_decor(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
@@ -97,21 +99,20 @@ fn fs_decor(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
         discard;
     }
     let o = decor.outer;
-    let border = 2.0;
-    let inside = p.x >= o.x + border && p.x < o.x + o.z - border && p.y >= o.y + border
-        && p.y < o.y + o.w - border;
+    let inside = p.x >= o.x + BORDER && p.x < o.x + o.z - BORDER && p.y >= o.y + BORDER
+        && p.y < o.y + o.w - BORDER;
     if (!inside) {
         return vec4<f32>(decor.border.rgb, decor.bar.a);
     }
-    // The title bar: the title's glyphs from 8 px in, 7 px down (16 px glyphs in 30 px).
-    let tx = p.x - (c.x + 8.0);
-    let ty = p.y - (o.y + border + 7.0);
+    // The title bar: the title's glyphs from TITLE_MARGIN px in, centred down the bar.
+    let tx = p.x - (c.x + TITLE_MARGIN);
+    let ty = p.y - (o.y + BORDER + floor((TITLE_BAR - f32(CELL_H)) / 2.0));
     var colour = decor.bar.rgb;
-    if (tx >= 0.0 && ty >= 0.0 && ty < 16.0) {
-        let n = u32(tx) / 8u;
+    if (tx >= 0.0 && ty >= 0.0 && ty < f32(CELL_H)) {
+        let n = u32(tx) / CELL_W;
         if (n < u32(decor.border.a)) {
             let slot = decor.title[n / 4u][n % 4u];
-            let lit = glyph(slot, u32(tx) % 8u, u32(ty));
+            let lit = glyph(slot, u32(tx) % CELL_W, u32(ty));
             colour = mix(colour, decor.ink.rgb, lit);
         }
     }

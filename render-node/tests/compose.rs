@@ -226,7 +226,7 @@ fn bad_frames_are_refused_with_the_reason() {
 fn window(source_id: u64, (x, y): (i32, i32), (w, h): (u32, u32)) -> RenderFrame {
     RenderFrame {
         magic: *b"GFRM",
-        version: 1,
+        version: RenderFrame::VERSION,
         pixel_format: PIXEL_RGBA8,
         source_id,
         width: w,
@@ -276,6 +276,7 @@ fn frames_as_records_bgra_and_every_bad_header() {
             64,
             "magic",
         ),
+        (RenderFrame { version: 1, ..good }, 64, "version 1 is not"),
         (RenderFrame { kind: 9, ..good }, 64, "unknown kind 9"),
         (
             RenderFrame {
@@ -1017,6 +1018,72 @@ fn a_terminal_shows_the_glyphs_of_its_text_in_their_colours() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("bad frame from source 30"), "{e}");
+}
+
+#[test]
+fn bad_terminal_frames_are_refused_with_the_reason() {
+    use gos_layouts::records::{PIXEL_CELLS, TERMINAL_MAX_COLUMNS, TERMINAL_MAX_ROWS};
+    let mut c = compositor();
+    let background = frame(&mut c);
+    let good = terminal_frame(31, (0, 0), (4, 2));
+    // A grid past the bound: a few bytes of cells would make a texture 64 times larger.
+    let wide = terminal_frame(31, (0, 0), (TERMINAL_MAX_COLUMNS + 1, 1));
+    let tall = terminal_frame(31, (0, 0), (1, TERMINAL_MAX_ROWS + 1));
+    let cases: Vec<(RenderFrame, usize, &str)> = vec![
+        (wide, wide.pixel_bytes as usize, "is larger than 256x128"),
+        (tall, tall.pixel_bytes as usize, "is larger than 256x128"),
+        (RenderFrame { width: 0, ..good }, 64, "size 0x2"),
+        (RenderFrame { height: 0, ..good }, 64, "size 4x0"),
+        (
+            RenderFrame { stride: 31, ..good },
+            64,
+            "shorter than a row of 32",
+        ),
+        (
+            RenderFrame {
+                stride: 36,
+                pixel_bytes: 68,
+                ..good
+            },
+            68,
+            "not a multiple of the 8-byte",
+        ),
+        (
+            RenderFrame {
+                pixel_bytes: 63,
+                ..good
+            },
+            63,
+            "needs 64 bytes",
+        ),
+        (
+            RenderFrame {
+                kind: FRAME_TERRAIN_HEIGHTMAP,
+                pixel_format: PIXEL_CELLS,
+                ..good
+            },
+            64,
+            "not a heightmap's",
+        ),
+    ];
+    for (f, len, needle) in cases {
+        // Cells of every code point the payload happens to hold, invalid ones included.
+        let cells: Vec<u8> = (0..len).map(|i| (i * 37) as u8).collect();
+        let e = apply_frame(&mut c, &f, &payload(&f, &cells)).unwrap_err();
+        assert!(
+            matches!(e, RenderError::BadFrame { source_id: 31, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains(needle), "{needle:?} not in {e}");
+    }
+    assert!(!c.has_source(31));
+    // Any bytes as cells (invalid code points, any colours and attributes) draw, as U+FFFD
+    // where they are not characters.
+    let noise: Vec<u8> = (0..64u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    apply_frame(&mut c, &good, &payload(&good, &noise)).unwrap();
+    assert_ne!(frame(&mut c), background);
 }
 
 #[test]

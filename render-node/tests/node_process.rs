@@ -93,7 +93,7 @@ for i in range(40):
         let mut loan = publisher.loan().unwrap();
         *loan.header_mut() = RenderFrame {
             magic: *b"GFRM",
-            version: 1,
+            version: RenderFrame::VERSION,
             pixel_format: 1,
             source_id: 1,
             width: 32,

@@ -364,7 +364,7 @@ fn monitor_screen_shows_a_live_bus() {
         let mut loan = p.loan().unwrap();
         let f = loan.header_mut();
         f.magic = *b"GFRM";
-        f.version = 1;
+        f.version = RenderFrame::VERSION;
         f.width = 640 + i;
         f.height = 480;
         loan.commit().unwrap();

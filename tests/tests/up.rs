@@ -108,16 +108,23 @@ fn up_for_20_seconds_runs_everything_and_leaves_nothing() {
 
     // The Neural Console, right of centre above the texture row: decorated, focused (its
     // border in the focus colour), and text lit in it (crt_cyan curves it inwards).
-    let (cx, cy) = (W - 576 - 40, H - 168 - 192 - 24);
-    let border = px(cx - 1, cy + 5);
+    let console = &summary["neural_console"];
+    let at = |k: &str| console[k].as_u64().unwrap() as u32;
+    let (cx, cy, cw, ch) = (at("x"), at("y"), at("width"), at("height"));
     assert!(
-        border[0] < 8 && border[1].abs_diff(204) <= 2 && border[2] > 250,
+        cx + cw <= W && cy + ch <= H,
+        "the console fits the output: {console}"
+    );
+    let border = px(cx - 1, cy + 5);
+    let [_, focused, _] = gos_render_node::text::decoration_colours(true);
+    assert!(
+        border.iter().zip(focused).all(|(a, b)| a.abs_diff(b) <= 2),
         "the console's border at {},{} in {last}: {border:?}",
         cx - 1,
         cy + 5
     );
-    let lit = (cy..cy + 192)
-        .flat_map(|y| (cx..cx + 576).map(move |x| (x, y)))
+    let lit = (cy..cy + ch)
+        .flat_map(|y| (cx..cx + cw).map(move |x| (x, y)))
         .filter(|&(x, y)| {
             let p = px(x, y);
             p[1] > 150 && p[2] > 150

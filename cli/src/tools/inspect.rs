@@ -160,7 +160,7 @@ mod tests {
     fn decodes_a_render_frame() {
         let mut f = RenderFrame {
             magic: *b"GFRM",
-            version: 1,
+            version: RenderFrame::VERSION,
             width: 640,
             pos_x: -5,
             zoom: 1.5,

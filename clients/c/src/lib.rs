@@ -959,7 +959,8 @@ pub struct GosTerminal {
 }
 
 /// Makes an empty `columns` x `rows` terminal and writes a handle to `out`. A size outside
-/// 1..=1024 columns by 1..=512 rows fails with `GOS_EINVALID` and the reason.
+/// 1..=`TERMINAL_MAX_COLUMNS` columns by 1..=`TERMINAL_MAX_ROWS` rows (256 by 128) fails with
+/// `GOS_EINVALID` and the reason. A handle is used by one thread at a time.
 ///
 /// # Safety
 /// `out` is valid for one write.
@@ -985,8 +986,8 @@ pub unsafe extern "C" fn gos_terminal_new(
 /// the terminal (a sequence split across calls is completed by the next).
 ///
 /// # Safety
-/// `terminal` is a live handle used by one thread at a time, or null; `bytes` is valid for
-/// `len` bytes (or null when `len` is 0).
+/// `terminal` is a live handle used by one thread at a time (no other call on it runs
+/// meanwhile), or null; `bytes` is valid for `len` bytes (or null when `len` is 0).
 #[no_mangle]
 pub unsafe extern "C" fn gos_terminal_write(
     terminal: *mut GosTerminal,
@@ -1015,7 +1016,8 @@ pub unsafe extern "C" fn gos_terminal_write(
 /// bytes it needs (0 for a null handle).
 ///
 /// # Safety
-/// `terminal` is a live handle or null; `buf` is null or valid for `len` bytes.
+/// `terminal` is a live handle or null, not written to (`gos_terminal_write`) or freed by
+/// another thread during the call; `buf` is null or valid for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn gos_terminal_cells(
     terminal: *const GosTerminal,
@@ -1038,7 +1040,8 @@ pub unsafe extern "C" fn gos_terminal_cells(
 /// Writes the terminal's cursor (column, row, from 0) to `column` and `row`.
 ///
 /// # Safety
-/// `terminal` is a live handle or null; `column` and `row` are valid for one write each.
+/// `terminal` is a live handle or null, not written to or freed by another thread during the
+/// call; `column` and `row` are valid for one write each.
 #[no_mangle]
 pub unsafe extern "C" fn gos_terminal_cursor(
     terminal: *const GosTerminal,
@@ -1067,7 +1070,8 @@ pub unsafe extern "C" fn gos_terminal_cursor(
 /// (0 for a null handle).
 ///
 /// # Safety
-/// `terminal` is a live handle or null; `buf` is null or valid for `len` bytes.
+/// `terminal` is a live handle or null, not written to or freed by another thread during the
+/// call; `buf` is null or valid for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn gos_terminal_text(
     terminal: *const GosTerminal,

@@ -415,13 +415,15 @@ class DnaExecutor(BaseDaemon):
             return
         name, colour = {STATUS_OK: ("ok", 32), STATUS_ERROR: ("error", 31), STATUS_TIMEOUT: ("timeout", 33),
                         STATUS_REJECTED: ("rejected", 35)}.get(status, (f"status {status}", 37))
-        said = ", ".join(str(v["value"]) for v in values) if values else ""
-        last = output.decode(errors="replace").strip().splitlines()[-1:] if output else []
-        detail = f"returned {said}" if said else (last[0] if last else f"exit {exit_code}")
-        line = f"job {job.job_id & 0xFFFF:>5} \x1b[{colour}m{name:<8}\x1b[0m {detail[:40]}  \x1b[90m{ms:.0f} ms\x1b[0m\n"
         try:
+            said = ", ".join(str(v.get("value", v.get("bits"))) for v in values)
+            last = output.decode(errors="replace").strip().splitlines()[-1:] if output else []
+            detail = f"returned {said}" if said else (last[0] if last else f"exit {exit_code}")
+            # The job's output is untrusted: no escape sequence of its own reaches the console.
+            detail = "".join(c if c.isprintable() else "?" for c in detail[:40])
+            line = f"job {job.job_id & 0xFFFF:>5} \x1b[{colour}m{name:<8}\x1b[0m {detail}  \x1b[90m{ms:.0f} ms\x1b[0m\n"
             self._console.write(line, timeout=0.2)
-        except GosBusError as e:
+        except Exception as e:  # noqa: BLE001 - the result is out already: never run the job again
             print(f"dna-exec: console: {e}", file=sys.stderr, flush=True)
 
     def on_stop(self) -> None:
@@ -691,6 +693,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     d.add_argument("--console", default=None, metavar="X,Y",
                    help="show the Neural Console, a terminal window printing each job's result, with its top-left "
                         "corner at output pixel X,Y of the render node")
+    d.add_argument("--console-grid", default="72x12", metavar="COLUMNSxROWS",
+                   help="the console's size in character cells of 8x16 pixels (default 72x12)")
     d.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
                    help=f"a sandbox limit, repeatable: {', '.join(LIMITS)} (as `gos-dna-sandbox run --help` "
                         "describes them; e.g. --limit memory=256M --limit cpu=5). Scripts get all but wasm-memory; "
@@ -718,8 +722,13 @@ def main(argv: Optional[List[str]] = None) -> None:
                 except ValueError:
                     ap.error(f"--console {args.console!r}: expected X,Y in output pixels, such as 40,300")
                 console = (cx, cy)
+            try:
+                cols, rows = (int(v) for v in args.console_grid.lower().split("x"))
+            except ValueError:
+                ap.error(f"--console-grid {args.console_grid!r}: expected COLUMNSxROWS, such as 72x12")
             ex = DnaExecutor(bus=args.bus, python=args.python, weaker_sandbox=args.weaker_sandbox,
-                             no_sandbox=args.no_sandbox, sandbox_limits=limits, console_at=console)
+                             no_sandbox=args.no_sandbox, sandbox_limits=limits, console_at=console,
+                             console_grid=(cols, rows))
             print(f"dna-exec: sandbox: {ex.layers}", file=sys.stderr, flush=True)
             print(f"dna-exec: WebAssembly: {ex.wasm_layers}", file=sys.stderr, flush=True)
             print("ready", flush=True)

@@ -93,7 +93,7 @@ class PixelWindow:
     `decorated=True` has the node draw it as Geometry OS does: a title bar of
     `FRAME_TITLE_BAR` (30) pixels above it with its title, and a border of `FRAME_BORDER` (2)
     pixels around both; `position` stays the top-left of the pixels. `focus=True` (or a
-    later `focus()`) shows it focused: the node shows one window focused, the last to ask.
+    later `focus()`) asks for the focus: the node shows one window focused, the last to ask.
     `PixelWindow.create_terminal(...)` makes a terminal window instead (`TerminalWindow`).
 
     `style` names a shader style the render node draws the window with (`crt_cyan` is built
@@ -149,7 +149,8 @@ class PixelWindow:
         self.zoom = float(zoom)
         self.opaque = opaque
         self.decorated = decorated
-        self._focus = focus
+        # The focus request frames carry: a new non-zero value asks for the focus.
+        self._focus = 1 if focus else 0
         self._title = title.encode()[:_TITLE_BYTES].decode(errors="ignore").encode()
         self.source_id = source_id if source_id is not None else source_id_of(title)
         self._lock = threading.Lock()
@@ -195,7 +196,7 @@ class PixelWindow:
         h.flags = _VISIBLE | flags | (_DECORATED if self.decorated else 0)
         h.pixel_format = self._format
         h.width, h.height, h.stride = self.width, self.height, self.width * self._bpp
-        h.focus = 1 if self._focus else 0
+        h.focus = self._focus
         h.title[: len(self._title)] = list(self._title)
         h.pos_x, h.pos_y = self.position
         h.zoom = self.zoom
@@ -253,11 +254,11 @@ class PixelWindow:
             self._thread = threading.Thread(target=self._keep_alive, name=f"window {self.title}", daemon=True)
             self._thread.start()
 
-    def focus(self, focused: bool = True) -> None:
-        """Asks the render node to show this window focused (it shows the last to ask);
-        `focus(False)` stops asking, and the focus moves when another window asks."""
+    def focus(self) -> None:
+        """Asks the render node to show this window focused: it shows one, the last to ask
+        (each call is a new request, so asking again takes the focus back)."""
         with self._lock:
-            self._focus = focused
+            self._focus = self._focus % 0xFFFF_FFFF + 1
             if self._shown:
                 self._signal(_KEEPALIVE, timeout=1.0)
 

@@ -11,12 +11,13 @@ import pytest
 
 import gos_bus
 from conftest import RenderNode
+from gos_bus import _native
 
 GREEN = (0, 205, 0, 255)  # xterm palette 2
 BLACK = (0, 0, 0, 255)
-FOCUSED_BORDER = (0, 204, 255)  # the node's focus colour
-TITLE_BAR = 30
-BORDER = 2
+FOCUSED_BORDER = (0, 204, 255)  # the node's focus colour (gos_render_node::text::decoration_colours)
+TITLE_BAR = _native.constant("FRAME_TITLE_BAR")
+BORDER = _native.constant("FRAME_BORDER")
 
 
 def cell(node: RenderNode, frame: bytes, x: int, y: int) -> List[Tuple[int, ...]]:
@@ -70,7 +71,13 @@ def test_the_focus_moves_to_the_last_window_that_asks(render_node: RenderNode) -
     border = lambda f, w: node.pixel(f, w.position[0] - 1, w.position[1] + 4)[:3]  # noqa: E731
     node.payload_of("A focused, B not", lambda f: near(border(f, a), FOCUSED_BORDER) and not near(border(f, b), FOCUSED_BORDER))
     b.focus()
-    node.payload_of("B focused, A not", lambda f: near(border(f, b), FOCUSED_BORDER) and not near(border(f, a), FOCUSED_BORDER))
+    since = node.until("B focused, A not", lambda f: near(border(f, b), FOCUSED_BORDER) and not near(border(f, a), FOCUSED_BORDER))
+    # A's keep-alives (every 0.5 s) carry its old request: they do not take the focus back.
+    stamp = lambda f: int.from_bytes(f[16:24], "little")  # noqa: E731
+    later = node.payload_of("1.5 s of frames", lambda f: stamp(f) >= since + 1_500_000_000)
+    assert near(border(later, b), FOCUSED_BORDER) and not near(border(later, a), FOCUSED_BORDER)
+    a.focus()
+    node.until("A focused again", lambda f: near(border(f, a), FOCUSED_BORDER) and not near(border(f, b), FOCUSED_BORDER))
     a.close()
     b.close()
 
@@ -88,5 +95,5 @@ def test_terminal_sizes_and_misuse(render_node: RenderNode) -> None:
         gos_bus.PixelWindow.create_terminal(bus=node.bus, grid=(10, 2), dimensions=(80, 32))
     with pytest.raises(gos_bus.InvalidArgument, match="empty"):
         gos_bus.PixelWindow.create_terminal(bus=node.bus, dimensions=(4, 4))
-    with pytest.raises(gos_bus.InvalidArgument, match="1..=1024 columns"):
-        gos_bus.PixelWindow.create_terminal(bus=node.bus, grid=(5000, 2))
+    with pytest.raises(gos_bus.InvalidArgument, match=r"1..=256 columns by 1..=128 rows"):
+        gos_bus.PixelWindow.create_terminal(bus=node.bus, grid=(257, 2))

@@ -78,14 +78,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             let t = seq as f32 / fps as f32;
             *loan.header_mut() = RenderFrame {
                 magic: *b"GFRM",
-                version: 1,
+                version: RenderFrame::VERSION,
                 pixel_format: PIXEL_RGBA8,
                 frame_seq: seq,
                 timestamp_ns: gos_bus_client::proc::now_ns() as i64,
                 source_id: window + 1,
                 kind: FRAME_PIXEL_WINDOW,
                 flags: FRAME_FLAG_VISIBLE | FRAME_FLAG_DECORATED,
-                title: title(&format!("Rust producer {}", window + 1)),
+                title: RenderFrame::title_bytes(&format!("Rust producer {}", window + 1)),
                 width: w,
                 height: h,
                 stride: w * 4,
@@ -114,12 +114,4 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("published {} frames", publisher.published());
     Ok(())
-}
-
-/// `text` as a `RenderFrame::title`: UTF-8, NUL-padded, cut at 64 bytes.
-fn title(text: &str) -> [u8; 64] {
-    let mut t = [0u8; 64];
-    let n = text.len().min(t.len());
-    t[..n].copy_from_slice(&text.as_bytes()[..n]);
-    t
 }

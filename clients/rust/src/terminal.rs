@@ -18,14 +18,15 @@
 //!   40-47/100-107 colours, 38/48 with `;5;n` (256 colours) or `;2;r;g;b` (the nearest of the
 //!   256), 39/49 defaults;
 //! - cursor: CUU/CUD/CUF/CUB (`A`-`D`), CNL/CPL (`E`, `F`), CHA (`G`), CUP/HVP (`H`, `f`), save
-//!   and restore (`s`, `u`, `ESC 7`, `ESC 8`), DECTCEM (`?25h`, `?25l`);
-//! - erasing: ED (`J` 0-3), EL (`K` 0-2); scrolling: SU/SD (`S`, `T`), and at the last row.
+//!   and restore with the pen (`s`, `u`, `ESC 7`, `ESC 8`), DECTCEM (`?25h`, `?25l`);
+//! - erasing: ED (`J` 0-2; 3, the scrollback, has nothing to erase), EL (`K` 0-2); scrolling:
+//!   SU/SD (`S`, `T`), and at the last row.
 //!
 //! Anything else is ignored. Text past the last column wraps to the next line.
 
 use gos_layouts::records::{
-    CELL_ATTR_BOLD, CELL_ATTR_CURSOR, CELL_ATTR_INVERSE, CELL_ATTR_UNDERLINE, CELL_HEIGHT,
-    CELL_WIDTH,
+    CELL_ATTR_BOLD, CELL_ATTR_CURSOR, CELL_ATTR_INVERSE, CELL_ATTR_UNDERLINE, TERMINAL_MAX_COLUMNS,
+    TERMINAL_MAX_ROWS,
 };
 use gos_layouts::TerminalCell;
 
@@ -33,10 +34,10 @@ use gos_layouts::TerminalCell;
 pub const DEFAULT_FG: u8 = 7;
 /// Default background: palette index 0 (black).
 pub const DEFAULT_BG: u8 = 0;
-/// Largest grid: as many columns and rows as fit a 8192-pixel texture side.
-pub const MAX_COLUMNS: u32 = 8192 / CELL_WIDTH;
-/// Largest number of rows (see [`MAX_COLUMNS`]).
-pub const MAX_ROWS: u32 = 8192 / CELL_HEIGHT;
+/// Most columns a terminal has (`TERMINAL_MAX_COLUMNS`, which the render node enforces too).
+pub const MAX_COLUMNS: u32 = TERMINAL_MAX_COLUMNS;
+/// Most rows a terminal has (`TERMINAL_MAX_ROWS`).
+pub const MAX_ROWS: u32 = TERMINAL_MAX_ROWS;
 
 /// A grid of `columns` x `rows` cells with a cursor, written to with [`Terminal::write`].
 pub struct Terminal {
@@ -54,7 +55,8 @@ struct Grid {
     /// The last column was written: the next character goes to the next line.
     wrap_pending: bool,
     pen: Pen,
-    saved: (usize, usize),
+    /// DECSC's saved cursor: position and pen.
+    saved: (usize, usize, Pen),
     cursor_visible: bool,
 }
 
@@ -94,7 +96,7 @@ impl Terminal {
                 row: 0,
                 wrap_pending: false,
                 pen: PEN,
-                saved: (0, 0),
+                saved: (0, 0, PEN),
                 cursor_visible: true,
             },
         })
@@ -118,7 +120,14 @@ impl Terminal {
 
     /// The cell at (`column`, `row`), without the cursor's mark. Panics outside the grid.
     pub fn cell(&self, column: u32, row: u32) -> TerminalCell {
-        self.grid.cells[row as usize * self.grid.columns + column as usize]
+        let (c, r) = (column as usize, row as usize);
+        assert!(
+            c < self.grid.columns && r < self.grid.rows,
+            "cell ({column}, {row}) is outside the {}x{} grid",
+            self.grid.columns,
+            self.grid.rows
+        );
+        self.grid.cells[r * self.grid.columns + c]
     }
 
     /// Bytes of the grid as a frame carries it: `columns * rows * 8`.
@@ -136,7 +145,7 @@ impl Terminal {
         if self.grid.cursor_visible {
             let at =
                 (self.grid.row * self.grid.columns + self.grid.col) * size_of::<TerminalCell>();
-            out[at + 6] |= CELL_ATTR_CURSOR;
+            out[at + std::mem::offset_of!(TerminalCell, attrs)] |= CELL_ATTR_CURSOR;
         }
         Some(n)
     }
@@ -206,6 +215,18 @@ impl Grid {
         }
     }
 
+    /// DECSC: the cursor's position and the pen.
+    fn save(&mut self) {
+        self.saved = (self.col, self.row, self.pen);
+    }
+
+    /// DECRC.
+    fn restore(&mut self) {
+        let (col, row, pen) = self.saved;
+        self.goto(col, row);
+        self.pen = pen;
+    }
+
     fn goto(&mut self, col: usize, row: usize) {
         self.col = col.min(self.columns - 1);
         self.row = row.min(self.rows - 1);
@@ -243,7 +264,7 @@ impl Grid {
                     } else {
                         groups[i + 1..].iter().map(|g| g[0]).collect()
                     };
-                    let (colour, used) = extended_colour(&rest);
+                    let (colour, used) = extended_colour(&rest, g.len() > 1);
                     if g.len() == 1 {
                         i += used;
                     }
@@ -263,8 +284,12 @@ impl Grid {
 }
 
 /// The palette index of an extended colour's parameters after 38 or 48 (`5, n` or `2, r, g,
-/// b`) and how many parameters it took.
-fn extended_colour(p: &[u16]) -> (Option<u8>, usize) {
+/// b`) and how many parameters it took. In the colon form (`grouped`), ITU T.416's `2:id:r:g:b`
+/// carries a colour-space id before the components.
+fn extended_colour(p: &[u16], grouped: bool) -> (Option<u8>, usize) {
+    if let (true, [2, _, r, g, b, ..]) = (grouped, p) {
+        return (Some(nearest(*r, *g, *b)), 5);
+    }
     match p {
         [5, n, ..] => (u8::try_from(*n).ok(), 2),
         [2, r, g, b, ..] => (Some(nearest(*r, *g, *b)), 4),
@@ -299,7 +324,7 @@ fn nearest(r: u16, g: u16, b: u16) -> u8 {
     let cube_err = (r - rl).pow(2) + (g - gl).pow(2) + (b - bl).pow(2);
     // The grey ramp: 8, 18, ..., 238.
     let avg = (r + g + b) / 3;
-    let gi = ((avg - 8).max(0) / 10).min(23);
+    let gi = ((avg - 3) / 10).clamp(0, 23);
     let grey = 8 + 10 * gi;
     let grey_err = (r - grey).pow(2) + (g - grey).pow(2) + (b - grey).pow(2);
     if grey_err < cube_err {
@@ -352,9 +377,12 @@ impl vte::Perform for Grid {
         &mut self,
         params: &vte::Params,
         intermediates: &[u8],
-        _ignore: bool,
+        ignore: bool,
         action: char,
     ) {
+        if ignore {
+            return; // more parameters than the parser keeps: not what was sent
+        }
         let arg = |i: usize, default: usize| -> usize {
             match params.iter().nth(i).map(|g| g[0]) {
                 None | Some(0) => default,
@@ -389,12 +417,14 @@ impl vte::Perform for Grid {
             'J' => {
                 let at = self.at();
                 let len = self.cells.len();
+                // Mode 3 erases the scrollback, which this terminal has not.
                 match mode {
                     0 => self.clear(at, len),
                     1 => self.clear(0, at + 1),
-                    2 | 3 => self.clear(0, len),
+                    2 => self.clear(0, len),
                     _ => {}
                 }
+                self.wrap_pending = false;
             }
             'K' => {
                 let start = self.row * self.columns;
@@ -405,11 +435,12 @@ impl vte::Perform for Grid {
                     2 => self.clear(start, start + self.columns),
                     _ => {}
                 }
+                self.wrap_pending = false;
             }
             'S' => self.scroll_up(arg(0, 1)),
             'T' => self.scroll_down(arg(0, 1)),
-            's' => self.saved = (col, row),
-            'u' => self.goto(self.saved.0, self.saved.1),
+            's' => self.save(),
+            'u' => self.restore(),
             _ => {}
         }
     }
@@ -419,8 +450,8 @@ impl vte::Perform for Grid {
             return;
         }
         match byte {
-            b'7' => self.saved = (self.col, self.row),
-            b'8' => self.goto(self.saved.0, self.saved.1),
+            b'7' => self.save(),
+            b'8' => self.restore(),
             b'c' => {
                 // RIS: a full reset.
                 self.pen = PEN;
@@ -515,6 +546,34 @@ mod tests {
         t.copy_cells(&mut out).unwrap();
         let cells: &[TerminalCell] = bytemuck::cast_slice(&out);
         assert!(cells.iter().all(|c| c.attrs & CELL_ATTR_CURSOR == 0));
+    }
+
+    #[test]
+    fn edge_cases_of_erasing_moving_and_colours() {
+        // Erasing at the last column ends the pending wrap (as xterm does).
+        assert_eq!(term("abcde\x1b[KX", 5, 2).text(), "abcdX\n\n");
+        assert_eq!(term("abcde\x1b[1KX", 5, 2).text(), "    X\n\n");
+        // ED 3 erases the scrollback only: there is none.
+        assert_eq!(term("ab\x1b[3Jc", 5, 1).text(), "abc\n");
+        // Moves far past the grid stop at its edges; huge scrolls clear it.
+        let t = term("\x1b[999;999Hx\x1b[65535A\x1b[65535Dy", 5, 3);
+        assert_eq!(t.text(), "y\n\n    x\n");
+        assert_eq!(term("ab\x1b[65535S", 5, 2).text(), "\n\n");
+        assert_eq!(term("ab\x1b[65535T", 5, 2).text(), "\n\n");
+        // True colour in the colon form, with and without the colour-space id.
+        assert_eq!(term("\x1b[38:2::255:0:0mx", 3, 1).cell(0, 0).fg, 196);
+        assert_eq!(term("\x1b[38:2:255:0:0mx", 3, 1).cell(0, 0).fg, 196);
+        // Greys round to the nearest step of the ramp.
+        assert_eq!(nearest(17, 17, 17), 233);
+        // DECSC keeps the pen.
+        let t = term("\x1b[31m\x1b7\x1b[0m\x1b8x", 3, 1);
+        assert_eq!(t.cell(0, 0).fg, 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "outside the 3x1 grid")]
+    fn a_cell_outside_the_grid_panics() {
+        term("", 3, 1).cell(3, 0);
     }
 
     #[test]

@@ -59,7 +59,7 @@ fn typed_publish_and_receive_in_place() {
     let loan_addr = loan.slot_mut().as_ptr() as usize;
     *loan.header_mut() = RenderFrame {
         magic: *b"GFRM",
-        version: 1,
+        version: RenderFrame::VERSION,
         width: 64,
         height: 64,
         stride: 256,

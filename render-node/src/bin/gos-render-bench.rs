@@ -272,29 +272,25 @@ fn terminal_rows(
     let mut terms: Vec<Terminal> = (0..TERMINALS)
         .map(|_| Terminal::new(cols, rows).unwrap())
         .collect();
-    let record = |i: u64| {
-        let mut title = [0u8; 64];
-        title[..10].copy_from_slice(format!("terminal {i}").as_bytes());
-        RenderFrame {
-            magic: *b"GFRM",
-            version: 1,
-            kind: FRAME_NEURAL_CONSOLE,
-            pixel_format: PIXEL_CELLS,
-            flags: FRAME_FLAG_DECORATED,
-            source_id: 3000 + i,
-            width: cols,
-            height: rows,
-            stride: cols * 8,
-            pos_x: 40 + (i % 2) as i32 * 700,
-            pos_y: 40 + (i / 2) as i32 * 520,
-            zoom: 1.0,
-            z_order: 10,
-            focus: u32::from(i == 0),
-            pixel_offset: size_of::<RenderFrame>() as u32,
-            pixel_bytes: cols * rows * 8,
-            title,
-            ..bytemuck::Zeroable::zeroed()
-        }
+    let record = |i: u64| RenderFrame {
+        magic: *b"GFRM",
+        version: RenderFrame::VERSION,
+        kind: FRAME_NEURAL_CONSOLE,
+        pixel_format: PIXEL_CELLS,
+        flags: FRAME_FLAG_DECORATED,
+        source_id: 3000 + i,
+        width: cols,
+        height: rows,
+        stride: cols * 8,
+        pos_x: 40 + (i % 2) as i32 * 700,
+        pos_y: 40 + (i / 2) as i32 * 520,
+        zoom: 1.0,
+        z_order: 10,
+        focus: u32::from(i == 0),
+        pixel_offset: size_of::<RenderFrame>() as u32,
+        pixel_bytes: cols * rows * 8,
+        title: RenderFrame::title_bytes(&format!("terminal {i}")),
+        ..bytemuck::Zeroable::zeroed()
     };
     let cell_bytes = (cols * rows * 8) as usize;
     let head = size_of::<RenderFrame>();
@@ -392,7 +388,7 @@ fn terrain_rows(
         .collect();
     let heightmap = RenderFrame {
         magic: *b"GFRM",
-        version: 1,
+        version: RenderFrame::VERSION,
         kind: FRAME_TERRAIN_HEIGHTMAP,
         pixel_format: PIXEL_R8,
         source_id: 9,

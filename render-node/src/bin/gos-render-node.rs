@@ -321,7 +321,7 @@ fn run(a: Args) -> Result<(), String> {
         let mut loan = output.loan().map_err(|e| e.to_string())?;
         *loan.header_mut() = RenderFrame {
             magic: *b"GFRM",
-            version: 1,
+            version: RenderFrame::VERSION,
             pixel_format: PIXEL_RGBA8,
             frame_seq: n,
             timestamp_ns: gos_bus_client::proc::now_ns() as i64,

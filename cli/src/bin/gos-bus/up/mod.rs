@@ -25,10 +25,23 @@ use std::time::{Duration, Instant};
 use supervisor::{spawn, wait_ready, Child};
 use workload::{RunState, Watch};
 
-/// Options of `gos-bus up`.
-/// The Neural Console's size in output pixels (72 x 12 cells of 8 x 16).
-pub const NEURAL_CONSOLE: (u32, u32) = (576, 192);
+/// The Neural Console's grid: columns and rows of cells.
+const CONSOLE_GRID: (u32, u32) = (72, 12);
 
+/// Where the Neural Console goes on an output of `width` x `height` pixels: its pixels' top
+/// left, width and height (at the right, above the row of texture windows along the bottom).
+pub fn console_rect(width: u32, height: u32) -> (u32, u32, u32, u32) {
+    use gos_layouts::records::{CELL_HEIGHT, CELL_WIDTH};
+    let (w, h) = (CONSOLE_GRID.0 * CELL_WIDTH, CONSOLE_GRID.1 * CELL_HEIGHT);
+    (
+        width.saturating_sub(w + 40),
+        height.saturating_sub(workload::TEXTURE_VIEW + 40 + h + 24),
+        w,
+        h,
+    )
+}
+
+/// Options of `gos-bus up`.
 #[derive(clap::Args)]
 #[command(
     after_help = "Programs: gos-bus, gos-render-node, gos-dna-sandbox, libgos_bus_c.so and frames (or examples/frames) are taken from --bin-dir, by default the folder of this gos-bus; the Python daemons run as `PYTHON -m gos_bus.daemons`, so PYTHON must import gos_bus (pip install ./clients/python, or PYTHONPATH; ./gos up sets it).\n\nExamples:\n  ./gos up                          # from a checkout: builds what is missing, then this\n  gos-bus up --for 30               # stop after 30 s\n  gos-bus up --rts-dir ~/geometry/rts --bus test"
@@ -216,14 +229,18 @@ fn run(
     let node = start(children, "render-node", node, logs, ready, stop)?;
     println!("  render node      pid {node}");
 
-    // The Neural Console: 72 x 12 cells (576 x 192 pixels) at the right, above the row of
-    // texture windows along the bottom.
-    let console = format!(
-        "{},{}",
-        a.width.saturating_sub(NEURAL_CONSOLE.0 + 40),
-        a.height.saturating_sub(168 + NEURAL_CONSOLE.1 + 24)
-    );
-    let dna = programs.python(&["dna-exec", "--bus", &a.bus, "--console", &console]);
+    let (cx, cy, _, _) = console_rect(a.width, a.height);
+    let console = format!("{cx},{cy}");
+    let grid = format!("{}x{}", CONSOLE_GRID.0, CONSOLE_GRID.1);
+    let dna = programs.python(&[
+        "dna-exec",
+        "--bus",
+        &a.bus,
+        "--console",
+        &console,
+        "--console-grid",
+        &grid,
+    ]);
     let dna = start(
         children,
         "dna-exec",

@@ -85,6 +85,10 @@ pub fn summarize(
             published("dead.letters")
         ));
     }
+    let console = {
+        let (x, y, w, h) = super::console_rect(a.width, a.height);
+        json!({"x": x, "y": y, "width": w, "height": h})
+    };
     json!({
         "bus": a.bus,
         "seconds": took.as_secs_f64(),
@@ -97,6 +101,7 @@ pub fn summarize(
         })),
         "render_node_frames_dropped": node_in.iter().map(|c| c.drops).sum::<u64>(),
         "snapshots": snapshots,
+        "neural_console": console,
         "jobs_submitted": s.expected.len(),
         "jobs_done": s.results.len(),
         "jobs_ok": jobs_ok,

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The size the RTS textures are shown at, in output pixels.
-const TEXTURE_VIEW: u32 = 128;
+pub const TEXTURE_VIEW: u32 = 128;
 
 /// The sample PixelRTS files (`assets/rts/`: the Geometry OS encoder's own output, with their
 /// sidecar metadata), written out by [`write_samples`].
@@ -167,17 +167,14 @@ fn show_texture(
     (id, title): (u64, &str),
     height: u32,
 ) -> Result<(), String> {
-    let mut name = [0u8; 64];
-    let n = title.len().min(name.len());
-    name[..n].copy_from_slice(&title.as_bytes()[..n]);
     let mut loan = frames.loan().map_err(|e| e.to_string())?;
     *loan.header_mut() = RenderFrame {
         magic: *b"GFRM",
-        version: 1,
+        version: RenderFrame::VERSION,
         source_id: 1000 + i as u64,
         kind: FRAME_PIXEL_WINDOW,
         flags: FRAME_FLAG_VISIBLE | FRAME_FLAG_DECORATED,
-        title: name,
+        title: RenderFrame::title_bytes(title),
         width: TEXTURE_VIEW,
         height: TEXTURE_VIEW,
         pos_x: 40 + i as i32 * (TEXTURE_VIEW as i32 + 20),
