@@ -212,10 +212,16 @@ mod tests {
         );
         let (_, frames) = &m.rings[3];
         assert_eq!(m.rings[6].0, "dead.letters");
-        assert!(frames.slot_size as usize >= 128 + 1920 * 1080 * 4);
+        assert!(
+            frames.slot_size as usize
+                >= size_of::<gos_layouts::RenderFrame>() + 1920 * 1080 * 4
+        );
         assert_eq!(frames.policy, Policy::OverwriteOldest);
         let (_, rts) = &m.rings[0];
-        assert!(rts.slot_size as usize >= 128 + 2048 * 2048 * 4 + 65536);
+        assert!(
+            rts.slot_size as usize
+                >= size_of::<gos_layouts::RtsTexture>() + 2048 * 2048 * 4 + 65536
+        );
         assert_eq!(m.rings[1].1.mode, Mode::WorkQueue);
     }
 

@@ -39,8 +39,9 @@ class TerminalWindow(PixelWindow):
     frames: `TerminalCell`s of 8 bytes), cursor included. `text()` returns what the grid
     holds; `cursor` where the cursor is.
 
-    Everything else is as for `PixelWindow`: the keep-alive, `move`, `focus`, `close`,
-    `style`.
+    `columns` and `rows` are the grid; `width` and `height` count cells too (as the frames
+    do), the window being `columns * 8` x `rows * 16` output pixels. Everything else is as
+    for `PixelWindow`: the keep-alive, `move`, `focus`, `close`, `style`.
     """
 
     _kind = _native.constant("FRAME_NEURAL_CONSOLE")

@@ -81,7 +81,7 @@ def test_header_is_a_structure_over_the_slot(served: str) -> None:
         msg.header.magic[:] = list(b"GFRM")
         msg.header.width, msg.header.height = 640, 480
         msg.tail()[:4] = b"\x01\x02\x03\x04"
-        msg.commit(128 + 640 * 480 * 4)
+        msg.commit(by_name("RenderFrame").size + 640 * 480 * 4)
     with sub.recv(timeout=5) as got:
         assert bytes(got.header.magic) == b"GFRM"
         assert (got.header.width, got.header.height) == (640, 480)
