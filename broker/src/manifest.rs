@@ -213,8 +213,7 @@ mod tests {
         let (_, frames) = &m.rings[3];
         assert_eq!(m.rings[6].0, "dead.letters");
         assert!(
-            frames.slot_size as usize
-                >= size_of::<gos_layouts::RenderFrame>() + 1920 * 1080 * 4
+            frames.slot_size as usize >= size_of::<gos_layouts::RenderFrame>() + 1920 * 1080 * 4
         );
         assert_eq!(frames.policy, Policy::OverwriteOldest);
         let (_, rts) = &m.rings[0];

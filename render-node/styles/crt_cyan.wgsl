@@ -6,7 +6,7 @@
 fn style(uv: vec2<f32>, size: vec2<f32>) -> vec4<f32> {
     // Curvature: points move outwards with the square of their distance from the centre.
     let c = uv * 2.0 - 1.0;
-    let bent = c * (1.0 + 0.08 * dot(c, c));
+    let bent = c * (1.0 + 0.03 * dot(c, c));
     let at = bent * 0.5 + 0.5;
     if (any(at < vec2<f32>(0.0)) || any(at > vec2<f32>(1.0))) {
         return vec4<f32>(0.0, 0.0, 0.0, 1.0);

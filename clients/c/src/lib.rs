@@ -975,7 +975,7 @@ pub unsafe extern "C" fn gos_terminal_new(
             return Err(invalid("out is a null pointer"));
         }
         let terminal =
-            gos_bus_client::terminal::Terminal::new(columns, rows).map_err(Error::InvalidConfig)?;
+            gos_bus_client::terminal::Terminal::new(columns, rows).map_err(Error::Misuse)?;
         // SAFETY: non-null (checked) and valid for a write (caller's contract).
         unsafe { *out = Box::into_raw(Box::new(GosTerminal { terminal })) };
         Ok(GOS_OK)

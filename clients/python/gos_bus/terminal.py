@@ -20,6 +20,8 @@ _COLUMNS = _native.constant("TERMINAL_COLUMNS")
 _ROWS = _native.constant("TERMINAL_ROWS")
 _CELL_W = _native.constant("CELL_WIDTH")
 _CELL_H = _native.constant("CELL_HEIGHT")
+_MAX_COLUMNS = _native.constant("TERMINAL_MAX_COLUMNS")
+_MAX_ROWS = _native.constant("TERMINAL_MAX_ROWS")
 #: Bytes of one cell (the `TerminalCell` layout the library publishes).
 _CELL_BYTES: int = next(e["size"] for e in _native.document()["elements"] if e["name"] == "TerminalCell")
 
@@ -44,6 +46,9 @@ class TerminalWindow(PixelWindow):
     for `PixelWindow`: the keep-alive, `move`, `focus`, `close`, `style`.
     """
 
+    #: Every keep-alive carries the whole grid (a few KiB), so a frame that a burst of other
+    #: windows' frames pushed off an overwrite-oldest ring is made good within half a second.
+    refresh = PixelWindow.keepalive
     _kind = _native.constant("FRAME_NEURAL_CONSOLE")
     _format = _native.constant("PIXEL_CELLS")
     _bpp = _CELL_BYTES
@@ -66,22 +71,25 @@ class TerminalWindow(PixelWindow):
     ) -> None:
         if grid is not None and dimensions is not None:
             raise InvalidArgument("give a terminal grid=(columns, rows) or dimensions=(w, h) in pixels, not both")
+        most = f"1..={_MAX_COLUMNS} columns by 1..={_MAX_ROWS} rows"
         if dimensions is not None:
             if len(dimensions) != 2:
                 raise InvalidArgument(f"dimensions must be (width, height) in pixels, not {dimensions!r}")
             columns, rows = int(dimensions[0]) // _CELL_W, int(dimensions[1]) // _CELL_H
+            if not (1 <= columns <= _MAX_COLUMNS and 1 <= rows <= _MAX_ROWS):
+                raise InvalidArgument(
+                    f"dimensions={tuple(dimensions)!r} pixels make {columns}x{rows} cells of {_CELL_W}x{_CELL_H}, "
+                    f"not within {most} ({_CELL_W * _MAX_COLUMNS}x{_CELL_H * _MAX_ROWS} pixels at most)"
+                )
         elif grid is not None:
             if len(grid) != 2:
                 raise InvalidArgument(f"grid must be (columns, rows), not {grid!r}")
             columns, rows = int(grid[0]), int(grid[1])
+            if not (1 <= columns <= _MAX_COLUMNS and 1 <= rows <= _MAX_ROWS):
+                raise InvalidArgument(f"grid={tuple(grid)!r} is not within {most}")
         else:
             columns, rows = _COLUMNS, _ROWS
         handle = ctypes.c_void_p()
-        if columns < 1 or rows < 1:
-            raise InvalidArgument(
-                f"a terminal of {columns}x{rows} cells is empty: dimensions are pixels, "
-                f"at least {_CELL_W}x{_CELL_H} for one cell"
-            )
         _check(_native.lib.gos_terminal_new(columns, rows, ctypes.byref(handle)))
         self._term: Optional[ctypes.c_void_p] = handle
         try:
@@ -116,7 +124,12 @@ class TerminalWindow(PixelWindow):
     def write(self, text: Union[str, bytes], timeout: Optional[float] = 1.0) -> None:
         """Writes `text` and publishes the grid. Waits up to `timeout` seconds for a slot on
         a ring that blocks (Timeout then)."""
-        data = text.encode() if isinstance(text, str) else bytes(text)
+        if isinstance(text, str):
+            data = text.encode()
+        elif isinstance(text, (bytes, bytearray, memoryview)):
+            data = bytes(text)
+        else:
+            raise InvalidArgument(f"write() takes str or UTF-8 bytes, not {type(text).__name__}")
         with self._lock:
             term = self._handle()
             _check(_native.lib.gos_terminal_write(term, data, len(data)))
@@ -149,6 +162,8 @@ class TerminalWindow(PixelWindow):
         return col.value, row.value
 
     def update(self, pixels: Any, dirty: Optional[Tuple[int, int, int, int]] = None, timeout: Optional[float] = 1.0) -> None:
+        """Not for terminals: raises InvalidArgument (a terminal's content is its text: use
+        `write(text)`)."""
         raise InvalidArgument("a terminal window takes text, not pixels: use write(text)")
 
     def close(self) -> None:

@@ -93,7 +93,43 @@ def test_terminal_sizes_and_misuse(render_node: RenderNode) -> None:
         assert (t.columns, t.rows) == (80, 30)
     with pytest.raises(gos_bus.InvalidArgument, match="not both"):
         gos_bus.PixelWindow.create_terminal(bus=node.bus, grid=(10, 2), dimensions=(80, 32))
-    with pytest.raises(gos_bus.InvalidArgument, match="empty"):
+    with pytest.raises(gos_bus.InvalidArgument, match=r"dimensions=\(4, 4\) pixels make 0x0 cells of 8x16"):
         gos_bus.PixelWindow.create_terminal(bus=node.bus, dimensions=(4, 4))
-    with pytest.raises(gos_bus.InvalidArgument, match=r"1..=256 columns by 1..=128 rows"):
+    with pytest.raises(gos_bus.InvalidArgument, match=r"grid=\(257, 2\) is not within 1..=256 columns by 1..=128 rows"):
         gos_bus.PixelWindow.create_terminal(bus=node.bus, grid=(257, 2))
+    with pytest.raises(gos_bus.InvalidArgument, match=r"grid=\(-1, 10\)"):
+        gos_bus.PixelWindow.create_terminal(bus=node.bus, grid=(-1, 10))
+    with gos_bus.PixelWindow.create_terminal(bus=node.bus, grid=(4, 1)) as t:
+        with pytest.raises(gos_bus.InvalidArgument, match="takes str or UTF-8 bytes, not int"):
+            t.write(42)  # type: ignore[arg-type]
+        t.write(bytearray(b"ok"))
+        assert t.text() == "ok\n"
+
+
+def test_a_terminal_lost_in_a_burst_of_frames_comes_back_with_its_next_beat(render_node: RenderNode) -> None:
+    """render.frames drops its oldest frames when it fills: a burst of another window's frames
+    can push a terminal's last frame off it. Every keep-alive of a terminal carries its whole
+    grid, so the node gets it back at the next beat."""
+    node = render_node
+    x = gos_bus.PixelWindow.create_terminal("X", grid=(30, 4), bus=node.bus, position=(20, 50), focus=False)
+    y = gos_bus.PixelWindow.create_terminal("Y", grid=(30, 4), bus=node.bus, position=(20, 150), focus=False)
+    frames = gos_bus.Bus.attach(node.bus).subscriber("render.frames")
+    x.write("\x1b[32mX")
+    for i in range(40):  # five times the ring's slots
+        y.write(f"Y line {i}\n")
+    beats = 0
+    while beats < 3:
+        try:
+            with frames.recv(timeout=5) as m:
+                h = m.header
+                if h.source_id != x.source_id:
+                    continue
+                assert h.pixel_bytes == 30 * 4 * 8 and not h.flags & _native.constant("FRAME_FLAG_KEEPALIVE"), \
+                    "a terminal's keep-alive carries its cells"
+                beats += 1
+        except gos_bus.Timeout:
+            raise AssertionError("X stopped publishing") from None
+    node.until("X's green glyph", lambda f: GREEN in cell(node, f, 20, 50))
+    x.close()
+    y.close()
+    frames.close()

@@ -22,7 +22,10 @@
 //! - erasing: ED (`J` 0-2; 3, the scrollback, has nothing to erase), EL (`K` 0-2); scrolling:
 //!   SU/SD (`S`, `T`), and at the last row.
 //!
-//! Anything else is ignored. Text past the last column wraps to the next line.
+//! Anything else is ignored. Text past the last column wraps to the next line. Characters take
+//! the columns Unicode's East Asian Width gives them (`unicode-width`): a wide one (CJK, most
+//! emoji) two cells, its glyph in the first; a zero-width one (combining marks, joiners,
+//! variation selectors) none: it is dropped, so a decomposed accent shows as its base letter.
 
 use gos_layouts::records::{
     CELL_ATTR_BOLD, CELL_ATTR_CURSOR, CELL_ATTR_INVERSE, CELL_ATTR_UNDERLINE, TERMINAL_MAX_COLUMNS,
@@ -150,17 +153,16 @@ impl Terminal {
         Some(n)
     }
 
-    /// The grid's characters, a line per row with trailing blanks cut, each ending in `\n`.
+    /// The grid's characters, a line per row with trailing blanks cut, each ending in `\n` (a
+    /// wide character once, though it takes two cells).
     pub fn text(&self) -> String {
         let mut s = String::new();
         for row in self.grid.cells.chunks(self.grid.columns) {
+            // Code point 0 is a wide character's second column: no character of its own.
             let line: String = row
                 .iter()
-                .map(|c| {
-                    char::from_u32(c.codepoint)
-                        .filter(|c| *c != '\0')
-                        .unwrap_or(' ')
-                })
+                .filter(|c| c.codepoint != 0)
+                .map(|c| char::from_u32(c.codepoint).unwrap_or('\u{fffd}'))
                 .collect();
             s.push_str(line.trim_end());
             s.push('\n');
@@ -336,17 +338,30 @@ fn nearest(r: u16, g: u16, b: u16) -> u8 {
 
 impl vte::Perform for Grid {
     fn print(&mut self, c: char) {
-        if self.wrap_pending {
+        // Columns as a terminal gives them (Unicode's East Asian Width, UAX #11): combining
+        // marks, joiners and variation selectors take none (dropped: a precomposed character
+        // shows), wide characters two, DEL and other controls none.
+        let width = match unicode_width::UnicodeWidthChar::width(c) {
+            None | Some(0) => return,
+            Some(w) => w.min(2),
+        };
+        if self.wrap_pending || (width == 2 && self.col + 1 == self.columns && self.columns > 1) {
             self.new_line();
         }
-        let at = self.at();
-        self.cells[at] = TerminalCell {
-            codepoint: c as u32,
+        let cell = |codepoint| TerminalCell {
+            codepoint,
             fg: self.pen.fg,
             bg: self.pen.bg,
             attrs: self.pen.attrs,
             reserved: 0,
         };
+        let at = self.at();
+        self.cells[at] = cell(c as u32);
+        if width == 2 && self.col + 1 < self.columns {
+            // The second column of a wide character: blank (code point 0).
+            self.cells[at + 1] = cell(0);
+            self.col += 1;
+        }
         if self.col + 1 == self.columns {
             self.wrap_pending = true;
         } else {
@@ -568,6 +583,23 @@ mod tests {
         // DECSC keeps the pen.
         let t = term("\x1b[31m\x1b7\x1b[0m\x1b8x", 3, 1);
         assert_eq!(t.cell(0, 0).fg, 1);
+    }
+
+    #[test]
+    fn wide_and_zero_width_characters_take_their_columns() {
+        // A wide character takes two cells: the glyph, then a blank continuation.
+        let t = term("a\u{4e2d}b", 5, 1);
+        assert_eq!(t.cell(1, 0).codepoint, 0x4e2d);
+        assert_eq!(t.cell(2, 0).codepoint, 0);
+        assert_eq!((t.cell(3, 0).codepoint, t.cursor()), ('b' as u32, (4, 0)));
+        assert_eq!(t.text(), "a\u{4e2d}b\n");
+        // At the last column it goes to the next line whole.
+        let t = term("abcd\u{4e2d}", 5, 2);
+        assert_eq!(t.text(), "abcd\n\u{4e2d}\n");
+        // Combining marks, joiners, variation selectors and DEL take no cell.
+        let t = term("e\u{301}\u{2764}\u{fe0f}\u{200d}x\u{7f}", 5, 1);
+        assert_eq!(t.text(), "e\u{2764}x\n");
+        assert_eq!(t.cursor(), (3, 0));
     }
 
     #[test]
