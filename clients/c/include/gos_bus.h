@@ -481,7 +481,8 @@ void gos_rts_publisher_free(struct GosRtsPublisher *publisher);
 
 /**
  * Makes an empty `columns` x `rows` terminal and writes a handle to `out`. A size outside
- * 1..=1024 columns by 1..=512 rows fails with `GOS_EINVALID` and the reason.
+ * 1..=`TERMINAL_MAX_COLUMNS` columns by 1..=`TERMINAL_MAX_ROWS` rows (256 by 128) fails with
+ * `GOS_EINVALID` and the reason. A handle is used by one thread at a time.
  *
  * # Safety
  * `out` is valid for one write.
@@ -493,8 +494,8 @@ int32_t gos_terminal_new(uint32_t columns, uint32_t rows, struct GosTerminal **o
  * the terminal (a sequence split across calls is completed by the next).
  *
  * # Safety
- * `terminal` is a live handle used by one thread at a time, or null; `bytes` is valid for
- * `len` bytes (or null when `len` is 0).
+ * `terminal` is a live handle used by one thread at a time (no other call on it runs
+ * meanwhile), or null; `bytes` is valid for `len` bytes (or null when `len` is 0).
  */
 int32_t gos_terminal_write(struct GosTerminal *terminal, const uint8_t *bytes, size_t len);
 
@@ -504,7 +505,8 @@ int32_t gos_terminal_write(struct GosTerminal *terminal, const uint8_t *bytes, s
  * bytes it needs (0 for a null handle).
  *
  * # Safety
- * `terminal` is a live handle or null; `buf` is null or valid for `len` bytes.
+ * `terminal` is a live handle or null, not written to (`gos_terminal_write`) or freed by
+ * another thread during the call; `buf` is null or valid for `len` bytes.
  */
 size_t gos_terminal_cells(const struct GosTerminal *terminal, uint8_t *buf, size_t len);
 
@@ -512,7 +514,8 @@ size_t gos_terminal_cells(const struct GosTerminal *terminal, uint8_t *buf, size
  * Writes the terminal's cursor (column, row, from 0) to `column` and `row`.
  *
  * # Safety
- * `terminal` is a live handle or null; `column` and `row` are valid for one write each.
+ * `terminal` is a live handle or null, not written to or freed by another thread during the
+ * call; `column` and `row` are valid for one write each.
  */
 int32_t gos_terminal_cursor(const struct GosTerminal *terminal, uint32_t *column, uint32_t *row);
 
@@ -522,7 +525,8 @@ int32_t gos_terminal_cursor(const struct GosTerminal *terminal, uint32_t *column
  * (0 for a null handle).
  *
  * # Safety
- * `terminal` is a live handle or null; `buf` is null or valid for `len` bytes.
+ * `terminal` is a live handle or null, not written to or freed by another thread during the
+ * call; `buf` is null or valid for `len` bytes.
  */
 size_t gos_terminal_text(const struct GosTerminal *terminal, char *buf, size_t len);
 
