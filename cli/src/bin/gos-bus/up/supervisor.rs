@@ -150,27 +150,39 @@ pub fn still_running(children: &[Child]) -> Vec<String> {
         .collect()
 }
 
-/// Asks every child to stop (SIGTERM), waits up to 5 s each, then kills what is left.
+/// Asks every child to stop (SIGTERM), the render node first and then the others in the
+/// reverse of their start, waiting up to 5 s for each before killing it.
 pub fn stop_all(children: &mut [Child]) {
+    // The render node first: its last frames and snapshots show the system as it ran, not
+    // the producers' windows closing one by one.
+    for c in children.iter_mut().filter(|c| c.name == "render-node") {
+        stop(c);
+    }
+    for c in children.iter_mut().rev() {
+        stop(c);
+    }
+}
+
+/// SIGTERM, then SIGKILL after 5 s; records how `c` ended (once).
+fn stop(c: &mut Child) {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
-    for c in children.iter_mut().rev() {
-        if c.exit.is_none() {
-            let _ = kill(Pid::from_raw(c.pid() as i32), Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            loop {
-                if let Ok(Some(status)) = c.proc.try_wait() {
-                    c.exit = Some(status.to_string());
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = c.proc.kill();
-                    let status = c.proc.wait().map(|s| s.to_string()).unwrap_or_default();
-                    c.exit = Some(format!("killed after 5 s ({status})"));
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+    if c.exit.is_some() {
+        return;
+    }
+    let _ = kill(Pid::from_raw(c.pid() as i32), Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Ok(Some(status)) = c.proc.try_wait() {
+            c.exit = Some(status.to_string());
+            break;
         }
+        if Instant::now() > deadline {
+            let _ = c.proc.kill();
+            let status = c.proc.wait().map(|s| s.to_string()).unwrap_or_default();
+            c.exit = Some(format!("killed after 5 s ({status})"));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
