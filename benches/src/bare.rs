@@ -1,9 +1,11 @@
-//! The machine's limits: a ping-pong on two atomic counters and an SPSC copy ring, both in a
-//! shared-memory file, with nothing else on the path.
+//! The machine's limits: a ping-pong on two atomic counters, the same ping-pong sleeping in
+//! the kernel (FUTEX_WAIT / FUTEX_WAKE), and an SPSC copy ring, all in a shared-memory file,
+//! with nothing else on the path.
 
+use gos_bus_protocol::wait::{futex_wait, wake_all};
 use memmap2::MmapRaw;
 use std::fs::OpenOptions;
-use std::sync::atomic::{AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 
 /// A shared file in `/dev/shm` for the bare references.
 pub struct Shm {
@@ -37,6 +39,13 @@ impl Shm {
         // SAFETY: in bounds and aligned (checked above, page-aligned base); the file is only
         // ever accessed through atomics at these offsets.
         unsafe { &*self.map.as_ptr().add(offset).cast::<AtomicU64>() }
+    }
+
+    fn word32(&self, offset: usize) -> &AtomicU32 {
+        assert!(offset + 4 <= self.map.len() && offset.is_multiple_of(4));
+        // SAFETY: in bounds and aligned (checked above, page-aligned base); the file is only
+        // ever accessed through atomics at these offsets.
+        unsafe { &*self.map.as_ptr().add(offset).cast::<AtomicU32>() }
     }
 
     fn ptr(&self, offset: usize) -> *mut u8 {
@@ -74,6 +83,43 @@ pub fn pong(shm: &Shm, n: u64) {
             std::hint::spin_loop();
         }
         pong.store(i, Release);
+    }
+}
+
+/// Sleeps in the kernel until `word` holds `want` (it only counts up).
+fn sleep_until(word: &AtomicU32, want: u32) {
+    loop {
+        let v = word.load(Acquire);
+        if v == want {
+            return;
+        }
+        futex_wait(word, v, None);
+    }
+}
+
+/// Ping side of the futex ping-pong: `n` round trips in which each side sleeps in FUTEX_WAIT
+/// until the other's counter moves and is woken by FUTEX_WAKE (the kernel's own cost of a
+/// blocking hand-off each way); returns each one's duration in ns.
+pub fn futex_ping(shm: &Shm, n: u64) -> Vec<u64> {
+    let (ping, pong) = (shm.word32(0), shm.word32(128));
+    let mut out = Vec::with_capacity(n as usize);
+    for i in 1..=n as u32 {
+        let t = std::time::Instant::now();
+        ping.store(i, Release);
+        wake_all(ping);
+        sleep_until(pong, i);
+        out.push(t.elapsed().as_nanos() as u64);
+    }
+    out
+}
+
+/// Pong side of the futex ping-pong: answers `n` pings.
+pub fn futex_pong(shm: &Shm, n: u64) {
+    let (ping, pong) = (shm.word32(0), shm.word32(128));
+    for i in 1..=n as u32 {
+        sleep_until(ping, i);
+        pong.store(i, Release);
+        wake_all(pong);
     }
 }
 

@@ -43,6 +43,12 @@ fn child(args: &[String]) {
             bare::pong(&shm, n(2));
             harness::report(0);
         }
+        "bare-futex-pong" => {
+            let shm = bare::Shm::open(a(1), 4096, false);
+            harness::ready();
+            bare::futex_pong(&shm, n(2));
+            harness::report(0);
+        }
         "bus-pong" => {
             let b = Bus::standalone(a(1)).expect("bus");
             bus::pong(&b, a(2), a(3), wait(a(4)), n(5));
@@ -116,6 +122,14 @@ fn latency(o: &Opts, tag: &str) {
     peer.result();
     shm.remove();
     measure("bare shm ping-pong (2 atomics)", s);
+
+    let shm_name = format!("gosbench.{tag}.fx");
+    let shm = bare::Shm::open(&shm_name, 4096, true);
+    let peer = Peer::spawn(&args(&[&"bare-futex-pong", &shm_name, &total]));
+    let s = bare::futex_ping(&shm, total);
+    peer.result();
+    shm.remove();
+    measure("bare futex ping-pong (FUTEX_WAIT / FUTEX_WAKE)", s);
 
     let b = Bus::standalone(tag).expect("bus");
     bus::create(&b, "ping", 64, 64, true);
@@ -197,6 +211,14 @@ fn latency(o: &Opts, tag: &str) {
     }
     if let Some(r) = handover {
         println!("\n8 MiB hand-over by loan / 64 B round trip (p50): {r:.2}x");
+    }
+    if let Some((blocking, futex)) = find("gos-bus 64 B, blocking (futex)")
+        .zip(find("bare futex ping-pong (FUTEX_WAIT / FUTEX_WAKE)"))
+    {
+        println!(
+            "Blocking round trip / bare futex ping-pong (p50): {:.2}x",
+            blocking / futex
+        );
     }
 }
 
