@@ -124,9 +124,11 @@ for i in range(40):
             }
         }
     }
+    // The Python producer first, while the node still reads: a node killed holding a slot
+    // pins it, and without a broker to reap it a producer lapping the ring would wait there.
+    let _ = python.wait();
     let _ = node.kill();
     let _ = node.wait();
-    let _ = python.wait();
     drop((out, publisher));
     let _ = bus.remove_ring("render.frames");
     let _ = bus.remove_ring("render.output");
