@@ -374,13 +374,14 @@ fn run(a: Args) -> Result<(), String> {
     }
     let per = |d: Duration| d.as_secs_f64() * 1e3 / n.max(1) as f64;
     println!(
-        "gos-render-node: {n} frames in {secs:.1} s ({:.1} frames/s), per frame {:.2} ms wall, {:.2} ms CPU, {}; {uploads} uploads ({:.1} MB), {rts_loaded} RTS textures, {} inputs skipped, {} GPU errors",
+        "gos-render-node: {n} frames in {secs:.1} s ({:.1} frames/s), per frame {:.2} ms wall, {:.2} ms CPU, {}; {uploads} uploads ({:.1} MB), {rts_loaded} RTS textures, {} inputs skipped, {} frames dropped by render.frames (overwritten before they were read), {} GPU errors",
         n as f64 / secs,
         per(wall),
         per(cpu),
         if c.gpu().timestamps { format!("{:.2} ms GPU", per(gpu_total)) } else { "GPU time n/a".into() },
         upload_bytes as f64 / 1e6,
         skips.count,
+        frames.dropped(),
         c.gpu().errors()
     );
     Ok(())
