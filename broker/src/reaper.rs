@@ -420,7 +420,14 @@ impl Work<'_> {
     /// Commits `seq`, which we own, as skipped.
     fn commit_skipped(&mut self, seq: u64) {
         match self.seg.geometry().mode {
-            Mode::Broadcast => broadcast::commit(&self.ring, seq, 0, true),
+            Mode::Broadcast => {
+                if self.seg.geometry().hot_buffers {
+                    // A publisher that died inside its buffer swap left one buffer named
+                    // twice: the skipped sequence takes the missing one.
+                    broadcast::repair_buffers(&self.ring, seq);
+                }
+                broadcast::commit(&self.ring, seq, 0, true)
+            }
             Mode::WorkQueue => work_queue::commit(&self.ring, seq, 0, true, 0),
         }
         self.out.skipped += 1;

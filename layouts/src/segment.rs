@@ -12,8 +12,8 @@ use crate::record;
 pub const RING_MAGIC: [u8; 4] = *b"GBRG";
 /// `RingHeader::format_version` written by this build (2: `ClientEntry::lifecycle`; 3: the
 /// single-producer token carries the holder's generation, `RingHeader::pins`, the reaped
-/// state).
-pub const RING_FORMAT_VERSION: u32 = 3;
+/// state; 4: `SlotHeader::buffer` and [`RING_HOT_BUFFERS`]).
+pub const RING_FORMAT_VERSION: u32 = 4;
 /// `RingHeader::state`: being built; never attach.
 pub const RING_STATE_BUILDING: u32 = 0;
 /// `RingHeader::state`: fully initialised; written last.
@@ -58,8 +58,18 @@ pub const ROLE_SUBSCRIBER: u32 = 2;
 pub const ROLE_WORKER: u32 = 3;
 /// `RingHeader::flags`: one publisher at a time; claims need no atomic read-modify-write.
 pub const RING_SINGLE_PRODUCER: u32 = 1;
+/// `RingHeader::flags`: hot buffers. The publisher writes each message into the payload
+/// buffer of the newest message every subscriber has released (the one it wrote last, still
+/// in its cache) by swapping `SlotHeader::buffer`s, instead of cycling through every slot's
+/// buffer. Set by the creator on single-producer broadcast rings whose slots are at least
+/// [`HOT_BUFFERS_MIN_SLOT`] bytes (see `docs/ARCHITECTURE.md`, "Large messages").
+pub const RING_HOT_BUFFERS: u32 = 2;
 /// `RingHeader::flags` bits this build knows.
-pub const RING_KNOWN_FLAGS: u32 = RING_SINGLE_PRODUCER;
+pub const RING_KNOWN_FLAGS: u32 = RING_SINGLE_PRODUCER | RING_HOT_BUFFERS;
+/// Smallest slot size (bytes) at which a single-producer broadcast ring gets
+/// [`RING_HOT_BUFFERS`]: from here the copy of a message dwarfs the swap's cost (a scan of
+/// the subscriber cursors per message).
+pub const HOT_BUFFERS_MIN_SLOT: u32 = 64 << 10;
 /// `ClientEntry::flags`: the client is counted in `RingHeader::sleepy_consumers`.
 pub const CLIENT_SLEEPY: u32 = 1;
 /// `SlotHeader::flags`: the slot carries no message (abandoned loan); consumers skip it.
@@ -100,7 +110,8 @@ record! {
         pub created_ns: i64 = 72,
         /// Pid of the creating process.
         pub creator_pid: u32 = 80,
-        /// Bit set: 1 = single producer (one publisher at a time claims with plain stores).
+        /// Bit set: 1 = single producer (one publisher at a time claims with plain stores),
+        /// 2 = hot buffers (see `RING_HOT_BUFFERS`).
         pub flags: u32 = 84,
         /// Name of the record layout, NUL-padded.
         pub layout_name: [u8; 32] = 88,
@@ -190,8 +201,10 @@ record! {
 }
 
 record! {
-    /// Header of one slot; the payload follows it directly.
-    pub struct SlotHeader: magic b"GBSL", version 1, size 32, align 8 {
+    /// Header of one slot. Slot `i`'s payload buffer lies right after slot `i`'s header; the
+    /// message of a slot is in the buffer `buffer` names (its own, unless the ring has
+    /// [`RING_HOT_BUFFERS`]).
+    pub struct SlotHeader: magic b"GBSL", version 2, size 32, align 8 {
         /// Sequence stamp: broadcast = seq + 1 when committed; work queue = Vyukov sequence.
         pub stamp: u64 = 0,
         /// Length of the committed payload.
@@ -202,7 +215,9 @@ record! {
         pub lease: u64 = 16,
         /// Work queue: number of times the message was handed to a worker.
         pub deliveries: u32 = 24,
-        /// Entry index + 1 of the producer that loaned the slot (0 = none).
-        pub producer: u32 = 28,
+        /// Index of the payload buffer that holds this slot's message: the buffers of all
+        /// slots are a permutation of `0..slot_count` (identity unless [`RING_HOT_BUFFERS`];
+        /// readers mask it with `slot_count - 1`, so a hostile value stays in bounds).
+        pub buffer: u32 = 28,
     }
 }

@@ -165,8 +165,8 @@ atomic_view! {
         lease: AtomicU64,
         /// Work-queue delivery count.
         deliveries: AtomicU32,
-        /// Entry index + 1 of the loaning producer.
-        producer: AtomicU32,
+        /// Index of the payload buffer holding the slot's message.
+        buffer: AtomicU32,
     }
 }
 

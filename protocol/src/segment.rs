@@ -93,6 +93,8 @@ pub struct Geometry {
     pub permissions: u32,
     /// One publisher at a time.
     pub single_producer: bool,
+    /// The publisher reuses the buffer of the newest released message (`RING_HOT_BUFFERS`).
+    pub hot_buffers: bool,
     /// Creator pid.
     pub creator_pid: u32,
     /// Creation time (ns since the epoch).
@@ -215,6 +217,15 @@ pub fn validate(h: &RingHeader, file_len: u64) -> Result<Geometry, Corrupt> {
             why: "has bits this build does not know",
         });
     }
+    if h.flags & RING_HOT_BUFFERS != 0
+        && (h.flags & RING_SINGLE_PRODUCER == 0 || h.mode != MODE_BROADCAST)
+    {
+        return Err(Corrupt::BadField {
+            field: "flags",
+            value: h.flags as u64,
+            why: "hot buffers are only for single-producer broadcast rings",
+        });
+    }
     let mode = Mode::from_code(h.mode).ok_or(Corrupt::BadField {
         field: "mode",
         value: h.mode as u64,
@@ -272,6 +283,7 @@ pub fn validate(h: &RingHeader, file_len: u64) -> Result<Geometry, Corrupt> {
         ring_name: field_str(&h.ring_name),
         permissions: h.mode_bits,
         single_producer: h.flags & RING_SINGLE_PRODUCER != 0,
+        hot_buffers: h.flags & RING_HOT_BUFFERS != 0,
         creator_pid: h.creator_pid,
         created_ns: h.created_ns,
     })
@@ -334,6 +346,11 @@ impl Segment {
             mode_bits: cfg.permissions,
             flags: if cfg.single_producer {
                 RING_SINGLE_PRODUCER
+                    | if cfg.mode == Mode::Broadcast && cfg.slot_size >= HOT_BUFFERS_MIN_SLOT {
+                        RING_HOT_BUFFERS
+                    } else {
+                        0
+                    }
             } else {
                 0
             },
@@ -365,9 +382,11 @@ impl Segment {
             geometry,
             writable: true,
         };
-        if cfg.mode == Mode::WorkQueue {
-            let r = seg.ring();
-            for i in 0..cfg.slot_count as u64 {
+        let r = seg.ring();
+        for i in 0..cfg.slot_count as u64 {
+            // Each slot starts with its own buffer.
+            r.slot(i).buffer().store(i as u32, Relaxed);
+            if cfg.mode == Mode::WorkQueue {
                 r.slot(i).stamp().store(i, Relaxed);
             }
         }
@@ -562,12 +581,17 @@ impl Segment {
         }
     }
 
-    /// Pointer to the payload of the slot of `seq` (`slot_size` bytes).
+    /// Pointer to the payload of the slot of `seq` (`slot_size` bytes): the buffer its
+    /// `SlotHeader::buffer` names, masked to the slot count (a hostile value stays inside the
+    /// mapping). Read it after the stamp that gives the caller the slot (a consumer's Acquire,
+    /// a producer's claim).
     #[inline]
     pub fn payload_ptr(&self, seq: u64) -> *mut u8 {
         let r = self.ring();
-        // SAFETY: the slot stride is at least header + slot_size, so the payload is in the slot.
-        unsafe { r.slots.ptr(r.index(seq)).add(SLOT_HEADER as usize) }
+        let buffer = r.slot(seq).buffer().load(Relaxed) as u64 & (r.capacity - 1);
+        // SAFETY: `buffer` < slot_count, and the slot stride is at least header + slot_size,
+        // so the payload lies inside slot `buffer`, inside the mapping.
+        unsafe { r.slots.ptr(buffer as usize).add(SLOT_HEADER as usize) }
     }
 
     /// Asks the CPU to fetch the first two cache lines of the slot of `seq` for writing, so
@@ -576,7 +600,7 @@ impl Segment {
     #[inline]
     pub fn prefetch_for_write(&self, seq: u64) {
         #[cfg(target_arch = "x86_64")]
-        {
+        if !self.geometry.hot_buffers {
             let r = self.ring();
             let p = r.slots.ptr(r.index(seq)).cast::<i8>();
             // SAFETY: a prefetch is only a hint: it never faults and changes no memory; the
@@ -636,6 +660,7 @@ impl Geometry {
             ring_name: String::new(),
             permissions: 0,
             single_producer: false,
+            hot_buffers: false,
             creator_pid: 0,
             created_ns: 0,
         }

@@ -23,6 +23,11 @@ pub struct Publisher<T: Layout> {
     mode: Mode,
     policy: Policy,
     single: bool,
+    /// The ring reuses hot buffers (`RING_HOT_BUFFERS`): each loan takes the buffer of the
+    /// newest released message ([`broadcast::take_hot_buffer`]), noting in `swapped` the
+    /// released slots it gave a cold buffer (empty when not hot).
+    hot: bool,
+    swapped: Vec<bool>,
     slot_size: usize,
     raw: Option<u64>,
     /// A sequence claimed but not yet writable when the last loan gave up (timeout).
@@ -41,6 +46,8 @@ impl<T: Layout> Publisher<T> {
         let g = ring.seg.geometry();
         let (mode, policy, slot_size) = (g.mode, g.policy, g.slot_size as usize);
         let single = g.single_producer;
+        let hot = g.hot_buffers;
+        let slot_count = g.slot_count as usize;
         if single {
             let r = ring.seg.ring();
             if let Err(holder) = entry::take_producer_token(&r, reg.claim) {
@@ -63,6 +70,12 @@ impl<T: Layout> Publisher<T> {
             mode,
             policy,
             single,
+            hot,
+            swapped: if hot {
+                vec![false; slot_count]
+            } else {
+                Vec::new()
+            },
             slot_size,
             raw: None,
             pending: None,
@@ -295,6 +308,9 @@ impl<T: Layout> Publisher<T> {
 
     /// The payload pointer of claimed sequence `seq`.
     fn begin(&mut self, seq: u64) -> *mut u8 {
+        if self.hot {
+            broadcast::take_hot_buffer(&self.ring.seg.ring(), seq, &mut self.swapped);
+        }
         let ptr = self.ring.seg.payload_ptr(seq);
         // The next loan will most likely get the next slot: start taking its lines now.
         self.ring.seg.prefetch_for_write(seq + 4);

@@ -193,6 +193,87 @@ pub fn is_writable(ring: &RingRef<'_>, seq: u64) -> bool {
     ring.slot(seq).stamp().load(Acquire) == expected
 }
 
+/// Hot buffers (a single-producer ring with `RING_HOT_BUFFERS`): called by the publisher for
+/// its claimed, writable, unpinned sequence `s` before it writes. It swaps `SlotHeader::buffer`
+/// of `s`'s slot with that of the newest sequence every subscriber has released and whose
+/// buffer it has not swapped out yet (`d`, below the lowest cursor, scanned afresh): the
+/// buffer the publisher wrote last among the free ones, most likely still in its cache, as
+/// iceoryx2's pool hands back its hottest chunk. Without the swap a ring of large slots
+/// cycles through every slot's buffer and each message is written into memory that left the
+/// cache a lap ago (see `docs/ARCHITECTURE.md`, "Large messages").
+///
+/// `swapped` is the publisher's own note, one flag per slot, of the released slots it gave a
+/// cold buffer (so that a subscriber that stalls does not make it take those back: the free
+/// buffers are used newest first, a stack). It only steers the choice; a fresh publisher
+/// starts with all false.
+///
+/// Why no reader can see the swap: nobody reads `d` again (every cursor is past it, a joining
+/// subscriber starts at or past the scan's minimum by the join argument in `entry`, and a
+/// reaped subscriber's pin is checked), and `s` is read only after its commit, whose Release
+/// publishes the new buffer index. The slot of `d` is written next at `d + capacity`, by this
+/// same publisher (the only writer of buffer indices while it holds the producer token).
+///
+/// A publisher that dies between its two stores leaves `s`'s buffer named twice; the broker,
+/// which commits `s` as skipped, gives `s` the missing buffer ([`repair_buffers`]).
+///
+/// Returns the buffer `s` now holds.
+#[inline]
+pub fn take_hot_buffer(ring: &RingRef<'_>, s: u64, swapped: &mut [bool]) -> u32 {
+    /// Released slots looked at, newest first, before giving up on a hot buffer.
+    const LOOK_BACK: u64 = 8;
+    let own_slot = ring.slot(s);
+    let own = own_slot.buffer().load(Relaxed);
+    if let Some(f) = swapped.get_mut(ring.index(s)) {
+        *f = false; // its slot holds the newest message from here
+    }
+    // The newest sequence all subscribers released is `min - 1`; candidates go back from
+    // there while their slot is another than `s`'s (`s - d < capacity`).
+    let min = min_cursor(ring, s).min(s);
+    let oldest = (s + 1)
+        .saturating_sub(ring.capacity)
+        .max(min.saturating_sub(LOOK_BACK));
+    for d in (oldest..min).rev() {
+        if swapped.get(ring.index(d)).copied().unwrap_or(false) || super::entry::is_pinned(ring, d)
+        {
+            continue;
+        }
+        let donor = ring.slot(d);
+        let hot = donor.buffer().load(Relaxed);
+        // Relaxed: the next reader of either slot acquires a later commit of this publisher.
+        // The donor first: dying between the stores leaves `own` named twice, never `hot`
+        // (which the donor's committed message no longer needs).
+        donor.buffer().store(own, Relaxed);
+        own_slot.buffer().store(hot, Relaxed);
+        if let Some(f) = swapped.get_mut(ring.index(d)) {
+            *f = true;
+        }
+        return hot;
+    }
+    own
+}
+
+/// Hot buffers: the broker, about to commit sequence `s` of a publisher that died (or was
+/// reaped) holding it, makes the slot buffers a permutation again. A publisher that died
+/// inside [`take_hot_buffer`] left `s`'s slot naming a buffer the donor names too, and one
+/// buffer named by no slot: `s`, whose message is skipped, takes the missing one. Changes
+/// nothing when the buffers are a permutation. Only while no publisher runs (the token is
+/// still the dead one's).
+pub fn repair_buffers(ring: &RingRef<'_>, s: u64) {
+    let n = ring.capacity as usize;
+    let mask = ring.capacity - 1;
+    let mut named = vec![0u32; n];
+    for i in 0..n {
+        named[(ring.slots.get(i).buffer().load(Relaxed) as u64 & mask) as usize] += 1;
+    }
+    let Some(missing) = named.iter().position(|&c| c == 0) else {
+        return;
+    };
+    let own = ring.slot(s).buffer().load(Relaxed) as u64 & mask;
+    if named[own as usize] > 1 {
+        ring.slot(s).buffer().store(missing as u32, Relaxed);
+    }
+}
+
 /// Publishes the message in the slot of `seq` (`len` payload bytes, or skipped when
 /// `skipped`), then wakes sleeping consumers.
 #[inline]

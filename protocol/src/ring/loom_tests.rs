@@ -31,6 +31,9 @@ impl Model {
                     let stamp = if work_queue { i as u64 } else { 0 };
                     slot.stamp()
                         .store(stamp, loom::sync::atomic::Ordering::Relaxed);
+                    // Each slot starts with its own buffer, as `Segment::create` makes it.
+                    slot.buffer()
+                        .store(i as u32, loom::sync::atomic::Ordering::Relaxed);
                     slot
                 })
                 .collect(),
@@ -47,13 +50,19 @@ impl Model {
         }
     }
 
+    /// The payload buffer the slot of `seq` names (as `Segment::payload_ptr`).
+    fn buffer(&self, seq: u64) -> usize {
+        let r = self.ring();
+        (r.slot(seq).buffer().load(Relaxed) as u64 & (r.capacity - 1)) as usize
+    }
+
     fn write(&self, seq: u64, v: u64) {
-        let i = self.ring().index(seq);
+        let i = self.buffer(seq);
         self.payload[i].with_mut(|p| unsafe_write(p, v));
     }
 
     fn read(&self, seq: u64) -> u64 {
-        let i = self.ring().index(seq);
+        let i = self.buffer(seq);
         self.payload[i].with(|p| unsafe_read(p))
     }
 }
@@ -100,6 +109,21 @@ fn publish_block(m: &Model, cache: &mut ProducerCache, v: u64, single: bool) {
     broadcast::commit(&r, s, 8, false);
 }
 
+/// The single publisher of a hot-buffer ring: takes the newest released buffer, then writes.
+fn publish_hot(m: &Model, cache: &mut ProducerCache, swapped: &mut [bool], v: u64) {
+    let r = m.ring();
+    let s = loop {
+        if let Some(s) = broadcast::try_claim_block(&r, cache, true) {
+            break s;
+        }
+        thread::yield_now();
+    };
+    writable(&r, cache, s, false);
+    broadcast::take_hot_buffer(&r, s, swapped);
+    m.write(s, v);
+    broadcast::commit(&r, s, 8, false);
+}
+
 fn receive_block(m: &Model, entry: usize) -> u64 {
     let r = m.ring();
     loop {
@@ -129,6 +153,98 @@ fn loom_broadcast_block_spsc_in_order() {
             }
         });
         for want in 1..=3 {
+            assert_eq!(receive_block(&m, entry), want);
+        }
+        producer.join().unwrap();
+    });
+}
+
+#[test]
+fn loom_hot_buffers_never_reuse_a_buffer_a_subscriber_reads() {
+    // One producer swapping in the newest released buffer for each of 4 messages on a 4-slot
+    // ring: loom flags any write into a buffer the subscriber still reads, and every message
+    // arrives in order and untorn.
+    loom::model(|| {
+        let m = Model::new(4, 2, false);
+        let entry = entry::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap().index;
+        let p = m.clone();
+        let producer = thread::spawn(move || {
+            let mut cache = ProducerCache::default();
+            let mut swapped = [false; 4];
+            for v in 1..=4 {
+                publish_hot(&p, &mut cache, &mut swapped, v);
+            }
+        });
+        for want in 1..=4 {
+            assert_eq!(receive_block(&m, entry), want);
+        }
+        producer.join().unwrap();
+        // The buffers are still a permutation.
+        let mut seen: Vec<usize> = (0..4).map(|i| m.buffer(i)).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, vec![0, 1, 2, 3]);
+    });
+}
+
+#[test]
+fn loom_hot_buffers_wait_for_the_slowest_subscriber() {
+    // Two subscribers that read what they find without waiting (spinning threads outgrow
+    // loom's path): a buffer is reused only once both have released it, and whatever either
+    // reads is its sequence's message, untorn.
+    loom::model(|| {
+        let m = Model::new(2, 3, false);
+        let subs: Vec<usize> = (0..2)
+            .map(|_| entry::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap().index)
+            .collect();
+        let p = m.clone();
+        let producer = thread::spawn(move || {
+            let mut cache = ProducerCache::default();
+            let mut swapped = [false; 2];
+            for v in 1..=2 {
+                publish_hot(&p, &mut cache, &mut swapped, v);
+            }
+        });
+        let readers: Vec<_> = subs
+            .into_iter()
+            .map(|e| {
+                let q = m.clone();
+                thread::spawn(move || {
+                    let r = q.ring();
+                    for _ in 0..2 {
+                        let c = entry::cursor(&r, e);
+                        if let Read::Message(s) = broadcast::try_read_block(&r, e, c) {
+                            assert_eq!(q.read(s), s + 1);
+                            broadcast::release(&r, e, s);
+                        }
+                    }
+                })
+            })
+            .collect();
+        producer.join().unwrap();
+        for t in readers {
+            t.join().unwrap();
+        }
+        let mut seen: Vec<usize> = (0..2).map(|i| m.buffer(i)).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, vec![0, 1]);
+    });
+}
+
+#[test]
+fn loom_hot_buffers_subscriber_join_races_producer() {
+    loom::model(|| {
+        let m = Model::new(2, 2, false);
+        let p = m.clone();
+        let producer = thread::spawn(move || {
+            let mut cache = ProducerCache::default();
+            let mut swapped = [false; 2];
+            for v in 1..=3 {
+                publish_hot(&p, &mut cache, &mut swapped, v);
+            }
+        });
+        let entry = entry::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap().index;
+        let start = entry::cursor(&m.ring(), entry);
+        for want in start + 1..=3 {
             assert_eq!(receive_block(&m, entry), want);
         }
         producer.join().unwrap();

@@ -235,3 +235,54 @@ fn a_pinned_slot_is_passed_over_and_the_token_names_its_holder() {
     assert!(!entry::is_pinned(&r, 2));
     assert_eq!(r.ctl.pins().load(Relaxed), 0);
 }
+
+/// The buffer each slot names.
+fn buffers(h: &HeapRing) -> Vec<u32> {
+    h.slots.iter().map(|s| s.buffer().load(Relaxed)).collect()
+}
+
+#[test]
+fn hot_buffers_are_taken_newest_first_and_a_half_swap_is_repaired() {
+    let h = HeapRing::new(4, 2, false);
+    for (i, s) in h.slots.iter().enumerate() {
+        s.buffer().store(i as u32, Relaxed);
+    }
+    let r = h.ring();
+    let sub = entry::claim(&r, &id(ROLE_SUBSCRIBER)).unwrap().index;
+    let mut cache = ProducerCache::default();
+    let mut swapped = [false; 4];
+    let mut publish_hot = |expect: u32| {
+        let s = broadcast::try_claim_block(&r, &mut cache, true).unwrap();
+        assert_eq!(broadcast::take_hot_buffer(&r, s, &mut swapped), expect);
+        broadcast::commit(&r, s, 8, false);
+        s
+    };
+    let receive = || {
+        let c = entry::cursor(&r, sub);
+        assert_eq!(broadcast::try_read_block(&r, sub, c), Read::Message(c));
+        broadcast::release(&r, sub, c);
+    };
+    // Nothing released yet: sequence 0 keeps its own buffer.
+    assert_eq!(publish_hot(0), 0);
+    receive();
+    // 0 released: 1 takes its buffer (the hottest), 0's slot gets 1's.
+    assert_eq!(publish_hot(0), 1);
+    assert_eq!(buffers(&h), [1, 0, 2, 3]);
+    // The subscriber stalls on 1 (not released): 2 may not take 1's buffer, and 0's slot
+    // was already given a cold one, so 2 keeps its own rather than take it back.
+    assert_eq!(publish_hot(2), 2);
+    assert_eq!(buffers(&h), [1, 0, 2, 3]);
+    receive();
+    receive();
+    // 1 and 2 released: 3 takes 2's buffer, the newest.
+    assert_eq!(publish_hot(2), 3);
+    assert_eq!(buffers(&h), [1, 0, 3, 2]);
+    // A publisher that died between its two stores (the donor's done, its own slot not):
+    // buffer 0 named twice, 1 by nobody. The broker's repair gives the claimed slot the
+    // missing buffer, and changes nothing on a permutation.
+    h.slots[0].buffer().store(0, Relaxed);
+    broadcast::repair_buffers(&r, 1);
+    assert_eq!(buffers(&h), [0, 1, 3, 2]);
+    broadcast::repair_buffers(&r, 2);
+    assert_eq!(buffers(&h), [0, 1, 3, 2]);
+}
