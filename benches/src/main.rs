@@ -230,55 +230,79 @@ fn throughput(o: &Opts, tag: &str) {
         (1 << 20, 16, 2_000 / div, "1 MiB"),
         (8 << 20, 4, 240 / div, "8 MiB"),
     ];
+    // Each size runs every transport `rounds` times, interleaved, and reports the median: a
+    // neighbour's burst on a shared machine then hits all of them alike.
+    let rounds = if o.quick { 1 } else { 3 };
     let src: Vec<u8> = (0..(8usize << 20)).map(|i| (i * 31 % 251) as u8).collect();
     println!("\n### Throughput, one producer process to one consumer process\n");
-    println!("Every producer writes the whole message; gos-bus and iceoryx2 consumers read it in place, the bare ring and the socket copy it out.\n");
+    println!("Every producer writes the whole message; gos-bus and iceoryx2 consumers read it in place, the bare ring and the socket copy it out. Median of {rounds} interleaved round(s), each from a fresh ring.\n");
     println!("| size | transport | messages/s | GB/s | / bare ring |");
     println!("| --- | --- | ---: | ---: | ---: |");
     let b = Bus::standalone(tag).expect("bus");
+    let mut ratios: Vec<(&str, f64)> = Vec::new();
     for (size, slots, n, label) in cases {
         let rate = |ns: u64| (n - 1) as f64 / (ns as f64 / 1e9);
-        let mut rows: Vec<(&str, f64)> = Vec::new();
-
-        let name = format!("gosbench.{tag}.ring");
-        let shm = bare::Shm::open(&name, bare::ring_len(slots, size), true);
-        let peer = Peer::spawn(&args(&[&"bare-consume", &name, &slots, &size, &n]));
-        bare::produce(&shm, slots, size, n, &src);
-        rows.push(("bare SPSC copy ring", rate(peer.result())));
-        shm.remove();
-        settle();
-
-        for (name, single) in [
-            ("gos-bus single-producer ring (loan, busy-poll)", true),
-            ("gos-bus multi-producer ring (loan, busy-poll)", false),
-        ] {
-            bus::create(&b, "tp", slots as u32, size as u32, single);
-            let peer = Peer::spawn(&args(&[&"bus-consume", &tag, &"tp", &n]));
-            bus::produce(&b, "tp", size, n, &src);
-            rows.push((name, rate(peer.result())));
-            let _ = b.remove_ring("tp");
-            settle();
-        }
-
-        let path = format!("/tmp/gosbench.{tag}.sock");
-        let l = uds::listen(&path);
-        let peer = Peer::spawn(&args(&[&"uds-consume", &path, &size, &n]));
-        uds::produce(&l, size, n, &src);
-        rows.push(("Unix domain socket", rate(peer.result())));
-        let _ = std::fs::remove_file(&path);
-        settle();
-
-        #[cfg(feature = "iceoryx2")]
+        let mut rows: Vec<(&str, Vec<f64>)> = Vec::new();
+        let push = |rows: &mut Vec<(&'static str, Vec<f64>)>, name: &'static str, r: f64| match rows
+            .iter_mut()
+            .find(|row| row.0 == name)
         {
-            let prefix = format!("gosbench/{tag}/tp{size}");
-            let peer = Peer::spawn(&args(&[&"ice-consume", &prefix, &slots, &n]));
-            ice::produce(&prefix, size, slots, n, &src);
-            rows.push(("iceoryx2 (loan, busy-poll)", rate(peer.result())));
+            Some(row) => row.1.push(r),
+            None => rows.push((name, vec![r])),
+        };
+        for _ in 0..rounds {
+            let name = format!("gosbench.{tag}.ring");
+            let shm = bare::Shm::open(&name, bare::ring_len(slots, size), true);
+            let peer = Peer::spawn(&args(&[&"bare-consume", &name, &slots, &size, &n]));
+            bare::produce(&shm, slots, size, n, &src);
+            push(&mut rows, "bare SPSC copy ring", rate(peer.result()));
+            shm.remove();
             settle();
+
+            for (name, single) in [
+                ("gos-bus single-producer ring (loan, busy-poll)", true),
+                ("gos-bus multi-producer ring (loan, busy-poll)", false),
+            ] {
+                bus::create(&b, "tp", slots as u32, size as u32, single);
+                let peer = Peer::spawn(&args(&[&"bus-consume", &tag, &"tp", &n]));
+                bus::produce(&b, "tp", size, n, &src);
+                push(&mut rows, name, rate(peer.result()));
+                let _ = b.remove_ring("tp");
+                settle();
+            }
+
+            let path = format!("/tmp/gosbench.{tag}.sock");
+            let l = uds::listen(&path);
+            let peer = Peer::spawn(&args(&[&"uds-consume", &path, &size, &n]));
+            uds::produce(&l, size, n, &src);
+            push(&mut rows, "Unix domain socket", rate(peer.result()));
+            let _ = std::fs::remove_file(&path);
+            settle();
+
+            #[cfg(feature = "iceoryx2")]
+            {
+                let prefix = format!("gosbench/{tag}/tp{size}/{}", rows[0].1.len());
+                let peer = Peer::spawn(&args(&[&"ice-consume", &prefix, &slots, &n]));
+                ice::produce(&prefix, size, slots, n, &src);
+                push(&mut rows, "iceoryx2 (loan, busy-poll)", rate(peer.result()));
+                settle();
+            }
         }
 
-        let bare = rows[0].1;
-        for (name, r) in rows {
+        let median = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let bare = median(&rows[0].1);
+        let find = |name: &str| rows.iter().find(|r| r.0 == name).map(|r| median(&r.1));
+        if let Some((bus, ice)) = find("gos-bus single-producer ring (loan, busy-poll)")
+            .zip(find("iceoryx2 (loan, busy-poll)"))
+        {
+            ratios.push((label, bus / ice));
+        }
+        for (name, r) in &rows {
+            let r = median(r);
             println!(
                 "| {label} | {name} | {} | {:.2} | {:.2}x |",
                 fmt_rate(r),
@@ -286,6 +310,16 @@ fn throughput(o: &Opts, tag: &str) {
                 r / bare
             );
         }
+    }
+    if !ratios.is_empty() {
+        let list: Vec<String> = ratios
+            .iter()
+            .map(|(label, r)| format!("{label} {r:.2}x"))
+            .collect();
+        println!(
+            "\ngos-bus single-producer ring / iceoryx2 (messages/s, medians): {}",
+            list.join(", ")
+        );
     }
 }
 

@@ -328,6 +328,25 @@ int32_t gos_publisher_send(struct GosPublisher *publisher,
                            int64_t timeout_ns);
 
 /**
+ * Publishes `count` messages in batches (one claim and one commit per batch on a
+ * single-producer ring): the messages lie back to back in `data`, message `i` being
+ * `lens[i]` bytes. Waits for space at most `timeout_ns` per batch (negative: as long as it
+ * takes). Writes how many were published to `*sent`: all of them with `GOS_OK`, fewer with
+ * `GOS_TIMEOUT` when the wait ran out. A message over the slot size is refused
+ * (`GOS_EINVALID`) before any is published.
+ *
+ * # Safety
+ * `publisher` is a live handle; `lens` is valid for `count` reads; `data` for the sum of
+ * `lens` bytes of reads; `sent` for one write.
+ */
+int32_t gos_publisher_send_many(struct GosPublisher *publisher,
+                                const uint8_t *data,
+                                const uint32_t *lens,
+                                uint32_t count,
+                                int64_t timeout_ns,
+                                uint32_t *sent);
+
+/**
  * Releases the message returned by the last `gos_subscriber_recv`. `GOS_EREAPED` when the
  * broker reaped this subscriber while it held the message (the view stayed intact until now).
  *

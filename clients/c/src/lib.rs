@@ -583,6 +583,66 @@ pub unsafe extern "C" fn gos_publisher_send(
     })
 }
 
+/// Publishes `count` messages in batches (one claim and one commit per batch on a
+/// single-producer ring): the messages lie back to back in `data`, message `i` being
+/// `lens[i]` bytes. Waits for space at most `timeout_ns` per batch (negative: as long as it
+/// takes). Writes how many were published to `*sent`: all of them with `GOS_OK`, fewer with
+/// `GOS_TIMEOUT` when the wait ran out. A message over the slot size is refused
+/// (`GOS_EINVALID`) before any is published.
+///
+/// # Safety
+/// `publisher` is a live handle; `lens` is valid for `count` reads; `data` for the sum of
+/// `lens` bytes of reads; `sent` for one write.
+#[no_mangle]
+pub unsafe extern "C" fn gos_publisher_send_many(
+    publisher: *mut GosPublisher,
+    data: *const u8,
+    lens: *const u32,
+    count: u32,
+    timeout_ns: i64,
+    sent: *mut u32,
+) -> i32 {
+    guard(|| {
+        // SAFETY: a live handle, or null (checked).
+        let p =
+            unsafe { publisher.as_mut() }.ok_or_else(|| invalid("publisher is a null pointer"))?;
+        if sent.is_null() || (count > 0 && lens.is_null()) {
+            return Err(invalid("lens or sent is a null pointer"));
+        }
+        let lens: &[u32] = if count == 0 {
+            &[]
+        } else {
+            // SAFETY: `lens` is non-null and valid for `count` reads (caller's contract).
+            unsafe { std::slice::from_raw_parts(lens, count as usize) }
+        };
+        let total: u64 = lens.iter().map(|&l| l as u64).sum();
+        if data.is_null() && total > 0 {
+            return Err(invalid("data is a null pointer"));
+        }
+        let total = usize::try_from(total).map_err(|_| invalid("the messages are too large"))?;
+        let bytes: &[u8] = if total == 0 {
+            &[]
+        } else {
+            // SAFETY: `data` is non-null and valid for `total` bytes of reads (caller's contract).
+            unsafe { std::slice::from_raw_parts(data, total) }
+        };
+        let mut messages = Vec::with_capacity(lens.len());
+        let mut at = 0;
+        for &l in lens {
+            messages.push(&bytes[at..at + l as usize]);
+            at += l as usize;
+        }
+        let n = p.p.send_many(&messages, timeout(timeout_ns))?;
+        // SAFETY: non-null (checked) and valid for a write.
+        unsafe { sent.write(n as u32) };
+        Ok(if n == messages.len() {
+            GOS_OK
+        } else {
+            GOS_TIMEOUT
+        })
+    })
+}
+
 /// Releases the message returned by the last `gos_subscriber_recv`. `GOS_EREAPED` when the
 /// broker reaped this subscriber while it held the message (the view stayed intact until now).
 ///

@@ -130,6 +130,10 @@ _sig = {
         _i32,
     ),
     "gos_publisher_send": ([_p, ctypes.c_char_p, ctypes.c_uint64, ctypes.c_int64], _i32),
+    "gos_publisher_send_many": (
+        [_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint32), ctypes.c_uint32, ctypes.c_int64, ctypes.POINTER(ctypes.c_uint32)],
+        _i32,
+    ),
     "gos_subscriber_free": ([_p], None),
     "gos_rts_publisher_new": ([_p, ctypes.POINTER(_p)], _i32),
     "gos_rts_publish": (

@@ -6,7 +6,7 @@ import ctypes
 import threading
 import time
 import weakref
-from typing import Any, Callable, Iterator, List, Optional, Protocol, Tuple, TypeVar
+from typing import Any, Callable, Iterator, List, Optional, Protocol, Sequence, Tuple, TypeVar
 
 from . import _native
 from .errors import Full, GosBusError, InvalidArgument, LayoutMismatch, NoSuchRing, Timeout, from_code
@@ -458,6 +458,40 @@ class Publisher:
             if code == _OK:
                 return
         raise self._refused(code, timeout)
+
+    def send_many(self, messages: Sequence[bytes], timeout: Optional[float] = None) -> None:
+        """Publishes each of `messages` (bytes-like) in order, in batches: one call into the
+        library for all of them (a batch is one claim and one commit on a single-producer
+        ring), waiting for space up to `timeout` seconds in all (None: forever). Raises
+        Timeout (or Full, for 0) naming how many went out when the time ran out first; a
+        message over the slot size is refused before any is published."""
+        count = len(messages)
+        if count == 0:
+            return
+        lens = (ctypes.c_uint32 * count)(*[len(m) for m in messages])
+        data = b"".join(messages)
+        wait = _Deadline(timeout)
+        done = 0
+        sent = ctypes.c_uint32()
+        while True:
+            ns, last = wait.slice() if timeout != 0 else (0, True)
+            with self._lock:
+                handle = self._live()
+                at = sum(lens[:done])
+                rest = ctypes.cast(ctypes.addressof(lens) + done * 4, ctypes.POINTER(ctypes.c_uint32))
+                code = _lib.gos_publisher_send_many(
+                    handle, data[at:] if at else data, rest, count - done, ns, ctypes.byref(sent)
+                )
+            done += sent.value
+            if code == _OK:
+                return
+            if code != _TIMEOUT:
+                raise from_code(code, _native.last_error())
+            if last:
+                what = f"{done} of {count} messages were published"
+                if timeout == 0:
+                    raise Full(f"ring '{self.ring.name}' is full: {what}")
+                raise Timeout(f"ring '{self.ring.name}' stayed full for {timeout:g} s: {what} (its readers are behind)")
 
     def _refused(self, code: int, timeout: Optional[float]) -> GosBusError:
         """The error of a loan or send that returned `code`."""

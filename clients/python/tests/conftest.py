@@ -24,6 +24,12 @@ slots = 4096
 slot_size = 64
 
 [[ring]]
+name = "batched"
+slots = 256
+slot_size = 64
+single_producer = true
+
+[[ring]]
 name = "frames"
 layout = "RenderFrame"
 slots = 4

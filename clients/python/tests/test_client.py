@@ -50,6 +50,37 @@ def test_python_producer_to_rust_consumer(served: str) -> None:
     assert int(consumer.finish()) == n
 
 
+def test_send_many_publishes_in_order_to_a_rust_consumer(served: str) -> None:
+    n = 100_000
+    consumer = Peer("consume", served, "batched", "1").ready()
+    pub = gos_bus.Bus.attach(served).publisher("batched")
+    buf = bytearray(64)
+    messages = []
+    for seq in list(range(n)) + [END]:
+        encode(memoryview(buf), 0, seq)
+        messages.append(bytes(buf))
+    # In chunks larger than the ring (256 slots): each call goes on batch after batch.
+    for at in range(0, len(messages), 1000):
+        pub.send_many(messages[at : at + 1000], timeout=60)
+    assert int(consumer.finish()) == n
+
+
+def test_send_many_says_how_many_went_out_when_the_ring_stays_full(served: str) -> None:
+    bus = gos_bus.Bus.attach(served)
+    slow = bus.subscriber("batched")  # attached, reads nothing: the ring fills up
+    pub = bus.publisher("batched")
+    with pytest.raises(gos_bus.Full, match="256 of 300 messages were published"):
+        pub.send_many([b"m%d" % i for i in range(300)], timeout=0)
+    with pytest.raises(gos_bus.Timeout, match="0 of 1 messages were published"):
+        pub.send_many([b"late"], timeout=0.05)
+    with pytest.raises(gos_bus.GosBusError, match="65"):
+        pub.send_many([b"x" * 65])
+    for i in range(256):
+        with slow.recv(timeout=1) as m:
+            assert bytes(m.payload) == b"m%d" % i
+    pub.send_many([])
+
+
 def test_big_frames_arrive_whole_and_in_place(served: str) -> None:
     frames = 200
     size = 8 << 20

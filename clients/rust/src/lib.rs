@@ -45,7 +45,7 @@ pub use client_name::{set_client_name, CLIENT_NAME_MAX};
 pub use gos_bus_protocol::{proc, Error, Mode, Policy, Result, RingConfig, WaitStrategy};
 pub use gos_layouts::{DnaJob, DnaResult, Record, RenderFrame, RtsTexture, Schema};
 pub use layout::{Bytes, Layout};
-pub use publisher::{Loan, Publisher, RawLoan};
+pub use publisher::{Loan, LoanBatch, Publisher, RawLoan};
 pub use registration::HEARTBEAT_PERIOD;
 pub use subscriber::{Iter, Message, RawMessage, Subscriber};
 

@@ -29,6 +29,8 @@ pub struct Publisher<T: Layout> {
     hot: bool,
     swapped: Vec<bool>,
     slot_size: usize,
+    /// Payload lengths of the outstanding [`LoanBatch`] (kept to reuse its allocation).
+    batch_lens: Vec<usize>,
     raw: Option<u64>,
     /// A sequence claimed but not yet writable when the last loan gave up (timeout).
     pending: Option<u64>,
@@ -77,6 +79,7 @@ impl<T: Layout> Publisher<T> {
                 Vec::new()
             },
             slot_size,
+            batch_lens: Vec::new(),
             raw: None,
             pending: None,
             damaged: None,
@@ -365,6 +368,164 @@ impl<T: Layout> Publisher<T> {
         }
     }
 
+    /// True when this publisher can claim several slots with one store of `head`: a
+    /// single-producer ring under the block policy, with no claim left over from a timeout.
+    fn batchable(&self) -> bool {
+        self.single
+            && self.mode == Mode::Broadcast
+            && self.policy == Policy::Block
+            && self.pending.is_none()
+    }
+
+    /// One non-blocking attempt at a batch of up to `max` slots: several on a batchable ring,
+    /// else (or when the next slot is pinned) one, as [`Publisher::try_loan`] claims it.
+    fn try_claim_batch(&mut self, max: usize) -> Option<(u64, usize)> {
+        if max > 1 && self.batchable() {
+            let r = self.ring.seg.ring();
+            if let Some((first, n)) =
+                broadcast::try_claim_block_batch(&r, &mut self.cache, max as u64)
+            {
+                entry::set_claim_marker(&r, self.reg.claim, Some(first));
+                return Some((first, n as usize));
+            }
+        }
+        self.try_claim().map(|s| (s, 1))
+    }
+
+    /// Loans up to `max` consecutive slots at once (at least one), waiting for space as
+    /// long as it takes: a batch, written in place and published by one
+    /// [`LoanBatch::commit`], the way the LMAX Disruptor batches. On a single-producer ring
+    /// under the block policy the whole batch is one claim (one store of `head`) and one
+    /// wake-up; elsewhere a batch holds one slot. It holds as many slots as are free now, so
+    /// it never waits for a full `max`.
+    pub fn loan_batch(&mut self, max: usize) -> Result<LoanBatch<'_, T>> {
+        self.loan_batch_until(max, None)
+    }
+
+    fn loan_batch_until(
+        &mut self,
+        max: usize,
+        deadline: Option<Instant>,
+    ) -> Result<LoanBatch<'_, T>> {
+        if max == 0 {
+            return Err(Error::Misuse("a batch of zero slots".into()));
+        }
+        if let Err(e) = self.reg.check() {
+            if self.raw.is_none() {
+                self.lost();
+            }
+            return Err(e);
+        }
+        if self.raw.is_some() {
+            return Err(Error::Misuse(
+                "a raw loan of this publisher is outstanding: commit_raw or abandon_raw it first"
+                    .into(),
+            ));
+        }
+        let (first, count) = match self.try_claim_batch(max) {
+            Some(got) => got,
+            None => {
+                let seg = self.ring.seg.clone();
+                let ctl = seg.ring().ctl;
+                let wait = self.wait;
+                let got = wait_until(
+                    ctl.space_futex(),
+                    ctl.space_waiters(),
+                    wait,
+                    deadline,
+                    || Some(SPACE_SLICE),
+                    || {
+                        if self.reg.check().is_err() || self.damaged.is_some() {
+                            return Some(None);
+                        }
+                        self.try_claim_batch(max).map(Some)
+                    },
+                );
+                match got {
+                    Some(Some(got)) => got,
+                    Some(None) => return Err(self.damage().unwrap_or_else(|| self.reaped())),
+                    None => return Err(self.damage().unwrap_or(Error::Timeout(Duration::ZERO))),
+                }
+            }
+        };
+        for i in 0..count as u64 {
+            self.begin(first + i);
+        }
+        self.batch_lens.clear();
+        self.batch_lens.resize(count, T::LAYOUT.size as usize);
+        Ok(LoanBatch {
+            publisher: self,
+            first,
+            count,
+            done: false,
+        })
+    }
+
+    /// Copies each of `messages` into the ring and publishes them, in batches
+    /// ([`Publisher::loan_batch`]), waiting for space at most `timeout` for each batch (as
+    /// long as it takes when `None`). Returns how many were published: all of them, or fewer
+    /// when the timeout ran out first. A message over the slot size is refused before
+    /// anything is loaned.
+    pub fn send_many<B: AsRef<[u8]>>(
+        &mut self,
+        messages: &[B],
+        timeout: Option<Duration>,
+    ) -> Result<usize> {
+        if let Some(m) = messages.iter().find(|m| m.as_ref().len() > self.slot_size) {
+            return Err(Error::PayloadTooLarge {
+                ring: self.ring.name().into(),
+                len: m.as_ref().len(),
+                slot_size: self.slot_size as u32,
+            });
+        }
+        let mut sent = 0;
+        while sent < messages.len() {
+            let deadline = timeout.map(|t| Instant::now() + t);
+            let mut batch = match self.loan_batch_until(messages.len() - sent, deadline) {
+                Ok(b) => b,
+                Err(Error::Timeout(_)) => return Ok(sent),
+                Err(e) => return Err(e),
+            };
+            for i in 0..batch.len() {
+                let m = messages[sent + i].as_ref();
+                batch.set_len(i, m.len())?;
+                batch.bytes_mut(i).copy_from_slice(m);
+            }
+            let n = batch.len();
+            batch.commit()?;
+            sent += n;
+        }
+        Ok(sent)
+    }
+
+    /// Commits the batch of `count` sequences from `first` (lengths in `batch_lens`, or all
+    /// skipped), if this publisher still owns it: the claim marker, which names `first`,
+    /// decides for the whole batch, as [`Publisher::finish`] does for one sequence.
+    fn finish_batch(&self, first: u64, count: usize, skipped: bool) -> Result<()> {
+        let r = self.ring.seg.ring();
+        if !entry::end_claim(&r, self.reg.claim.index, first) {
+            return Err(self.lost());
+        }
+        let lens = &self.batch_lens;
+        broadcast::commit_batch(&r, first, count as u64, |i| {
+            (!skipped).then(|| lens[i as usize] as u32)
+        });
+        entry::committed(&r, self.reg.claim);
+        if !entry::is_current(&r, self.reg.claim) {
+            self.lost();
+            return Ok(());
+        }
+        if !skipped {
+            let e = r.clients.get(self.entry);
+            e.count()
+                .store(e.count().load(Relaxed) + count as u64, Relaxed);
+            let bytes: usize = lens[..count].iter().sum();
+            e.bytes()
+                .store(e.bytes().load(Relaxed) + bytes as u64, Relaxed);
+        }
+        Ok(())
+    }
+
     /// Copies `bytes` into a loaned slot and commits it (a convenience over `loan`). A
     /// payload over the slot size is refused before anything is loaned.
     pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<()> {
@@ -486,6 +647,97 @@ fn claim_next(
     };
     entry::set_claim_marker(r, claim, Some(s));
     Some(s)
+}
+
+/// Consecutive slots loaned with [`Publisher::loan_batch`]. Write each message in place,
+/// then [`commit`](LoanBatch::commit) them all. Dropping the batch without committing
+/// publishes every slot as skipped.
+pub struct LoanBatch<'p, T: Layout> {
+    publisher: &'p mut Publisher<T>,
+    first: u64,
+    count: usize,
+    done: bool,
+}
+
+impl<T: Layout> LoanBatch<'_, T> {
+    /// Number of slots in the batch (1 to the `max` asked for).
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Always false: a batch holds at least one slot.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Sequence number of the first message.
+    pub fn first_seq(&self) -> u64 {
+        self.first
+    }
+
+    fn index(&self, i: usize) -> u64 {
+        assert!(i < self.count, "slot {i} of a batch of {}", self.count);
+        self.first + i as u64
+    }
+
+    /// Sets the payload length of the `i`-th message (at most the slot size). Panics when
+    /// `i` is not below [`LoanBatch::len`].
+    pub fn set_len(&mut self, i: usize, len: usize) -> Result<()> {
+        self.index(i);
+        let max = self.publisher.slot_size();
+        if len > max {
+            return Err(Error::PayloadTooLarge {
+                ring: self.publisher.ring.name().into(),
+                len,
+                slot_size: max as u32,
+            });
+        }
+        self.publisher.batch_lens[i] = len;
+        Ok(())
+    }
+
+    /// The whole payload of the `i`-th slot (`slot_size` bytes), writable in place. Panics
+    /// when `i` is not below [`LoanBatch::len`].
+    pub fn slot_mut(&mut self, i: usize) -> &mut [u8] {
+        let seq = self.index(i);
+        let n = self.publisher.slot_size();
+        let ptr = self.publisher.ring.seg.payload_ptr(seq);
+        // SAFETY: as in `Loan::slot_mut`: the batch's sequences are claimed by this publisher
+        // (one claim, its marker on the first), so no producer writes them and no consumer
+        // reads them before the commit; `&mut self` keeps one view per call.
+        unsafe { std::slice::from_raw_parts_mut(ptr, n) }
+    }
+
+    /// The `i`-th payload up to its length, writable in place.
+    pub fn bytes_mut(&mut self, i: usize) -> &mut [u8] {
+        let n = self.publisher.batch_lens[i];
+        &mut self.slot_mut(i)[..n]
+    }
+
+    /// Publishes every message of the batch, with one wake-up. [`Error::Reaped`] when the
+    /// broker took the batch back (this publisher stalled past the liveness timeout): then
+    /// none of it was published.
+    pub fn commit(mut self) -> Result<()> {
+        self.done = true;
+        let (first, count) = (self.first, self.count);
+        if count == 1 {
+            let len = self.publisher.batch_lens[0];
+            return self.publisher.finish(first, len, false);
+        }
+        self.publisher.finish_batch(first, count, false)
+    }
+}
+
+impl<T: Layout> Drop for LoanBatch<'_, T> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = if self.count == 1 {
+                self.publisher.finish(self.first, 0, true)
+            } else {
+                self.publisher.finish_batch(self.first, self.count, true)
+            };
+        }
+    }
 }
 
 /// A slot loaned with [`Publisher::loan_raw`].

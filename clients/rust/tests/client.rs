@@ -603,3 +603,99 @@ fn hot_buffers_never_touch_a_held_message() {
         next = next.wrapping_add(4);
     }
 }
+
+fn spsc(slots: u32) -> RingConfig {
+    RingConfig {
+        slot_count: slots,
+        slot_size: 64,
+        single_producer: true,
+        ..RingConfig::default()
+    }
+}
+
+/// A batch is one claim and one commit: nothing of it is visible before the commit, all of
+/// it after, in order; a dropped batch is skipped whole.
+#[test]
+fn a_batch_is_claimed_and_published_at_once() {
+    let mut s = Scratch::new();
+    s.ring("batch", spsc(16));
+    let mut p = s.bus.publisher::<Bytes>("batch").unwrap();
+    let sub = s.bus.subscriber::<Bytes>("batch").unwrap();
+    let mut batch = p.loan_batch(5).unwrap();
+    assert_eq!(batch.len(), 5);
+    assert_eq!(batch.first_seq(), 0);
+    for i in 0..5 {
+        batch.set_len(i, 3).unwrap();
+        batch.bytes_mut(i).copy_from_slice(&[i as u8; 3]);
+    }
+    assert!(batch.set_len(0, 65).is_err(), "over the slot size");
+    assert!(
+        sub.try_recv().unwrap().is_none(),
+        "nothing before the commit"
+    );
+    batch.commit().unwrap();
+    for i in 0..5u8 {
+        let m = sub.try_recv().unwrap().expect("committed");
+        assert_eq!(m.bytes(), &[i; 3]);
+    }
+    // Dropped uncommitted: skipped whole; the next message comes through.
+    drop(p.loan_batch(4).unwrap());
+    p.send_bytes(b"after").unwrap();
+    assert_eq!(sub.recv().unwrap().bytes(), b"after");
+    assert_eq!(
+        p.published(),
+        6,
+        "skipped slots are not counted as published"
+    );
+    // A batch never holds more slots than are free: 16 - 0 behind = 16 here.
+    assert_eq!(p.loan_batch(100).unwrap().len(), 16);
+}
+
+/// `send_many` publishes everything a consumer takes, in order, batch after batch; on a full
+/// ring with nobody reading it stops at the timeout and says how many went out.
+#[test]
+fn send_many_publishes_in_batches_and_reports_a_timeout() {
+    let mut s = Scratch::new();
+    s.ring("many", spsc(16));
+    let mut p = s.bus.publisher::<Bytes>("many").unwrap();
+    let messages: Vec<Vec<u8>> = (0..1000u32).map(|i| i.to_le_bytes().to_vec()).collect();
+    let bus = &s.bus;
+    // Subscribed before anything is sent (a subscriber sees what comes after it joins).
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|t| {
+        t.spawn(move || {
+            let sub = bus.subscriber::<Bytes>("many").unwrap();
+            ready_tx.send(()).unwrap();
+            for i in 0..1000u32 {
+                assert_eq!(sub.recv().unwrap().bytes(), i.to_le_bytes());
+            }
+        });
+        ready_rx.recv().unwrap();
+        assert_eq!(p.send_many(&messages, None).unwrap(), 1000);
+    });
+    let _sub = s.bus.subscriber::<Bytes>("many").unwrap();
+    // Nobody reads now: 16 slots, then the timeout.
+    let sent = p
+        .send_many(&messages[..40], Some(Duration::from_millis(50)))
+        .unwrap();
+    assert_eq!(sent, 16);
+    assert!(matches!(
+        p.send_many(&[vec![0u8; 65]], None),
+        Err(Error::PayloadTooLarge { len: 65, .. })
+    ));
+    // A multi-producer ring batches one slot at a time, with the same result.
+    s.ring(
+        "multi",
+        RingConfig {
+            single_producer: false,
+            ..spsc(16)
+        },
+    );
+    let mut p = s.bus.publisher::<Bytes>("multi").unwrap();
+    let sub = s.bus.subscriber::<Bytes>("multi").unwrap();
+    assert_eq!(p.loan_batch(8).unwrap().len(), 1);
+    assert_eq!(p.send_many(&messages[..10], None).unwrap(), 10);
+    for i in 0..10u32 {
+        assert_eq!(sub.recv().unwrap().bytes(), i.to_le_bytes());
+    }
+}

@@ -91,6 +91,69 @@ pub fn try_claim_block(ring: &RingRef<'_>, cache: &mut ProducerCache, single: bo
     }
 }
 
+/// Block policy on a single-producer ring: claims up to `max` consecutive sequences with one
+/// store of `head` (a batch, as the Disruptor's `next(n)`), or `None` when the ring is full or
+/// the first slot is pinned (the caller's one-at-a-time path passes pinned slots over). The
+/// batch stops before the first pinned slot. Returns the first sequence and the count.
+///
+/// Only the single publisher claims on such a ring, so every slot it can claim has its
+/// previous lap committed; its claim marker names the first sequence, and the broker counts
+/// every uncommitted sequence from there up to `head` as the live token holder's
+/// (`entry::held_by_live_publisher`).
+#[inline]
+pub fn try_claim_block_batch(
+    ring: &RingRef<'_>,
+    cache: &mut ProducerCache,
+    max: u64,
+) -> Option<(u64, u64)> {
+    // Only this publisher writes `head`: a plain load.
+    let s = ring.ctl.head().load(Relaxed);
+    let mut free = ring
+        .capacity
+        .saturating_sub(s.saturating_sub(cache.min_cursor));
+    if free < max {
+        cache.min_cursor = min_cursor(ring, s);
+        free = ring
+            .capacity
+            .saturating_sub(s.saturating_sub(cache.min_cursor));
+    }
+    let want = free.min(max);
+    let mut n = 0;
+    while n < want
+        && is_writable(ring, s + n)
+        && super::entry::pinned(ring, s + n) == super::entry::Pinned::No
+    {
+        n += 1;
+    }
+    if n == 0 {
+        return None;
+    }
+    // Release: as `try_claim_block`'s single-producer store.
+    ring.ctl.head().store(s + n, Release);
+    Some((s, n))
+}
+
+/// Publishes the messages of a batch claimed from `first`: `len(i)` payload bytes for the
+/// `i`-th, or skipped when `None`, each with its own stamp (Release), then wakes sleeping
+/// consumers once.
+#[inline]
+pub fn commit_batch(ring: &RingRef<'_>, first: u64, count: u64, len: impl Fn(u64) -> Option<u32>) {
+    for i in 0..count {
+        let seq = first + i;
+        let slot = ring.slot(seq);
+        let l = len(i);
+        slot.len().store(l.unwrap_or(0), Relaxed);
+        slot.flags()
+            .store(if l.is_none() { SLOT_SKIPPED } else { 0 }, Relaxed);
+        if l.is_none() {
+            ring.ctl.skipped().fetch_add(1, Relaxed);
+        }
+        // Release: pairs with the subscriber's Acquire in `try_read`.
+        slot.stamp().store(seq + 1, Release);
+    }
+    notify::wake_consumers(ring);
+}
+
 /// Overwrite-oldest policy: claims the next sequence at once. Before writing it the producer
 /// must make room with [`make_room`].
 #[inline]

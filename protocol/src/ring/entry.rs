@@ -519,14 +519,23 @@ pub fn claim_marker(ring: &RingRef<'_>, i: usize) -> Option<u64> {
 /// True when a publisher's marker says it holds sequence `seq` (committing included): an
 /// active one, or a reaped one whose process lived (the broker settles those through
 /// [`take_claim`], never as orphans).
+///
+/// On a single-producer ring the token holder's marker names the first sequence of its
+/// batch (`broadcast::try_claim_block_batch`): every sequence from there up to `head` is its.
 pub fn held_by_live_publisher(ring: &RingRef<'_>, seq: u64) -> bool {
+    // Acquire: pairs with the AcqRel token take (the holder's entry is visible).
+    let token = ring.ctl.producer_token().load(Acquire);
+    let holder = ((token & 0xffff_ffff) as usize).checked_sub(1);
     (0..ring.clients.len()).any(|i| {
         let e = ring.clients.get(i);
         // Acquire: pairs with the Release activation (the role and marker are visible).
         let st = state(e.lifecycle().load(Acquire));
         (st == CLIENT_ACTIVE || st == CLIENT_REAPED)
             && e.role().load(Relaxed) == ROLE_PUBLISHER
-            && claim_marker(ring, i) == Some(seq)
+            && match claim_marker(ring, i) {
+                Some(first) if holder == Some(i) => first <= seq,
+                marker => marker == Some(seq),
+            }
     })
 }
 

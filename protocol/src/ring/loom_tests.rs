@@ -252,6 +252,40 @@ fn loom_hot_buffers_subscriber_join_races_producer() {
 }
 
 #[test]
+fn loom_batch_claim_and_commit_reach_the_subscriber_in_order() {
+    // Three messages published in batches (one store of `head` and one wake per batch) on a
+    // 2-slot ring: the subscriber reads each in order, untorn, and no batch overwrites a slot
+    // it still reads.
+    loom::model(|| {
+        let m = Model::new(2, 2, false);
+        let entry = entry::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap().index;
+        let p = m.clone();
+        let producer = thread::spawn(move || {
+            let r = p.ring();
+            let mut cache = ProducerCache::default();
+            let mut next = 1;
+            while next <= 3 {
+                let Some((first, n)) =
+                    broadcast::try_claim_block_batch(&r, &mut cache, 3 - next + 1)
+                else {
+                    thread::yield_now();
+                    continue;
+                };
+                for i in 0..n {
+                    p.write(first + i, next + i);
+                }
+                broadcast::commit_batch(&r, first, n, |_| Some(8));
+                next += n;
+            }
+        });
+        for want in 1..=3 {
+            assert_eq!(receive_block(&m, entry), want);
+        }
+        producer.join().unwrap();
+    });
+}
+
+#[test]
 fn loom_broadcast_block_two_producers() {
     loom::model(|| {
         let m = Model::new(2, 3, false);
