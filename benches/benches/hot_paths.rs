@@ -64,6 +64,39 @@ fn hot_paths(c: &mut Criterion) {
     g.finish();
     drop((publisher, subscriber, ring));
     let _ = bus.remove_ring("trip");
+
+    // Batches: 64 messages claimed and published at once (one store of `head`, one wake),
+    // then received one by one; per message.
+    const BATCH: usize = 64;
+    let mut g = c.benchmark_group("64 B message, batches of 64");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let ring = bus
+        .create_ring(
+            "batch",
+            &RingConfig {
+                policy: Policy::Block,
+                ..ring_config()
+            },
+        )
+        .expect("ring");
+    let mut publisher = ring.publisher::<Bytes>().expect("publisher");
+    let subscriber = ring.subscriber::<Bytes>().expect("subscriber");
+    g.bench_function("loan_batch + write + commit + receive + release", |b| {
+        b.iter(|| {
+            let mut batch = publisher.loan_batch(BATCH).expect("batch");
+            for i in 0..batch.len() {
+                batch.set_len(i, SIZE).expect("length");
+                batch.bytes_mut(i).copy_from_slice(black_box(&payload));
+            }
+            batch.commit().expect("commit");
+            while let Some(m) = subscriber.try_recv().expect("receive") {
+                black_box(m.bytes()[SIZE - 1]);
+            }
+        })
+    });
+    g.finish();
+    drop((publisher, subscriber, ring));
+    let _ = bus.remove_ring("batch");
 }
 
 criterion_group!(benches, hot_paths);

@@ -74,6 +74,27 @@ pub fn produce(bus: &Bus, ring: &str, size: usize, n: u64, src: &[u8]) {
     }
 }
 
+/// Producer of the throughput case in batches of up to `batch` messages
+/// ([`Publisher::loan_batch`]: one claim and one commit per batch), filling every message.
+pub fn produce_batch(bus: &Bus, ring: &str, size: usize, n: u64, src: &[u8], batch: usize) {
+    let mut p = bus.publisher::<Bytes>(ring).expect("publisher");
+    p.set_wait_strategy(WaitStrategy::BusyPoll);
+    let mut i = 0;
+    while i < n {
+        let mut b = p
+            .loan_batch(batch.min((n - i) as usize))
+            .expect("loan batch");
+        for k in 0..b.len() {
+            b.set_len(k, size).expect("len");
+            let bytes = b.bytes_mut(k);
+            bytes.copy_from_slice(&src[..size]);
+            bytes[..8].copy_from_slice(&(i + k as u64).to_le_bytes());
+        }
+        i += b.len() as u64;
+        b.commit().expect("commit");
+    }
+}
+
 /// Consumer of the throughput case (busy-poll); returns ns from first to last message.
 pub fn consume(bus: &Bus, ring: &str, n: u64) -> u64 {
     let s = bus.subscriber::<Bytes>(ring).expect("subscriber");

@@ -240,6 +240,7 @@ fn throughput(o: &Opts, tag: &str) {
     println!("| --- | --- | ---: | ---: | ---: |");
     let b = Bus::standalone(tag).expect("bus");
     let mut ratios: Vec<(&str, f64)> = Vec::new();
+    let mut batch_ratio: Vec<(&str, f64)> = Vec::new();
     for (size, slots, n, label) in cases {
         let rate = |ns: u64| (n - 1) as f64 / (ns as f64 / 1e9);
         let mut rows: Vec<(&str, Vec<f64>)> = Vec::new();
@@ -259,13 +260,25 @@ fn throughput(o: &Opts, tag: &str) {
             shm.remove();
             settle();
 
-            for (name, single) in [
-                ("gos-bus single-producer ring (loan, busy-poll)", true),
-                ("gos-bus multi-producer ring (loan, busy-poll)", false),
+            for (name, single, batch) in [
+                ("gos-bus single-producer ring (loan, busy-poll)", true, 1),
+                (
+                    "gos-bus single-producer ring, batches of up to 64",
+                    true,
+                    64,
+                ),
+                ("gos-bus multi-producer ring (loan, busy-poll)", false, 1),
             ] {
+                if batch > 1 && size > 4096 {
+                    continue; // batches are for small messages; large ones are a copy each
+                }
                 bus::create(&b, "tp", slots as u32, size as u32, single);
                 let peer = Peer::spawn(&args(&[&"bus-consume", &tag, &"tp", &n]));
-                bus::produce(&b, "tp", size, n, &src);
+                if batch > 1 {
+                    bus::produce_batch(&b, "tp", size, n, &src, batch);
+                } else {
+                    bus::produce(&b, "tp", size, n, &src);
+                }
                 push(&mut rows, name, rate(peer.result()));
                 let _ = b.remove_ring("tp");
                 settle();
@@ -296,6 +309,9 @@ fn throughput(o: &Opts, tag: &str) {
         };
         let bare = median(&rows[0].1);
         let find = |name: &str| rows.iter().find(|r| r.0 == name).map(|r| median(&r.1));
+        if let Some(batched) = find("gos-bus single-producer ring, batches of up to 64") {
+            batch_ratio.push((label, batched / bare));
+        }
         if let Some((bus, ice)) = find("gos-bus single-producer ring (loan, busy-poll)")
             .zip(find("iceoryx2 (loan, busy-poll)"))
         {
@@ -310,6 +326,11 @@ fn throughput(o: &Opts, tag: &str) {
                 r / bare
             );
         }
+    }
+    for (label, r) in &batch_ratio {
+        println!(
+            "\nBatches of up to 64 / bare SPSC copy ring at {label} (messages/s, medians): {r:.2}x"
+        );
     }
     if !ratios.is_empty() {
         let list: Vec<String> = ratios

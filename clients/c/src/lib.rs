@@ -501,6 +501,39 @@ pub unsafe extern "C" fn gos_subscriber_recv_many(
     lens: *mut u32,
     count: *mut u32,
 ) -> i32 {
+    // SAFETY: the caller's contract, as `gos_subscriber_recv_copies`'s with no `seqs`.
+    unsafe {
+        gos_subscriber_recv_copies(
+            subscriber,
+            max,
+            timeout_ns,
+            buf,
+            cap,
+            lens,
+            std::ptr::null_mut(),
+            count,
+        )
+    }
+}
+
+/// `gos_subscriber_recv_many` that also writes each message's sequence number to `seqs[i]`
+/// when `seqs` is not null: what a binding needs to hand the copies out one by one as
+/// messages (the Python client's `recv` on rings of small slots).
+///
+/// # Safety
+/// As `gos_subscriber_recv_many`; `seqs` is null or valid for `max` u64 writes.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn gos_subscriber_recv_copies(
+    subscriber: *mut GosSubscriber,
+    max: u32,
+    timeout_ns: i64,
+    buf: *mut u8,
+    cap: u64,
+    lens: *mut u32,
+    seqs: *mut u64,
+    count: *mut u32,
+) -> i32 {
     guard(|| {
         // SAFETY: a live handle, or null (checked).
         let s = unsafe { subscriber.as_ref() }
@@ -532,6 +565,10 @@ pub unsafe extern "C" fn gos_subscriber_recv_many(
             unsafe {
                 std::ptr::copy_nonoverlapping(m.ptr, buf.add(used as usize), m.len);
                 *lens.add(n as usize) = m.len as u32;
+                if !seqs.is_null() {
+                    // SAFETY: `seqs` has room for `max` > n (caller's contract).
+                    *seqs.add(n as usize) = m.seq;
+                }
             }
             used += m.len as u64;
             n += 1;

@@ -129,6 +129,10 @@ _sig = {
         [_p, ctypes.c_uint32, ctypes.c_int64, _p, ctypes.c_uint64, _p, ctypes.POINTER(ctypes.c_uint32)],
         _i32,
     ),
+    "gos_subscriber_recv_copies": (
+        [_p, ctypes.c_uint32, ctypes.c_int64, _p, ctypes.c_uint64, _p, _p, ctypes.POINTER(ctypes.c_uint32)],
+        _i32,
+    ),
     "gos_publisher_send": ([_p, ctypes.c_char_p, ctypes.c_uint64, ctypes.c_int64], _i32),
     "gos_publisher_send_many": (
         [_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint32), ctypes.c_uint32, ctypes.c_int64, ctypes.POINTER(ctypes.c_uint32)],

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import threading
 import time
 import weakref
-from typing import Any, Callable, Iterator, List, Optional, Protocol, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Deque, Iterator, List, Optional, Protocol, Sequence, Tuple, TypeVar
 
 from . import _native
 from .errors import Full, GosBusError, InvalidArgument, LayoutMismatch, NoSuchRing, Timeout, from_code
@@ -627,6 +628,16 @@ class Subscriber:
 
     _WAIT = {"spin": 0, "busy": 1, "block": 2}
 
+    #: On a broadcast ring whose slots are at most this many bytes, `recv` takes every message
+    #: that is there (up to COPY_BATCH) in one call into the library, copied out and released
+    #: at once, and hands them out one by one without crossing into the library again: a call
+    #: costs about as much as copying a few KiB, so small messages are cheaper copied than
+    #: viewed in place. Their `payload` is then a read-only view of the copy. Work queues are
+    #: never read ahead (a job taken is a job this worker must finish).
+    COPY_MAX_SLOT = 4096
+    #: Most messages one such call takes.
+    COPY_BATCH = 256
+
     def __init__(self, ring: Ring, layout: Optional[str], wait: str) -> None:
         self._handle: Optional[ctypes.c_void_p] = None
         if wait not in self._WAIT:
@@ -643,6 +654,11 @@ class Subscriber:
         self._slots: dict[int, Tuple[memoryview, Any]] = {}
         self._many: Optional[Tuple[Any, Any]] = None
         self._rec = self.layout.size if self.layout else 0
+        # Small slots of a broadcast ring: `recv` takes what is there in one call and hands the
+        # copies out one by one (see COPY_MAX_SLOT).
+        self._copies = ring.mode == "broadcast" and ring.slot_size <= self.COPY_MAX_SLOT
+        self._ahead: Deque[Tuple[int, bytes]] = collections.deque()
+        self._batch: Optional[Tuple[Any, Any, Any]] = None
 
     def _live(self) -> ctypes.c_void_p:
         if not self._handle:
@@ -661,7 +677,8 @@ class Subscriber:
         with self._lock:
             if self._held is msg and self._handle:
                 self._held = None
-                _lib.gos_subscriber_release(self._handle)
+                if not self._copies:  # a copy's slot went back when it was taken
+                    _lib.gos_subscriber_release(self._handle)
 
     def _slot(self, ptr: int) -> Tuple[memoryview, Any]:
         """The read-only view and the record of the slot at `ptr`, made once per slot."""
@@ -684,16 +701,63 @@ class Subscriber:
                 held._released = True
                 _drop(held._payload)
                 self._held = None
-            code = _lib.gos_subscriber_recv(handle, _first_wait(timeout), self._msg_ref)
-            if code == _OK:
-                return self._message()
+            if self._copies:
+                ahead = self._ahead
+                if ahead:
+                    return self._copied(*ahead.popleft())
+                code, msg = self._fetch_call(_first_wait(timeout))
+                if msg is not None:
+                    return msg
+                call = self._fetch_call
+            else:
+                code = _lib.gos_subscriber_recv(handle, _first_wait(timeout), self._msg_ref)
+                if code == _OK:
+                    return self._message()
+                call = self._recv_call
+        # The rest of a long wait, in slices with the lock let go in between.
         if code == _TIMEOUT and _longer(timeout):
-            code, msg = _sliced_rest(self._lock, self._recv_call, timeout)
+            code, msg = _sliced_rest(self._lock, call, timeout)
             if msg is not None:
                 return msg
         if code != _TIMEOUT:
             raise from_code(code, _native.last_error())
         raise Timeout(f"no message on ring '{self.ring.name}' within {timeout:g} s")
+
+    def _fetch_call(self, ns: int) -> Tuple[int, Optional[Message]]:
+        """Takes what is there (waiting up to `ns` for the first) into `_ahead`, copied, and
+        returns the first as the message. Holds the lock."""
+        if self._batch is None:
+            n = self.COPY_BATCH
+            self._batch = (
+                ctypes.create_string_buffer(n * self.ring.slot_size),
+                (ctypes.c_uint32 * n)(),
+                (ctypes.c_uint64 * n)(),
+            )
+        buf, lens, seqs = self._batch
+        count = ctypes.c_uint32()
+        code = _lib.gos_subscriber_recv_copies(
+            self._live(), len(lens), ns, buf, ctypes.sizeof(buf), lens, seqs, ctypes.byref(count)
+        )
+        if code != _OK:
+            return code, None
+        k = count.value
+        if k == 0:
+            return _TIMEOUT, None
+        data = ctypes.string_at(buf, sum(lens[:k]))
+        at = 0
+        ahead = self._ahead
+        for size, seq in zip(lens[:k], seqs[:k]):
+            ahead.append((seq, data[at : at + size]))
+            at += size
+        return code, self._copied(*ahead.popleft())
+
+    def _copied(self, seq: int, data: bytes) -> Message:
+        """A message over a copy taken by `_fetch_call`. Holds the lock."""
+        struct = self.layout.struct if self.layout else None
+        header = struct.from_buffer_copy(data) if struct is not None and len(data) >= self._rec else None
+        msg = Message(self, seq, 0, memoryview(data), header)
+        self._held = msg
+        return msg
 
     def _recv_call(self, ns: int) -> Tuple[int, Optional[Message]]:
         """One receive, waiting up to `ns`. Holds the lock."""
@@ -719,6 +783,12 @@ class Subscriber:
         at least one slot), allocated once, whatever `n` is."""
         wait = _Deadline(timeout)
         out: List[bytes] = []
+        with self._lock:
+            # Messages `recv` took ahead come first.
+            while self._ahead and len(out) < n:
+                out.append(self._ahead.popleft()[1])
+        if out:
+            wait = _Deadline(0)  # something to return already: take only what is there
         while True:
             with self._lock:
                 handle = self._live()
@@ -776,6 +846,7 @@ class Subscriber:
         with self._lock:
             if self._handle:
                 self._forget_held()
+                self._ahead.clear()
                 for view, _ in self._slots.values():
                     _drop(view)
                 self._slots.clear()
