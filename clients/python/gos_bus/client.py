@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import collections
 import ctypes
+import itertools
 import threading
 import time
 import weakref
-from typing import Any, Callable, Deque, Iterator, List, Optional, Protocol, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Iterator, List, Optional, Protocol, Sequence, Tuple, TypeVar
 
 from . import _native
 from .errors import Full, GosBusError, InvalidArgument, LayoutMismatch, NoSuchRing, Timeout, from_code
@@ -657,8 +657,13 @@ class Subscriber:
         # Small slots of a broadcast ring: `recv` takes what is there in one call and hands the
         # copies out one by one (see COPY_MAX_SLOT).
         self._copies = ring.mode == "broadcast" and ring.slot_size <= self.COPY_MAX_SLOT
-        self._ahead: Deque[Tuple[int, bytes]] = collections.deque()
+        # What the last such call took: the copies back to back, their offsets (one more than
+        # messages) and sequence numbers; `_ahead_i` of `_ahead_n` handed out so far.
+        self._ahead: Tuple[bytes, List[int], List[int]] = (b"", [0], [])
+        self._ahead_i = 0
+        self._ahead_n = 0
         self._batch: Optional[Tuple[Any, Any, Any]] = None
+        self._struct = self.layout.struct if self.layout else None
 
     def _live(self) -> ctypes.c_void_p:
         if not self._handle:
@@ -693,18 +698,17 @@ class Subscriber:
         """The next message, waiting up to `timeout` seconds (None: forever). The previous
         message of this subscriber is released. Raises Timeout."""
         with self._lock:
-            handle = self._handle
-            if not handle:
-                raise _closed("subscriber", self.ring.name)
             held = self._held
             if held is not None:
                 held._released = True
                 _drop(held._payload)
                 self._held = None
+            if self._ahead_i < self._ahead_n:
+                return self._next_copy()  # taken ahead by the last call (none after close)
+            handle = self._handle
+            if not handle:
+                raise _closed("subscriber", self.ring.name)
             if self._copies:
-                ahead = self._ahead
-                if ahead:
-                    return self._copied(*ahead.popleft())
                 code, msg = self._fetch_call(_first_wait(timeout))
                 if msg is not None:
                     return msg
@@ -743,19 +747,20 @@ class Subscriber:
         k = count.value
         if k == 0:
             return _TIMEOUT, None
-        data = ctypes.string_at(buf, sum(lens[:k]))
-        at = 0
-        ahead = self._ahead
-        for size, seq in zip(lens[:k], seqs[:k]):
-            ahead.append((seq, data[at : at + size]))
-            at += size
-        return code, self._copied(*ahead.popleft())
+        offs = list(itertools.accumulate(lens[:k], initial=0))
+        self._ahead = (ctypes.string_at(buf, offs[-1]), offs, seqs[:k])
+        self._ahead_i, self._ahead_n = 0, k
+        return code, self._next_copy()
 
-    def _copied(self, seq: int, data: bytes) -> Message:
-        """A message over a copy taken by `_fetch_call`. Holds the lock."""
-        struct = self.layout.struct if self.layout else None
-        header = struct.from_buffer_copy(data) if struct is not None and len(data) >= self._rec else None
-        msg = Message(self, seq, 0, memoryview(data), header)
+    def _next_copy(self) -> Message:
+        """The next message taken ahead by `_fetch_call`, over its copy. Holds the lock."""
+        data, offs, seqs = self._ahead
+        i = self._ahead_i
+        self._ahead_i = i + 1
+        piece = data[offs[i] : offs[i + 1]]
+        struct = self._struct
+        header = struct.from_buffer_copy(piece) if struct is not None and len(piece) >= self._rec else None
+        msg = Message(self, seqs[i], 0, memoryview(piece), header)
         self._held = msg
         return msg
 
@@ -785,8 +790,11 @@ class Subscriber:
         out: List[bytes] = []
         with self._lock:
             # Messages `recv` took ahead come first.
-            while self._ahead and len(out) < n:
-                out.append(self._ahead.popleft()[1])
+            data, offs, _ = self._ahead
+            while self._ahead_i < self._ahead_n and len(out) < n:
+                i = self._ahead_i
+                out.append(data[offs[i] : offs[i + 1]])
+                self._ahead_i = i + 1
         if out:
             wait = _Deadline(0)  # something to return already: take only what is there
         while True:
@@ -846,7 +854,7 @@ class Subscriber:
         with self._lock:
             if self._handle:
                 self._forget_held()
-                self._ahead.clear()
+                self._ahead_n = 0
                 for view, _ in self._slots.values():
                     _drop(view)
                 self._slots.clear()
