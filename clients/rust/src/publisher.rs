@@ -228,11 +228,13 @@ impl<T: Layout> Publisher<T> {
     }
 
     fn loan_until(&mut self, deadline: Option<Instant>) -> Result<Loan<'_, T>> {
-        let seq = self.claim_until(deadline)?;
+        let (seq, _) = self.claim_until(1, deadline)?;
         Ok(self.make_loan(seq))
     }
 
-    fn claim_until(&mut self, deadline: Option<Instant>) -> Result<u64> {
+    /// Claims up to `max` slots (see [`Publisher::try_claim_batch`]), waiting for the first
+    /// until `deadline`.
+    fn claim_until(&mut self, max: usize, deadline: Option<Instant>) -> Result<(u64, usize)> {
         if let Err(e) = self.reg.check() {
             if self.raw.is_none() {
                 // Holding nothing: the pin (if any) can go now rather than at drop.
@@ -246,8 +248,8 @@ impl<T: Layout> Publisher<T> {
                     .into(),
             ));
         }
-        if let Some(seq) = self.try_claim() {
-            return Ok(seq);
+        if let Some(got) = self.try_claim_batch(max) {
+            return Ok(got);
         }
         let seg = self.ring.seg.clone();
         let ctl = seg.ring().ctl;
@@ -264,11 +266,11 @@ impl<T: Layout> Publisher<T> {
                 if self.reg.check().is_err() || self.damaged.is_some() {
                     return Some(None);
                 }
-                self.try_claim().map(Some)
+                self.try_claim_batch(max).map(Some)
             },
         );
         match got {
-            Some(Some(seq)) => Ok(seq),
+            Some(Some(got)) => Ok(got),
             Some(None) => Err(self.damage().unwrap_or_else(|| self.reaped())),
             None => Err(self.damage().unwrap_or(Error::Timeout(Duration::ZERO))),
         }
@@ -325,8 +327,8 @@ impl<T: Layout> Publisher<T> {
     /// [`Publisher::commit_raw`] or [`Publisher::abandon_raw`]. One raw loan at a time, and no
     /// other loan while it is outstanding. `None` waits as long as it takes.
     pub fn loan_raw(&mut self, timeout: Option<Duration>) -> Result<RawLoan> {
-        let seq = self
-            .claim_until(timeout.map(|t| Instant::now() + t))
+        let (seq, _) = self
+            .claim_until(1, timeout.map(|t| Instant::now() + t))
             .map_err(|e| match (e, timeout) {
                 (Error::Timeout(_), Some(t)) => Error::Timeout(t),
                 (e, _) => e,
@@ -410,44 +412,7 @@ impl<T: Layout> Publisher<T> {
         if max == 0 {
             return Err(Error::Misuse("a batch of zero slots".into()));
         }
-        if let Err(e) = self.reg.check() {
-            if self.raw.is_none() {
-                self.lost();
-            }
-            return Err(e);
-        }
-        if self.raw.is_some() {
-            return Err(Error::Misuse(
-                "a raw loan of this publisher is outstanding: commit_raw or abandon_raw it first"
-                    .into(),
-            ));
-        }
-        let (first, count) = match self.try_claim_batch(max) {
-            Some(got) => got,
-            None => {
-                let seg = self.ring.seg.clone();
-                let ctl = seg.ring().ctl;
-                let wait = self.wait;
-                let got = wait_until(
-                    ctl.space_futex(),
-                    ctl.space_waiters(),
-                    wait,
-                    deadline,
-                    || Some(SPACE_SLICE),
-                    || {
-                        if self.reg.check().is_err() || self.damaged.is_some() {
-                            return Some(None);
-                        }
-                        self.try_claim_batch(max).map(Some)
-                    },
-                );
-                match got {
-                    Some(Some(got)) => got,
-                    Some(None) => return Err(self.damage().unwrap_or_else(|| self.reaped())),
-                    None => return Err(self.damage().unwrap_or(Error::Timeout(Duration::ZERO))),
-                }
-            }
-        };
+        let (first, count) = self.claim_until(max, deadline)?;
         for i in 0..count as u64 {
             self.begin(first + i);
         }
