@@ -129,14 +129,17 @@ pub fn last_records(seg: &Segment, n: usize) -> Vec<Decoded> {
         let len = slot.len().load(Relaxed).min(g.slot_size);
         let take = (len as usize).min(schema.size as usize + 32);
         let mut copy = vec![0u8; take];
+        // On a ring with hot buffers a released slot's buffer can go to the publisher while
+        // the slot's stamp stays: the buffer index is checked too.
+        let buffer = slot.buffer().load(Relaxed);
         // SAFETY: `take` <= slot_size bytes of the slot's payload, inside the mapping. The
         // bytes may change under us (a producer rewriting the slot); they are plain bytes,
-        // and the stamp check below drops such a copy.
+        // and the stamp and buffer checks below drop such a copy.
         unsafe {
             std::ptr::copy_nonoverlapping(seg.payload_ptr(seq), copy.as_mut_ptr(), take);
         }
         std::sync::atomic::fence(Acquire);
-        if slot.stamp().load(Relaxed) != before {
+        if slot.stamp().load(Relaxed) != before || slot.buffer().load(Relaxed) != buffer {
             continue;
         }
         let head_len = (schema.size as usize).min(copy.len());

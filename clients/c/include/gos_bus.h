@@ -317,6 +317,23 @@ int32_t gos_subscriber_recv_many(struct GosSubscriber *subscriber,
                                  uint32_t *count);
 
 /**
+ * `gos_subscriber_recv_many` that also writes each message's sequence number to `seqs[i]`
+ * when `seqs` is not null: what a binding needs to hand the copies out one by one as
+ * messages (the Python client's `recv` on rings of small slots).
+ *
+ * # Safety
+ * As `gos_subscriber_recv_many`; `seqs` is null or valid for `max` u64 writes.
+ */
+int32_t gos_subscriber_recv_copies(struct GosSubscriber *subscriber,
+                                   uint32_t max,
+                                   int64_t timeout_ns,
+                                   uint8_t *buf,
+                                   uint64_t cap,
+                                   uint32_t *lens,
+                                   uint64_t *seqs,
+                                   uint32_t *count);
+
+/**
  * Copies `len` bytes from `data` into a loaned slot and publishes it, in one call.
  *
  * # Safety
@@ -330,9 +347,10 @@ int32_t gos_publisher_send(struct GosPublisher *publisher,
 /**
  * Publishes `count` messages in batches (one claim and one commit per batch on a
  * single-producer ring): the messages lie back to back in `data`, message `i` being
- * `lens[i]` bytes. Waits for space at most `timeout_ns` per batch (negative: as long as it
+ * `lens[i]` bytes. Waits for space at most `timeout_ns` in all (negative: as long as it
  * takes). Writes how many were published to `*sent`: all of them with `GOS_OK`, fewer with
- * `GOS_TIMEOUT` when the wait ran out. A message over the slot size is refused
+ * `GOS_TIMEOUT` when the wait ran out (0 on any error). `lens` must be aligned for u32.
+ * A message over the slot size is refused
  * (`GOS_EINVALID`) before any is published.
  *
  * # Safety

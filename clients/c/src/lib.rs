@@ -622,9 +622,10 @@ pub unsafe extern "C" fn gos_publisher_send(
 
 /// Publishes `count` messages in batches (one claim and one commit per batch on a
 /// single-producer ring): the messages lie back to back in `data`, message `i` being
-/// `lens[i]` bytes. Waits for space at most `timeout_ns` per batch (negative: as long as it
+/// `lens[i]` bytes. Waits for space at most `timeout_ns` in all (negative: as long as it
 /// takes). Writes how many were published to `*sent`: all of them with `GOS_OK`, fewer with
-/// `GOS_TIMEOUT` when the wait ran out. A message over the slot size is refused
+/// `GOS_TIMEOUT` when the wait ran out (0 on any error). `lens` must be aligned for u32.
+/// A message over the slot size is refused
 /// (`GOS_EINVALID`) before any is published.
 ///
 /// # Safety
@@ -646,6 +647,8 @@ pub unsafe extern "C" fn gos_publisher_send_many(
         if sent.is_null() || (count > 0 && lens.is_null()) {
             return Err(invalid("lens or sent is a null pointer"));
         }
+        // SAFETY: non-null (checked) and valid for a write; 0 until something is published.
+        unsafe { sent.write(0) };
         let lens: &[u32] = if count == 0 {
             &[]
         } else {

@@ -141,6 +141,7 @@ class Ring:
         self.slot_size = info.slot_size
         self.slot_count = info.slot_count
         self.mode = "broadcast" if info.mode == _native.constant("MODE_BROADCAST") else "work-queue"
+        self.policy = "overwrite" if info.policy == _native.constant("POLICY_OVERWRITE") else "block"
         self.layout: Optional[Layout] = by_fingerprint(info.layout_fingerprint)
         self.fingerprint = info.layout_fingerprint
 
@@ -463,9 +464,11 @@ class Publisher:
     def send_many(self, messages: Sequence[bytes], timeout: Optional[float] = None) -> None:
         """Publishes each of `messages` (bytes-like) in order, in batches: one call into the
         library for all of them (a batch is one claim and one commit on a single-producer
-        ring), waiting for space up to `timeout` seconds in all (None: forever). Raises
-        Timeout (or Full, for 0) naming how many went out when the time ran out first; a
-        message over the slot size is refused before any is published."""
+        ring), waiting for space up to `timeout` seconds in all (None: forever; each call
+        into the library waits at most one slice of it, so the total overshoots by at most
+        one batch's copy). Raises Timeout (or Full, for 0) naming how many went out when the
+        time ran out first; a message over the slot size is refused before any is
+        published (an error after some batches went out does not say how many did)."""
         count = len(messages)
         if count == 0:
             return
@@ -478,6 +481,7 @@ class Publisher:
             ns, last = wait.slice() if timeout != 0 else (0, True)
             with self._lock:
                 handle = self._live()
+                sent.value = 0
                 at = sum(lens[:done])
                 rest = ctypes.cast(ctypes.addressof(lens) + done * 4, ctypes.POINTER(ctypes.c_uint32))
                 code = _lib.gos_publisher_send_many(
@@ -628,12 +632,15 @@ class Subscriber:
 
     _WAIT = {"spin": 0, "busy": 1, "block": 2}
 
-    #: On a broadcast ring whose slots are at most this many bytes, `recv` takes every message
+    #: On a broadcast ring under the block policy whose slots are at most this many bytes,
+    #: `recv` takes every message
     #: that is there (up to COPY_BATCH) in one call into the library, copied out and released
     #: at once, and hands them out one by one without crossing into the library again: a call
     #: costs about as much as copying a few KiB, so small messages are cheaper copied than
     #: viewed in place. Their `payload` is then a read-only view of the copy. Work queues are
-    #: never read ahead (a job taken is a job this worker must finish).
+    #: never read ahead (a job taken is a job this worker must finish), nor overwrite-oldest
+    #: rings (their readers want what is newest, not a stash of what was). Messages taken
+    #: ahead count in `stats()` as received, and `close()` drops those not handed out.
     COPY_MAX_SLOT = 4096
     #: Most messages one such call takes.
     COPY_BATCH = 256
@@ -656,7 +663,7 @@ class Subscriber:
         self._rec = self.layout.size if self.layout else 0
         # Small slots of a broadcast ring: `recv` takes what is there in one call and hands the
         # copies out one by one (see COPY_MAX_SLOT).
-        self._copies = ring.mode == "broadcast" and ring.slot_size <= self.COPY_MAX_SLOT
+        self._copies = ring.mode == "broadcast" and ring.policy == "block" and ring.slot_size <= self.COPY_MAX_SLOT
         # What the last such call took: the copies back to back, their offsets (one more than
         # messages) and sequence numbers; `_ahead_i` of `_ahead_n` handed out so far.
         self._ahead: Tuple[bytes, List[int], List[int]] = (b"", [0], [])
@@ -788,20 +795,20 @@ class Subscriber:
         at least one slot), allocated once, whatever `n` is."""
         wait = _Deadline(timeout)
         out: List[bytes] = []
-        with self._lock:
-            # Messages `recv` took ahead come first.
-            data, offs, _ = self._ahead
-            while self._ahead_i < self._ahead_n and len(out) < n:
-                i = self._ahead_i
-                out.append(data[offs[i] : offs[i + 1]])
-                self._ahead_i = i + 1
-        if out:
-            wait = _Deadline(0)  # something to return already: take only what is there
         while True:
             with self._lock:
+                # Messages `recv` took ahead come first (another thread's `recv` may have
+                # taken some while the lock was let go: in order, they come before the rest).
+                data, offs, _ = self._ahead
+                while self._ahead_i < self._ahead_n and len(out) < n:
+                    i = self._ahead_i
+                    out.append(data[offs[i] : offs[i + 1]])
+                    self._ahead_i = i + 1
+                if out:
+                    wait = _Deadline(0)  # something to return already: only what is there
                 handle = self._live()
                 self._forget_held()
-                if n <= 0:
+                if n <= 0 or len(out) >= n:
                     return out
                 slot = self.ring.slot_size
                 per_call = max(1, min(n, self.many_bytes // slot))

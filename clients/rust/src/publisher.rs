@@ -427,8 +427,8 @@ impl<T: Layout> Publisher<T> {
     }
 
     /// Copies each of `messages` into the ring and publishes them, in batches
-    /// ([`Publisher::loan_batch`]), waiting for space at most `timeout` for each batch (as
-    /// long as it takes when `None`). Returns how many were published: all of them, or fewer
+    /// ([`Publisher::loan_batch`]), waiting for space at most `timeout` in all (as long as
+    /// it takes when `None`). Returns how many were published: all of them, or fewer
     /// when the timeout ran out first. A message over the slot size is refused before
     /// anything is loaned.
     pub fn send_many<B: AsRef<[u8]>>(
@@ -444,8 +444,9 @@ impl<T: Layout> Publisher<T> {
             });
         }
         let mut sent = 0;
+        // One deadline for the whole list.
+        let deadline = timeout.map(|t| Instant::now() + t);
         while sent < messages.len() {
-            let deadline = timeout.map(|t| Instant::now() + t);
             let mut batch = match self.loan_batch_until(messages.len() - sent, deadline) {
                 Ok(b) => b,
                 Err(Error::Timeout(_)) => return Ok(sent),
@@ -675,6 +676,7 @@ impl<T: Layout> LoanBatch<'_, T> {
 
     /// The `i`-th payload up to its length, writable in place.
     pub fn bytes_mut(&mut self, i: usize) -> &mut [u8] {
+        self.index(i);
         let n = self.publisher.batch_lens[i];
         &mut self.slot_mut(i)[..n]
     }

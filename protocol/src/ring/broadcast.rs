@@ -91,7 +91,12 @@ pub fn try_claim_block(ring: &RingRef<'_>, cache: &mut ProducerCache, single: bo
     }
 }
 
-/// Block policy on a single-producer ring: claims up to `max` consecutive sequences with one
+/// Most sequences one batch claims: the broker looks for orphaned claims (a dead publisher's
+/// batch) within 4096 sequences behind `head`, so a batch must fit in that window.
+pub const MAX_BATCH: u64 = 1024;
+
+/// Block policy on a single-producer ring: claims up to `max` (at most [`MAX_BATCH`])
+/// consecutive sequences with one
 /// store of `head` (a batch, as the Disruptor's `next(n)`), or `None` when the ring is full or
 /// the first slot is pinned (the caller's one-at-a-time path passes pinned slots over). The
 /// batch stops before the first pinned slot. Returns the first sequence and the count.
@@ -106,6 +111,7 @@ pub fn try_claim_block_batch(
     cache: &mut ProducerCache,
     max: u64,
 ) -> Option<(u64, u64)> {
+    let max = max.min(MAX_BATCH);
     // Only this publisher writes `head`: a plain load.
     let s = ring.ctl.head().load(Relaxed);
     let mut free = ring
@@ -296,17 +302,25 @@ pub fn take_hot_buffer(ring: &RingRef<'_>, s: u64, swapped: &mut [bool]) -> u32 
         .saturating_sub(ring.capacity)
         .max(min.saturating_sub(LOOK_BACK));
     for d in (oldest..min).rev() {
-        if swapped.get(ring.index(d)).copied().unwrap_or(false) || super::entry::is_pinned(ring, d)
+        let donor = ring.slot(d);
+        // Only a committed message's buffer (Acquire: pairs with its commit): a sequence
+        // still claimed (this publisher's own batch, or a dead one's, waiting to be skipped
+        // and repaired) keeps its buffer.
+        if swapped.get(ring.index(d)).copied().unwrap_or(false)
+            || donor.stamp().load(Acquire) != d + 1
+            || super::entry::is_pinned(ring, d)
         {
             continue;
         }
-        let donor = ring.slot(d);
         let hot = donor.buffer().load(Relaxed);
         // Relaxed: the next reader of either slot acquires a later commit of this publisher.
         // The donor first: dying between the stores leaves `own` named twice, never `hot`
         // (which the donor's committed message no longer needs).
         donor.buffer().store(own, Relaxed);
         own_slot.buffer().store(hot, Relaxed);
+        // The swap before the payload writes that follow, for a tool that copies a released
+        // slot and then checks its buffer index (`gos-bus inspect`, as a seqlock reader).
+        fence(Release);
         if let Some(f) = swapped.get_mut(ring.index(d)) {
             *f = true;
         }
@@ -319,8 +333,10 @@ pub fn take_hot_buffer(ring: &RingRef<'_>, s: u64, swapped: &mut [bool]) -> u32 
 /// reaped) holding it, makes the slot buffers a permutation again. A publisher that died
 /// inside [`take_hot_buffer`] left `s`'s slot naming a buffer the donor names too, and one
 /// buffer named by no slot: `s`, whose message is skipped, takes the missing one. Changes
-/// nothing when the buffers are a permutation. Only while no publisher runs (the token is
-/// still the dead one's).
+/// nothing when the buffers are a permutation. Safe while another publisher runs: only `s`'s
+/// slot changes, it is never read (skipped), and no publisher takes an uncommitted slot's
+/// buffer ([`take_hot_buffer`] checks the donor's stamp), so `s`'s buffer is never a live
+/// swap's.
 pub fn repair_buffers(ring: &RingRef<'_>, s: u64) {
     let n = ring.capacity as usize;
     let mask = ring.capacity - 1;

@@ -286,3 +286,27 @@ fn hot_buffers_are_taken_newest_first_and_a_half_swap_is_repaired() {
     broadcast::repair_buffers(&r, 2);
     assert_eq!(buffers(&h), [0, 1, 3, 2]);
 }
+
+#[test]
+fn the_token_holder_holds_its_whole_batch_and_others_only_their_marker() {
+    let h = HeapRing::new(8, 3, false);
+    let r = h.ring();
+    let holder = entry::claim(&r, &id(ROLE_PUBLISHER)).unwrap();
+    let other = entry::claim(&r, &id(ROLE_PUBLISHER)).unwrap();
+    entry::take_producer_token(&r, holder).unwrap();
+    // The holder claimed a batch of 4 from sequence 2 (marker on the first).
+    entry::set_claim_marker(&r, holder, Some(2));
+    r.ctl.head().store(6, Relaxed);
+    for seq in 2..6 {
+        assert!(
+            entry::held_by_live_publisher(&r, seq),
+            "{seq} is the holder's"
+        );
+    }
+    assert!(!entry::held_by_live_publisher(&r, 1));
+    // Another publisher's marker names its one sequence only.
+    entry::set_claim_marker(&r, holder, None);
+    entry::set_claim_marker(&r, other, Some(3));
+    assert!(entry::held_by_live_publisher(&r, 3));
+    assert!(!entry::held_by_live_publisher(&r, 4));
+}
