@@ -551,7 +551,8 @@ class Publisher:
 
 class Message:
     """A received message: `header` (the record, a ctypes structure over the slot) and
-    `payload` (a read-only memoryview of the slot). Valid until `release()`, the end of a
+    `payload` (a read-only memoryview of the slot; of a copy, and `header` a copy too, on a
+    ring `Subscriber.recv` reads ahead: see `Subscriber.COPY_MAX_SLOT`). Valid until `release()`, the end of a
     `with` block, or the next receive on the same subscriber; after that `header`, `payload`,
     `tail()` and `pixels()` raise InvalidArgument (and the `payload` view kept from before
     raises ValueError). What was taken from them before cannot be revoked: a slice of the

@@ -347,13 +347,7 @@ impl<T: Layout> Publisher<T> {
     /// [`Error::Reaped`] when the broker took the loan back (this publisher stalled past the
     /// liveness timeout): nothing was published and no loan is left.
     pub fn commit_raw(&mut self, len: usize) -> Result<()> {
-        if len > self.slot_size {
-            return Err(Error::PayloadTooLarge {
-                ring: self.ring.name().into(),
-                len,
-                slot_size: self.slot_size as u32,
-            });
-        }
+        self.check_len(len)?;
         let seq = self
             .raw
             .take()
@@ -436,12 +430,8 @@ impl<T: Layout> Publisher<T> {
         messages: &[B],
         timeout: Option<Duration>,
     ) -> Result<usize> {
-        if let Some(m) = messages.iter().find(|m| m.as_ref().len() > self.slot_size) {
-            return Err(Error::PayloadTooLarge {
-                ring: self.ring.name().into(),
-                len: m.as_ref().len(),
-                slot_size: self.slot_size as u32,
-            });
+        for m in messages {
+            self.check_len(m.as_ref().len())?;
         }
         let mut sent = 0;
         // One deadline for the whole list.
@@ -492,16 +482,22 @@ impl<T: Layout> Publisher<T> {
         Ok(())
     }
 
-    /// Copies `bytes` into a loaned slot and commits it (a convenience over `loan`). A
-    /// payload over the slot size is refused before anything is loaned.
-    pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<()> {
-        if bytes.len() > self.slot_size {
+    /// [`Error::PayloadTooLarge`] when `len` payload bytes do not fit a slot.
+    fn check_len(&self, len: usize) -> Result<()> {
+        if len > self.slot_size {
             return Err(Error::PayloadTooLarge {
                 ring: self.ring.name().into(),
-                len: bytes.len(),
+                len,
                 slot_size: self.slot_size as u32,
             });
         }
+        Ok(())
+    }
+
+    /// Copies `bytes` into a loaned slot and commits it (a convenience over `loan`). A
+    /// payload over the slot size is refused before anything is loaned.
+    pub fn send_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        self.check_len(bytes.len())?;
         let mut loan = self.loan()?;
         loan.set_len(bytes.len())?;
         loan.bytes_mut().copy_from_slice(bytes);
@@ -650,14 +646,7 @@ impl<T: Layout> LoanBatch<'_, T> {
     /// `i` is not below [`LoanBatch::len`].
     pub fn set_len(&mut self, i: usize, len: usize) -> Result<()> {
         self.index(i);
-        let max = self.publisher.slot_size();
-        if len > max {
-            return Err(Error::PayloadTooLarge {
-                ring: self.publisher.ring.name().into(),
-                len,
-                slot_size: max as u32,
-            });
-        }
+        self.publisher.check_len(len)?;
         self.publisher.batch_lens[i] = len;
         Ok(())
     }
@@ -736,14 +725,7 @@ impl<T: Layout> Loan<'_, T> {
 
     /// Sets the payload length to commit (at most the slot size).
     pub fn set_len(&mut self, len: usize) -> Result<()> {
-        let max = self.publisher.slot_size();
-        if len > max {
-            return Err(Error::PayloadTooLarge {
-                ring: self.publisher.ring.name().into(),
-                len,
-                slot_size: max as u32,
-            });
-        }
+        self.publisher.check_len(len)?;
         self.len = len;
         Ok(())
     }

@@ -232,23 +232,7 @@ fn loom_hot_buffers_wait_for_the_slowest_subscriber() {
 
 #[test]
 fn loom_hot_buffers_subscriber_join_races_producer() {
-    loom::model(|| {
-        let m = Model::new(2, 2, false);
-        let p = m.clone();
-        let producer = thread::spawn(move || {
-            let mut cache = ProducerCache::default();
-            let mut swapped = [false; 2];
-            for v in 1..=3 {
-                publish_hot(&p, &mut cache, &mut swapped, v);
-            }
-        });
-        let entry = entry::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap().index;
-        let start = entry::cursor(&m.ring(), entry);
-        for want in start + 1..=3 {
-            assert_eq!(receive_block(&m, entry), want);
-        }
-        producer.join().unwrap();
-    });
+    join_races(|m, cache, swapped, v| publish_hot(m, cache, swapped, v));
 }
 
 #[test]
@@ -355,13 +339,21 @@ fn loom_subscriber_join_races_single_producer() {
 }
 
 fn join_races_producer(single: bool) {
+    join_races(move |m, cache, _, v| publish_block(m, cache, v, single));
+}
+
+/// A subscriber joins while `publish` sends three messages on a 2-slot ring.
+fn join_races(
+    publish: impl Fn(&Model, &mut ProducerCache, &mut [bool], u64) + Copy + Send + Sync + 'static,
+) {
     loom::model(move || {
         let m = Model::new(2, 2, false);
         let p = m.clone();
         let producer = thread::spawn(move || {
             let mut cache = ProducerCache::default();
+            let mut swapped = [false; 2];
             for v in 1..=3 {
-                publish_block(&p, &mut cache, v, single);
+                publish(&p, &mut cache, &mut swapped, v);
             }
         });
         let entry = entry::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap().index;
