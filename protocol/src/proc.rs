@@ -131,7 +131,14 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
         let t = super::start_time(pid);
-        std::thread::sleep(std::time::Duration::from_millis(100)); // exited, not yet waited
+        // Wait for the exit itself but leave the child unreaped (WNOWAIT): a zombie.
+        use nix::sys::wait::{waitid, Id, WaitPidFlag};
+        let status = waitid(
+            Id::Pid(nix::unistd::Pid::from_raw(pid as i32)),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
+        )
+        .unwrap();
+        assert!(matches!(status, nix::sys::wait::WaitStatus::Exited(..)));
         assert!(!super::alive(pid, t.unwrap_or(0)));
         child.wait().unwrap();
     }
