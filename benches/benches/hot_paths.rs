@@ -66,7 +66,7 @@ fn hot_paths(c: &mut Criterion) {
     let _ = bus.remove_ring("trip");
 
     // Batches: 64 messages claimed and published at once (one store of `head`, one wake),
-    // then received one by one; per message.
+    // then received one by one, or as one batch; per message.
     const BATCH: usize = 64;
     let mut g = c.benchmark_group("64 B message, batches of 64");
     g.throughput(Throughput::Elements(BATCH as u64));
@@ -90,6 +90,23 @@ fn hot_paths(c: &mut Criterion) {
             }
             batch.commit().expect("commit");
             while let Some(m) = subscriber.try_recv().expect("receive") {
+                black_box(m.bytes()[SIZE - 1]);
+            }
+        })
+    });
+    // The same, received as one batch too: one cursor store for all 64.
+    g.bench_function("loan_batch + write + commit + recv_batch + release", |b| {
+        b.iter(|| {
+            let mut batch = publisher.loan_batch(BATCH).expect("batch");
+            for i in 0..batch.len() {
+                batch.set_len(i, SIZE).expect("length");
+                batch.bytes_mut(i).copy_from_slice(black_box(&payload));
+            }
+            batch.commit().expect("commit");
+            let got = subscriber
+                .recv_batch(BATCH, Some(std::time::Duration::ZERO))
+                .expect("receive");
+            for m in got.iter() {
                 black_box(m.bytes()[SIZE - 1]);
             }
         })

@@ -30,8 +30,11 @@ fn send(p: &mut Publisher<Bytes>, len: usize, seq: u64, fill: Option<&[u8]>) {
 }
 
 fn take(s: &Subscriber<Bytes>) -> u64 {
-    let m = s.recv().expect("recv");
-    let b = m.bytes();
+    digest(s.recv().expect("recv").bytes())
+}
+
+/// Reads the first 8 bytes and the last one of a message, so that the receive is not elided.
+fn digest(b: &[u8]) -> u64 {
     u64::from_le_bytes(b[..8].try_into().expect("8 bytes")) ^ b[b.len() - 1] as u64
 }
 
@@ -96,6 +99,29 @@ pub fn produce_batch(bus: &Bus, ring: &str, size: usize, n: u64, src: &[u8], bat
 }
 
 /// Consumer of the throughput case (busy-poll); returns ns from first to last message.
+/// Consumer of the throughput case in batches of up to `batch` messages
+/// ([`Subscriber::recv_batch`]: one cursor store per batch), timed from the first message as
+/// [`consume`] is.
+pub fn consume_batch(bus: &Bus, ring: &str, n: u64, batch: usize) -> u64 {
+    let s = bus.subscriber::<Bytes>(ring).expect("subscriber");
+    s.set_wait_strategy(WaitStrategy::BusyPoll);
+    crate::harness::ready();
+    let mut sink = take(&s);
+    let t = Instant::now();
+    let mut got = 1;
+    while got < n {
+        let b = s
+            .recv_batch(batch.min((n - got) as usize), None)
+            .expect("recv_batch");
+        for m in b.iter() {
+            sink ^= digest(m.bytes());
+        }
+        got += b.len() as u64;
+    }
+    std::hint::black_box(sink);
+    t.elapsed().as_nanos() as u64
+}
+
 pub fn consume(bus: &Bus, ring: &str, n: u64) -> u64 {
     let s = bus.subscriber::<Bytes>(ring).expect("subscriber");
     s.set_wait_strategy(WaitStrategy::BusyPoll);

@@ -73,6 +73,10 @@ fn child(args: &[String]) {
             let b = Bus::standalone(a(1)).expect("bus");
             harness::report(bus::consume(&b, a(2), n(3)));
         }
+        "bus-consume-batch" => {
+            let b = Bus::standalone(a(1)).expect("bus");
+            harness::report(bus::consume_batch(&b, a(2), n(3), n(4) as usize));
+        }
         "uds-consume" => harness::report(uds::consume(a(1), n(2) as usize, n(3))),
         #[cfg(feature = "iceoryx2")]
         "ice-consume" => harness::report(ice::consume(a(1), n(2) as usize, n(3))),
@@ -273,7 +277,11 @@ fn throughput(o: &Opts, tag: &str) {
                     continue; // batches are for small messages; large ones are a copy each
                 }
                 bus::create(&b, "tp", slots as u32, size as u32, single);
-                let peer = Peer::spawn(&args(&[&"bus-consume", &tag, &"tp", &n]));
+                let peer = if batch > 1 {
+                    Peer::spawn(&args(&[&"bus-consume-batch", &tag, &"tp", &n, &batch]))
+                } else {
+                    Peer::spawn(&args(&[&"bus-consume", &tag, &"tp", &n]))
+                };
                 if batch > 1 {
                     bus::produce_batch(&b, "tp", size, n, &src, batch);
                 } else {

@@ -12,8 +12,9 @@ use crate::record;
 pub const RING_MAGIC: [u8; 4] = *b"GBRG";
 /// `RingHeader::format_version` written by this build (2: `ClientEntry::lifecycle`; 3: the
 /// single-producer token carries the holder's generation, `RingHeader::pins`, the reaped
-/// state; 4: `SlotHeader::buffer` and [`RING_HOT_BUFFERS`]).
-pub const RING_FORMAT_VERSION: u32 = 4;
+/// state; 4: `SlotHeader::buffer` and [`RING_HOT_BUFFERS`]; 5: a pin covers a range of slots,
+/// [`PIN_EXTRA_SHIFT`], and a subscriber announces its batch in `ClientEntry::claimed`).
+pub const RING_FORMAT_VERSION: u32 = 5;
 /// `RingHeader::state`: being built; never attach.
 pub const RING_STATE_BUILDING: u32 = 0;
 /// `RingHeader::state`: fully initialised; written last.
@@ -48,8 +49,12 @@ pub const CLIENT_ACTIVE: u32 = 2;
 /// slot in `ClientEntry::pinned` stays pinned (producers pass over it) until the client
 /// gives the entry up or its process is gone.
 pub const CLIENT_REAPED: u32 = 3;
-/// Bit 31 of `ClientEntry::pinned`: the slot after the pinned one is pinned too.
-pub const PIN_NEXT: u32 = 1 << 31;
+/// Bits 0..25 of `ClientEntry::pinned`: the first pinned slot's index + 1 (slot counts are
+/// at most 2^24).
+pub const PIN_INDEX_MASK: u32 = (1 << 25) - 1;
+/// `ClientEntry::pinned >> PIN_EXTRA_SHIFT` (0-127): how many slots after the first are
+/// pinned too (a subscriber's: the rest of its batch and the slot after it).
+pub const PIN_EXTRA_SHIFT: u32 = 25;
 /// `ClientEntry::role`: publisher.
 pub const ROLE_PUBLISHER: u32 = 1;
 /// `ClientEntry::role`: broadcast subscriber (has a cursor).
@@ -162,7 +167,7 @@ record! {
 
 record! {
     /// One attached client (publisher, subscriber or worker); 128 bytes, one per client.
-    pub struct ClientEntry: magic b"GBCL", version 2, size 128, align 8 {
+    pub struct ClientEntry: magic b"GBCL", version 3, size 128, align 8 {
         /// State (bits 0..32: 0 free, 1 claiming, 2 active, 3 reaped) and claim generation (bits 32..64,
         /// incremented at each claim), changed together by one compare-and-swap.
         pub lifecycle: u64 = 0,
@@ -183,13 +188,16 @@ record! {
         /// Client name, NUL-padded.
         pub name: [u8; 24] = 56,
         /// Publisher: sequence + 1 it has claimed and not yet committed (0 = none).
+        /// Broadcast subscriber: the sequence after the last one of the batch it reads
+        /// (0 = none; at most its cursor when it reads one message at a time).
         pub claimed: u64 = 80,
         /// Payload bytes published (publisher) or received (subscriber, worker).
         pub bytes: u64 = 88,
         /// Bit set: 1 = counted in `sleepy_consumers` (its wait strategy may sleep).
         pub flags: u32 = 96,
-        /// Reaped state: the pinned slot's index + 1 (0 = none yet); bit 31 set when the slot
-        /// after it is pinned too (a subscriber's, see `gos_bus_protocol::ring::entry`).
+        /// Reaped state: the first pinned slot's index + 1 (bits 0..25; 0 = none yet) and how
+        /// many slots after it are pinned too (bits 25..32; see `PIN_EXTRA_SHIFT` and
+        /// `gos_bus_protocol::ring::entry`).
         pub pinned: u32 = 100,
         /// Messages whose handling failed (reported by daemons).
         pub failed: u64 = 104,

@@ -24,7 +24,7 @@
 //! [`terminal`] turns text with ANSI escape sequences into the cells of a terminal window.
 //!
 //! Modules: [`Bus`] and [`Ring`] (`bus.rs`: attach, open, create), [`Publisher`] and [`Loan`]
-//! (`publisher.rs`), [`Subscriber`] and [`Message`] (`subscriber.rs`), the client's entry and
+//! (`publisher.rs`), [`Subscriber`], [`Message`] and [`Batch`] (`subscriber.rs`), the client's entry and
 //! its heartbeat (`registration.rs`), and [`Layout`] (`layout.rs`: which record a ring carries).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -47,7 +47,7 @@ pub use gos_layouts::{DnaJob, DnaResult, Record, RenderFrame, RtsTexture, Schema
 pub use layout::{Bytes, Layout};
 pub use publisher::{Loan, LoanBatch, Publisher, RawLoan};
 pub use registration::HEARTBEAT_PERIOD;
-pub use subscriber::{Iter, Message, RawMessage, Subscriber};
+pub use subscriber::{Batch, Iter, Message, RawMessage, Subscriber, View};
 
 /// The README's Rust examples, compiled as doctests so that they stay true.
 #[cfg(doctest)]

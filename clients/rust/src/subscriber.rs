@@ -1,14 +1,15 @@
-//! Receiving: a view of a slot in shared memory, released when dropped.
+//! Receiving: a view of a slot in shared memory, released when dropped; or a batch of them,
+//! released together.
 
 use crate::bus::Ring;
 use crate::layout::Layout;
 use crate::registration::Registration;
 use gos_bus_protocol::ring::broadcast::{self, Read};
 use gos_bus_protocol::ring::work_queue::{self, Take};
-use gos_bus_protocol::ring::{entry, Mode, Policy};
+use gos_bus_protocol::ring::{entry, Mode, Policy, RingRef};
 use gos_bus_protocol::wait::{consumer_slice, wait_until};
 use gos_bus_protocol::{Corrupt, Error, Result, WaitStrategy};
-use gos_layouts::segment::{CLIENT_SLEEPY, ROLE_SUBSCRIBER, ROLE_WORKER};
+use gos_layouts::segment::{CLIENT_SLEEPY, ROLE_SUBSCRIBER, ROLE_WORKER, SLOT_SKIPPED};
 use gos_layouts::Record;
 use std::cell::Cell;
 use std::marker::PhantomData;
@@ -16,7 +17,8 @@ use std::sync::atomic::Ordering::{AcqRel, Relaxed, SeqCst};
 use std::time::{Duration, Instant};
 
 /// Receives messages of layout `T` from one ring: every message on a broadcast ring, or its
-/// share of the jobs on a work queue. Hold one message at a time; drop it to release it.
+/// share of the jobs on a work queue. Hold one message (or one [`Batch`]) at a time; drop it
+/// to release it.
 pub struct Subscriber<T: Layout> {
     ring: Ring,
     entry: usize,
@@ -30,7 +32,17 @@ pub struct Subscriber<T: Layout> {
     sleepy_since: Cell<Option<Instant>>,
     /// The message held by `recv_raw`: (seq, len).
     raw: Cell<Option<(u64, usize)>>,
+    /// The list a [`Batch`] fills, kept between batches so that receiving allocates once.
+    batch: Cell<Vec<Item>>,
     _layout: PhantomData<fn() -> T>,
+}
+
+/// One message of a batch: its sequence and its checked payload in shared memory.
+#[derive(Clone, Copy)]
+struct Item {
+    seq: u64,
+    ptr: *const u8,
+    len: usize,
 }
 
 enum Got {
@@ -61,6 +73,7 @@ impl<T: Layout> Subscriber<T> {
             wait: Cell::new(WaitStrategy::BusyPoll),
             sleepy_since: Cell::new(None),
             raw: Cell::new(None),
+            batch: Cell::new(Vec::new()),
             _layout: PhantomData,
         })
         .inspect(|s| s.set_wait_strategy(WaitStrategy::default()))
@@ -222,19 +235,102 @@ impl<T: Layout> Subscriber<T> {
 
     fn recv_until(&self, deadline: Option<Instant>) -> Result<Message<'_, T>> {
         self.check_free()?;
+        let seq = self.wait_for_message(deadline)?;
+        self.view(seq)
+    }
+
+    /// Waits (as the wait strategy says) for the next message, at most until `deadline`;
+    /// `Error::Timeout(0)` when none came (callers put their own timeout in).
+    fn wait_for_message(&self, deadline: Option<Instant>) -> Result<u64> {
         let ctl = self.ring.seg.ring().ctl;
         let since = self.sleepy_since.get();
-        let slice = || since.map(consumer_slice);
-        let seq = wait_until(
+        wait_until(
             ctl.data_futex(),
             ctl.data_waiters(),
             self.wait.get(),
             deadline,
-            slice,
+            || since.map(consumer_slice),
             || self.poll_live(),
         )
-        .ok_or(Error::Timeout(Duration::ZERO))??;
-        self.view(seq)
+        .ok_or(Error::Timeout(Duration::ZERO))?
+    }
+
+    /// Waits for the next message at most `timeout` (`None`: as long as it takes), then takes
+    /// every message already waiting after it, up to `max` in all, as one [`Batch`] that is
+    /// released with one cursor store when dropped (the Disruptor's batching, on
+    /// block-policy broadcast rings). The batch is also capped at a quarter of the ring
+    /// (`entry::max_read_batch`, at most 126), so that a subscriber the broker reaps mid-batch
+    /// pins only part of the ring. On overwrite-oldest rings and work queues a batch holds one
+    /// message. [`Error::Timeout`] when nothing came; [`Error::Misuse`] when `max` is 0 or a
+    /// message is still held.
+    pub fn recv_batch(&self, max: usize, timeout: Option<Duration>) -> Result<Batch<'_, T>> {
+        if max == 0 {
+            return Err(Error::Misuse(
+                "a batch holds at least one message: ask for max 1 or more".into(),
+            ));
+        }
+        self.check_free()?;
+        let first = self
+            .wait_for_message(timeout.map(|t| Instant::now() + t))
+            .map_err(|e| match e {
+                Error::Timeout(_) => Error::Timeout(timeout.unwrap_or_default()),
+                e => e,
+            })?;
+        let mut items = self.batch.take();
+        items.clear();
+        let r = self.ring.seg.ring();
+        if (self.mode, self.policy) != (Mode::Broadcast, Policy::Block) {
+            let (ptr, len) = self.checked(first)?;
+            items.push(Item {
+                seq: first,
+                ptr,
+                len,
+            });
+            return Ok(Batch {
+                sub: self,
+                end: None,
+                items,
+            });
+        }
+        // Every committed message from the cursor on, checked before a byte of a payload is
+        // read; the batch ends before the first one that fails (a later receive reports it).
+        let run =
+            broadcast::committed_run(&r, first, entry::max_read_batch(r.capacity).min(max as u64));
+        let mut end = first + run.max(1);
+        for seq in first..end {
+            if r.slot(seq).flags().load(Relaxed) & SLOT_SKIPPED != 0 {
+                continue;
+            }
+            match self.validate(seq) {
+                Ok((ptr, len)) => items.push(Item { seq, ptr, len }),
+                Err(e) if seq == first => {
+                    self.batch.set(items);
+                    self.holding.set(true);
+                    let _ = self.release(seq, 0);
+                    return Err(e);
+                }
+                Err(_) => {
+                    end = seq;
+                    break;
+                }
+            }
+        }
+        if !entry::announce_batch(&r, self.reg.claim, end) {
+            // Reaped before the batch was announced: read nothing (the broker pinned only
+            // the cursor's slots), and give the entry up.
+            self.batch.set(items);
+            entry::give_up(&r, self.reg.claim);
+            return Err(self.reg.check().err().unwrap_or(Error::Reaped {
+                ring: self.ring.name().into(),
+                why: "reaped while receiving a batch",
+            }));
+        }
+        self.holding.set(true);
+        Ok(Batch {
+            sub: self,
+            end: Some(end),
+            items,
+        })
     }
 
     /// An iterator that waits for each message in turn (see [`Subscriber::recv`]).
@@ -246,28 +342,34 @@ impl<T: Layout> Subscriber<T> {
         let (ptr, len) = self.checked(seq)?;
         Ok(Message {
             sub: self,
-            seq,
-            ptr,
-            len,
+            // SAFETY: `checked` bounded `len` by the slot size, so the bytes lie in the
+            // mapping; the slot is ours (held cursor or work-queue lease) until the message is
+            // dropped, so no producer writes it. If the broker reaps this subscriber meanwhile
+            // (stalled past the liveness timeout), it pins the slot (`entry::reap_pinned`)
+            // until the release gives the entry up.
+            view: unsafe { View::new(seq, ptr, len) },
         })
     }
 
-    /// Validates what a peer wrote in the slot of `seq` before handing out a view of it. The
-    /// slot is held from here; on error it is released again.
+    /// [`Subscriber::validate`]; the slot is held from here, and on error released again.
     fn checked(&self, seq: u64) -> Result<(*const u8, usize)> {
+        self.holding.set(true);
+        self.validate(seq).inspect_err(|_| {
+            let _ = self.release(seq, 0);
+        })
+    }
+
+    /// Validates what a peer wrote in the slot header of `seq` (no payload byte is read)
+    /// before a view of it is handed out: its payload and length.
+    fn validate(&self, seq: u64) -> Result<(*const u8, usize)> {
         let seg = &self.ring.seg;
         let r = seg.ring();
         let slot = r.slot(seq);
         let len = slot.len().load(Relaxed);
         let slot_size = seg.geometry().slot_size;
         let min = T::LAYOUT.size;
-        self.holding.set(true);
-        let fail = |e: Error| {
-            let _ = self.release(seq, 0);
-            Err(e)
-        };
         if len > slot_size {
-            return fail(Error::Corrupt {
+            return Err(Error::Corrupt {
                 path: seg.path().into(),
                 problem: Corrupt::PayloadTooLarge {
                     seq,
@@ -277,7 +379,7 @@ impl<T: Layout> Subscriber<T> {
             });
         }
         if len < min {
-            return fail(Error::Corrupt {
+            return Err(Error::Corrupt {
                 path: seg.path().into(),
                 problem: Corrupt::BadField {
                     field: "len",
@@ -294,17 +396,12 @@ impl<T: Layout> Subscriber<T> {
     /// as it takes; [`Error::Timeout`] when nothing came.
     pub fn recv_raw(&self, timeout: Option<Duration>) -> Result<RawMessage> {
         self.check_free()?;
-        let ctl = self.ring.seg.ring().ctl;
-        let since = self.sleepy_since.get();
-        let seq = wait_until(
-            ctl.data_futex(),
-            ctl.data_waiters(),
-            self.wait.get(),
-            timeout.map(|t| Instant::now() + t),
-            || since.map(consumer_slice),
-            || self.poll_live(),
-        )
-        .ok_or(Error::Timeout(timeout.unwrap_or_default()))??;
+        let seq = self
+            .wait_for_message(timeout.map(|t| Instant::now() + t))
+            .map_err(|e| match e {
+                Error::Timeout(_) => Error::Timeout(timeout.unwrap_or_default()),
+                e => e,
+            })?;
         let (ptr, len) = self.checked(seq)?;
         self.raw.set(Some((seq, len)));
         Ok(RawMessage {
@@ -326,30 +423,35 @@ impl<T: Layout> Subscriber<T> {
     }
 
     fn release(&self, seq: u64, len: usize) -> Result<()> {
+        self.settle(len as u64, |r| match self.mode {
+            Mode::WorkQueue => {
+                // The lease decides: if the broker took the job back meanwhile, the slot is
+                // not ours to release.
+                work_queue::release_taken(r, seq);
+                let count = r.clients.get(self.entry).count();
+                count.store(count.load(Relaxed) + 1, Relaxed);
+            }
+            Mode::Broadcast => broadcast::release(r, self.entry, seq),
+        })
+    }
+
+    /// Lets go of what this subscriber holds (`bytes` of payload) with `release`, unless the
+    /// broker reaped it meanwhile.
+    fn settle(&self, bytes: u64, release: impl FnOnce(&RingRef<'_>)) -> Result<()> {
         self.holding.set(false);
         let r = self.ring.seg.ring();
         if let Err(e) = self.reg.check() {
-            // Reaped while holding the message (stalled past the liveness timeout): our place
-            // is gone, and the broker pinned the slot we were reading. We are done with it
-            // now: give the entry up, which unpins it. (If it is no longer ours at all,
+            // Reaped while holding (stalled past the liveness timeout): our place is gone,
+            // and the broker pinned the slots we were reading. We are done with them now:
+            // give the entry up, which unpins them. (If it is no longer ours at all,
             // `give_up` changes nothing.)
             entry::give_up(&r, self.reg.claim);
             return Err(e);
         }
-        match self.mode {
-            Mode::WorkQueue => {
-                // The lease decides: if the broker took the job back meanwhile, the slot is
-                // not ours to release.
-                work_queue::release_taken(&r, seq);
-                let count = r.clients.get(self.entry).count();
-                count.store(count.load(Relaxed) + 1, Relaxed);
-            }
-            Mode::Broadcast => broadcast::release(&r, self.entry, seq),
-        }
+        release(&r);
         // Only this subscriber writes its byte counter.
-        let bytes = r.clients.get(self.entry).bytes();
-        bytes.store(bytes.load(Relaxed) + len as u64, Relaxed);
-        self.holding.set(false);
+        let counter = r.clients.get(self.entry).bytes();
+        counter.store(counter.load(Relaxed) + bytes, Relaxed);
         Ok(())
     }
 }
@@ -379,16 +481,26 @@ pub struct RawMessage {
     pub deliveries: u32,
 }
 
-/// A received message: a read-only view of the slot in shared memory. Dropping it releases
-/// the slot to the producers.
-pub struct Message<'s, T: Layout> {
-    sub: &'s Subscriber<T>,
+/// A read-only view of one message's slot in shared memory: a [`Message`] (through `Deref`)
+/// or one message of a [`Batch`]. It lives no longer than what holds the slot.
+pub struct View<'a, T: Layout> {
     seq: u64,
-    ptr: *const u8,
-    len: usize,
+    bytes: &'a [u8],
+    _layout: PhantomData<fn() -> T>,
 }
 
-impl<T: Layout> Message<'_, T> {
+impl<'a, T: Layout> View<'a, T> {
+    /// # Safety
+    /// `len` bytes from `ptr` lie in the mapping, and no producer writes them for `'a`.
+    unsafe fn new(seq: u64, ptr: *const u8, len: usize) -> Self {
+        View {
+            seq,
+            // SAFETY: as the caller promises.
+            bytes: unsafe { std::slice::from_raw_parts(ptr, len) },
+            _layout: PhantomData,
+        }
+    }
+
     /// Sequence number of the message in its ring.
     pub fn seq(&self) -> u64 {
         self.seq
@@ -396,13 +508,48 @@ impl<T: Layout> Message<'_, T> {
 
     /// The payload bytes, in place in shared memory.
     pub fn bytes(&self) -> &[u8] {
-        // SAFETY: `len` was checked against the slot size in `view`; the slot is ours (held
-        // cursor or work-queue lease) until this message is dropped, so no producer writes it.
-        // If the broker reaps this subscriber meanwhile (stalled past the liveness timeout),
-        // it pins the slot (`entry::reap_pinned`) until the release gives the entry up.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+        self.bytes
     }
 
+    /// Payload length.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// True when the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+impl<T: Record> View<'_, T> {
+    /// The record at the start of the payload (its length was checked on receipt).
+    pub fn header(&self) -> &T {
+        bytemuck::from_bytes(&self.bytes[..std::mem::size_of::<T>()])
+    }
+
+    /// The bytes after the record.
+    pub fn tail(&self) -> &[u8] {
+        &self.bytes[std::mem::size_of::<T>()..]
+    }
+}
+
+/// A received message: a read-only view of the slot in shared memory (its [`View`] methods:
+/// `seq`, `bytes`, `header`, `tail`, `len`). Dropping it releases the slot to the producers.
+pub struct Message<'s, T: Layout> {
+    sub: &'s Subscriber<T>,
+    view: View<'s, T>,
+}
+
+impl<'s, T: Layout> std::ops::Deref for Message<'s, T> {
+    type Target = View<'s, T>;
+
+    fn deref(&self) -> &View<'s, T> {
+        &self.view
+    }
+}
+
+impl<T: Layout> Message<'_, T> {
     /// Work queue: how many times this job has been handed to a worker, this time included
     /// (more than 1 when a worker died holding it and the broker offered it again). Always 0
     /// on a broadcast ring.
@@ -411,38 +558,73 @@ impl<T: Layout> Message<'_, T> {
             .ring
             .seg
             .ring()
-            .slot(self.seq)
+            .slot(self.view.seq)
             .deliveries()
             .load(Relaxed)
-    }
-
-    /// Payload length.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// True when the payload is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-impl<T: Record> Message<'_, T> {
-    /// The record at the start of the payload (its length was checked on receipt).
-    pub fn header(&self) -> &T {
-        bytemuck::from_bytes(&self.bytes()[..std::mem::size_of::<T>()])
-    }
-
-    /// The bytes after the record.
-    pub fn tail(&self) -> &[u8] {
-        &self.bytes()[std::mem::size_of::<T>()..]
     }
 }
 
 impl<T: Layout> Drop for Message<'_, T> {
     fn drop(&mut self) {
         // A drop cannot report a reap: the next receive does.
-        let _ = self.sub.release(self.seq, self.len);
+        let _ = self.sub.release(self.view.seq, self.view.len());
+    }
+}
+
+/// Messages received at once ([`Subscriber::recv_batch`]), in order: read-only views of their
+/// slots, all released with one cursor store when the batch is dropped.
+pub struct Batch<'s, T: Layout> {
+    sub: &'s Subscriber<T>,
+    /// Block-policy broadcast: the sequence after the batch (the cursor its release stores).
+    /// `None`: one message, released as [`Message`] releases.
+    end: Option<u64>,
+    items: Vec<Item>,
+}
+
+impl<T: Layout> Batch<'_, T> {
+    /// How many messages the batch holds (at least 1; skipped slots are not messages).
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True when the batch holds no message (never, for a batch `recv_batch` returned).
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Message `i` (0-based), or `None` past the end.
+    pub fn get(&self, i: usize) -> Option<View<'_, T>> {
+        self.items.get(i).map(|item| self.view(item))
+    }
+
+    /// The messages in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = View<'_, T>> + '_ {
+        self.items.iter().map(|item| self.view(item))
+    }
+
+    fn view(&self, item: &Item) -> View<'_, T> {
+        // SAFETY: `validate` bounded the length by the slot size, so the bytes lie in the
+        // mapping. The subscriber's cursor stays at the batch's first sequence until the
+        // batch is dropped, so no producer writes these slots meanwhile (the view borrows
+        // the batch); if the broker reaps the subscriber, it pins the whole announced batch
+        // (`entry::announce_batch`) until the release gives the entry up.
+        unsafe { View::new(item.seq, item.ptr, item.len) }
+    }
+}
+
+impl<T: Layout> Drop for Batch<'_, T> {
+    fn drop(&mut self) {
+        let items = std::mem::take(&mut self.items);
+        let bytes = items.iter().map(|m| m.len as u64).sum();
+        // A drop cannot report a reap: the next receive does.
+        let _ = match (self.end, items.first()) {
+            (Some(end), _) => self.sub.settle(bytes, |r| {
+                broadcast::release_batch(r, self.sub.entry, end, items.len() as u64)
+            }),
+            (None, Some(m)) => self.sub.release(m.seq, m.len),
+            (None, None) => Ok(()),
+        };
+        self.sub.batch.set(items);
     }
 }
 

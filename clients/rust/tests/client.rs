@@ -699,3 +699,50 @@ fn send_many_publishes_in_batches_and_reports_a_timeout() {
         assert_eq!(sub.recv().unwrap().bytes(), i.to_le_bytes());
     }
 }
+
+/// A subscriber takes the waiting messages as one batch (at most a quarter of the ring), reads
+/// them in place, in order, and releases them with one cursor store when the batch drops:
+/// until then producers find those slots taken. Skipped slots are not messages.
+#[test]
+fn a_batch_is_received_and_released_at_once() {
+    let mut s = Scratch::new();
+    s.ring("rbatch", spsc(64));
+    let mut p = s.bus.publisher::<Bytes>("rbatch").unwrap();
+    let sub = s.bus.subscriber::<Bytes>("rbatch").unwrap();
+    let now = Some(Duration::ZERO);
+    let all: Vec<[u8; 4]> = (0..64u32).map(u32::to_le_bytes).collect();
+    assert_eq!(p.send_many(&all, now).unwrap(), 64);
+    assert!(sub.recv_batch(0, now).is_err(), "a batch of nothing");
+    let batch = sub.recv_batch(1000, now).unwrap();
+    assert_eq!(batch.len(), 16, "a quarter of 64 slots");
+    for (i, m) in batch.iter().enumerate() {
+        assert_eq!(
+            (m.seq(), m.bytes()),
+            (i as u64, &(i as u32).to_le_bytes()[..])
+        );
+    }
+    assert!(batch.get(16).is_none());
+    assert!(sub.try_recv().is_err(), "one batch held at a time");
+    assert_eq!(p.send_many(&all[..1], now).unwrap(), 0, "full while held");
+    assert_eq!(sub.received(), 0, "counted at the release");
+    drop(batch);
+    assert_eq!(sub.received(), 16);
+    assert_eq!(
+        p.send_many(&all, now).unwrap(),
+        16,
+        "16 slots came back at once"
+    );
+
+    // A skipped slot (a loan dropped uncommitted) inside a batch is passed over.
+    drop(sub);
+    let sub2 = s.bus.subscriber::<Bytes>("rbatch").unwrap();
+    p.send_bytes(b"a").unwrap();
+    drop(p.loan().unwrap());
+    p.send_bytes(b"b").unwrap();
+    let batch = sub2.recv_batch(8, now).unwrap();
+    let got: Vec<Vec<u8>> = batch.iter().map(|m| m.bytes().to_vec()).collect();
+    assert_eq!(got, [b"a".to_vec(), b"b".to_vec()]);
+    drop(batch);
+    assert_eq!(sub2.received(), 2, "the skip is not a message");
+    assert!(matches!(sub2.recv_batch(8, now), Err(Error::Timeout(_))));
+}

@@ -20,6 +20,9 @@
 //!   holds a view; a producer never moves a held cursor: [`make_room`] reports it, and the
 //!   producer keeps its claim and tries again (under its deadline) after the release. So a
 //!   view is never overwritten under the reader: zero copy stays safe.
+//! - Under [`Policy::Block`] a subscriber may read every committed message from its cursor on
+//!   as one batch ([`committed_run`]) and release them with one cursor store
+//!   ([`release_batch`]), as a Disruptor batch event processor does.
 //!
 //! Memory orderings (each Acquire with the Release it pairs with):
 //! - commit `stamp.store(s+1, Release)` -> subscriber `stamp.load(Acquire)`: payload visible.
@@ -391,10 +394,29 @@ pub fn try_read_block(ring: &RingRef<'_>, entry: usize, c: u64) -> Read {
         return Read::Empty;
     }
     if slot.flags().load(Relaxed) & SLOT_SKIPPED != 0 {
-        release(ring, entry, c);
+        advance(ring, entry, c + 1, 0);
         return Read::Skipped(c);
     }
     Read::Message(c)
+}
+
+/// Block policy: how many sequences from `c` (the subscriber's cursor) on, at most `max`, are
+/// committed (messages and skips alike): the batch a subscriber may read at once. Each
+/// stamp is loaded with Acquire, pairing with its commit's Release.
+#[inline]
+pub fn committed_run(ring: &RingRef<'_>, c: u64, max: u64) -> u64 {
+    let mut n = 0;
+    while n < max && ring.slot(c + n).stamp().load(Acquire) == c + n + 1 {
+        n += 1;
+    }
+    n
+}
+
+/// Block policy: releases the batch of sequences up to `end` (exclusive) that the subscriber
+/// read at once, `messages` of them messages (the rest skipped): one cursor store, one wake.
+#[inline]
+pub fn release_batch(ring: &RingRef<'_>, entry: usize, end: u64, messages: u64) {
+    advance(ring, entry, end, messages);
 }
 
 /// Overwrite policy: reads the cursor (which producers may have moved), then marks it held.
@@ -421,7 +443,7 @@ pub fn try_read_overwrite(ring: &RingRef<'_>, entry: usize) -> Read {
             continue;
         }
         if slot.flags().load(Relaxed) & SLOT_SKIPPED != 0 {
-            release(ring, entry, c);
+            advance(ring, entry, c + 1, 0);
             return Read::Skipped(c);
         }
         return Read::Message(c);
@@ -431,11 +453,19 @@ pub fn try_read_overwrite(ring: &RingRef<'_>, entry: usize) -> Read {
 /// Releases the message at `c`: the subscriber's cursor moves to `c + 1`.
 #[inline]
 pub fn release(ring: &RingRef<'_>, entry: usize, c: u64) {
+    advance(ring, entry, c + 1, 1);
+}
+
+/// Moves the subscriber's cursor to `next`, counting `received` messages (skips are not).
+#[inline]
+fn advance(ring: &RingRef<'_>, entry: usize, next: u64, received: u64) {
     let e = ring.clients.get(entry);
-    // Release: pairs with the producer scan's load; our reads of the slot happen before a
-    // producer rewrites it.
-    e.cursor().store(c + 1, Release);
-    // Only this subscriber writes its count: a plain load and store, no locked instruction.
-    e.count().store(e.count().load(Relaxed) + 1, Relaxed);
+    // Release: pairs with the producer scan's load; our reads of the slots happen before a
+    // producer rewrites them.
+    e.cursor().store(next, Release);
+    if received > 0 {
+        // Only this subscriber writes its count: a plain load and store, no locked instruction.
+        e.count().store(e.count().load(Relaxed) + received, Relaxed);
+    }
     notify::wake_producers(ring);
 }

@@ -24,9 +24,10 @@
 //! A paused (SIGSTOP, debugger, swap) or starved client is reaped like a dead one, so it
 //! holds nobody back, but its process may resume and touch the slot it had loaned or was
 //! reading. So the broker moves it to REAPED instead of FREE, with the sequence whose slot it
-//! held in `ClientEntry::pinned` (a subscriber: the slot at its cursor and the next), and
-//! counts it in `RingHeader::pins`. Producers that claim a sequence whose slot is pinned
-//! commit it as skipped without touching its payload ([`pinned`]), and claim again. The pin goes when the client, resumed, finds
+//! held in `ClientEntry::pinned` (a subscriber: the slots from its cursor to the end of the
+//! batch it reads, and the one after), and counts it in `RingHeader::pins`. Producers that
+//! claim a sequence whose slot is pinned commit it as skipped without touching its payload
+//! ([`pinned`]), and claim again. The pin goes when the client, resumed, finds
 //! itself reaped and gives the entry up ([`give_up`], after its last access), or when the
 //! broker finds the process gone ([`free_reaped`]). A paused client loses its place, not
 //! its memory safety.
@@ -60,8 +61,8 @@ use super::RingRef;
 use crate::control::ClientCtl;
 use crate::sync::{fence, Ordering::*};
 use gos_layouts::segment::{
-    CLIENT_ACTIVE, CLIENT_CLAIMING, CLIENT_FREE, CLIENT_REAPED, CURSOR_HOLD, PIN_NEXT,
-    ROLE_PUBLISHER, ROLE_SUBSCRIBER, ROLE_WORKER,
+    CLIENT_ACTIVE, CLIENT_CLAIMING, CLIENT_FREE, CLIENT_REAPED, CURSOR_HOLD, PIN_EXTRA_SHIFT,
+    PIN_INDEX_MASK, ROLE_PUBLISHER, ROLE_SUBSCRIBER, ROLE_WORKER,
 };
 
 /// The lifecycle word of `state` at `generation`.
@@ -270,28 +271,54 @@ pub fn give_up(ring: &RingRef<'_>, c: Claim) -> bool {
 pub enum Pin {
     /// The slot of this sequence (a publisher's loan, a worker's job).
     Seq(u64),
-    /// The slot at the subscriber's cursor and the one after it: the cursor is read after
-    /// the entry is reaped, and a subscriber that was running meanwhile may be one slot past
-    /// the value the broker read (its cursor store still on its way).
+    /// The slots from the subscriber's cursor to the end of the batch it announced
+    /// ([`announce_batch`]), and the one after: both are read after the entry is reaped, and a
+    /// subscriber that was running meanwhile may be one slot past the values the broker read
+    /// (its cursor store still on its way).
     Cursor,
     /// No slot (nothing was held); the entry is kept only so that the client's late calls
     /// fail instead of acting on an entry someone else claimed.
     Nothing,
 }
 
-/// `ClientEntry::pinned` of a reaped entry that pins no slot.
-pub const NO_PIN: u32 = !PIN_NEXT;
+/// `ClientEntry::pinned` of a reaped entry that pins no slot (an index past every ring).
+pub const NO_PIN: u32 = PIN_INDEX_MASK;
 /// `ClientEntry::pinned` while the broker has not yet written the pin (a subscriber's, read
 /// after the transition): producers wait rather than guess.
 const PIN_PENDING: u32 = 0;
 
-fn pin_word(ring: &RingRef<'_>, seq: u64, next: bool) -> u32 {
-    let word = ring.index(seq) as u32 + 1;
-    if next {
-        word | PIN_NEXT
-    } else {
-        word
-    }
+/// The most slots one pin covers beyond its first (the 7 bits above the index).
+const PIN_EXTRA_MAX: u64 = (u32::MAX >> PIN_EXTRA_SHIFT) as u64;
+
+/// The pin of the slot of `seq` and the `extra` slots after it (at most [`PIN_EXTRA_MAX`],
+/// and never the whole ring again).
+fn pin_word(ring: &RingRef<'_>, seq: u64, extra: u64) -> u32 {
+    let extra = extra.min(PIN_EXTRA_MAX).min(ring.capacity - 1) as u32;
+    (ring.index(seq) as u32 + 1) | extra << PIN_EXTRA_SHIFT
+}
+
+/// The most messages a subscriber reads as one batch on a ring of `capacity` slots: its pin
+/// (the batch and the slot after it) stays within [`PIN_EXTRA_MAX`] and leaves producers
+/// most of the ring.
+pub fn max_read_batch(capacity: u64) -> u64 {
+    (capacity / 4).clamp(1, PIN_EXTRA_MAX - 1)
+}
+
+/// A subscriber (`c`, not reaped) is about to read the batch of messages from its cursor up
+/// to `end` (exclusive): it announces `end` in `ClientEntry::claimed`, then checks that it
+/// was not reaped meanwhile. True when it may read the batch. False when it was reaped: it
+/// must read nothing more (and give its entry up).
+///
+/// A Dekker hand-shake with [`finish_pin`]: the subscriber stores `end`, then a SeqCst fence,
+/// then loads its state; the broker changes the state, then a SeqCst fence, then loads
+/// `end`. Whichever fence comes first in the single total order, the other side's load sees
+/// the first side's store (C++20 [atomics.fences]): either the subscriber sees itself
+/// reaped, or the broker pins the whole batch. Checked by loom
+/// (`loom_a_reaped_subscriber_keeps_its_batch_pinned`).
+pub fn announce_batch(ring: &RingRef<'_>, c: Claim, end: u64) -> bool {
+    ring.clients.get(c.index).claimed().store(end, Relaxed);
+    fence(SeqCst);
+    is_current(ring, c)
 }
 
 /// The broker takes entry `i` (observed as `observed`, claiming or active) from a client
@@ -309,7 +336,7 @@ pub fn reap_pinned(ring: &RingRef<'_>, i: usize, observed: u64, pin: Pin) -> boo
     let e = ring.clients.get(i);
     e.pinned().store(
         match pin {
-            Pin::Seq(seq) => pin_word(ring, seq, false),
+            Pin::Seq(seq) => pin_word(ring, seq, 0),
             Pin::Nothing => NO_PIN,
             Pin::Cursor => PIN_PENDING,
         },
@@ -336,12 +363,20 @@ pub fn finish_pin(ring: &RingRef<'_>, i: usize) {
     if e.pinned().load(Acquire) != PIN_PENDING {
         return;
     }
+    // SeqCst: the broker's side of the hand-shake in `announce_batch` (the reap's transition
+    // comes before this fence in program order).
+    fence(SeqCst);
     // Acquire: pairs with the subscriber's Release cursor stores.
     let c = e.cursor().load(Acquire) & !CURSOR_HOLD;
+    // The batch end it announced; at most its cursor when it reads one message at a time.
+    let end = e.claimed().load(Relaxed).max(c);
     // Release: pairs with the Acquire load in `pinned`. (Only a pending pin is replaced.)
-    let _ = e
-        .pinned()
-        .compare_exchange(PIN_PENDING, pin_word(ring, c, true), Release, Relaxed);
+    let _ = e.pinned().compare_exchange(
+        PIN_PENDING,
+        pin_word(ring, c, (end - c).saturating_add(1)),
+        Release,
+        Relaxed,
+    );
 }
 
 /// The broker moves the pin of reaped entry `i` to the slot of `seq` (a claim the client made
@@ -352,7 +387,7 @@ pub fn repin(ring: &RingRef<'_>, i: usize, seq: u64) {
     ring.clients
         .get(i)
         .pinned()
-        .store(pin_word(ring, seq, false), Release);
+        .store(pin_word(ring, seq, 0), Release);
 }
 
 /// The broker frees reaped entry `i` (observed as `observed`) whose process is gone.
@@ -415,8 +450,10 @@ fn pinned_slow(ring: &RingRef<'_>, seq: u64) -> Pinned {
         if word == NO_PIN {
             continue;
         }
-        let first = ((word & !PIN_NEXT) - 1) as u64;
-        if first == slot || (word & PIN_NEXT != 0 && (first + 1) & mask == slot) {
+        // A hostile index 0 wraps to a slot no ring has, never a panic.
+        let first = ((word & PIN_INDEX_MASK) as u64).wrapping_sub(1);
+        let extra = (word >> PIN_EXTRA_SHIFT) as u64;
+        if slot.wrapping_sub(first) & mask <= extra {
             return Pinned::Yes;
         }
     }

@@ -652,3 +652,85 @@ fn loom_late_worker_release_races_the_broker() {
         );
     });
 }
+
+/// A subscriber reads a batch of three messages while the broker reaps it (a pause past the
+/// liveness timeout) and a producer laps the ring: the announcement (`entry::announce_batch`)
+/// and the pin (`entry::finish_pin`) meet in a Dekker hand-shake, so either the subscriber
+/// sees itself reaped and reads nothing, or the pin covers the whole batch and the producer
+/// passes over those slots. loom flags a producer write of a slot the subscriber reads.
+#[test]
+fn loom_a_reaped_subscriber_keeps_its_batch_pinned() {
+    // Three threads and three claims past a full ring outgrow loom's exhaustive search
+    // (minutes): bounded at three preemptions (6 s), which still catches a batch read without
+    // its pin (tried: an unfenced announcement, and a pin that ignores it, both fail).
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(3);
+    model.check(|| {
+        let m = Model::new(4, 1, false);
+        let sub = entry::claim(&m.ring(), &id(ROLE_SUBSCRIBER)).unwrap();
+        let mut cache = ProducerCache::default();
+        for v in 0..4 {
+            publish_block(&m, &mut cache, v + 10, true);
+        }
+        let observed = entry::observe(&m.ring(), sub.index);
+        let reader = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let r = m.ring();
+                // Fewer when the producer lapped a slot after a reap that came first.
+                let n = broadcast::committed_run(&r, 0, 3);
+                if !entry::announce_batch(&r, sub, n) {
+                    assert!(entry::give_up(&r, sub));
+                    return false;
+                }
+                for s in 0..n {
+                    assert_eq!(m.read(s), s + 10, "message {s} intact");
+                }
+                if entry::is_current(&r, sub) {
+                    broadcast::release_batch(&r, sub.index, n, n);
+                } else {
+                    assert!(entry::give_up(&r, sub));
+                }
+                true
+            })
+        };
+        let broker = {
+            let m = m.clone();
+            thread::spawn(move || {
+                assert!(entry::reap_pinned(
+                    &m.ring(),
+                    sub.index,
+                    observed,
+                    entry::Pin::Cursor
+                ));
+            })
+        };
+        // The next lap of slots 0, 1 and 2: written only once the subscriber released them
+        // or gave them up; skipped while pinned.
+        let r = m.ring();
+        for v in 4..7 {
+            let s = loop {
+                if let Some(s) = broadcast::try_claim_block(&r, &mut cache, true) {
+                    break s;
+                }
+                thread::yield_now();
+            };
+            writable(&r, &mut cache, s, false);
+            if entry::is_pinned(&r, s) {
+                broadcast::commit(&r, s, 0, true);
+            } else {
+                m.write(s, v + 10);
+                broadcast::commit(&r, s, 8, false);
+            }
+        }
+        reader.join().unwrap();
+        broker.join().unwrap();
+        // A subscriber that released first finds itself reaped at its next call.
+        entry::give_up(&r, sub);
+        assert_eq!(
+            m.ctl.pins().load(Relaxed),
+            0,
+            "the pin went with the give-up"
+        );
+    });
+}

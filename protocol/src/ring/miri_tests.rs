@@ -310,3 +310,55 @@ fn the_token_holder_holds_its_whole_batch_and_others_only_their_marker() {
     assert!(entry::held_by_live_publisher(&r, 3));
     assert!(!entry::held_by_live_publisher(&r, 4));
 }
+
+/// A reaped subscriber pins the slots from its cursor to the end of the batch it announced,
+/// and the slot after (one at a time: its cursor's slot and the next); a hostile pin word
+/// never panics the producers' check.
+#[test]
+fn a_reaped_subscriber_pins_its_announced_batch() {
+    let h = HeapRing::new(16, 2, false);
+    let r = h.ring();
+    let sub = entry::claim(&r, &id(ROLE_SUBSCRIBER)).unwrap();
+    let pinned = |r: &RingRef<'_>| {
+        (0..16u64)
+            .filter(|&s| entry::is_pinned(r, s))
+            .collect::<Vec<_>>()
+    };
+    // One message at a time (nothing announced): the cursor's slot and the next.
+    let observed = entry::observe(&r, sub.index);
+    assert!(entry::reap_pinned(&r, sub.index, observed, Pin::Cursor));
+    assert_eq!(pinned(&r), [0, 1]);
+    assert!(!entry::announce_batch(&r, sub, 3), "reaped: read nothing");
+    assert!(entry::give_up(&r, sub));
+    assert_eq!(pinned(&r), Vec::<u64>::new());
+
+    // A batch of 4 from cursor 5: slots 5..=10.
+    let sub = entry::claim(&r, &id(ROLE_SUBSCRIBER)).unwrap();
+    r.clients.get(sub.index).cursor().store(5, Relaxed);
+    assert!(entry::announce_batch(&r, sub, 9));
+    let observed = entry::observe(&r, sub.index);
+    assert!(entry::reap_pinned(&r, sub.index, observed, Pin::Cursor));
+    assert_eq!(pinned(&r), [5, 6, 7, 8, 9, 10]);
+    assert!(
+        entry::is_pinned(&r, 16 + 5),
+        "the next lap of a pinned slot"
+    );
+
+    // Hostile words: index 0 with extra bits, an end announced far past the cursor.
+    for word in [1 << 25, u32::MAX - 1, 0x7f << 25 | 3] {
+        r.clients.get(sub.index).pinned().store(word, Relaxed);
+        let _ = pinned(&r);
+    }
+    assert!(entry::give_up(&r, sub));
+    let sub = entry::claim(&r, &id(ROLE_SUBSCRIBER)).unwrap();
+    assert!(entry::announce_batch(&r, sub, u64::MAX));
+    let observed = entry::observe(&r, sub.index);
+    assert!(entry::reap_pinned(&r, sub.index, observed, Pin::Cursor));
+    assert_eq!(
+        pinned(&r).len(),
+        16,
+        "clamped to the ring, never an overflow"
+    );
+    assert!(entry::give_up(&r, sub));
+    assert_eq!(r.ctl.pins().load(Relaxed), 0);
+}
