@@ -98,7 +98,6 @@ pub fn produce_batch(bus: &Bus, ring: &str, size: usize, n: u64, src: &[u8], bat
     }
 }
 
-/// Consumer of the throughput case (busy-poll); returns ns from first to last message.
 /// Consumer of the throughput case in batches of up to `batch` messages
 /// ([`Subscriber::recv_batch`]: one cursor store per batch), timed from the first message as
 /// [`consume`] is.
@@ -122,6 +121,7 @@ pub fn consume_batch(bus: &Bus, ring: &str, n: u64, batch: usize) -> u64 {
     t.elapsed().as_nanos() as u64
 }
 
+/// Consumer of the throughput case (busy-poll); returns ns from first to last message.
 pub fn consume(bus: &Bus, ring: &str, n: u64) -> u64 {
     let s = bus.subscriber::<Bytes>(ring).expect("subscriber");
     s.set_wait_strategy(WaitStrategy::BusyPoll);

@@ -668,6 +668,7 @@ class Subscriber:
         # What the last such call took: the copies back to back, their offsets (one more than
         # messages) and sequence numbers; `_ahead_i` of `_ahead_n` handed out so far.
         self._ahead: Tuple[bytes, List[int], List[int]] = (b"", [0], [])
+        self._ahead_view = memoryview(b"")  # of `_ahead`'s copies, sliced per message
         self._ahead_i = 0
         self._ahead_n = 0
         self._batch: Optional[Tuple[Any, Any, Any]] = None
@@ -758,17 +759,18 @@ class Subscriber:
         offs = list(itertools.accumulate(lens[:k], initial=0))
         self._ahead = (ctypes.string_at(buf, offs[-1]), offs, seqs[:k])
         self._ahead_i, self._ahead_n = 0, k
+        self._ahead_view = memoryview(self._ahead[0])
         return code, self._next_copy()
 
     def _next_copy(self) -> Message:
         """The next message taken ahead by `_fetch_call`, over its copy. Holds the lock."""
-        data, offs, seqs = self._ahead
+        _, offs, seqs = self._ahead
         i = self._ahead_i
         self._ahead_i = i + 1
-        piece = data[offs[i] : offs[i + 1]]
+        piece = self._ahead_view[offs[i] : offs[i + 1]]  # one view over the copy, no second copy
         struct = self._struct
         header = struct.from_buffer_copy(piece) if struct is not None and len(piece) >= self._rec else None
-        msg = Message(self, seqs[i], 0, memoryview(piece), header)
+        msg = Message(self, seqs[i], 0, piece, header)
         self._held = msg
         return msg
 
