@@ -81,14 +81,17 @@ fn hot_paths(c: &mut Criterion) {
         .expect("ring");
     let mut publisher = ring.publisher::<Bytes>().expect("publisher");
     let subscriber = ring.subscriber::<Bytes>().expect("subscriber");
+    let mut publish_batch = || {
+        let mut batch = publisher.loan_batch(BATCH).expect("batch");
+        for i in 0..batch.len() {
+            batch.set_len(i, SIZE).expect("length");
+            batch.bytes_mut(i).copy_from_slice(black_box(&payload));
+        }
+        batch.commit().expect("commit");
+    };
     g.bench_function("loan_batch + write + commit + receive + release", |b| {
         b.iter(|| {
-            let mut batch = publisher.loan_batch(BATCH).expect("batch");
-            for i in 0..batch.len() {
-                batch.set_len(i, SIZE).expect("length");
-                batch.bytes_mut(i).copy_from_slice(black_box(&payload));
-            }
-            batch.commit().expect("commit");
+            publish_batch();
             while let Some(m) = subscriber.try_recv().expect("receive") {
                 black_box(m.bytes()[SIZE - 1]);
             }
@@ -97,12 +100,7 @@ fn hot_paths(c: &mut Criterion) {
     // The same, received as one batch too: one cursor store for all 64.
     g.bench_function("loan_batch + write + commit + recv_batch + release", |b| {
         b.iter(|| {
-            let mut batch = publisher.loan_batch(BATCH).expect("batch");
-            for i in 0..batch.len() {
-                batch.set_len(i, SIZE).expect("length");
-                batch.bytes_mut(i).copy_from_slice(black_box(&payload));
-            }
-            batch.commit().expect("commit");
+            publish_batch();
             let got = subscriber
                 .recv_batch(BATCH, Some(std::time::Duration::ZERO))
                 .expect("receive");

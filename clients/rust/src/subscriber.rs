@@ -221,38 +221,34 @@ impl<T: Layout> Subscriber<T> {
 
     /// Waits for the next message as long as it takes.
     pub fn recv(&self) -> Result<Message<'_, T>> {
-        self.recv_until(None)
+        self.recv_within(None)
     }
 
     /// Waits for the next message at most `timeout`; [`Error::Timeout`] when none came.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Message<'_, T>> {
-        self.recv_until(Some(Instant::now() + timeout))
-            .map_err(|e| match e {
-                Error::Timeout(_) => Error::Timeout(timeout),
-                e => e,
-            })
+        self.recv_within(Some(timeout))
     }
 
-    fn recv_until(&self, deadline: Option<Instant>) -> Result<Message<'_, T>> {
+    fn recv_within(&self, timeout: Option<Duration>) -> Result<Message<'_, T>> {
         self.check_free()?;
-        let seq = self.wait_for_message(deadline)?;
+        let seq = self.wait_for_message(timeout)?;
         self.view(seq)
     }
 
-    /// Waits (as the wait strategy says) for the next message, at most until `deadline`;
-    /// `Error::Timeout(0)` when none came (callers put their own timeout in).
-    fn wait_for_message(&self, deadline: Option<Instant>) -> Result<u64> {
+    /// Waits (as the wait strategy says) for the next message, at most `timeout` (`None`: as
+    /// long as it takes); [`Error::Timeout`] when none came.
+    fn wait_for_message(&self, timeout: Option<Duration>) -> Result<u64> {
         let ctl = self.ring.seg.ring().ctl;
         let since = self.sleepy_since.get();
         wait_until(
             ctl.data_futex(),
             ctl.data_waiters(),
             self.wait.get(),
-            deadline,
+            timeout.map(|t| Instant::now() + t),
             || since.map(consumer_slice),
             || self.poll_live(),
         )
-        .ok_or(Error::Timeout(Duration::ZERO))?
+        .ok_or(Error::Timeout(timeout.unwrap_or_default()))?
     }
 
     /// Waits for the next message at most `timeout` (`None`: as long as it takes), then takes
@@ -270,12 +266,7 @@ impl<T: Layout> Subscriber<T> {
             ));
         }
         self.check_free()?;
-        let first = self
-            .wait_for_message(timeout.map(|t| Instant::now() + t))
-            .map_err(|e| match e {
-                Error::Timeout(_) => Error::Timeout(timeout.unwrap_or_default()),
-                e => e,
-            })?;
+        let first = self.wait_for_message(timeout)?;
         let mut items = self.batch.take();
         items.clear();
         let r = self.ring.seg.ring();
@@ -396,12 +387,7 @@ impl<T: Layout> Subscriber<T> {
     /// as it takes; [`Error::Timeout`] when nothing came.
     pub fn recv_raw(&self, timeout: Option<Duration>) -> Result<RawMessage> {
         self.check_free()?;
-        let seq = self
-            .wait_for_message(timeout.map(|t| Instant::now() + t))
-            .map_err(|e| match e {
-                Error::Timeout(_) => Error::Timeout(timeout.unwrap_or_default()),
-                e => e,
-            })?;
+        let seq = self.wait_for_message(timeout)?;
         let (ptr, len) = self.checked(seq)?;
         self.raw.set(Some((seq, len)));
         Ok(RawMessage {

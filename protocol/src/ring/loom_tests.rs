@@ -124,6 +124,33 @@ fn publish_hot(m: &Model, cache: &mut ProducerCache, swapped: &mut [bool], v: u6
     broadcast::commit(&r, s, 8, false);
 }
 
+/// Claims the next sequence and writes `v` into it, or commits it as skipped when a reaped
+/// client pins its slot (as the client's publisher does). Returns the sequence and whether it
+/// was written.
+fn publish_unless_pinned(
+    m: &Model,
+    cache: &mut ProducerCache,
+    v: u64,
+    single: bool,
+) -> (u64, bool) {
+    let r = m.ring();
+    let s = loop {
+        if let Some(s) = broadcast::try_claim_block(&r, cache, single) {
+            break s;
+        }
+        thread::yield_now();
+    };
+    writable(&r, cache, s, false);
+    if entry::is_pinned(&r, s) {
+        broadcast::commit(&r, s, 0, true);
+        (s, false)
+    } else {
+        m.write(s, v);
+        broadcast::commit(&r, s, 8, false);
+        (s, true)
+    }
+}
+
 fn receive_block(m: &Model, entry: usize) -> u64 {
     let r = m.ring();
     loop {
@@ -582,20 +609,8 @@ fn loom_reaper_takes_a_loan_the_late_publisher_then_finishes() {
         let mut cache = ProducerCache::default();
         let mut wrote_slot0 = false;
         for v in [1u64, 2] {
-            let s = loop {
-                if let Some(s) = broadcast::try_claim_block(&r, &mut cache, false) {
-                    break s;
-                }
-                thread::yield_now();
-            };
-            writable(&r, &mut cache, s, false);
-            if entry::is_pinned(&r, s) {
-                broadcast::commit(&r, s, 0, true);
-            } else {
-                m.write(s, v);
-                broadcast::commit(&r, s, 8, false);
-                wrote_slot0 |= s == 2;
-            }
+            let (s, wrote) = publish_unless_pinned(&m, &mut cache, v, false);
+            wrote_slot0 |= wrote && s == 2;
         }
         let committed = late.join().unwrap();
         let took = reaper.join().unwrap();
@@ -709,19 +724,7 @@ fn loom_a_reaped_subscriber_keeps_its_batch_pinned() {
         // or gave them up; skipped while pinned.
         let r = m.ring();
         for v in 4..7 {
-            let s = loop {
-                if let Some(s) = broadcast::try_claim_block(&r, &mut cache, true) {
-                    break s;
-                }
-                thread::yield_now();
-            };
-            writable(&r, &mut cache, s, false);
-            if entry::is_pinned(&r, s) {
-                broadcast::commit(&r, s, 0, true);
-            } else {
-                m.write(s, v + 10);
-                broadcast::commit(&r, s, 8, false);
-            }
+            publish_unless_pinned(&m, &mut cache, v + 10, true);
         }
         reader.join().unwrap();
         broker.join().unwrap();
