@@ -206,7 +206,7 @@ impl RingWatch {
                     "no heartbeat, but its process lives: {}, until it resumes or exits",
                     match pin {
                         Pin::Seq(seq) => format!("the slot of sequence {seq} stays pinned"),
-                        Pin::Cursor => "the slot at its cursor stays pinned".into(),
+                        Pin::Cursor => "the slots from its cursor on stay pinned".into(),
                         Pin::Nothing => "its entry stays reserved".into(),
                     }
                 ),
@@ -299,7 +299,8 @@ impl Work<'_> {
             }
             ROLE_SUBSCRIBER => {
                 if alive {
-                    // Pinned at its cursor, read after the reap, and the slot after it.
+                    // Pinned from its cursor, read after the reap, to the end of the batch
+                    // it announced, and the slot after.
                     if entry::reap_pinned(&ring, i, observed, Pin::Cursor) {
                         self.unsleep(e);
                         return Outcome::Pinned(Pin::Cursor);

@@ -135,13 +135,15 @@ atomic_view! {
         count: AtomicU64,
         /// Name, NUL-padded, 8 bytes per word (little-endian).
         name: [AtomicU64; 3],
-        /// Publisher: sequence + 1 claimed and not yet committed (0 = none).
+        /// Publisher: sequence + 1 claimed and not yet committed (0 = none). Broadcast
+        /// subscriber: the end of the batch it reads (`entry::announce_batch`).
         claimed: AtomicU64,
         /// Payload bytes published or received.
         bytes: AtomicU64,
         /// `CLIENT_SLEEPY` while counted in `sleepy_consumers`.
         flags: AtomicU32,
-        /// Reaped state: pinned slot index + 1, `PIN_NEXT` for the slot after it too.
+        /// Reaped state: first pinned slot index + 1 and how many after it are pinned too
+        /// (`PIN_INDEX_MASK`, `PIN_EXTRA_SHIFT`).
         pinned: AtomicU32,
         /// Messages whose handling failed (reported by daemons).
         failed: AtomicU64,

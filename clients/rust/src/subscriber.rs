@@ -45,6 +45,11 @@ struct Item {
     len: usize,
 }
 
+// SAFETY: `ptr` points into the ring's mapping, which the subscriber's `Ring` (an `Arc` of a
+// `Send + Sync` segment) keeps mapped wherever it goes; an `Item` is only a record of that
+// address, dereferenced by the subscriber that holds the slot, on whatever thread owns it.
+unsafe impl Send for Item {}
+
 enum Got {
     Message(u64),
     Skipped,
@@ -181,7 +186,7 @@ impl<T: Layout> Subscriber<T> {
     fn poll_live(&self) -> Option<Result<u64>> {
         loop {
             // Before every attempt, skipped slots included: a reaped subscriber reads no slot
-            // past the two the broker pinned at its cursor.
+            // past those the broker pinned from its cursor.
             if let Err(e) = self.reg.check() {
                 entry::give_up(&self.ring.seg.ring(), self.reg.claim);
                 return Some(Err(e));
@@ -306,7 +311,9 @@ impl<T: Layout> Subscriber<T> {
                 }
             }
         }
-        if !entry::announce_batch(&r, self.reg.claim, end) {
+        // One message needs no announcement: the broker's default pin (the cursor's slot and
+        // the next) covers it, as it covers `recv`.
+        if end > first + 1 && !entry::announce_batch(&r, self.reg.claim, end) {
             // Reaped before the batch was announced: read nothing (the broker pinned only
             // the cursor's slots), and give the entry up.
             self.batch.set(items);
@@ -477,7 +484,11 @@ pub struct View<'a, T: Layout> {
 
 impl<'a, T: Layout> View<'a, T> {
     /// # Safety
-    /// `len` bytes from `ptr` lie in the mapping, and no producer writes them for `'a`.
+    /// `len` bytes from `ptr` lie in the mapping, and no producer writes them while what
+    /// holds the slot (the `Message` or `Batch` this view belongs to) lives. `'a` may outlive
+    /// that hold (a `Message` holds a `View<'s>` for the subscriber's borrow `'s`), so every
+    /// method of `View` returns references tied to `&self`, never to `'a`, and `View` is
+    /// neither `Clone` nor ever moved out of its holder.
     unsafe fn new(seq: u64, ptr: *const u8, len: usize) -> Self {
         View {
             seq,
@@ -590,10 +601,11 @@ impl<T: Layout> Batch<'_, T> {
 
     fn view(&self, item: &Item) -> View<'_, T> {
         // SAFETY: `validate` bounded the length by the slot size, so the bytes lie in the
-        // mapping. The subscriber's cursor stays at the batch's first sequence until the
-        // batch is dropped, so no producer writes these slots meanwhile (the view borrows
-        // the batch); if the broker reaps the subscriber, it pins the whole announced batch
-        // (`entry::announce_batch`) until the release gives the entry up.
+        // mapping. The batch holds its slots until it is dropped, and the view borrows the
+        // batch: on a block-policy broadcast ring the cursor stays at the batch's first
+        // sequence (and if the broker reaps the subscriber, it pins the whole announced batch,
+        // `entry::announce_batch`, until the release gives the entry up); a batch of one on
+        // another ring holds its message as a `Message` does (held cursor or work-queue lease).
         unsafe { View::new(item.seq, item.ptr, item.len) }
     }
 }

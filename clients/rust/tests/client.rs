@@ -746,3 +746,20 @@ fn a_batch_is_received_and_released_at_once() {
     assert_eq!(sub2.received(), 2, "the skip is not a message");
     assert!(matches!(sub2.recv_batch(8, now), Err(Error::Timeout(_))));
 }
+
+/// A subscriber is `Send`: made on one thread, it receives (a batch too) on another.
+#[test]
+fn a_subscriber_moves_to_another_thread() {
+    let mut s = Scratch::new();
+    s.ring("moved", spsc(16));
+    let mut p = s.bus.publisher::<Bytes>("moved").unwrap();
+    let sub = s.bus.subscriber::<Bytes>("moved").unwrap();
+    p.send_many(&[b"one", b"two"], None).unwrap();
+    let got = std::thread::spawn(move || {
+        let batch = sub.recv_batch(4, Some(Duration::from_secs(10))).unwrap();
+        batch.iter().map(|m| m.bytes().to_vec()).collect::<Vec<_>>()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(got, [b"one".to_vec(), b"two".to_vec()]);
+}

@@ -312,7 +312,7 @@ pub fn max_read_batch(capacity: u64) -> u64 {
 /// A Dekker hand-shake with [`finish_pin`]: the subscriber stores `end`, then a SeqCst fence,
 /// then loads its state; the broker changes the state, then a SeqCst fence, then loads
 /// `end`. Whichever fence comes first in the single total order, the other side's load sees
-/// the first side's store (C++20 [atomics.fences]): either the subscriber sees itself
+/// the first side's store (C++20 [atomics.order]): either the subscriber sees itself
 /// reaped, or the broker pins the whole batch. Checked by loom
 /// (`loom_a_reaped_subscriber_keeps_its_batch_pinned`).
 pub fn announce_batch(ring: &RingRef<'_>, c: Claim, end: u64) -> bool {
@@ -327,10 +327,11 @@ pub fn announce_batch(ring: &RingRef<'_>, c: Claim, end: u64) -> bool {
 /// broker finds its process gone ([`free_reaped`]), so memory a paused client may still
 /// touch is never handed to another message. False when the entry changed meanwhile.
 ///
-/// A subscriber's pin is its cursor read *after* the transition (its locked instruction is
-/// a full fence on x86): once a subscriber can see itself reaped it reads no further slot,
-/// so the cursor it shows then, and the slot after it, cover every slot it may still read
-/// (a subscriber checks its state before each read). Until that pin is written, producers
+/// A subscriber's pin starts at its cursor read *after* the transition (its locked
+/// instruction is a full fence on x86) and runs to the end of the batch it announced
+/// ([`announce_batch`]), plus the slot after: once a subscriber can see itself reaped it
+/// reads no further slot, so those cover every slot it may still read (a subscriber checks
+/// its state before each read). Until that pin is written, producers
 /// that would write a slot wait ([`Pinned::Pending`]).
 pub fn reap_pinned(ring: &RingRef<'_>, i: usize, observed: u64, pin: Pin) -> bool {
     let e = ring.clients.get(i);
@@ -368,15 +369,16 @@ pub fn finish_pin(ring: &RingRef<'_>, i: usize) {
     fence(SeqCst);
     // Acquire: pairs with the subscriber's Release cursor stores.
     let c = e.cursor().load(Acquire) & !CURSOR_HOLD;
-    // The batch end it announced; at most its cursor when it reads one message at a time.
-    let end = e.claimed().load(Relaxed).max(c);
+    // The batch end it announced (at most its cursor when it reads one message at a time),
+    // never past the largest batch: a stale or hostile value pins no more than a real one.
+    let batch = e.claimed().load(Relaxed).saturating_sub(c);
+    let batch = batch.min(max_read_batch(ring.capacity));
+    // The batch and the slot after it; at least the cursor's slot and the next.
+    let extra = batch.max(1);
     // Release: pairs with the Acquire load in `pinned`. (Only a pending pin is replaced.)
-    let _ = e.pinned().compare_exchange(
-        PIN_PENDING,
-        pin_word(ring, c, (end - c).saturating_add(1)),
-        Release,
-        Relaxed,
-    );
+    let _ = e
+        .pinned()
+        .compare_exchange(PIN_PENDING, pin_word(ring, c, extra), Release, Relaxed);
 }
 
 /// The broker moves the pin of reaped entry `i` to the slot of `seq` (a claim the client made
