@@ -369,10 +369,9 @@ pub fn finish_pin(ring: &RingRef<'_>, i: usize) {
     fence(SeqCst);
     // Acquire: pairs with the subscriber's Release cursor stores.
     let c = e.cursor().load(Acquire) & !CURSOR_HOLD;
-    // The batch end it announced (at most its cursor when it reads one message at a time),
-    // never past the largest batch: a stale or hostile value pins no more than a real one.
+    // The batch end it announced (at most its cursor when it reads one message at a time;
+    // a hostile value pins at most what one pin word holds, `pin_word`).
     let batch = e.claimed().load(Relaxed).saturating_sub(c);
-    let batch = batch.min(max_read_batch(ring.capacity));
     // The batch and the slot after it; at least the cursor's slot and the next.
     let extra = batch.max(1);
     // Release: pairs with the Acquire load in `pinned`. (Only a pending pin is replaced.)

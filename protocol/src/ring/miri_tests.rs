@@ -355,9 +355,9 @@ fn a_reaped_subscriber_pins_its_announced_batch() {
     let observed = entry::observe(&r, sub.index);
     assert!(entry::reap_pinned(&r, sub.index, observed, Pin::Cursor));
     assert_eq!(
-        pinned(&r),
-        [0, 1, 2, 3, 4],
-        "clamped to the largest batch (a quarter of 16), never an overflow"
+        pinned(&r).len(),
+        16,
+        "clamped to the ring, never an overflow"
     );
     assert!(entry::give_up(&r, sub));
     assert_eq!(r.ctl.pins().load(Relaxed), 0);
