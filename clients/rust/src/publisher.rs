@@ -293,10 +293,8 @@ impl<T: Layout> Publisher<T> {
     }
 
     fn reaped(&self) -> Error {
-        self.reg.check().err().unwrap_or(Error::Reaped {
-            ring: self.ring.name().into(),
-            why: "it took this loan back: this process stalled past the liveness timeout",
-        })
+        self.reg
+            .reaped("it took this loan back: this process stalled past the liveness timeout")
     }
 
     fn make_loan(&mut self, seq: u64) -> Loan<'_, T> {

@@ -156,6 +156,15 @@ impl Registration {
             },
         })
     }
+
+    /// The error of a client that found itself taken back: [`Registration::check`]'s, or
+    /// [`Error::Reaped`] with `why` when the entry reads current again.
+    pub(crate) fn reaped(&self, why: &'static str) -> Error {
+        self.check().err().unwrap_or(Error::Reaped {
+            ring: self.ring.name().into(),
+            why,
+        })
+    }
 }
 
 impl Drop for Registration {

@@ -316,12 +316,11 @@ impl<T: Layout> Subscriber<T> {
         if end > first + 1 && !entry::announce_batch(&r, self.reg.claim, end) {
             // Reaped before the batch was announced: read nothing (the broker pinned only
             // the cursor's slots), and give the entry up.
+            // (The error first: once given up, the entry no longer says it was reaped.)
             self.batch.set(items);
+            let e = self.reg.reaped("reaped while receiving a batch");
             entry::give_up(&r, self.reg.claim);
-            return Err(self.reg.check().err().unwrap_or(Error::Reaped {
-                ring: self.ring.name().into(),
-                why: "reaped while receiving a batch",
-            }));
+            return Err(e);
         }
         self.holding.set(true);
         Ok(Batch {
@@ -478,22 +477,26 @@ pub struct RawMessage {
 /// or one message of a [`Batch`]. It lives no longer than what holds the slot.
 pub struct View<'a, T: Layout> {
     seq: u64,
-    bytes: &'a [u8],
+    // A pointer, not a `&'a [u8]`: `'a` may outlive the hold (a `Message` holds a
+    // `View<'s>` for the subscriber's borrow `'s`), so no reference to the slot is kept; each
+    // method makes one tied to `&self`.
+    ptr: *const u8,
+    len: usize,
+    _holder: PhantomData<&'a [u8]>,
     _layout: PhantomData<fn() -> T>,
 }
 
-impl<'a, T: Layout> View<'a, T> {
+impl<T: Layout> View<'_, T> {
     /// # Safety
     /// `len` bytes from `ptr` lie in the mapping, and no producer writes them while what
-    /// holds the slot (the `Message` or `Batch` this view belongs to) lives. `'a` may outlive
-    /// that hold (a `Message` holds a `View<'s>` for the subscriber's borrow `'s`), so every
-    /// method of `View` returns references tied to `&self`, never to `'a`, and `View` is
-    /// neither `Clone` nor ever moved out of its holder.
+    /// holds the slot (the `Message` or `Batch` this view belongs to, which it never
+    /// outlives: `View` is not `Clone` and is never moved out of its holder) lives.
     unsafe fn new(seq: u64, ptr: *const u8, len: usize) -> Self {
         View {
             seq,
-            // SAFETY: as the caller promises.
-            bytes: unsafe { std::slice::from_raw_parts(ptr, len) },
+            ptr,
+            len,
+            _holder: PhantomData,
             _layout: PhantomData,
         }
     }
@@ -505,29 +508,31 @@ impl<'a, T: Layout> View<'a, T> {
 
     /// The payload bytes, in place in shared memory.
     pub fn bytes(&self) -> &[u8] {
-        self.bytes
+        // SAFETY: as `View::new`'s caller promised: the bytes lie in the mapping and no
+        // producer writes them while the holder lives, which `&self` outlives no longer.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 
     /// Payload length.
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        self.len
     }
 
     /// True when the payload is empty.
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.len == 0
     }
 }
 
 impl<T: Record> View<'_, T> {
     /// The record at the start of the payload (its length was checked on receipt).
     pub fn header(&self) -> &T {
-        bytemuck::from_bytes(&self.bytes[..std::mem::size_of::<T>()])
+        bytemuck::from_bytes(&self.bytes()[..std::mem::size_of::<T>()])
     }
 
     /// The bytes after the record.
     pub fn tail(&self) -> &[u8] {
-        &self.bytes[std::mem::size_of::<T>()..]
+        &self.bytes()[std::mem::size_of::<T>()..]
     }
 }
 

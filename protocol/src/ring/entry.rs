@@ -291,7 +291,7 @@ const PIN_PENDING: u32 = 0;
 const PIN_EXTRA_MAX: u64 = (u32::MAX >> PIN_EXTRA_SHIFT) as u64;
 
 /// The pin of the slot of `seq` and the `extra` slots after it (at most [`PIN_EXTRA_MAX`],
-/// and never the whole ring again).
+/// and never more than the whole ring).
 fn pin_word(ring: &RingRef<'_>, seq: u64, extra: u64) -> u32 {
     let extra = extra.min(PIN_EXTRA_MAX).min(ring.capacity - 1) as u32;
     (ring.index(seq) as u32 + 1) | extra << PIN_EXTRA_SHIFT

@@ -96,15 +96,22 @@ fn writable(r: &RingRef<'_>, cache: &mut ProducerCache, s: u64, overwrite: bool)
     }
 }
 
-fn publish_block(m: &Model, cache: &mut ProducerCache, v: u64, single: bool) {
-    let r = m.ring();
+/// Claims the next sequence under the block policy (yielding to the model while the ring is
+/// full) and waits until its slot may be written.
+fn claim_writable(r: &RingRef<'_>, cache: &mut ProducerCache, single: bool) -> u64 {
     let s = loop {
-        if let Some(s) = broadcast::try_claim_block(&r, cache, single) {
+        if let Some(s) = broadcast::try_claim_block(r, cache, single) {
             break s;
         }
         thread::yield_now();
     };
-    writable(&r, cache, s, false);
+    writable(r, cache, s, false);
+    s
+}
+
+fn publish_block(m: &Model, cache: &mut ProducerCache, v: u64, single: bool) {
+    let r = m.ring();
+    let s = claim_writable(&r, cache, single);
     m.write(s, v);
     broadcast::commit(&r, s, 8, false);
 }
@@ -112,13 +119,7 @@ fn publish_block(m: &Model, cache: &mut ProducerCache, v: u64, single: bool) {
 /// The single publisher of a hot-buffer ring: takes the newest released buffer, then writes.
 fn publish_hot(m: &Model, cache: &mut ProducerCache, swapped: &mut [bool], v: u64) {
     let r = m.ring();
-    let s = loop {
-        if let Some(s) = broadcast::try_claim_block(&r, cache, true) {
-            break s;
-        }
-        thread::yield_now();
-    };
-    writable(&r, cache, s, false);
+    let s = claim_writable(&r, cache, true);
     broadcast::take_hot_buffer(&r, s, swapped);
     m.write(s, v);
     broadcast::commit(&r, s, 8, false);
@@ -134,13 +135,7 @@ fn publish_unless_pinned(
     single: bool,
 ) -> (u64, bool) {
     let r = m.ring();
-    let s = loop {
-        if let Some(s) = broadcast::try_claim_block(&r, cache, single) {
-            break s;
-        }
-        thread::yield_now();
-    };
-    writable(&r, cache, s, false);
+    let s = claim_writable(&r, cache, single);
     if entry::is_pinned(&r, s) {
         broadcast::commit(&r, s, 0, true);
         (s, false)
